@@ -1,0 +1,129 @@
+"""Path helpers over Beam's FileSystems, so every stage reads and writes local and gs:// alike.
+
+Only `apache_beam.io.filesystems` is imported (no pipeline machinery): cheap enough for
+the tokenizer and mixer to use. Writes are atomic: data goes to a temporary name in the
+same directory and is renamed into place, so a reader never sees half a file and a
+crashed job leaves no file under the final name.
+
+Local GCS emulator: when STORAGE_EMULATOR_HOST is set (tests, `gcp-storage-emulator`),
+google-cloud-storage already sends every request there, but Beam first looks for
+Application Default Credentials with retries (~25 s offline) before falling back to an
+anonymous client. `configure_gcs_emulator()` records "no credentials" in Beam's
+credential cache instead, so Beam builds the anonymous client at once; it runs on import
+and does nothing when the variable is unset (real GCS keeps real credentials).
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+from typing import BinaryIO
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+
+
+def configure_gcs_emulator() -> bool:
+    """Make Beam's GCS client anonymous when an emulator is configured; True if it was."""
+    if not os.environ.get(EMULATOR_ENV):
+        return False
+    try:
+        from apache_beam.internal.gcp import auth
+    except ImportError:  # Beam without the [gcp] extra: nothing to configure.
+        return False
+    # Beam caches the credential lookup per process; "looked up, found none" makes
+    # gcsio.create_storage_client return storage.Client.create_anonymous_client(),
+    # which honours STORAGE_EMULATOR_HOST.
+    with auth._Credentials._credentials_lock:
+        auth._Credentials._credentials = None
+        auth._Credentials._credentials_init = True
+    return True
+
+
+configure_gcs_emulator()
+
+
+def is_gcs(path: str) -> bool:
+    return path.startswith("gs://")
+
+
+def join(root: str, *parts: str) -> str:
+    """Join path parts with the separator of `root`'s filesystem (gs:// uses '/')."""
+    if is_gcs(root) or "://" in root:
+        out = root
+        for part in parts:
+            out = out.rstrip("/") + "/" + part.lstrip("/") if part else out
+        return out
+    return os.path.join(root, *parts)
+
+
+def match(pattern: str) -> list[str]:
+    """Paths matching a glob, sorted (deterministic order); [] when nothing matches."""
+    results = FileSystems.match([pattern])
+    return sorted(m.path for r in results for m in r.metadata_list)
+
+
+def open_read(path: str) -> BinaryIO:
+    """Binary stream of the stored bytes (no transparent decompression: callers decide)."""
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def exists(path: str) -> bool:
+    return FileSystems.exists(path)
+
+
+def size(path: str) -> int:
+    """Size in bytes of the stored object."""
+    results = FileSystems.match([path])
+    metas = results[0].metadata_list if results else []
+    if not metas:
+        raise FileNotFoundError(path)
+    return metas[0].size_in_bytes
+
+
+def delete(path: str) -> None:
+    """Delete one file; missing files are ignored (idempotent cleanup)."""
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+
+
+def dirname(path: str) -> str:
+    if "://" in path:
+        return path.rsplit("/", 1)[0]
+    return os.path.dirname(path)
+
+
+def basename(path: str) -> str:
+    return posixpath.basename(path) if "://" in path else os.path.basename(path)
+
+
+def makedirs(path: str) -> None:
+    """Create a local directory (no-op on object stores, where directories do not exist)."""
+    if "://" not in path:
+        os.makedirs(path, exist_ok=True)
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write `data` to `path` via a temporary sibling and a rename; no partial file on failure."""
+    parent = dirname(path)
+    if parent:
+        makedirs(parent)
+    tmp = join(parent, f".{basename(path)}.tmp-{uuid.uuid4().hex}") if parent else \
+        f".{path}.tmp-{uuid.uuid4().hex}"
+    try:
+        with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            f.write(data)
+        if "://" not in path:
+            os.replace(tmp, path)  # atomic on POSIX, and overwrites an existing file
+        else:
+            # GCS rename is copy + delete; the copy replaces the object in one step,
+            # so readers see the old or the new bytes, never a partial object.
+            FileSystems.rename([tmp], [path])
+    except BaseException:
+        try:
+            delete(tmp)
+        except Exception:  # the original error matters more than the cleanup's
+            pass
+        raise
