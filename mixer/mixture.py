@@ -1,0 +1,201 @@
+"""mixture.json: the token-budgeted recipe one training stage reads (schema in docs/contracts).
+
+The file is plain JSON so the trainer, `mixer inspect` and people read the same thing:
+stage, schedule, budget, tokenizer, and per source its weight (token share), target and
+available tokens, documents, epochs, manifest and full shard paths. `load_mixture`
+validates everything the trainer relies on, so a hand-edited or stale mixture fails here
+with a message naming the file and field instead of deep inside a training run.
+MaxText's mixture file ({name: {"path": glob, "weight": w}}) is derived from it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import posixpath
+from typing import Any
+
+FORMAT_VERSION = 1
+MIXTURE_NAME = "mixture.json"
+MAXTEXT_NAME = "maxtext_mixture.json"
+RECIPE_NAME = "recipe.json"
+STAGES = ("pretrain", "continue", "cooldown")
+SCHEDULES = ("cosine", "linear")
+WEIGHT_TOLERANCE = 1e-9
+SHARD_GLOB = "part-*.array_record"
+
+
+class MixtureError(ValueError):
+    """A mixture that cannot be trusted; the message names the file and the field."""
+
+
+def _field(body: dict, key: str, kind: type | tuple, where: str, optional: bool = False) -> Any:
+    if key not in body:
+        if optional:
+            return None
+        raise MixtureError(f"{where}: missing field {key!r}")
+    value = body[key]
+    bad_bool = isinstance(value, bool) and kind in (int, float, (int, float))
+    if bad_bool or not isinstance(value, kind):
+        raise MixtureError(f"{where}: field {key!r} has type {type(value).__name__}")
+    return value
+
+
+def _validate_source(name: str, entry: Any, where: str) -> None:
+    sw = f"{where}: sources[{name!r}]"
+    if not isinstance(entry, dict):
+        raise MixtureError(f"{sw} must be an object")
+    weight = _field(entry, "weight", (int, float), sw)
+    if not math.isfinite(weight) or weight < 0:
+        raise MixtureError(f"{sw}: weight {weight} must be finite and >= 0")
+    for key in ("target_tokens", "available_tokens", "documents"):
+        if _field(entry, key, int, sw) < 0:
+            raise MixtureError(f"{sw}: {key} must be >= 0")
+    if weight > 0 and (entry["documents"] <= 0 or entry["available_tokens"] <= 0):
+        raise MixtureError(f"{sw}: weight {weight} but no documents/tokens available")
+    epochs = _field(entry, "epochs", (int, float), sw)
+    if not math.isfinite(epochs) or epochs < 0:
+        raise MixtureError(f"{sw}: epochs {epochs} must be finite and >= 0")
+    _field(entry, "manifest", str, sw)
+    shards = _field(entry, "shards", list, sw)
+    if not shards or not all(isinstance(s, str) and s for s in shards):
+        raise MixtureError(f"{sw}: shards must be a non-empty list of paths")
+
+
+def validate_mixture(body: Any, where: str = "<mixture>", check_shards: bool = False) -> dict:
+    """Check schema, stage, schedule and that weights sum to 1 (within 1e-9); returns `body`."""
+    if not isinstance(body, dict):
+        raise MixtureError(f"{where}: top level must be an object")
+    version = _field(body, "format_version", int, where)
+    if version != FORMAT_VERSION:
+        raise MixtureError(f"{where}: format_version {version} (expected {FORMAT_VERSION})")
+    if not _field(body, "name", str, where):
+        raise MixtureError(f"{where}: name must not be empty")
+    if _field(body, "stage", str, where) not in STAGES:
+        raise MixtureError(f"{where}: stage {body['stage']!r} not in {STAGES}")
+    if body.get("init_from") is not None and not isinstance(body["init_from"], str):
+        raise MixtureError(f"{where}: init_from must be null or a stage name")
+    schedule = _field(body, "schedule", dict, where)
+    if schedule.get("kind") not in SCHEDULES:
+        raise MixtureError(f"{where}: schedule.kind {schedule.get('kind')!r} not in {SCHEDULES}")
+    if _field(schedule, "warmup_steps", int, f"{where}: schedule") < 0:
+        raise MixtureError(f"{where}: schedule.warmup_steps must be >= 0")
+    if schedule["kind"] == "linear":
+        _field(schedule, "final_lr", (int, float), f"{where}: schedule")
+    for key in ("total_tokens", "seq_len", "vocab_size"):
+        if _field(body, key, int, where) <= 0:
+            raise MixtureError(f"{where}: {key} must be > 0")
+    _field(body, "seed", int, where)
+    _field(body, "tokenizer_sha256", str, where)
+    _field(body, "command", str, where)
+    max_epochs = _field(body, "max_epochs", (int, float), where, optional=True)
+    if max_epochs is not None and max_epochs <= 0:
+        raise MixtureError(f"{where}: max_epochs must be > 0")
+    warnings = _field(body, "warnings", list, where, optional=True)
+    if warnings is not None and not all(isinstance(w, str) for w in warnings):
+        raise MixtureError(f"{where}: warnings must be a list of strings")
+    sources = _field(body, "sources", dict, where)
+    if not sources:
+        raise MixtureError(f"{where}: sources is empty")
+    for name, entry in sources.items():
+        _validate_source(name, entry, where)
+    total = math.fsum(float(e["weight"]) for e in sources.values())
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        raise MixtureError(f"{where}: weights sum to {total!r}, not 1 (tolerance {WEIGHT_TOLERANCE})")
+    if check_shards:
+        missing = missing_shards(body)
+        if missing:
+            more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+            raise MixtureError(f"{where}: {len(missing)} shard(s) missing: {', '.join(missing[:3])}{more}")
+    return body
+
+
+def missing_shards(mixture: dict) -> list[str]:
+    """Shard paths named by the mixture that do not exist (one listing per directory on gs://)."""
+    missing = []
+    listed: dict[str, set[str]] = {}
+    for entry in mixture["sources"].values():
+        for path in entry["shards"]:
+            if "://" not in path:
+                if not os.path.isfile(path):
+                    missing.append(path)
+                continue
+            from pipelines import io
+
+            parent = io.dirname(path)
+            if parent not in listed:
+                listed[parent] = set(io.match(io.join(parent, "*")))
+            if path not in listed[parent]:
+                missing.append(path)
+    return missing
+
+
+def load_mixture(path: str, check_shards: bool = True) -> dict:
+    """Read and validate a mixture.json (local or gs://); shard existence is checked by default."""
+    try:
+        if "://" in path:
+            from pipelines import io
+
+            with io.open_read(path) as f:
+                text = f.read().decode("utf-8")
+        else:
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8")
+    except Exception as e:  # missing file, permissions, Beam's own IO errors
+        raise MixtureError(f"{path}: cannot read mixture ({type(e).__name__}: {e})") from None
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise MixtureError(f"{path}: not valid JSON ({e})") from None
+    return validate_mixture(body, path, check_shards=check_shards)
+
+
+def to_json(body: Any) -> str:
+    """Canonical text: sorted keys, 2-space indent, trailing newline (same input, same bytes)."""
+    return json.dumps(body, indent=2, sort_keys=True) + "\n"
+
+
+def mixture_sha256(mixture: dict) -> str:
+    """Identity of what a stage trains on: everything except the recorded command line."""
+    body = {k: v for k, v in mixture.items() if k != "command"}
+    return hashlib.sha256(to_json(body).encode("utf-8")).hexdigest()
+
+
+def source_dir(entry: dict) -> str:
+    manifest = entry["manifest"]
+    if manifest.endswith(".json"):
+        return manifest.rsplit("/", 1)[0] if "/" in manifest else "."
+    return manifest.rstrip("/")
+
+
+def maxtext_mixture(mixture: dict) -> dict:
+    """MaxText's `grain_train_mixture_config_path` file: {name: {"path": shard glob, "weight": w}}."""
+    return {name: {"path": posixpath.join(source_dir(e), SHARD_GLOB) if "://" not in e["manifest"]
+                   else source_dir(e) + "/" + SHARD_GLOB,
+                   "weight": e["weight"]}
+            for name, e in sorted(mixture["sources"].items()) if e["weight"] > 0}
+
+
+def _join(directory: str, name: str) -> str:
+    if "://" in directory:
+        return directory.rstrip("/") + "/" + name
+    return os.path.join(directory, name)
+
+
+def write_mixture(directory: str, mixture: dict) -> str:
+    """Validate, then write DIR/mixture.json and DIR/maxtext_mixture.json atomically; returns the mixture path."""
+    from pipelines import io
+
+    validate_mixture(mixture, "<mixture being written>")
+    path = _join(directory, MIXTURE_NAME)
+    io.write_atomic(_join(directory, MAXTEXT_NAME), to_json(maxtext_mixture(mixture)).encode("utf-8"))
+    io.write_atomic(path, to_json(mixture).encode("utf-8"))
+    return path
+
+
+def write_json(path: str, body: Any) -> str:
+    from pipelines import io
+
+    io.write_atomic(path, to_json(body).encode("utf-8"))
+    return path
