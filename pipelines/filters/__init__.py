@@ -1,0 +1,100 @@
+"""Which filters run on which source, in order, with one place for their defaults.
+
+A filter is a pure `(doc) -> None | reason` function (contracts.md). `filters_for`
+returns named steps built with `functools.partial` over module-level functions and
+frozen configs, so the list pickles for Beam workers; the fastText model is loaded
+lazily inside each worker (see langid.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable
+
+from pipelines.document import Document
+from pipelines.filters.code import MARKUP, CodeFilterConfig, code_reasons
+from pipelines.filters.langid import LangIdConfig, langid_reason
+from pipelines.filters.text import LIGHT, TextFilterConfig, slimpajama_set_reason, text_reasons
+
+Filter = Callable[[Document], "str | None"]
+
+# Notebooks are judged with the code rules, relaxed: rendered markdown cells make
+# long lines and a lower alphanumeric share normal, outputs are already truncated.
+NOTEBOOK_CODE = CodeFilterConfig(max_line_length=3000, mean_line_length=200.0, alphanum_fraction=0.2,
+                                 reject_xml_header=False)
+# Commits: message + unified diff. Size sanity and encoded blobs; the diff lines are
+# what the code rules would judge, and a generated-file diff is caught by its path.
+COMMIT_CODE = CodeFilterConfig(min_file_bytes=40, max_file_bytes=1_000_000, max_line_length=1000,
+                               mean_line_length=200.0, alphanum_fraction=0.2,
+                               generated_markers=(), reject_xml_header=False, data_min_lines=50)
+
+
+@dataclasses.dataclass(frozen=True)
+class MinimalConfig:
+    """Length sanity for cooldown sources (math, instruct): characters, whitespace-stripped."""
+    min_chars: int = 20
+    max_chars: int = 1_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterConfig:
+    code: CodeFilterConfig = CodeFilterConfig()
+    markup: CodeFilterConfig = MARKUP
+    notebook_code: CodeFilterConfig = NOTEBOOK_CODE
+    commits: CodeFilterConfig = COMMIT_CODE
+    text: TextFilterConfig = TextFilterConfig()
+    light_text: TextFilterConfig = LIGHT
+    langid: LangIdConfig = LangIdConfig()
+    # Notebooks: judge markdown only when there are >= 200 chars of it; fewer is a
+    # few headings, and the code cells carry the document.
+    notebook_langid: LangIdConfig = LangIdConfig(min_chars=200)
+    # Math: LaTeX and formulas lower fastText's English score on English text, so
+    # only clearly non-English problems (top-1 score of another language) go.
+    math_langid: LangIdConfig = LangIdConfig(min_score=0.3)
+    minimal: MinimalConfig = MinimalConfig()
+    # Off switch for language ID everywhere (e.g. a non-English experiment).
+    use_langid: bool = True
+
+
+def length_reason(doc: Document, cfg: MinimalConfig = MinimalConfig()) -> str | None:
+    size = len(doc.text.strip())
+    if size < cfg.min_chars:
+        return f"too_short: {size} < {cfg.min_chars} chars"
+    if size > cfg.max_chars:
+        return f"too_long: {size} > {cfg.max_chars} chars"
+    return None
+
+
+def commit_diff_reason(doc: Document) -> str | None:
+    """A commit must change something: at least one +/- line outside the file headers."""
+    for line in doc.text.splitlines():
+        if line.startswith(("+", "-")) and not line.startswith(("+++", "---")):
+            return None
+    return "empty_diff: no added or removed lines"
+
+
+def filters_for(source: str, cfg: FilterConfig = FilterConfig()) -> list[tuple[str, Filter]]:
+    """Ordered (step name, filter) pairs for one source tag; cheap steps first."""
+    p = functools.partial
+    def langid(c: LangIdConfig) -> list[tuple[str, Filter]]:
+        return [("language id", p(langid_reason, cfg=c))] if cfg.use_langid else []
+    steps: dict[str, list[tuple[str, Filter]]] = {
+        "code": [("code quality", p(code_reasons, cfg=cfg.code))],
+        "markup": [("markup quality", p(code_reasons, cfg=cfg.markup))],
+        "text": [("slimpajama set", slimpajama_set_reason),
+                 ("gopher and c4 rules", p(text_reasons, cfg=cfg.text)), *langid(cfg.langid)],
+        "stackexchange": [("light text rules", p(text_reasons, cfg=cfg.light_text)), *langid(cfg.langid)],
+        "notebooks": [("notebook code quality", p(code_reasons, cfg=cfg.notebook_code)),
+                      *langid(cfg.notebook_langid)],
+        "commits": [("commit diff", commit_diff_reason),
+                    ("commit size and encoded data", p(code_reasons, cfg=cfg.commits))],
+        "synthetic": [],  # verified by execution instead (pipelines/verify.py)
+        "math": [("length", p(length_reason, cfg=cfg.minimal)), *langid(cfg.math_langid)],
+        "instruct": [("length", p(length_reason, cfg=cfg.minimal)), *langid(cfg.langid)],
+    }
+    if source not in steps:
+        raise ValueError(f"unknown source tag {source!r}; expected one of {sorted(steps)}")
+    return steps[source]
+
+
+__all__ = ["FilterConfig", "MinimalConfig", "filters_for", "length_reason", "commit_diff_reason", "Filter"]
