@@ -1,0 +1,134 @@
+"""Orbax checkpoints of a training run: model/optimizer state, the Grain iterator state and run metadata.
+
+Layout: RUN/checkpoints/<step>/{state, data, meta}
+  state  the train-state pytree (params, optimizer state, step), Orbax StandardSave (tensorstore; gs:// works)
+  data   the data iterator state, one JSON file per host (Grain's own Orbax handler:
+         process_<i>-of-<n>.json), so every host resumes its own stream
+  meta   JSON: step, mixture hash/name/stage, the resolved TrainConfig, wall-clock time
+
+Saves are asynchronous where Orbax supports it (arrays are written by a background thread after a device to
+host copy); `wait()` blocks until the last save is durable. Orbax keeps the newest `max_to_keep` steps.
+
+A run resumes only on the mixture it started with: the mixture hash covers everything that decides which
+tokens are read (sources, weights, document counts, seed, seq_len, tokenizer, total tokens, schedule) but not
+file locations or the command line, so data copied to gs:// still resumes. `force=True` overrides the check.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any
+
+HASH_EXCLUDED_TOP = ("command",)
+HASH_EXCLUDED_SOURCE = ("manifest", "shards", "path")
+
+
+class ResumeError(RuntimeError):
+    """A checkpoint that must not be resumed from here (different mixture, missing pieces)."""
+
+
+def mixture_hash(mixture: dict) -> str:
+    """SHA-256 of the data-defining part of a mixture.json dict (locations and command line excluded)."""
+    body = {k: v for k, v in mixture.items() if k not in HASH_EXCLUDED_TOP and k != "sources"}
+    body["sources"] = {name: {k: v for k, v in spec.items() if k not in HASH_EXCLUDED_SOURCE}
+                       for name, spec in sorted(mixture["sources"].items())}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def check_resume(meta: dict, expected_hash: str, force: bool = False) -> None:
+    """Refuse (ResumeError) a checkpoint written for another mixture unless `force`."""
+    found = meta.get("mixture_hash")
+    if found != expected_hash and not force:
+        raise ResumeError(
+            f"checkpoint at step {meta.get('step')} was written for mixture {meta.get('mixture_name')!r} "
+            f"(hash {str(found)[:12]}...), this run's mixture hashes to {expected_hash[:12]}...: resuming would "
+            f"train on a different data stream. Use a new --workdir, or --force to resume anyway.")
+
+
+def _join(directory: str, name: str) -> str:
+    return directory.rstrip("/") + "/" + name
+
+
+class Checkpointer:
+    """Orbax CheckpointManager over RUN/checkpoints with items state / data / meta."""
+
+    def __init__(self, workdir: str, *, max_to_keep: int = 3, async_save: bool = True,
+                 read_only: bool = False):
+        import grain.python as gp
+        import orbax.checkpoint as ocp
+
+        self._ocp, self._gp = ocp, gp
+        self.directory = _join(workdir, "checkpoints")
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, enable_async_checkpointing=async_save, create=not read_only,
+            read_only=read_only)
+        self._manager = ocp.CheckpointManager(
+            self.directory, options=options,
+            item_handlers={"state": ocp.StandardCheckpointHandler(), "data": gp.PyGrainCheckpointHandler(),
+                           "meta": ocp.JsonCheckpointHandler()})
+
+    def latest_step(self) -> int | None:
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return list(self._manager.all_steps())
+
+    def save(self, step: int, state: Any, data_iterator: Any, meta: dict) -> bool:
+        """Start saving `step` (asynchronous); returns whether a save was started."""
+        ocp, gp = self._ocp, self._gp
+        meta = dict(meta, step=int(step), saved_at=time.time())
+        items = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta)}
+        if data_iterator is not None:
+            items["data"] = gp.PyGrainCheckpointSave(data_iterator)
+        return self._manager.save(int(step), args=ocp.args.Composite(**items), force=True)
+
+    def read_meta(self, step: int | None = None) -> dict:
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise ResumeError(f"no checkpoint under {self.directory}")
+        ocp = self._ocp
+        return dict(self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+
+    def restore(self, abstract_state: Any, data_iterator: Any = None, step: int | None = None) -> tuple[Any, dict]:
+        """Restore (state, meta) at `step` (latest by default); sets `data_iterator`'s state in place.
+
+        `abstract_state`: a pytree of jax.ShapeDtypeStruct with shardings (or concrete arrays) giving the
+        structure, dtypes and placement to restore into."""
+        ocp, gp = self._ocp, self._gp
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise ResumeError(f"no checkpoint under {self.directory}")
+        items = {"state": ocp.args.StandardRestore(abstract_state), "meta": ocp.args.JsonRestore()}
+        if data_iterator is not None:
+            items["data"] = gp.PyGrainCheckpointRestore(data_iterator)
+        restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+        return restored["state"], dict(restored["meta"])
+
+    def wait(self) -> None:
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+
+def load_weights_from(previous_workdir: str, abstract_state: Any, *, with_optimizer: bool = False,
+                      step: int | None = None) -> tuple[Any, dict]:
+    """Restore the previous stage's latest state into `abstract_state`'s structure (continued/cooldown stages).
+
+    Returns (state, meta). The caller keeps the parameters (and, when `with_optimizer`, the optimizer state)
+    and starts its own step counter and data stream: the previous run's data state is not read."""
+    ckpt = Checkpointer(previous_workdir, read_only=True)
+    try:
+        try:
+            state, meta = ckpt.restore(abstract_state, None, step)
+        except ResumeError:
+            raise
+        except Exception as e:
+            raise ResumeError(f"cannot load weights from {ckpt.directory} (step {step or ckpt.latest_step()}): "
+                              f"{type(e).__name__}: {e}. The model config must match the previous stage's.") from e
+    finally:
+        ckpt.close()
+    meta = dict(meta, with_optimizer=with_optimizer)
+    return state, meta

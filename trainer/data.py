@@ -1,0 +1,287 @@
+"""Training and eval batches from a mixture: a Grain pipeline over the mixture's ArrayRecord sources.
+
+    SamplingPlan picks (source, document) -> TokenizedSource reads the tokens -> greedy sequential packing
+    into rows of seq_len + 1 tokens -> per-host batches of global_batch / process_count rows -> thread prefetch.
+
+Packing (documented choices; the paper does not describe its packer):
+  * Documents are appended to the current row in pick order; a row is closed when fewer than 2 slots remain
+    (the one free slot is padding), so at most one slot per row is wasted besides the tail of a split document.
+  * A document longer than the space left is split: its continuation starts the next row as a fresh segment
+    whose positions restart at 0 (every position the model sees stays below seq_len, as at eval time).
+    The continuation overlaps the fragment before it by one token, so every next-token transition inside
+    a document is trained exactly once, none across the split is lost.
+  * inputs = row[:-1], targets = row[1:]; loss_mask is 1 where input and target belong to the same segment,
+    so no loss crosses from one document to the next (each document ends with its EOS, which is predicted).
+  * `document_ids` (index of the document within its source, -1 on padding) rides along for provenance and
+    tests; the trainer drops it before sharding (contract keys: BATCH_KEYS).
+
+Iterator state = SamplingPlan state + the packer's carry-over (source, document index, offset of the
+continuation): a few integers, JSON-serialisable; the carried document is re-read on restore, never stored.
+
+Held-out eval: the last `eval_documents` documents of every source's index space are removed from the
+training plan (it is built on a copy of the mixture whose per-source "documents" count is reduced, so its
+per-epoch permutations never reach them) and packed, per source, into a fixed list of eval batches.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+BATCH_KEYS = ("inputs", "targets", "segment_ids", "positions", "loss_mask", "source_ids")
+
+
+class DataError(RuntimeError):
+    """A document could not be read or does not fit the mixture; the message names source and document."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    seq_len: int                  # tokens per packed row L (rows hold L + 1 tokens: inputs and shifted targets)
+    global_batch: int             # rows per step over all hosts
+    seed: int = 0                 # SamplingPlan seed (the mixture's seed when None is passed to the plan)
+    process_index: int = 0        # this host (jax.process_index())
+    process_count: int = 1        # hosts (jax.process_count()); each reads disjoint documents
+    prefetch: int = 2             # batches prefetched by a Grain thread (0 = synchronous)
+    eval_documents: int = 8       # held-out documents per source (capped at 10% of the source)
+    pad_id: int = 0               # token id written on padding (masked out of the loss)
+
+    def __post_init__(self):
+        if self.global_batch % self.process_count:
+            raise ValueError(f"global_batch={self.global_batch} is not divisible by "
+                             f"process_count={self.process_count}")
+
+    @property
+    def host_batch(self) -> int:
+        return self.global_batch // self.process_count
+
+
+# ----------------------------------------------------------------------------------------------- packing
+
+
+Carry = tuple  # (source_id, document_index, offset) of a split document's continuation, or None
+NextDocument = Callable[[], "tuple[int, int, np.ndarray] | None"]  # -> (source_id, doc index, tokens) | None
+
+
+def pack_row(seq_len: int, next_document: NextDocument, read: Callable[[int, int], np.ndarray],
+             carry: Carry | None, pad_id: int = 0) -> tuple[dict[str, np.ndarray] | None, Carry | None]:
+    """Fill one row of seq_len + 1 tokens; return (row arrays of length seq_len, new carry).
+
+    `next_document()` yields the next pick (None when a finite stream is exhausted); `read(source_id, index)`
+    re-reads a carried document. Returns (None, None) when the stream is exhausted and the row is empty."""
+    width = seq_len + 1
+    tokens_W = np.full(width, pad_id, np.int32)
+    seg_W = np.zeros(width, np.int32)
+    pos_W = np.zeros(width, np.int32)
+    src_W = np.full(width, -1, np.int32)
+    doc_W = np.full(width, -1, np.int32)
+    fill, segment = 0, 0
+    while width - fill >= 2:
+        if carry is not None:
+            sid, index, offset = carry
+            doc = read(sid, index)
+        else:
+            picked = next_document()
+            if picked is None:
+                break
+            (sid, index, doc), offset = picked, 0
+        carry = None
+        take = min(len(doc) - offset, width - fill)
+        if take <= 0:
+            continue  # an empty document: nothing to pack
+        segment += 1
+        end = fill + take
+        tokens_W[fill:end] = doc[offset:offset + take]
+        seg_W[fill:end], pos_W[fill:end] = segment, np.arange(take, dtype=np.int32)
+        src_W[fill:end], doc_W[fill:end] = sid, index
+        fill = end
+        if offset + take < len(doc):
+            carry = (sid, index, offset + take - 1)  # one token of overlap: no transition is lost
+    if segment == 0:
+        return None, None
+    same = (seg_W[:-1] == seg_W[1:]) & (seg_W[:-1] > 0)
+    row = {"inputs": tokens_W[:-1], "targets": tokens_W[1:], "segment_ids": seg_W[:-1],
+           "positions": pos_W[:-1], "loss_mask": same.astype(np.float32), "source_ids": src_W[:-1],
+           "document_ids": doc_W[:-1]}
+    return row, carry
+
+
+# ----------------------------------------------------------------------------------------------- sources
+
+
+def resolve_manifest(path: str, mixture_dir: str | None) -> str:
+    """A manifest path as written in mixture.json; relative ones that do not exist are tried next to it."""
+    if "://" in path or os.path.isabs(path) or os.path.exists(path) or not mixture_dir:
+        return path
+    candidate = os.path.join(mixture_dir, path)
+    return candidate if os.path.exists(candidate) else path
+
+
+class SourceReaders:
+    """One TokenizedSource per mixture source, opened on first use; reads carry source/document context."""
+
+    def __init__(self, mixture: dict, mixture_dir: str | None = None, verify: bool = True):
+        self.names = sorted(mixture["sources"])
+        self._mixture, self._dir, self._verify = mixture, mixture_dir, verify
+        self._open: dict[int, Any] = {}
+
+    def source(self, sid: int):
+        if sid not in self._open:
+            from pipelines.records import TokenizedSource
+
+            name = self.names[sid]
+            path = resolve_manifest(self._mixture["sources"][name]["manifest"], self._dir)
+            src = TokenizedSource.open(path, verify=self._verify)
+            want = self._mixture.get("tokenizer_sha256")
+            have = src.manifest.tokenizer_sha256
+            if want and have != want:
+                raise DataError(f"source {name!r} ({path}) was tokenized with {have[:12]}..., "
+                                f"the mixture expects {want[:12]}...")
+            self._open[sid] = src
+        return self._open[sid]
+
+    def read(self, sid: int, index: int) -> np.ndarray:
+        name = self.names[sid]
+        try:
+            return np.asarray(self.source(sid)[index], np.int32)
+        except DataError:
+            raise
+        except Exception as e:  # corrupt record, missing shard, index out of range: keep the reader's words
+            raise DataError(f"source {name!r} document {index}: {type(e).__name__}: {e}") from e
+
+
+def holdout_counts(mixture: dict, eval_documents: int) -> dict[str, int]:
+    """Documents held out per source: `eval_documents`, at most 10% of the source (0 for sources under 10)."""
+    return {name: min(eval_documents, int(spec["documents"]) // 10) for name, spec in mixture["sources"].items()}
+
+
+def training_mixture(mixture: dict, eval_documents: int) -> dict:
+    """The mixture the training plan sees: each source's last held-out documents removed from its index space."""
+    held = holdout_counts(mixture, eval_documents)
+    out = copy.deepcopy(mixture)
+    for name, spec in out["sources"].items():
+        spec["documents"] = int(spec["documents"]) - held[name]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- Grain
+
+
+def _grain():
+    import grain.python as gp
+    from grain import experimental as gx
+    return gp, gx
+
+
+def _iterator_class():
+    gp, _ = _grain()
+
+    class _PackedRowsIterator(gp.DatasetIterator):
+        """Infinite stream of packed rows following the sampling plan; state = plan state + carry."""
+
+        def __init__(self, mixture: dict, cfg: DataConfig, mixture_dir: str | None):
+            super().__init__()
+            from mixer.sampling import SamplingPlan
+
+            self._cfg = cfg
+            self._plan = SamplingPlan(training_mixture(mixture, cfg.eval_documents), seed=cfg.seed,
+                                      process_index=cfg.process_index, process_count=cfg.process_count)
+            self._readers = SourceReaders(mixture, mixture_dir)
+            if list(self._plan.sources) != self._readers.names:
+                raise DataError(f"plan sources {self._plan.sources} != mixture sources {self._readers.names}")
+            self._sid = {name: i for i, name in enumerate(self._readers.names)}
+            self._carry: Carry | None = None
+            self._rows = 0
+
+        def _next_document(self):
+            name, index = self._plan.next()
+            sid = self._sid[name]
+            return sid, int(index), self._readers.read(sid, int(index))
+
+        def __next__(self) -> dict[str, np.ndarray]:
+            row, self._carry = pack_row(self._cfg.seq_len, self._next_document, self._readers.read,
+                                        self._carry, self._cfg.pad_id)
+            self._rows += 1
+            return row
+
+        def get_state(self) -> dict[str, Any]:
+            carry = None if self._carry is None else [int(x) for x in self._carry]
+            return {"plan": copy.deepcopy(self._plan.get_state()), "carry": carry, "rows": self._rows}
+
+        def set_state(self, state: dict[str, Any]) -> None:
+            self._plan.set_state(copy.deepcopy(state["plan"]))
+            self._carry = None if state["carry"] is None else tuple(int(x) for x in state["carry"])
+            self._rows = int(state["rows"])
+
+    return _PackedRowsIterator
+
+
+def _dataset_class():
+    gp, _ = _grain()
+    iterator_cls = _iterator_class()
+
+    class PackedRowsIterDataset(gp.IterDataset):
+        """Grain IterDataset of packed rows over a mixture (one per host)."""
+
+        def __init__(self, mixture: dict, cfg: DataConfig, mixture_dir: str | None = None):
+            super().__init__()
+            self._mixture, self._cfg, self._dir = mixture, cfg, mixture_dir
+
+        def __iter__(self):
+            return iterator_cls(self._mixture, self._cfg, self._dir)
+
+    return PackedRowsIterDataset
+
+
+def make_train_iterator(mixture: dict, cfg: DataConfig, mixture_dir: str | None = None):
+    """Grain iterator of host batches {key: [host_batch, seq_len]}; get_state()/set_state() restore exactly."""
+    _, gx = _grain()
+    ds = _dataset_class()(mixture, cfg, mixture_dir).batch(cfg.host_batch, drop_remainder=True)
+    if cfg.prefetch > 0:
+        ds = gx.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=cfg.prefetch)
+    return iter(ds)
+
+
+def make_eval_batches(mixture: dict, cfg: DataConfig, num_batches: int,
+                      mixture_dir: str | None = None) -> list[dict[str, np.ndarray]]:
+    """Fixed eval batches for this host from the held-out documents, packed per source.
+
+    Rows of all sources are interleaved source by source, split across hosts row i -> host i % count, and the
+    last batch is completed with empty rows (loss_mask 0), so every host runs the same number of eval steps."""
+    readers = SourceReaders(mixture, mixture_dir)
+    held = holdout_counts(mixture, cfg.eval_documents)
+    per_source_rows = max(1, num_batches * cfg.global_batch // max(1, len(readers.names)))
+    rows: list[dict[str, np.ndarray]] = []
+    for sid, name in enumerate(readers.names):
+        total = int(mixture["sources"][name]["documents"])
+        pending: Iterator[int] = iter(range(total - held[name], total))
+
+        def next_document(sid=sid, pending=pending):
+            index = next(pending, None)
+            return None if index is None else (sid, index, readers.read(sid, index))
+
+        carry = None
+        for _ in range(per_source_rows):
+            row, carry = pack_row(cfg.seq_len, next_document, readers.read, carry, cfg.pad_id)
+            if row is None:
+                break
+            rows.append(row)
+    mine = rows[cfg.process_index::cfg.process_count]
+    count = -(-len(rows) // cfg.global_batch)
+    count = min(count, num_batches)
+    mine = mine[:count * cfg.host_batch]
+    while len(mine) < count * cfg.host_batch:
+        mine.append(empty_row(cfg.seq_len, cfg.pad_id))
+    return [{k: np.stack([r[k] for r in mine[b * cfg.host_batch:(b + 1) * cfg.host_batch]])
+             for k in mine[0]} for b in range(count)]
+
+
+def empty_row(seq_len: int, pad_id: int = 0) -> dict[str, np.ndarray]:
+    """A row of padding only (loss_mask 0): fills the last eval batch."""
+    pad = np.full(seq_len, pad_id, np.int32)
+    zeros, minus = np.zeros(seq_len, np.int32), np.full(seq_len, -1, np.int32)
+    return {"inputs": pad, "targets": pad.copy(), "segment_ids": zeros, "positions": zeros.copy(),
+            "loss_mask": np.zeros(seq_len, np.float32), "source_ids": minus, "document_ids": minus.copy()}
