@@ -1,0 +1,363 @@
+"""Token records: one serialized `tf.train.Example` per document, in ArrayRecord shards.
+
+The record format is MaxText's pre-tokenized input (int64 feature "text" with the
+token ids, EOS appended; bytes feature "source"), built from a vendored copy of the
+Example proto (pipelines/proto/example.proto) so no TensorFlow is needed. This
+module has no Beam import: the mixer and the trainer read tokens through it.
+
+`TokenizedSource` is the random-access view of one source's shards; it trusts
+nothing it has not checked: shard record counts against the manifest on open,
+and every decoded record is validated, so a corrupt record is an error naming the
+shard and record index, never garbage handed to the trainer.
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from pipelines.manifest import Manifest, ManifestError, load_manifest
+from pipelines.proto import example_pb2
+
+TOKENS_KEY = "text"     # MaxText: train_data_columns: ['text']
+SOURCE_KEY = "source"
+# Random access: no readahead, no background threads (array_record's documented setting).
+RANDOM_ACCESS_OPTIONS = "readahead_buffer_size:0,max_parallelism:0"
+_MAX_TOKEN_VARINT_BYTES = 5   # ids < 2**31: token ids never need more
+
+
+class CorruptRecordError(ValueError):
+    """A record that does not decode to a valid token sequence; names shard and index."""
+
+
+def encode_example(token_ids: Sequence[int] | np.ndarray, source: str) -> bytes:
+    """Serialize one document; deterministic bytes (map keys sorted) for identical reruns."""
+    ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
+    if ids.size and int(ids.min()) < 0:
+        raise ValueError(f"negative token id {int(ids.min())}")
+    example = example_pb2.Example()
+    feature = example.features.feature
+    feature[TOKENS_KEY].int64_list.value.extend(ids.tolist())
+    feature[SOURCE_KEY].bytes_list.value.append(source.encode("utf-8"))
+    return example.SerializeToString(deterministic=True)
+
+
+def decode_example(record: bytes) -> tuple[np.ndarray, str]:
+    """Full protobuf parse: (token ids int32, source). Raises CorruptRecordError."""
+    example = example_pb2.Example()
+    try:
+        example.ParseFromString(record)
+    except Exception as e:  # protobuf's DecodeError; message says little, we add context upstream
+        raise CorruptRecordError(f"not a tf.train.Example ({type(e).__name__}: {e})") from None
+    feature = example.features.feature
+    if TOKENS_KEY not in feature or feature[TOKENS_KEY].WhichOneof("kind") != "int64_list":
+        raise CorruptRecordError(f"no int64 feature {TOKENS_KEY!r}")
+    source = b""
+    if SOURCE_KEY in feature and feature[SOURCE_KEY].WhichOneof("kind") == "bytes_list":
+        values = feature[SOURCE_KEY].bytes_list.value
+        source = values[0] if values else b""
+    ids = np.array(feature[TOKENS_KEY].int64_list.value, dtype=np.int64)
+    return _to_int32(ids), source.decode("utf-8", "replace")
+
+
+def _to_int32(ids: np.ndarray) -> np.ndarray:
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) > np.iinfo(np.int32).max):
+        raise CorruptRecordError("token id outside int32 range")
+    return ids.astype(np.int32)
+
+
+def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while pos < end:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            break
+    raise CorruptRecordError("truncated or overlong varint")
+
+
+def _fields(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """(field number, wire type, start, end) of each field; varints yield their value as start."""
+    while pos < end:
+        key, pos = _varint(buf, pos, end)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos, end)
+            yield number, wire, value, pos
+        elif wire == 2:
+            size, pos = _varint(buf, pos, end)
+            if pos + size > end:
+                raise CorruptRecordError("length-delimited field runs past its message")
+            yield number, wire, pos, pos + size
+            pos += size
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+            if pos > end:
+                raise CorruptRecordError("fixed-width field runs past its message")
+            yield number, wire, pos, pos
+        else:
+            raise CorruptRecordError(f"unsupported wire type {wire}")
+
+
+def _packed_span(record: bytes) -> tuple[int, int] | None:
+    """Locate the packed int64 payload of feature "text"; None when the layout is unusual."""
+    spans = []
+    for f_num, f_wire, f_start, f_end in _fields(record, 0, len(record)):
+        if f_num != 1 or f_wire != 2:
+            return None
+        for e_num, e_wire, e_start, e_end in _fields(record, f_start, f_end):
+            if e_num != 1 or e_wire != 2:
+                return None
+            key, value = None, None
+            for k_num, k_wire, k_start, k_end in _fields(record, e_start, e_end):
+                if k_num == 1 and k_wire == 2:
+                    key = record[k_start:k_end]
+                elif k_num == 2 and k_wire == 2:
+                    value = (k_start, k_end)
+            if key != TOKENS_KEY.encode() or value is None:
+                continue
+            for v_num, v_wire, v_start, v_end in _fields(record, *value):
+                if v_num != 3 or v_wire != 2:
+                    return None
+                for p_num, p_wire, p_start, p_end in _fields(record, v_start, v_end):
+                    if p_num != 1 or p_wire != 2:
+                        return None
+                    spans.append((p_start, p_end))
+    return spans[0] if len(spans) == 1 else None
+
+
+def _decode_varints(payload: np.ndarray) -> np.ndarray:
+    """Vectorised varint decode of a packed payload (uint8) into int64 values."""
+    if payload.size == 0:
+        return np.zeros(0, np.int64)
+    if payload[-1] & 0x80:
+        raise CorruptRecordError("packed token list ends inside a varint")
+    ends = np.flatnonzero(payload < 0x80)
+    if ends.size == payload.size:          # every id < 128
+        return payload.astype(np.int64)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    lengths = ends - starts + 1
+    if int(lengths.max()) > _MAX_TOKEN_VARINT_BYTES:
+        raise CorruptRecordError("token id varint longer than 5 bytes")
+    shift_B = 7 * (np.arange(payload.size) - np.repeat(starts, lengths))
+    values_B = (payload & 0x7F).astype(np.int64) << shift_B
+    return np.add.reduceat(values_B, starts)
+
+
+def decode_tokens(record: bytes) -> np.ndarray:
+    """Fast path: token ids (int32) straight from the packed varints, no message objects.
+
+    Falls back to the full protobuf parse when the layout is not the one
+    `encode_example` writes (e.g. unpacked ids), so it accepts what protobuf accepts.
+    """
+    span = _packed_span(record)
+    if span is None:
+        return decode_example(record)[0]
+    payload = np.frombuffer(record, dtype=np.uint8, count=span[1] - span[0], offset=span[0])
+    return _to_int32(_decode_varints(payload))
+
+
+def _local_copy(path: str, cache_dir: str | None) -> str:
+    """array_record's pip build reads local files only: fetch gs:// shards once into a cache."""
+    if "://" not in path:
+        return path
+    from pipelines import io  # Beam FileSystems, only needed for remote shards
+
+    cache_dir = cache_dir or os.environ.get("CODE_MIXTURES_CACHE") or os.path.join(
+        tempfile.gettempdir(), "code-mixtures-cache")
+    key = hashlib.sha256(path.encode()).hexdigest()[:16]
+    local = os.path.join(cache_dir, f"{key}-{path.rsplit('/', 1)[-1]}")
+    if not os.path.exists(local):
+        os.makedirs(cache_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".fetch-")
+        try:
+            with os.fdopen(fd, "wb") as out, io.open_read(path) as src:
+                while chunk := src.read(16 << 20):
+                    out.write(chunk)
+            os.replace(tmp, local)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return local
+
+
+def _close_quietly(reader) -> None:
+    """Closing a reader on a damaged file raises again; the first error is the one to report."""
+    if reader is None:
+        return
+    try:
+        reader.close()
+    except Exception:
+        pass
+
+
+class TokenizedSource:
+    """Random access over one source's shards: item i is document i in shard order."""
+
+    def __init__(self, manifest: Manifest, cache_dir: str | None = None):
+        self.manifest = manifest
+        self._paths = manifest.shard_paths
+        self._cache_dir = cache_dir
+        self._offsets = np.cumsum([0] + [s.documents for s in manifest.shards]).tolist()
+        self._readers: list = [None] * len(self._paths)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, manifest_path: str, verify: bool = True,
+             cache_dir: str | None = None) -> "TokenizedSource":
+        """Load and validate the manifest; with verify, open every shard and check its record count."""
+        source = cls(load_manifest(manifest_path), cache_dir)
+        if verify:
+            for shard in range(len(source._paths)):
+                source._reader(shard)
+        return source
+
+    @property
+    def source(self) -> str:
+        return self.manifest.source
+
+    @property
+    def tokens(self) -> int:
+        return self.manifest.tokens
+
+    @property
+    def vocab_size(self) -> int:
+        return self.manifest.vocab_size
+
+    @property
+    def shard_paths(self) -> list[str]:
+        return list(self._paths)
+
+    def __len__(self) -> int:
+        return self.manifest.documents
+
+    def _reader(self, shard: int):
+        reader = self._readers[shard]
+        if reader is None:
+            from array_record.python.array_record_module import ArrayRecordReader
+
+            path = self._paths[shard]
+            reader = None
+            try:
+                reader = ArrayRecordReader(_local_copy(path, self._cache_dir), RANDOM_ACCESS_OPTIONS)
+                count = reader.num_records()
+                if not reader.ok():
+                    reader.close()   # raises riegeli's status: the reason worth reporting
+                    raise RuntimeError("reader failed without a status")
+            except Exception as e:  # missing file, damaged footer/index: riegeli says which
+                _close_quietly(reader)
+                raise ManifestError(f"{path}: cannot open shard ({type(e).__name__}: {e})") from None
+            expected = self.manifest.shards[shard].documents
+            if count != expected:
+                _close_quietly(reader)
+                raise ManifestError(f"{path}: shard holds {count} records, manifest says {expected}")
+            self._readers[shard] = reader
+        return reader
+
+    def _locate(self, i: int) -> tuple[int, int]:
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"document {i} out of range for {self.source} ({n} documents)")
+        shard = bisect.bisect_right(self._offsets, i) - 1
+        return shard, i - self._offsets[shard]
+
+    def _read(self, shard: int, indices: list[int]) -> list[bytes]:
+        with self._lock:
+            reader = self._reader(shard)
+            try:
+                return reader.read(indices)
+            except Exception as e:
+                raise CorruptRecordError(
+                    f"{self._paths[shard]}: cannot read record {self._first_bad(reader, indices)} "
+                    f"({type(e).__name__}: {e})") from None
+
+    @staticmethod
+    def _first_bad(reader, indices: list[int]) -> int:
+        """A batch read fails as a whole; find the record that broke it."""
+        for index in indices:
+            try:
+                reader.read([index])
+            except Exception:
+                return index
+        return indices[0]
+
+    def _checked(self, record: bytes, shard: int, index: int) -> np.ndarray:
+        try:
+            ids = decode_tokens(record)
+        except CorruptRecordError as e:
+            raise CorruptRecordError(f"{self._paths[shard]}: record {index}: {e}") from None
+        if ids.size == 0 or int(ids.max()) >= self.vocab_size:
+            raise CorruptRecordError(
+                f"{self._paths[shard]}: record {index}: "
+                + ("empty token list" if ids.size == 0 else
+                   f"token id {int(ids.max())} >= vocab_size {self.vocab_size}"))
+        return ids
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        shard, index = self._locate(int(i))
+        return self._checked(self._read(shard, [index])[0], shard, index)
+
+    def get_many(self, indices: Iterable[int]) -> list[np.ndarray]:
+        """Batch read: one reader call per shard touched, results in the order asked."""
+        located = [self._locate(int(i)) for i in indices]
+        by_shard: dict[int, list[int]] = {}
+        for shard, index in located:
+            by_shard.setdefault(shard, []).append(index)
+        fetched = {}
+        for shard, idx in by_shard.items():
+            for index, record in zip(idx, self._read(shard, idx)):
+                fetched[(shard, index)] = self._checked(record, shard, index)
+        return [fetched[key] for key in located]
+
+    def iter_source(self, chunk: int = 1024) -> Iterator[np.ndarray]:
+        """Every document in shard order (sequential reads in chunks)."""
+        for shard, meta in enumerate(self.manifest.shards):
+            for begin in range(0, meta.documents, chunk):
+                idx = list(range(begin, min(begin + chunk, meta.documents)))
+                for index, record in zip(idx, self._read(shard, idx)):
+                    yield self._checked(record, shard, index)
+
+    def verify_tokens(self) -> int:
+        """Read every record: ids in vocab, EOS last, source tag and per-shard totals as the manifest says."""
+        eos = int(self.manifest.tokenizer["eos_id"])
+        total = 0
+        for shard, meta in enumerate(self.manifest.shards):
+            path, shard_tokens = self._paths[shard], 0
+            for begin in range(0, meta.documents, 1024):
+                idx = list(range(begin, min(begin + 1024, meta.documents)))
+                for index, record in zip(idx, self._read(shard, idx)):
+                    ids = self._checked(record, shard, index)
+                    tag = decode_example(record)[1]
+                    if tag != self.source:
+                        raise CorruptRecordError(f"{path}: record {index}: source {tag!r}, expected {self.source!r}")
+                    if int(ids[-1]) != eos:
+                        raise CorruptRecordError(f"{path}: record {index}: does not end with EOS {eos}")
+                    shard_tokens += ids.size
+            if shard_tokens != meta.tokens:
+                raise ManifestError(f"{path}: holds {shard_tokens} tokens, manifest says {meta.tokens}")
+            total += shard_tokens
+        return total
+
+    def close(self) -> None:
+        for i, reader in enumerate(self._readers):
+            _close_quietly(reader)
+            self._readers[i] = None
+
+    def __enter__(self) -> "TokenizedSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
