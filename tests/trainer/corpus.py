@@ -1,0 +1,89 @@
+"""A tiny real token corpus for trainer tests: ArrayRecord shards + manifests + a contract mixture.json.
+
+Token ids are written directly with pipelines.records.encode_example (no tokenizer needed); documents have
+learnable structure so a tiny model's loss visibly falls: "code" documents count upwards from a random start
+with a per-document stride, "text" documents repeat a short random phrase. Every document ends with EOS (2).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+
+VOCAB = 64
+EOS = 2
+TOKENIZER_SHA = hashlib.sha256(b"trainer-test-tokenizer").hexdigest()
+
+
+def code_document(rng: np.random.Generator) -> list[int]:
+    start, stride, n = int(rng.integers(3, VOCAB)), int(rng.integers(1, 3)), int(rng.integers(4, 40))
+    return [3 + (start + stride * k) % (VOCAB - 3) for k in range(n)] + [EOS]
+
+
+def text_document(rng: np.random.Generator) -> list[int]:
+    phrase = rng.integers(3, VOCAB, size=int(rng.integers(2, 5))).tolist()
+    return (phrase * int(rng.integers(2, 10)))[: 60] + [EOS]
+
+
+def write_source(tokens_dir: str, source: str, documents: list[list[int]], shards: int = 2,
+                 corrupt: int | None = None) -> str:
+    """Write TOKENS/<source>/part-*.array_record + manifest.json; `corrupt` replaces that record's bytes."""
+    from array_record.python.array_record_module import ArrayRecordWriter
+    from pipelines.manifest import Manifest, Shard, write_manifest
+    from pipelines.records import encode_example
+
+    out = os.path.join(tokens_dir, source)
+    os.makedirs(out, exist_ok=True)
+    bounds = np.linspace(0, len(documents), shards + 1).astype(int)
+    shard_meta, index = [], 0
+    for s in range(shards):
+        name = f"part-{s:05d}-of-{shards:05d}.array_record"
+        writer = ArrayRecordWriter(os.path.join(out, name), "group_size:1")
+        docs = documents[bounds[s]:bounds[s + 1]]
+        for doc in docs:
+            writer.write(b"\xff\xfe not a record" if index == corrupt else encode_example(doc, source))
+            index += 1
+        writer.close()
+        shard_meta.append(Shard(name, len(docs), sum(len(d) for d in docs)))
+    lengths = sorted(len(d) for d in documents)
+    manifest = Manifest(
+        source=source, tokenizer={"sha256": TOKENIZER_SHA, "vocab_size": VOCAB, "eos_id": EOS, "pad_id": 0,
+                                  "path": "test"},
+        shards=tuple(shard_meta), documents=len(documents), tokens=sum(lengths),
+        length_histogram={"min": lengths[0], "median": lengths[len(lengths) // 2],
+                          "p99": lengths[int(0.99 * (len(lengths) - 1))], "max": lengths[-1]},
+        config_hash="test", code_version="test", created_by="tests/trainer/corpus.py")
+    write_manifest(out, manifest)
+    return os.path.join(out, "manifest.json")
+
+
+def make_mixture(root: str, documents: int = 200, weights: dict[str, float] | None = None, seq_len: int = 32,
+                 schedule: dict | None = None, stage: str = "pretrain", seed: int = 0,
+                 corrupt: dict[str, int] | None = None, name: str = "test-mix") -> str:
+    """Write a two-source corpus under root/tokens and root/mix/mixture.json; return the mixture path."""
+    from pipelines.manifest import load_manifest
+
+    weights = weights or {"code": 0.5, "text": 0.5}
+    makers = {"code": code_document, "text": text_document}
+    sources, total = {}, 0
+    for i, (source, weight) in enumerate(sorted(weights.items())):
+        rng = np.random.default_rng(1000 + i)
+        docs = [makers[source](rng) for _ in range(documents)]
+        manifest = write_source(os.path.join(root, "tokens"), source, docs,
+                                corrupt=(corrupt or {}).get(source))
+        available = sum(len(d) for d in docs)
+        sources[source] = {"weight": weight, "target_tokens": int(weight * available),
+                           "available_tokens": available, "documents": documents, "epochs": 1.0,
+                           "manifest": manifest, "shards": load_manifest(manifest).shard_paths}
+        total += int(weight * available)
+    mixture = {"format_version": 1, "name": name, "stage": stage, "init_from": None,
+               "schedule": schedule or {"kind": "cosine", "warmup_steps": 5},
+               "total_tokens": total, "seq_len": seq_len, "seed": seed, "tokenizer_sha256": TOKENIZER_SHA,
+               "vocab_size": VOCAB, "command": "tests/trainer/corpus.py", "sources": sources}
+    os.makedirs(os.path.join(root, "mix"), exist_ok=True)
+    path = os.path.join(root, "mix", "mixture.json")
+    with open(path, "w") as f:
+        json.dump(mixture, f, indent=2)
+    return path
