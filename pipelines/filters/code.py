@@ -15,9 +15,10 @@ from typing import Callable
 from pipelines.document import Document
 
 # Encoded-data detectors from the StarCoder paper (section 3.3, "encoded data"):
-# base64 >= 64 chars, hex byte lists >= 8 bytes, unicode escapes >= 8.
+# base64 >= 64 chars, hex byte lists >= 8 bytes, unicode escapes >= 8. The hex
+# separator also accepts ", " (the paper's regex only matched "0x00,0x01" or "00 01").
 _BASE64 = re.compile(r"[a-zA-Z0-9+/\n=]{64,}")
-_HEX = re.compile(r"(?:\b(?:0x|\\x)?[0-9a-fA-F]{2}(?:,|\b\s*)){8,}")
+_HEX = re.compile(r"(?:\b(?:0x|\\x)?[0-9a-fA-F]{2}(?:,\s*|\b\s*)){8,}")
 _UNICODE = re.compile(r"(?:\\u[0-9a-fA-F]{4}){8,}")
 # A line that holds only literals (numbers, short strings, booleans) separated by
 # commas: the body of a data table pasted into a .py/.js file.
@@ -73,11 +74,11 @@ class CodeFilterConfig:
 
 
 # Markup preset (HTML/CSS/Markdown). Our choices, documented: Markdown paragraphs
-# are single long lines, so lines up to 5000 chars and a 250-char mean are
+# are single long lines, so lines up to 5000 chars and a 1000-char mean are
 # allowed (a one-line 50 KB minified CSS still fails); tags and braces make
 # HTML/CSS less alphanumeric, so the floor drops to 0.15; the HTML visible-text
 # rule is BigCode's (>= 20% of the file and >= 100 chars of visible text).
-MARKUP = CodeFilterConfig(max_line_length=5000, mean_line_length=250.0, alphanum_fraction=0.15,
+MARKUP = CodeFilterConfig(max_line_length=5000, mean_line_length=1000.0, alphanum_fraction=0.15,
                           html_min_visible_fraction=0.2, html_min_visible_chars=100)
 CODE = CodeFilterConfig()
 

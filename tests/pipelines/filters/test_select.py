@@ -1,0 +1,51 @@
+"""filters_for: every source tag gets a picklable ordered list of named filters."""
+import pickle
+
+import pytest
+
+from pipelines.document import SOURCES, Document
+from pipelines.filters import FilterConfig, commit_diff_reason, filters_for, length_reason
+
+PROSE = ("The committee met on Tuesday to discuss the new budget for the public library. "
+         "Members agreed that the reading room needs better lighting and more seats. ") * 4
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_source_has_picklable_named_steps(source):
+    steps = filters_for(source, FilterConfig())
+    names = [name for name, _ in steps]
+    assert len(names) == len(set(names))
+    for name, fn in pickle.loads(pickle.dumps(steps)):
+        reason = fn(Document("i", source, PROSE, {}))
+        assert reason is None or ":" in reason
+
+
+def test_unknown_source_is_an_error():
+    with pytest.raises(ValueError, match="unknown source"):
+        filters_for("podcasts", FilterConfig())
+
+
+def test_text_steps_and_langid_switch():
+    assert [n for n, _ in filters_for("text")] == ["slimpajama set", "gopher and c4 rules", "language id"]
+    assert "language id" not in [n for n, _ in filters_for("text", FilterConfig(use_langid=False))]
+    assert filters_for("synthetic") == []
+
+
+def test_text_pipeline_rejects_github_set_first():
+    d = Document("i", "text", PROSE, {"redpajama_set_name": "RedPajamaGithub"})
+    reasons = [fn(d) for _, fn in filters_for("text")]
+    assert reasons[0] == "slimpajama_set_excluded: RedPajamaGithub"
+
+
+def test_commit_diff_and_length_rules():
+    diff = "Fix typo\n\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-pritn(1)\n+print(1)\n"
+    assert commit_diff_reason(Document("i", "commits", diff, {})) is None
+    assert commit_diff_reason(Document("i", "commits", "Fix\n\n--- a/x.py\n+++ b/x.py\n", {})).startswith("empty_diff")
+    assert length_reason(Document("i", "math", "1+1=2", {})).startswith("too_short")
+    assert length_reason(Document("i", "math", "Compute the sum of the first ten odd numbers.", {})) is None
+
+
+def test_math_langid_is_lenient_for_formulas():
+    problem = "Let $f(x) = x^2 + 3x$. Find $f'(2)$ and show that $\\int_0^1 f(x)\\,dx = 11/6$."
+    steps = dict(filters_for("math"))
+    assert steps["language id"](Document("i", "math", problem, {})) is None
