@@ -57,13 +57,25 @@ class RMSNorm(nn.Module):
         return (x * scale_D.astype(jnp.float32)).astype(self.dtype)
 
 
-def _dense(features, axes, names, cfg: ModelConfig, name: str, scale: float = 1.0) -> nn.DenseGeneral:
-    """Bias-free projection; fan-in-scaled truncated-normal init (DenseGeneral hands the init the kernel
-    flattened to [inputs, outputs], so fan-in is the product of the contracted axes)."""
-    init = nn.initializers.variance_scaling(scale, "fan_in", "truncated_normal")
-    return nn.DenseGeneral(features=features, axis=axes, use_bias=False, dtype=_dtype(cfg.dtype),
-                           param_dtype=_dtype(cfg.param_dtype), name=name,
-                           kernel_init=nn.with_logical_partitioning(init, names))
+class Dense(nn.Module):
+    """Bias-free projection contracting the trailing `n_in` input axes: kernel shape = input axes + features,
+    with logical axis `names`. Fan-in-scaled truncated-normal init (fan-in = product of contracted axes)."""
+    features: tuple[int, ...]
+    names: tuple[str, ...]
+    cfg: ModelConfig
+    n_in: int = 1
+    scale: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        in_shape = x.shape[x.ndim - self.n_in:]
+        init = nn.initializers.variance_scaling(self.scale, "fan_in", "truncated_normal",
+                                                in_axis=tuple(range(self.n_in)),
+                                                out_axis=tuple(range(self.n_in, self.n_in + len(self.features))))
+        kernel = self.param("kernel", nn.with_logical_partitioning(init, self.names),
+                            in_shape + tuple(self.features), _dtype(self.cfg.param_dtype))
+        dtype = _dtype(self.cfg.dtype)
+        return jnp.tensordot(x.astype(dtype), kernel.astype(dtype), axes=self.n_in)
 
 
 class Attention(nn.Module):
@@ -73,9 +85,9 @@ class Attention(nn.Module):
     def __call__(self, x_BxLxD, segment_ids_BxL, positions_BxL):
         cfg = self.cfg
         n, k, h = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
-        q_BxLxNxH = _dense((n, h), -1, ("embed", "heads", "head_dim"), cfg, "query")(x_BxLxD)
-        k_BxLxKxH = _dense((k, h), -1, ("embed", "kv_heads", "head_dim"), cfg, "key")(x_BxLxD)
-        v_BxLxKxH = _dense((k, h), -1, ("embed", "kv_heads", "head_dim"), cfg, "value")(x_BxLxD)
+        q_BxLxNxH = Dense((n, h), ("embed", "heads", "head_dim"), cfg, name="query")(x_BxLxD)
+        k_BxLxKxH = Dense((k, h), ("embed", "kv_heads", "head_dim"), cfg, name="key")(x_BxLxD)
+        v_BxLxKxH = Dense((k, h), ("embed", "kv_heads", "head_dim"), cfg, name="value")(x_BxLxD)
         q_BxLxNxH = rope(q_BxLxNxH, positions_BxL, cfg.rope_theta)
         k_BxLxKxH = rope(k_BxLxKxH, positions_BxL, cfg.rope_theta)
         q_BxLxNxH = nn.with_logical_constraint(q_BxLxNxH, ("act_batch", "act_length", "act_heads", None))
@@ -83,8 +95,8 @@ class Attention(nn.Module):
             q_BxLxNxH, k_BxLxKxH, v_BxLxKxH, mask=attention_mask(segment_ids_BxL),
             implementation=cfg.attention_impl)
         # Output projection scaled by 1/sqrt(2 * n_layers): two residual branches per layer (GPT-2 style).
-        return _dense(cfg.d_model, (-2, -1), ("heads", "head_dim", "embed"), cfg, "out",
-                      scale=1.0 / (2 * cfg.n_layers))(out_BxLxNxH)
+        return Dense((cfg.d_model,), ("heads", "head_dim", "embed"), cfg, n_in=2,
+                     scale=1.0 / (2 * cfg.n_layers), name="out")(out_BxLxNxH)
 
 
 class SwiGLU(nn.Module):
@@ -93,11 +105,11 @@ class SwiGLU(nn.Module):
     @nn.compact
     def __call__(self, x_BxLxD):
         cfg = self.cfg
-        gate_BxLxF = _dense(cfg.d_ff, -1, ("embed", "mlp"), cfg, "gate")(x_BxLxD)
-        up_BxLxF = _dense(cfg.d_ff, -1, ("embed", "mlp"), cfg, "up")(x_BxLxD)
+        gate_BxLxF = Dense((cfg.d_ff,), ("embed", "mlp"), cfg, name="gate")(x_BxLxD)
+        up_BxLxF = Dense((cfg.d_ff,), ("embed", "mlp"), cfg, name="up")(x_BxLxD)
         h_BxLxF = nn.silu(gate_BxLxF) * up_BxLxF
         h_BxLxF = nn.with_logical_constraint(h_BxLxF, ("act_batch", "act_length", "act_mlp"))
-        return _dense(cfg.d_model, -1, ("mlp", "embed"), cfg, "down", scale=1.0 / (2 * cfg.n_layers))(h_BxLxF)
+        return Dense((cfg.d_model,), ("mlp", "embed"), cfg, scale=1.0 / (2 * cfg.n_layers), name="down")(h_BxLxF)
 
 
 class Block(nn.Module):
