@@ -1,0 +1,92 @@
+"""Cooldown-only families: `math` and `instruct` jsonl (DESIGN.md, cooldown stage).
+
+math:     {"id"?, "text"} or {"id"?, "problem", "solution"}
+instruct: {"messages": [{"role", "content"}, ...]} or {"prompt", "response"} or
+          Dolly v2 {"instruction", "context", "response", "category"}
+Instruction records are rendered as "User: ...\n\nAssistant: ..." turns (the role name,
+capitalised, then the content), one plain-text document per conversation.
+"""
+from __future__ import annotations
+
+import types
+from typing import Any, BinaryIO, Iterator
+
+from pipelines.document import Document, Rejected, rejected_input
+from pipelines.sources.jsonl import MissingField, field, iter_records, raw_text
+from pipelines.sources.limits import ReadLimits, checked_document
+
+_PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.jsonl.zst")
+_ROLE_NAMES = {"user": "User", "human": "User", "assistant": "Assistant", "gpt": "Assistant",
+               "system": "System", "bot": "Assistant"}
+
+
+def _original_id(obj: dict[str, Any], path: str, lineno: int) -> str:
+    value = obj.get("id")
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
+        return str(value)
+    return f"{path}#{lineno}"
+
+
+def _math_text(obj: dict[str, Any]) -> str:
+    if "text" in obj:
+        return field(obj, "text")
+    if "problem" not in obj:
+        raise MissingField("missing_field: text")
+    return field(obj, "problem") + "\n\n" + field(obj, "solution")
+
+
+def _turn(role: str, content: str) -> str:
+    return f"{_ROLE_NAMES.get(role.lower(), role.capitalize())}: {content}"
+
+
+def _instruct_text(obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if "messages" in obj:
+        messages = field(obj, "messages", list)
+        turns = []
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict):
+                raise MissingField(f"missing_field: messages[{i}]")
+            turns.append(_turn(field(m, "role"), field(m, "content")))
+        return "\n\n".join(turns), {"format": "messages", "turns": len(turns)}
+    if "instruction" in obj:  # Dolly v2
+        user = field(obj, "instruction")
+        context = field(obj, "context", required=False)
+        if context:
+            user += "\n\n" + context
+        meta = {"format": "dolly", "category": field(obj, "category", required=False)}
+        return _turn("user", user) + "\n\n" + _turn("assistant", field(obj, "response")), meta
+    if "prompt" in obj:
+        return (_turn("user", field(obj, "prompt")) + "\n\n"
+                + _turn("assistant", field(obj, "response")), {"format": "prompt_response"})
+    raise MissingField("missing_field: messages")
+
+
+def _parse(source: str, render, stream: BinaryIO, path: str, limits: ReadLimits
+           ) -> Iterator[Document | Rejected]:
+    for item in iter_records(stream, path, source, limits):
+        if isinstance(item, Rejected):
+            yield item
+            continue
+        lineno, obj = item
+        try:
+            text, extra = render(obj)
+        except MissingField as e:
+            yield rejected_input(source, path, f"line {lineno}", str(e), raw_text(obj))
+            continue
+        meta = {"file": path, "line": lineno, **extra}
+        yield checked_document(source, _original_id(obj, path, lineno), text, meta, limits)
+
+
+def parse_math(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:
+    return _parse("math", lambda o: (_math_text(o), {}), stream, path, limits)
+
+
+def parse_instruct(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()
+                   ) -> Iterator[Document | Rejected]:
+    return _parse("instruct", _instruct_text, stream, path, limits)
+
+
+# Reader objects for pipelines.sources.FAMILIES (same attributes as a reader module).
+MATH = types.SimpleNamespace(FAMILY="math", SOURCE="math", PATTERNS=_PATTERNS, parse=parse_math)
+INSTRUCT = types.SimpleNamespace(FAMILY="instruct", SOURCE="instruct", PATTERNS=_PATTERNS,
+                                 parse=parse_instruct)

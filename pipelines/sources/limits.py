@@ -1,0 +1,188 @@
+"""Caps and checks every reader shares: bomb defence, decompression, text sanity.
+
+A reader never trusts its input's size: a 1 KB .zst can inflate to terabytes, one JSONL
+line can be 10 GB, an .ipynb can be 500 MB of base64 plots. Each cap turns the excess
+into a `Rejected` with a reason instead of an out-of-memory worker.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import re
+import zlib
+from typing import BinaryIO, Iterator
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadLimits:
+    """Per-file and per-record caps. Defaults sit far above real data and far below a bomb."""
+    # Bytes read from one file after decompression (.gz/.zst), and the uncompressed size
+    # a Parquet footer may declare. SlimPajama chunks are ~100-250 MB decompressed.
+    max_file_bytes: int = 2 * GiB
+    # Bytes in one JSONL line before JSON parsing (one record).
+    max_line_bytes: int = 64 * MiB
+    # Characters in one document's text. The Stack's largest kept files are ~1 MB and
+    # StarCoder drops files over 100k lines, so 16 Mi characters only stops pathological
+    # records, while the quality filters make the real length decisions.
+    max_doc_chars: int = 16 * MiB
+    # Bytes of one notebook (.ipynb file or the "content" string of a jsonl row).
+    max_notebook_bytes: int = 32 * MiB
+    # Bytes of one Posts.xml: a site's threads are grouped in memory, so this bounds memory.
+    max_xml_bytes: int = 1 * GiB
+    # Notebook text outputs up to this many characters are kept as a "# output:" comment.
+    max_notebook_output_chars: int = 1024
+
+
+class ReadError(Exception):
+    """The whole file cannot be read further; `reason` becomes one Rejected for the file."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _decompression_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [gzip.BadGzipFile, zlib.error, EOFError]
+    try:
+        import zstandard
+        errors.append(zstandard.ZstdError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+class CappedReader(io.RawIOBase):
+    """Read-only stream that raises ReadError(reason) once more than `limit` bytes were read.
+
+    Also turns codec failures of the wrapped decompressor into ReadError("corrupt_compressed").
+    """
+
+    def __init__(self, inner: BinaryIO, limit: int, reason: str):
+        super().__init__()
+        self._inner = inner
+        self._limit = limit
+        self._reason = reason
+        self._errors = _decompression_errors()
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        want = self._limit + 1 - self.bytes_read if size is None or size < 0 else size
+        try:
+            data = self._inner.read(max(0, want))
+        except self._errors as e:
+            raise ReadError(f"corrupt_compressed: {type(e).__name__}: {e}") from e
+        self.bytes_read += len(data)
+        if self.bytes_read > self._limit:
+            raise ReadError(f"{self._reason}: more than {self._limit} bytes")
+        return data
+
+    def readinto(self, buffer) -> int:  # io.RawIOBase protocol
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def compression_of(path: str) -> str | None:
+    """'zst', 'gz' or None, by file extension."""
+    lower = path.lower()
+    if lower.endswith((".zst", ".zstd")):
+        return "zst"
+    if lower.endswith(".gz"):
+        return "gz"
+    return None
+
+
+def open_decompressed(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> BinaryIO:
+    """Decompress .zst/.gz by extension behind a byte cap; other files pass through unchanged.
+
+    Reading past `limits.max_file_bytes` raises ReadError("decompression_limit: ...") instead
+    of inflating a bomb; a corrupt stream raises ReadError("corrupt_compressed: ...").
+    """
+    kind = compression_of(path)
+    if kind is None:
+        return stream  # stays seekable (Parquet needs it); size is what is stored
+    if kind == "zst":
+        import zstandard
+        inner = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+    else:
+        inner = gzip.GzipFile(fileobj=stream, mode="rb")
+    return CappedReader(inner, limits.max_file_bytes, "decompression_limit")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_problem(text: object, limits: ReadLimits) -> str | None:
+    """Why `text` cannot be a document, or None. Shared by every reader.
+
+    NUL characters are rejected, not stripped: in code and prose they mark binary or
+    corrupt content, and silently editing text would hide that. Lone surrogates (only
+    reachable through JSON "\\ud800" escapes) cannot be written as UTF-8 downstream.
+    """
+    if not isinstance(text, str):
+        return f"wrong_type: text is {type(text).__name__}"
+    if len(text) > limits.max_doc_chars:
+        return f"document_too_long: {len(text)} > {limits.max_doc_chars} chars"
+    if not text.strip():
+        return "empty_text"
+    if "\x00" in text:
+        return "nul_bytes"
+    if _SURROGATE.search(text):
+        return "invalid_unicode: lone surrogate"
+    return None
+
+
+def iter_lines(stream: BinaryIO, max_line_bytes: int, chunk_bytes: int = 1 * MiB
+               ) -> Iterator[tuple[int, bytes | None]]:
+    """(1-based line number, bytes without newline) for each line; None for an over-long line.
+
+    Reads fixed-size chunks, so a 10 GB line without a newline never sits in memory whole:
+    it is skipped up to its newline and reported once as None.
+    """
+    buf = bytearray()
+    lineno = 0
+    skipping = False  # inside an over-long line already reported
+    while True:
+        chunk = stream.read(chunk_bytes)
+        if not chunk:
+            break
+        start = 0
+        while True:
+            nl = chunk.find(b"\n", start)
+            if nl < 0:
+                if not skipping:
+                    buf += chunk[start:]
+                    if len(buf) > max_line_bytes:
+                        lineno += 1
+                        yield lineno, None
+                        buf.clear()
+                        skipping = True
+                break
+            if skipping:
+                skipping = False
+            else:
+                buf += chunk[start:nl]
+                lineno += 1
+                yield lineno, (bytes(buf) if len(buf) <= max_line_bytes else None)
+            buf.clear()
+            start = nl + 1
+    if buf and not skipping:
+        lineno += 1
+        yield lineno, (bytes(buf) if len(buf) <= max_line_bytes else None)
+
+
+def checked_document(source: str, original_id: str, text: object, meta: dict, limits: ReadLimits):
+    """Document(doc_id(source, original_id), ...) or, if `text` fails text_problem, its Rejected."""
+    from pipelines.document import Document, doc_id
+    problem = text_problem(text, limits)
+    body = text if isinstance(text, str) else ""
+    doc = Document(doc_id(source, original_id), source,
+                   body if problem is None else body[:65536], meta)
+    return doc if problem is None else doc.reject(problem, "read")
