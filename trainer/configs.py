@@ -32,8 +32,11 @@ whose vocabulary is not larger (the extra rows are never looked up) and refuses 
 
 Sharding defaults target TPU v5e (16 GiB HBM, 197 TFLOP/s bf16 per chip); see trainer/README.md for the
 memory arithmetic (trainer/flops.py::memory_per_device):
-    470m: v5litepod-64, mesh fsdp=64 (pure FSDP), grad_accum 8 -> 1 sequence of 8192 tokens per chip per micro step.
-    2.8b: v5litepod-256, mesh fsdp=64 x tensor=4, grad_accum 2 -> 4 sequences per fsdp shard per micro step.
+    470m: v5litepod-64 as fsdp=16 x tensor=4, grad_accum 16 -> 2 sequences (16384 tokens) per fsdp rank per
+          micro step, ~11.6 GiB per chip. Pure FSDP (fsdp=64) does not fit: one 8192-token row of fp32 logits
+          over the whole 256k vocabulary, plus its gradient, is 15.6 GiB; tensor=4 splits the vocabulary.
+    2.8b: v5litepod-256 as fsdp=64 x tensor=4, grad_accum 8 -> 1 sequence per fsdp rank per micro step,
+          ~7.3 GiB per chip (grad_accum 4 would need ~14 GiB: over the 85% margin).
 """
 from __future__ import annotations
 
@@ -134,13 +137,13 @@ PRESETS: dict[str, TrainConfig] = {
         optim=OptimConfig(lr=3e-3, warmup_steps=10),
         mesh=MeshConfig(data=1, fsdp=-1, tensor=1),
         global_batch=8, steps=100, log_every=10, eval_every=50, eval_batches=2, checkpoint_every=50),
-    # 467.7M parameters; paper schedule (batch 512 x 8192, warmup 1325); v5litepod-64, pure FSDP.
+    # 467.7M parameters; paper schedule (batch 512 x 8192, warmup 1325); v5litepod-64 as fsdp=16 x tensor=4.
     "470m": TrainConfig(
         model=ModelConfig(vocab_size=256_000, d_model=1024, n_layers=16, n_heads=16, n_kv_heads=16,
                           d_ff=2816, seq_len=8192, remat="full"),
         optim=OptimConfig(lr=3e-4, warmup_steps=1325),
-        mesh=MeshConfig(data=1, fsdp=-1, tensor=1),
-        global_batch=512, grad_accum=8, steps=47_684, log_every=10, eval_every=1000, eval_batches=8,
+        mesh=MeshConfig(data=1, fsdp=-1, tensor=4),
+        global_batch=512, grad_accum=16, steps=47_684, log_every=10, eval_every=1000, eval_batches=8,
         checkpoint_every=1000),
     # 2.79B parameters; v5litepod-256 as fsdp=64 x tensor=4 (20 heads split 5 per tensor shard).
     "2.8b": TrainConfig(
@@ -148,7 +151,7 @@ PRESETS: dict[str, TrainConfig] = {
                           d_ff=8192, seq_len=8192, remat="full"),
         optim=OptimConfig(lr=1.6e-4, warmup_steps=1325),
         mesh=MeshConfig(data=1, fsdp=-1, tensor=4),
-        global_batch=512, grad_accum=2, steps=47_684, log_every=10, eval_every=1000, eval_batches=8,
+        global_batch=512, grad_accum=8, steps=47_684, log_every=10, eval_every=1000, eval_batches=8,
         checkpoint_every=1000),
 }
 
