@@ -1,0 +1,62 @@
+import os
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.document import Document, Rejected
+from pipelines.sources import FAMILIES, ReadLimits, parse_file
+from pipelines.sources.read import ReadFamily
+from tests.pipelines.sources import corpus
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return corpus.write_local(str(tmp_path_factory.mktemp("raw")))
+
+
+def _local_records(root, family):
+    from pipelines import io
+    from pipelines.sources import family_patterns
+    return [r for pattern in family_patterns(family, root) for path in io.match(pattern)
+            for r in parse_file(family, path, root=root)]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_parse_file_counts(root, family):
+    records = _local_records(root, family)
+    docs = [r for r in records if isinstance(r, Document)]
+    rejects = [r for r in records if isinstance(r, Rejected)]
+    assert (len(docs), len(rejects)) == corpus.EXPECTED[family]
+    assert all(r.stage == "read" and r.reason_key for r in rejects)
+    assert all(d.meta.get("file", "").startswith(family + "/") for d in docs)  # relative names
+
+
+def test_read_family_matches_direct_parse(root):
+    expected = {f: sorted((type(r).__name__, r.id, r.source) for r in _local_records(root, f)) for f in FAMILIES}
+    with BeamPipeline() as p:
+        for family in sorted(FAMILIES):
+            out = p | f"Read {family}" >> ReadFamily(family, root)
+            assert_that(out | f"Key {family}" >> beam.Map(lambda r: (type(r).__name__, r.id, r.source)),
+                        equal_to(expected[family]), label=f"Check {family}")
+
+
+def test_read_family_turns_file_errors_into_rejects(tmp_path):
+    # A limit of the wrong type makes the stack reader raise TypeError mid-file: an
+    # "unexpected" exception, which must become one Rejected instead of failing the job.
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "ok.parquet").write_bytes(corpus.stack_parquet([corpus.stack_row(0)]))
+    p = beam.Pipeline()
+    out = p | ReadFamily("stack", str(tmp_path), ReadLimits(max_file_bytes=None))
+    assert_that(out | beam.Map(lambda r: (r.reason.split(":")[0], r.stage, r.meta["path"])),
+                equal_to([("error", "read", "stack/ok.parquet")]))
+    result = p.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    assert counters["stack/errors"] == 1 and counters["stack/files"] == 1
+
+
+def test_read_family_unknown_family():
+    with pytest.raises(ValueError, match="unknown family"):
+        ReadFamily("nope", "/tmp")
