@@ -61,7 +61,8 @@ def write_source(tokens_dir: str, source: str, documents: list[list[int]], shard
 
 def make_mixture(root: str, documents: int = 200, weights: dict[str, float] | None = None, seq_len: int = 32,
                  schedule: dict | None = None, stage: str = "pretrain", seed: int = 0,
-                 corrupt: dict[str, int] | None = None, name: str = "test-mix") -> str:
+                 corrupt: dict[str, int] | None = None, name: str = "test-mix",
+                 total_tokens: int | None = None) -> str:
     """Write a two-source corpus under root/tokens and root/mix/mixture.json; return the mixture path."""
     from pipelines.manifest import load_manifest
 
@@ -80,7 +81,7 @@ def make_mixture(root: str, documents: int = 200, weights: dict[str, float] | No
         total += int(weight * available)
     mixture = {"format_version": 1, "name": name, "stage": stage, "init_from": None,
                "schedule": schedule or {"kind": "cosine", "warmup_steps": 5},
-               "total_tokens": total, "seq_len": seq_len, "seed": seed, "tokenizer_sha256": TOKENIZER_SHA,
+               "total_tokens": total_tokens or total, "seq_len": seq_len, "seed": seed, "tokenizer_sha256": TOKENIZER_SHA,
                "vocab_size": VOCAB, "command": "tests/trainer/corpus.py", "sources": sources}
     os.makedirs(os.path.join(root, "mix"), exist_ok=True)
     path = os.path.join(root, "mix", "mixture.json")

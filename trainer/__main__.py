@@ -1,0 +1,84 @@
+"""`python -m trainer train ...`: train (or resume, or cost out with --dry-run) one stage of a mixture."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train one mixture stage", description=(
+        "Train a decoder on MIX/mixture.json. Resumes from WORKDIR/checkpoints when present (same mixture only). "
+        "Steps = min(--steps, mixture tokens / (global_batch x seq_len)). Writes WORKDIR/metrics.jsonl, "
+        "WORKDIR/tb (TensorBoard), WORKDIR/checkpoints (Orbax) and WORKDIR/loss_per_source.png."))
+    t.add_argument("--mixture", required=True, help="path to a mixture.json (local or gs://)")
+    t.add_argument("--config", required=True, choices=("tiny", "470m", "2.8b"),
+                   help="model/optimiser preset (trainer/configs.py)")
+    t.add_argument("--workdir", required=True, help="run directory (checkpoints, metrics, plots); local or gs://")
+    t.add_argument("--steps", type=_positive, default=None,
+                   help="optimiser steps at most (default: as many as the mixture's token budget pays for)")
+    t.add_argument("--dry-run", action="store_true",
+                   help="print parameters, FLOPs/step, memory per device, steps and chip-hours; allocate nothing")
+    t.add_argument("--init-from", default=None, metavar="DIR",
+                   help="previous stage's run directory to take parameters from (default: the mixture's "
+                        "init_from as a sibling of --workdir)")
+    t.add_argument("--init-optimizer", action="store_true",
+                   help="with --init-from, also take the previous stage's optimizer state (Adam moments)")
+    t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="overrides",
+                   help="config override by dotted field, repeatable (e.g. --set optim.lr=1e-3 --set global_batch=16)")
+    t.add_argument("--log-every", type=_positive, default=None, help="steps between metric lines (default: config)")
+    t.add_argument("--eval-every", type=int, default=None,
+                   help="steps between held-out evaluations, 0 = never (default: config)")
+    t.add_argument("--checkpoint-every", type=_positive, default=None,
+                   help="steps between checkpoints; one is always written at the end (default: config)")
+    t.add_argument("--stop-at", type=_positive, default=None,
+                   help="stop after this step with a checkpoint, keeping the full run's schedule (preemption "
+                        "drills, time-limited jobs); rerun without it to continue")
+    t.add_argument("--force", action="store_true",
+                   help="resume even when the checkpoint was written for a different mixture hash")
+    t.add_argument("--log-documents", action="store_true",
+                   help="write the (source id, document index) pairs each host trained on per step to "
+                        "WORKDIR/documents/process_<i>-of-<n>.jsonl (provenance audits)")
+    t.add_argument("--prefetch", type=int, default=2, help="host batches prefetched by a Grain thread (0 = off)")
+    t.add_argument("--assumed-mfu", type=float, default=0.40,
+                   help="MFU (fraction) assumed by --dry-run's chip-hour projection (default 0.40)")
+    t.add_argument("--chips", type=_positive, default=None,
+                   help="chips assumed by --dry-run (default: the preset's target slice: tiny 1, 470m 64, 2.8b 256)")
+    t.add_argument("--sync-checkpoints", action="store_true", help="save checkpoints synchronously")
+    t.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="jax.distributed coordinator address (multi-process runs; TPU pods detect it themselves)")
+    t.add_argument("--num-processes", type=_positive, default=None, help="jax.distributed process count")
+    t.add_argument("--process-id", type=int, default=None, help="jax.distributed index of this process")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from trainer.configs import parse_overrides
+    from trainer.train import RunOptions, train
+
+    if args.coordinator or args.num_processes:
+        import jax
+        jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
+                                   process_id=args.process_id)
+    opts = RunOptions(
+        mixture=args.mixture, config=args.config, workdir=args.workdir, steps=args.steps, dry_run=args.dry_run,
+        init_from=args.init_from, init_optimizer=args.init_optimizer,
+        overrides=tuple(parse_overrides(args.overrides).items()), log_every=args.log_every,
+        eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, stop_at=args.stop_at,
+        force=args.force, log_documents=args.log_documents, prefetch=args.prefetch,
+        assumed_mfu=args.assumed_mfu, chips=args.chips, async_checkpoints=not args.sync_checkpoints)
+    train(opts, log=lambda line: print(line, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

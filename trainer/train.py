@@ -1,0 +1,309 @@
+"""The training loop: mixture -> Grain batches -> sharded train step -> metrics, held-out eval, checkpoints.
+
+Decisions (the paper is silent; see also trainer/data.py and trainer/checkpoint.py):
+  * Steps: min(--steps, mixture total_tokens // (global_batch * seq_len)); without --steps the mixture's token
+    budget alone decides. The schedule's length is that total, so a run stopped early (--stop-at) and resumed
+    follows the same LR curve as an uninterrupted one.
+  * The packed row length is the model config's seq_len (a property of the model); a mixture built for
+    another seq_len only changes the step count arithmetic, and a note is logged.
+  * Data order comes from the mixture's seed (part of its hash); TrainConfig.seed seeds parameter init.
+  * Schedule: mixture["schedule"] (cosine with warmup, or the linear cooldown to final_lr); a cooldown that
+    starts from a previous stage starts at the LR that stage ended with (recorded in its checkpoint meta).
+  * Previous stage: --init-from DIR, else the mixture's init_from resolved as a sibling of --workdir
+    (RUN_ROOT/<init_from>); only parameters are taken unless --init-optimizer. Resuming from this run's own
+    checkpoint always wins over init-from.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Any
+
+TARGET_CHIPS = {"tiny": 1, "470m": 64, "2.8b": 256}   # slice sizes the presets are designed for (configs.py)
+PAPER_MFU_470M = 0.17                                # 4,736 v5e chip-hours for 470M x 200B tokens (PAPER.md)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    mixture: str
+    config: str
+    workdir: str
+    steps: int | None = None
+    dry_run: bool = False
+    init_from: str | None = None
+    init_optimizer: bool = False
+    overrides: tuple[tuple[str, str], ...] = ()
+    log_every: int | None = None
+    eval_every: int | None = None
+    checkpoint_every: int | None = None
+    stop_at: int | None = None
+    force: bool = False
+    log_documents: bool = False
+    prefetch: int = 2
+    assumed_mfu: float = 0.40
+    chips: int | None = None
+    async_checkpoints: bool = True
+
+
+def build_config(opts: RunOptions, mixture: dict):
+    from trainer.configs import get_config, resolve_vocab
+
+    cfg = get_config(opts.config, **dict(opts.overrides))
+    for field in ("log_every", "eval_every", "checkpoint_every"):
+        if getattr(opts, field) is not None:
+            cfg = dataclasses.replace(cfg, **{field: getattr(opts, field)})
+    return resolve_vocab(cfg, int(mixture["vocab_size"]))
+
+
+def total_steps(cfg, mixture: dict, requested: int | None) -> int:
+    """min(requested, whole steps the mixture's token budget pays for); clear error when that is 0."""
+    budget = int(mixture["total_tokens"]) // cfg.tokens_per_step
+    if budget < 1:
+        raise ValueError(f"mixture {mixture.get('name')!r} holds {mixture['total_tokens']} tokens, fewer than one "
+                         f"step of {cfg.global_batch} x {cfg.model.seq_len} = {cfg.tokens_per_step}")
+    return budget if requested is None else max(1, min(int(requested), budget))
+
+
+def dry_run_report(opts: RunOptions, cfg, mixture: dict, steps: int) -> str:
+    """What the run would cost, computed from shapes only (nothing is allocated)."""
+    from trainer import flops
+    from trainer.model import count_params
+    from trainer.sharding import mesh_shape
+
+    chips = opts.chips or TARGET_CHIPS.get(opts.config, 1)
+    shape = mesh_shape(cfg.mesh, chips)
+    n_params = count_params(cfg.model)
+    per_token = flops.flops_per_token(cfg.model)
+    per_step = per_token * cfg.tokens_per_step
+    peak = flops.PEAK_FLOPS["tpu-v5e"]
+    chip_hours = per_step * steps / (peak * opts.assumed_mfu) / 3600
+    paper = per_step * steps / (peak * PAPER_MFU_470M) / 3600
+    mem = flops.memory_per_device(cfg, shape, flops.HBM_BYTES["tpu-v5e"])
+    return "\n".join([
+        f"dry run: config {opts.config!r}, mixture {mixture.get('name')!r} (stage {mixture.get('stage')})",
+        f"  parameters           {n_params:,}",
+        f"  tokens per step      {cfg.tokens_per_step:,} ({cfg.global_batch} x {cfg.model.seq_len}, "
+        f"grad_accum {cfg.grad_accum})",
+        f"  FLOPs per token      {per_token:.4g} (6N + attention, trainer/flops.py)",
+        f"  FLOPs per step       {per_step:.4g}",
+        f"  steps                {steps:,} (mixture: {int(mixture['total_tokens']):,} tokens)",
+        f"  mesh                 {shape} on {chips} chips (TPU v5e, {peak / 1e12:.0f} TFLOP/s bf16 each)",
+        f"  chip-hours           {chip_hours:,.4g} at an assumed {opts.assumed_mfu:.0%} MFU "
+        f"({chip_hours / chips:,.4g} h wall on {chips} chips); {paper:,.4g} at the paper's ~17%",
+        "  memory per device (trainer/flops.py::memory_per_device):",
+        flops.format_memory(mem),
+    ])
+
+
+def _peak_flops(log) -> tuple[float, str]:
+    """Aggregate peak FLOP/s of every device and where the number comes from."""
+    import jax
+    from trainer import flops
+
+    dev = jax.devices()[0]
+    kind = dev.device_kind.lower()
+    n = jax.device_count()
+    if dev.platform == "tpu":
+        key = "tpu-v5e" if ("v5 lite" in kind or "v5e" in kind) else next(
+            (k for k in ("tpu-v6e", "tpu-v5p", "tpu-v4") if k.split("-")[1] in kind), "tpu-v5e")
+        return flops.PEAK_FLOPS[key] * n, f"{key} vendor peak {flops.PEAK_FLOPS[key]:.3g} FLOP/s x {n}"
+    if dev.platform == "gpu":
+        key = next((k for k in ("h200", "h100", "a100") if k in kind), "h100")
+        return flops.PEAK_FLOPS[key] * n, f"{key} vendor peak {flops.PEAK_FLOPS[key]:.3g} FLOP/s x {n}"
+    peak = flops.measure_cpu_matmul_peak()
+    return peak * n, f"measured CPU float32 matmul peak {peak:.3g} FLOP/s x {n} device(s)"
+
+
+def _resolve_init_from(opts: RunOptions, mixture: dict) -> str | None:
+    if opts.init_from:
+        return opts.init_from
+    name = mixture.get("init_from")
+    if not name:
+        return None
+    parent = os.path.dirname(opts.workdir.rstrip("/"))
+    candidate = os.path.join(parent, name) if "://" not in parent else parent + "/" + name
+    if "://" in candidate or os.path.isdir(os.path.join(candidate, "checkpoints")):
+        return candidate
+    raise FileNotFoundError(f"mixture stage {mixture.get('stage')!r} continues from {name!r} but no checkpoint "
+                            f"was found at {candidate}; pass --init-from PREVIOUS_RUN_DIR")
+
+
+def _host_documents(batch: dict) -> list[list]:
+    """(source id, document index) pairs of a host batch, in row order, consecutive duplicates dropped."""
+    out = []
+    for s, d in zip(batch["source_ids"].ravel().tolist(), batch["document_ids"].ravel().tolist()):
+        if s >= 0 and (not out or out[-1] != [s, d]):
+            out.append([s, d])
+    return out
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def train(opts: RunOptions, log=print) -> dict[str, Any]:
+    """Run (or resume) one training stage; returns a summary {steps, final_loss, checkpoint_step, ...}."""
+    from mixer.mixture import load_mixture
+
+    mixture = load_mixture(opts.mixture)
+    cfg = build_config(opts, mixture)
+    steps = total_steps(cfg, mixture, opts.steps)
+    if opts.dry_run:
+        report = dry_run_report(opts, cfg, mixture, steps)
+        log(report)
+        return {"dry_run": True, "steps": steps}
+    return _run(opts, cfg, mixture, steps, log)
+
+
+def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any]:
+    import jax
+    import numpy as np
+
+    from trainer import checkpoint as ckpt_lib
+    from trainer import data as data_lib
+    from trainer.metrics import MetricsWriter, plot_loss_per_source
+    from trainer.optim import make_optimizer, make_schedule
+    from trainer.sharding import make_mesh, shard_batch
+    from trainer.step import init_state, make_eval_step, make_train_step
+
+    primary = jax.process_index() == 0
+    writer = MetricsWriter(opts.workdir, enabled=primary)
+    say = log if primary else (lambda *_: None)
+    sources = sorted(mixture["sources"])
+    mix_hash = ckpt_lib.mixture_hash(mixture)
+    if int(mixture.get("seq_len", cfg.model.seq_len)) != cfg.model.seq_len:
+        say(f"note: mixture seq_len {mixture['seq_len']} != model seq_len {cfg.model.seq_len}; rows are packed "
+            f"to {cfg.model.seq_len} tokens")
+    checkpointer = ckpt_lib.Checkpointer(opts.workdir, max_to_keep=cfg.keep_checkpoints,
+                                         async_save=opts.async_checkpoints)
+    resume_meta = None
+    if checkpointer.latest_step() is not None:
+        resume_meta = checkpointer.read_meta()
+        ckpt_lib.check_resume(resume_meta, mix_hash, opts.force)
+    init_dir = None if resume_meta else _resolve_init_from(opts, mixture)
+    init_meta = ckpt_lib.Checkpointer(init_dir, read_only=True).read_meta() if init_dir else None
+    start_lr = (resume_meta or {}).get("start_lr")
+    if start_lr is None and init_meta is not None and mixture["schedule"].get("kind") == "linear":
+        start_lr = init_meta.get("lr")
+    schedule = make_schedule(cfg.optim, steps, mixture["schedule"], start_lr)
+    optimizer = make_optimizer(cfg.optim, schedule)
+    mesh = make_mesh(cfg.mesh)
+    state, shardings = init_state(cfg, jax.random.key(cfg.seed), mesh, optimizer)
+    abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
+
+    dcfg = data_lib.DataConfig(seq_len=cfg.model.seq_len, global_batch=cfg.global_batch, seed=None,
+                               process_index=jax.process_index(), process_count=jax.process_count(),
+                               prefetch=opts.prefetch)
+    mixture_dir = os.path.dirname(opts.mixture) if "://" not in opts.mixture else None
+    batches = data_lib.make_train_iterator(mixture, dcfg, mixture_dir)
+    if resume_meta is not None:
+        state, _ = checkpointer.restore(abstract, batches)
+        if resume_meta.get("total_steps") not in (None, steps):
+            say(f"warning: checkpoint planned {resume_meta['total_steps']} steps, this run {steps}: "
+                "the LR schedule differs from the original run's")
+        say(f"resumed from {checkpointer.directory} step {int(state.step)}")
+    elif init_dir is not None:
+        previous, _ = ckpt_lib.load_weights_from(init_dir, abstract, with_optimizer=opts.init_optimizer)
+        state = state.replace(params=previous.params,
+                              opt_state=previous.opt_state if opts.init_optimizer else state.opt_state)
+        say(f"initialised from {init_dir} step {init_meta.get('step')} (parameters"
+            f"{' and optimizer state' if opts.init_optimizer else ''}); start lr {start_lr}")
+
+    train_fn = make_train_step(cfg, mesh=mesh, state_shardings=shardings, num_sources=len(sources),
+                               optimizer=optimizer, schedule=schedule)
+    eval_fn = make_eval_step(cfg, mesh=mesh, state_shardings=shardings, num_sources=len(sources))
+    eval_batches = (data_lib.make_eval_batches(mixture, dcfg, cfg.eval_batches, mixture_dir)
+                    if cfg.eval_every > 0 else [])
+    from trainer import flops
+    per_token = flops.flops_per_token(cfg.model)
+    peak, peak_note = _peak_flops(log)
+    first = int(state.step)
+    say(f"training {opts.config} on {mixture.get('name')!r}: steps {first}->{steps}, "
+        f"{cfg.tokens_per_step:,} tokens/step, sources {sources}; MFU peak: {peak_note}")
+    writer.write({"kind": "info", "step": first, "total_steps": steps, "config": opts.config,
+                  "mixture": mixture.get("name"), "mixture_hash": mix_hash, "peak_flops": peak,
+                  "peak_note": peak_note, "flops_per_token": per_token, "processes": jax.process_count(),
+                  "devices": jax.device_count()})
+    doc_log = None
+    if opts.log_documents:
+        os.makedirs(os.path.join(opts.workdir, "documents"), exist_ok=True)
+        doc_log = open(os.path.join(opts.workdir, "documents",
+                                    f"process_{jax.process_index()}-of-{jax.process_count()}.jsonl"), "a")
+
+    def save(step: int, lr: float):
+        meta = {"mixture_hash": mix_hash, "mixture_name": mixture.get("name"), "stage": mixture.get("stage"),
+                "config_name": opts.config, "config": dataclasses.asdict(cfg), "total_steps": steps,
+                "start_lr": start_lr, "lr": lr, "tokens_seen": step * cfg.tokens_per_step}
+        checkpointer.save(step, state, batches, meta)
+
+    def evaluate(step: int):
+        sums = None
+        for eb in eval_batches:
+            out = eval_fn(state.params, shard_batch({k: eb[k] for k in data_lib.BATCH_KEYS}, mesh))
+            sums = out if sums is None else jax.tree.map(np.add, sums, out)
+        sums = jax.device_get(sums)
+        per_source = {s: (float(sums["source_loss_sum"][i] / sums["source_tokens"][i])
+                          if sums["source_tokens"][i] > 0 else None) for i, s in enumerate(sources)}
+        loss = float(sums["nll_sum"] / max(float(sums["tokens"]), 1.0))
+        writer.write({"kind": "eval", "step": step, "loss": loss, "loss_per_source": per_source,
+                      "tokens": float(sums["tokens"])})
+        say(f"eval step {step}: loss {loss:.4f} | " + " ".join(
+            f"{s} {v:.4f}" for s, v in per_source.items() if v is not None))
+
+    acc, last_lr, loss = None, float(schedule(first)), float("nan")
+    tick, interval_steps = time.perf_counter(), 0
+    step = first
+    stop = steps if opts.stop_at is None else min(steps, opts.stop_at)
+    while step < stop:
+        host = next(batches)
+        if doc_log is not None:
+            doc_log.write(json.dumps({"step": step + 1, "documents": _host_documents(host)}) + "\n")
+        state, metrics = train_fn(state, shard_batch({k: host[k] for k in data_lib.BATCH_KEYS}, mesh))
+        step += 1
+        interval_steps += 1
+        acc = metrics if acc is None else jax.tree.map(lambda a, b: a + b, acc, metrics)
+        if step == first + 1:  # compile + first step: reported apart so throughput is steady state
+            jax.block_until_ready(metrics)
+            writer.write({"kind": "info", "step": step, "compile_and_first_step_s": time.perf_counter() - tick})
+            if step < stop and step % cfg.log_every:
+                acc, tick, interval_steps = None, time.perf_counter(), 0
+        if step % cfg.log_every == 0 or step == stop:
+            got = jax.device_get(acc)
+            now = time.perf_counter()
+            elapsed = now - tick
+            n = interval_steps
+            tokens_per_s = n * cfg.tokens_per_step / elapsed
+            loss = float(got["loss"] / n)
+            last_lr = float(metrics["lr"])
+            per_source = {s: (float(got["source_loss_sum"][i] / got["source_tokens"][i])
+                              if got["source_tokens"][i] > 0 else None) for i, s in enumerate(sources)}
+            record = {"kind": "train", "step": step, "loss": loss, "loss_per_source": per_source,
+                      "lr": last_lr, "grad_norm": float(got["grad_norm"] / n), "tokens_per_s": tokens_per_s,
+                      "step_time_s": elapsed / n, "mfu": flops.mfu(tokens_per_s, per_token, peak),
+                      "eta_s": (steps - step) * elapsed / n, "tokens_seen": step * cfg.tokens_per_step}
+            writer.write(record)
+            say(f"step {step}/{steps} | loss {loss:.4f} | " + " ".join(
+                f"{s} {v:.3f}" for s, v in per_source.items() if v is not None)
+                + f" | lr {last_lr:.2e} | gnorm {record['grad_norm']:.3f} | {tokens_per_s:,.0f} tok/s | "
+                f"{record['step_time_s']:.3f} s/step | MFU {record['mfu']:.2%} | ETA {_fmt_time(record['eta_s'])}")
+            acc, tick, interval_steps = None, time.perf_counter(), 0
+        if eval_batches and step % cfg.eval_every == 0:
+            evaluate(step)
+        if step % cfg.checkpoint_every == 0 and step < stop:
+            save(step, float(metrics["lr"]))
+    if eval_batches and step > first and step % cfg.eval_every != 0:
+        evaluate(step)
+    if step > first or checkpointer.latest_step() is None:
+        save(step, last_lr)
+    checkpointer.close()
+    if doc_log is not None:
+        doc_log.close()
+    plot = plot_loss_per_source(opts.workdir) if primary else None
+    writer.close()
+    batches.close()
+    return {"steps": steps, "step": step, "final_loss": loss, "checkpoint_step": step, "plot": plot,
+            "workdir": opts.workdir}
