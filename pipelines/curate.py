@@ -1,0 +1,321 @@
+"""`python -m pipelines.curate`: raw families -> filtered, verified, decontaminated, deduplicated Parquet.
+
+Per family:  Read <family> -> Count <family> input -> Filter <family>
+             [-> Verify synthetic] -> Decontaminate <family>
+then over all families:  Exact dedup -> Near dedup -> per source
+             Count kept <source> -> Write kept <source> / Write rejected <source>.
+Outputs (contracts.md): OUTPUT/kept/<source>/part-NNNNN-of-MMMMM.parquet (id, source,
+text, meta), OUTPUT/rejected/<source>/... (+ reason, stage), OUTPUT/report.json and
+report.md built from the job's "curate" counters. The job exits non-zero if any source
+breaks in = kept + rejected + duplicates + errors. Same code on DirectRunner and Dataflow.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import logging
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.pvalue import TaggedOutput
+
+from pipelines import funnel, io
+from pipelines.dedup import ExactDedup, NearDedup
+from pipelines.document import Document, Rejected
+from pipelines.filters import FilterConfig, filters_for
+from pipelines.minhash import MinHashConfig
+from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
+
+# Source tags each family can produce (a reader emitting another tag is an error record).
+FAMILY_SOURCES: dict[str, tuple[str, ...]] = {
+    "stack": ("code", "markup"), "slimpajama": ("text",), "commits": ("commits",),
+    "notebooks": ("notebooks",), "stackexchange": ("stackexchange",), "synthetic": ("synthetic",),
+    "math": ("math",), "instruct": ("instruct",),
+}
+
+
+def _pa_schemas():
+    import pyarrow as pa
+    kept = pa.schema([("id", pa.string()), ("source", pa.string()), ("text", pa.string()),
+                      ("meta", pa.string())])
+    return kept, kept.append(pa.field("reason", pa.string())).append(pa.field("stage", pa.string()))
+
+
+def _default_decontam():
+    from pipelines.decontaminate import DecontamConfig
+    return DecontamConfig()
+
+
+def _default_verify():
+    from pipelines.verify import VerifyConfig
+    return VerifyConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class CurateConfig:
+    """Every knob of the job; CLI flags map onto these fields."""
+    filters: FilterConfig = FilterConfig()
+    decontam: object = dataclasses.field(default_factory=_default_decontam)   # pipelines.decontaminate.DecontamConfig
+    verify: object = dataclasses.field(default_factory=_default_verify)       # pipelines.verify.VerifyConfig
+    minhash: MinHashConfig = MinHashConfig()
+    across_sources: bool = False     # dedup over all sources at once instead of within each
+    cc_rounds: int = 10              # unrolled label-propagation rounds of near dedup
+    verify_edges: bool = True        # drop LSH candidate edges whose estimated Jaccard < threshold
+    num_shards: int = 1              # Parquet shards per source and output (0: runner decides)
+    read_limits: object = None       # pipelines.sources.ReadLimits; None = its defaults
+
+
+# ---------------------------------------------------------------- check factories (run on workers)
+
+@functools.lru_cache(maxsize=4)
+def _decontam_index(cfg):
+    from pipelines import decontaminate
+    return decontaminate.cached_index(cfg)
+
+
+def decontam_checks(cfg, source: str):
+    """[contamination check] for any source; the n-gram index is built once per worker process."""
+    from pipelines.decontaminate import contamination_reason
+    return [functools.partial(contamination_reason, index=_decontam_index(cfg))]
+
+
+def verify_checks(cfg, source: str):
+    """Execution check for synthetic problems; other sources have nothing to run."""
+    if source != "synthetic":
+        return []
+    from pipelines.verify import verification_reason
+    return [functools.partial(verification_reason, cfg=cfg)]
+
+
+def filter_checks(cfg: FilterConfig, source: str):
+    return filters_for(source, cfg)
+
+
+# ---------------------------------------------------------------- small DoFns
+
+class _CountInputFn(beam.DoFn):
+    """Count every record a reader produced; split Documents from read-stage Rejected."""
+
+    def __init__(self, family: str):
+        self.family, self.sources = family, FAMILY_SOURCES[family]
+
+    def process(self, record):
+        if not isinstance(record, (Document, Rejected)) or record.source not in self.sources:
+            got = getattr(record, "source", type(record).__name__)
+            rec_id = getattr(record, "id", "unknown")
+            record = Rejected(rec_id, self.sources[0], getattr(record, "text", "")[:1024],
+                              {"unexpected_source": str(got)},
+                              f"error: UnexpectedSource: {self.family} reader produced {got!r}", "read")
+        size = len(record.text.encode("utf-8", "replace"))
+        Metrics.counter(NAMESPACE, f"{record.source}/in").inc()
+        Metrics.counter(NAMESPACE, f"{record.source}/in_bytes").inc(size)
+        if isinstance(record, Document):
+            yield record
+            return
+        key = "errors" if is_error(record) else f"rejected/{record.reason_key}"
+        Metrics.counter(NAMESPACE, f"{record.source}/{key}").inc()
+        yield TaggedOutput(REJECTED, record)
+
+
+def _safe_row(record: Document | Rejected) -> dict:
+    """Parquet row; text that is not valid UTF-8 (lone surrogates) is repaired, not a crash."""
+    row = record.to_row()
+    for key in ("text", "meta"):
+        try:
+            row[key].encode("utf-8")
+        except UnicodeEncodeError:
+            row[key] = row[key].encode("utf-8", "replace").decode("utf-8")
+    return row
+
+
+class _CountKeptFn(beam.DoFn):
+    def process(self, doc: Document):
+        row = _safe_row(doc)
+        Metrics.counter(NAMESPACE, f"{doc.source}/kept").inc()
+        Metrics.counter(NAMESPACE, f"{doc.source}/kept_bytes").inc(len(row["text"].encode("utf-8")))
+        yield row
+
+
+def _by_source(sources: Sequence[str]):
+    index = {s: i for i, s in enumerate(sources)}
+    return lambda record, n: index[record.source]
+
+
+# ---------------------------------------------------------------- the pipeline
+
+def _family_chain(p, family: str, input_root: str, cfg: CurateConfig):
+    """Read -> count -> filter [-> verify] -> decontaminate; returns (docs, [rejected PCollections])."""
+    from pipelines.sources.read import ReadFamily
+    limits = cfg.read_limits
+    read = ReadFamily(family, input_root) if limits is None else ReadFamily(family, input_root, limits)
+    counted = (p | f"Read {family}" >> read
+               | f"Count {family} input" >> beam.ParDo(_CountInputFn(family)).with_outputs(REJECTED, main="docs"))
+    rejects = [counted.rejected]
+    step = counted.docs | f"Filter {family}" >> ApplyChecks("filter", functools.partial(filter_checks, cfg.filters))
+    rejects.append(step.rejected)
+    docs = step.kept
+    if family == "synthetic":
+        step = docs | "Verify synthetic" >> ApplyChecks(
+            "verify", functools.partial(verify_checks, cfg.verify), reshuffle=True)
+        rejects.append(step.rejected)
+        docs = step.kept
+    step = docs | f"Decontaminate {family}" >> ApplyChecks(
+        "decontaminate", functools.partial(decontam_checks, cfg.decontam))
+    rejects.append(step.rejected)
+    return step.kept, rejects
+
+
+def build_pipeline(p, input_root: str, output_root: str, families: Sequence[str], cfg: CurateConfig) -> list[str]:
+    """Add the curate job to pipeline `p`; returns the source tags it writes."""
+    unknown = [f for f in families if f not in FAMILY_SOURCES]
+    if unknown or not families:
+        raise ValueError(f"unknown or no families {unknown}; expected some of {sorted(FAMILY_SOURCES)}")
+    families = sorted(set(families))
+    sources = sorted({s for f in families for s in FAMILY_SOURCES[f]})
+    doc_sets, reject_sets = [], []
+    for family in families:
+        docs, rejects = _family_chain(p, family, input_root, cfg)
+        doc_sets.append(docs)
+        reject_sets += rejects
+    docs = tuple(doc_sets) | "Merge families" >> beam.Flatten()
+    exact = docs | "Exact dedup" >> ExactDedup(cfg.across_sources)
+    near = exact.kept | "Near dedup" >> NearDedup(cfg.minhash, cfg.across_sources, cfg.cc_rounds, cfg.verify_edges)
+    rejected = tuple(reject_sets + [exact.rejected, near.rejected]) | "Merge rejected" >> beam.Flatten()
+
+    kept_schema, rejected_schema = _pa_schemas()
+    kept_parts = near.kept | "Split kept by source" >> beam.Partition(_by_source(sources), len(sources))
+    rejected_parts = rejected | "Split rejected by source" >> beam.Partition(_by_source(sources), len(sources))
+    for i, source in enumerate(sources):
+        (kept_parts[i]
+         | f"Count kept {source}" >> beam.ParDo(_CountKeptFn())
+         | f"Write kept {source}" >> beam.io.WriteToParquet(
+             io.join(output_root, "kept", source, "part"), kept_schema,
+             file_name_suffix=".parquet", num_shards=cfg.num_shards))
+        (rejected_parts[i]
+         | f"Rows rejected {source}" >> beam.Map(_safe_row)
+         | f"Write rejected {source}" >> beam.io.WriteToParquet(
+             io.join(output_root, "rejected", source, "part"), rejected_schema,
+             file_name_suffix=".parquet", num_shards=cfg.num_shards))
+    return sources
+
+
+def present_families(input_root: str) -> list[str]:
+    """Families whose folder under ROOT holds at least one file matching the reader's patterns."""
+    from pipelines.sources import family_patterns
+    return [f for f in sorted(FAMILY_SOURCES) if any(io.match(pat) for pat in family_patterns(f, input_root))]
+
+
+def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
+    """Delete part-*.parquet left by an earlier run (maybe with another shard count) in our folders only."""
+    for kind in ("kept", "rejected"):
+        for source in sources:
+            for path in io.match(io.join(output_root, kind, source, "part-*-of-*.parquet")):
+                io.delete(path)
+
+
+def finish_report(result, output_root: str, sources: Sequence[str], extra: dict) -> dict:
+    """Counters -> report.json + report.md (atomic); raises InvariantError if any source leaks."""
+    metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    report = funnel.build_report(funnel.counters_from_metrics(metrics), sources, extra)
+    io.write_atomic(io.join(output_root, "report.json"), funnel.to_json(report))
+    io.write_atomic(io.join(output_root, "report.md"), funnel.render_markdown(report).encode("utf-8"))
+    return report
+
+
+# ---------------------------------------------------------------- CLI
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    d, m = CurateConfig.__dataclass_fields__, MinHashConfig()
+    ap = argparse.ArgumentParser(
+        prog="python -m pipelines.curate",
+        description="Curate raw corpora (one folder per family under --input) into kept/ and rejected/ "
+                    "Parquet per source plus report.json/report.md. Unknown flags go to Beam "
+                    "(--runner, --project, --region, --temp_location, --setup_file, ...).")
+    ap.add_argument("--input", required=True, help="raw ROOT (local path or gs://bucket/raw), one folder per family")
+    ap.add_argument("--output", required=True, help="CURATED output folder (local or gs://)")
+    ap.add_argument("--sources", default="",
+                    help=f"comma list of families to read, of {','.join(FAMILY_SOURCES)}; default: every "
+                         "family that has matching files under --input")
+    ap.add_argument("--across-sources", action="store_true",
+                    help="dedup over all sources together (default: within each source)")
+    ap.add_argument("--num-shards", type=int, default=d["num_shards"].default,
+                    help="Parquet files per source in kept/ and rejected/ (count; 0 lets the runner choose, "
+                         "use 0 or a large count on Dataflow)")
+    ap.add_argument("--threshold", type=float, default=m.threshold,
+                    help="near-duplicate Jaccard similarity of word 5-gram sets (0-1)")
+    ap.add_argument("--num-perm", type=int, default=m.num_perm, help="MinHash permutations (signature length)")
+    ap.add_argument("--ngram", type=int, default=m.ngram, help="words per MinHash shingle")
+    ap.add_argument("--cc-rounds", type=int, default=d["cc_rounds"].default,
+                    help="label-propagation rounds for near-dup connected components (count)")
+    ap.add_argument("--no-verify-edges", action="store_true",
+                    help="merge every LSH candidate pair without checking its estimated Jaccard")
+    ap.add_argument("--mbpp", default=None,
+                    help="MBPP jsonl (text, code, test_list, task_id) to decontaminate against, with HumanEval")
+    ap.add_argument("--no-langid", action="store_true", help="skip fastText English filtering on every source")
+    return ap.parse_known_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> CurateConfig:
+    mh = MinHashConfig(ngram=args.ngram, num_perm=args.num_perm, threshold=args.threshold)
+    decontam = _default_decontam()
+    if args.mbpp:
+        decontam = dataclasses.replace(decontam, mbpp_path=args.mbpp)
+    filters = dataclasses.replace(FilterConfig(), use_langid=not args.no_langid)
+    return CurateConfig(filters=filters, decontam=decontam, minhash=mh, across_sources=args.across_sources,
+                        cc_rounds=args.cc_rounds, verify_edges=not args.no_verify_edges,
+                        num_shards=args.num_shards)
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+    """Run the job, write the report, print the funnel; raises InvariantError if a record leaked."""
+    args, beam_args = parse_args(argv)
+    cfg = config_from_args(args)
+    families = [f for f in args.sources.split(",") if f] or present_families(args.input)
+    if not families:
+        raise SystemExit(f"no family folder with input files under {args.input}; "
+                         f"expected some of {sorted(FAMILY_SOURCES)}")
+    options = PipelineOptions(beam_args)
+    sources = sorted({s for f in families for s in FAMILY_SOURCES.get(f, ())})
+    remove_stale_shards(args.output, sources)
+    start = time.time()
+    p = beam.Pipeline(options=options)
+    sources = build_pipeline(p, args.input, args.output, families, cfg)
+    result = p.run()
+    result.wait_until_finish()
+    command = "python -m pipelines.curate " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    extra = {"command": command, "input": args.input, "families": sorted(families),
+             "config": json_config(cfg)}
+    report = finish_report(result, args.output, sources, extra)
+    print(funnel.funnel_table(report))
+    print(f"\ncurate: {len(sources)} sources in {time.time() - start:.1f} s -> {args.output}")
+    funnel.check_invariant(report)
+    return report
+
+
+def json_config(cfg: CurateConfig) -> dict:
+    """The config as plain JSON data (nested dataclasses flattened, other values as strings)."""
+    import json
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str, sort_keys=True))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        run(argv)
+    except funnel.InvariantError as e:
+        print(f"\n!!! {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    # Import by package name so DoFns pickle as pipelines.curate.*, not __main__.* (Dataflow workers).
+    from pipelines import curate as _curate
+    sys.exit(_curate.main())

@@ -1,0 +1,108 @@
+"""The curate job end to end on a tiny ROOT in every family's format, plus its Dataflow translation."""
+import json
+import pathlib
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines import curate
+from tests.pipelines import curate_fixture
+
+
+def _rows(out: pathlib.Path, kind: str) -> list[dict]:
+    rows = []
+    for path in sorted(out.glob(f"{kind}/*/part-*-of-*.parquet")):
+        rows += pq.read_table(path).to_pylist()
+    return rows
+
+
+def _argv(raw, out):
+    return ["--input", str(raw), "--output", str(out), "--no-langid"]
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    base = tmp_path_factory.mktemp("curate")
+    planted = curate_fixture.build_root(base / "raw")
+    report = curate.run(_argv(base / "raw", base / "out"))
+    return base, planted, report
+
+
+def test_report_funnel_and_invariant(curated):
+    base, _, report = curated
+    out = base / "out"
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk == json.loads(json.dumps(report)) and on_disk["invariant_ok"]
+    assert "| code |" in (out / "report.md").read_text()
+    assert set(on_disk["sources"]) == {"code", "markup", "text", "commits", "notebooks", "stackexchange",
+                                       "synthetic", "math", "instruct"}
+    kept, rejected = _rows(out, "kept"), _rows(out, "rejected")
+    for source, row in on_disk["sources"].items():
+        assert row["kept"] == sum(r["source"] == source for r in kept), source
+        n_rej = row["rejected_total"] + row["exact_duplicates"] + row["near_duplicates"] + row["errors"]
+        assert n_rej == sum(r["source"] == source for r in rejected), source
+        assert row["in"] == row["kept"] + n_rej
+    assert len({r["id"] for r in kept}) == len(kept)          # no document written twice
+
+
+def test_planted_defects_removed_with_reasons(curated):
+    base, planted, report = curated
+    kept, rejected = _rows(base / "out", "kept"), _rows(base / "out", "rejected")
+    reasons = {(r["source"], r["reason"].split(":")[0], r["stage"]) for r in rejected}
+    for expected in [("code", "exact_duplicate", "dedup"), ("code", "near_duplicate", "dedup"),
+                     ("text", "exact_duplicate", "dedup"), ("text", "near_duplicate", "dedup"),
+                     ("code", "contaminated", "decontaminate"), ("code", "language_not_selected", "read"),
+                     ("code", "max_line_length", "filter"), ("text", "slimpajama_set_excluded", "filter"),
+                     ("text", "malformed_json", "read"), ("synthetic", "tests_failed", "verify")]:
+        assert expected in reasons, expected
+    kept_code = [r["text"] for r in kept if r["source"] == "code"]
+    assert sorted(kept_code) == sorted(planted["code_texts"])          # one copy each, no near copy, no leak
+    kept_text = [r["text"] for r in kept if r["source"] == "text"]
+    assert sorted(kept_text) == sorted(planted["prose"])
+    by_id = {r["id"]: r for r in kept}
+    for r in rejected:
+        if r["stage"] == "dedup":     # the duplicate names a kept document of its own source, smaller id
+            kept_id = r["reason"].split(": ", 1)[1]
+            assert kept_id in by_id and by_id[kept_id]["source"] == r["source"] and kept_id < r["id"]
+    synth = {json.loads(r["meta"])["task_id"] for r in kept if r["source"] == "synthetic"}
+    assert synth == {"good-1"}
+    for source in ("commits", "notebooks", "stackexchange", "math", "instruct", "markup"):
+        assert report["sources"][source]["kept"] == 1, source
+
+
+def test_rerun_gives_identical_kept_content(curated):
+    base, _, _ = curated
+    again = base / "again"
+    curate.run(_argv(base / "raw", again) + ["--sources", "stack,slimpajama"])
+    first = sorted((r["id"], r["text"]) for r in _rows(base / "out", "kept") if r["source"] in ("code", "text"))
+    second = sorted((r["id"], r["text"]) for r in _rows(again, "kept"))
+    assert first == second and first
+
+
+def test_unknown_family_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown or no families"):
+        curate.build_pipeline(beam.Pipeline(), str(tmp_path), str(tmp_path / "o"), ["nope"], curate.CurateConfig())
+
+
+def test_dataflow_dry_run_translates_with_readable_labels():
+    from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
+    options = PipelineOptions(["--runner", "DataflowRunner", "--project", "test-project", "--region", "us-central1",
+                               "--temp_location", "gs://bucket-name/tmp", "--dry_run=True", "--no_auth",
+                               "--sdk_location=container"])
+    runner = DataflowRunner()
+    p = beam.Pipeline(runner=runner, options=options)
+    sources = curate.build_pipeline(p, "gs://bucket-name/raw", "gs://bucket-name/curated",
+                                    list(curate.FAMILY_SOURCES), curate.CurateConfig())
+    result = p.run()
+    assert result.job is not None
+    names = {t.unique_name for t in runner.proto_pipeline.components.transforms.values()}
+    top = {n for n in names if "/" not in n}
+    expected = {"Read stack", "Count stack input", "Filter stack", "Verify synthetic", "Decontaminate stack",
+                "Merge families", "Exact dedup", "Near dedup", "Write kept code", "Write rejected code",
+                "Write kept markup", "Write kept text", "Write rejected synthetic"}
+    assert expected <= top, expected - top
+    assert {f"Read {f}" for f in curate.FAMILY_SOURCES} <= top
+    assert "Near dedup/Connected components/Min label round 10" in names
+    assert len(sources) == 9
