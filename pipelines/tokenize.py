@@ -1,0 +1,240 @@
+"""`python -m pipelines.tokenize`: curated Parquet -> ArrayRecord token shards + manifest per source.
+
+Per document: SentencePiece ids + EOS, serialized as a tf.train.Example (pipelines.records).
+Placement is by id hash (shard = hash % shards, order inside a shard by another
+hash), so a rerun writes byte-identical shards. Each shard is written to a hidden
+temporary and renamed; a source's manifest.json is written last, after all of its
+shards, and stale temporaries or shards of another shard count are removed first.
+A rerun after a crash therefore converges to the same bytes as a clean run.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shlex
+import subprocess
+import sys
+from collections import Counter
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines import io, records, shards
+from pipelines.curated_input import ReadCurated, resolve_sources
+from pipelines.manifest import MANIFEST_NAME, Manifest, ManifestError, Shard, load_manifest, write_manifest
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizeConfig:
+    tokenizer: str                      # path to tokenizer.model, as given
+    tokenizer_sha256: str
+    vocab_size: int
+    eos_id: int
+    pad_id: int
+    num_shards: int = 0                 # shards per source; 0 = derive from target_shard_tokens
+    target_shard_tokens: int = 50_000_000   # tokens per shard when num_shards is 0 (~100-200 MB files)
+    batch_size: int = 256               # documents per SentencePiece batch call
+    num_threads: int = 0                # SentencePiece encode threads per worker (0 = min(8, cores))
+
+    def hash(self) -> str:
+        """What determines the shard bytes: tokenizer, shard layout, record format."""
+        return shards.config_hash({
+            "tokenizer_sha256": self.tokenizer_sha256, "num_shards": self.num_shards,
+            "target_shard_tokens": self.target_shard_tokens if self.num_shards == 0 else None,
+            "append_eos": True, "record": "tf.train.Example{text:int64,source:bytes}",
+            "writer_options": shards.WRITER_OPTIONS})
+
+
+class EncodeDocs(beam.DoFn):
+    """Batch of rows -> (source, (order key, id, n_tokens, record bytes)); model loaded once per instance."""
+
+    def __init__(self, config: TokenizeConfig):
+        self.config = config
+
+    def setup(self):
+        from pipelines.tokenizer import Tokenizer, default_num_threads
+
+        self.tok = Tokenizer.load(self.config.tokenizer, self.config.num_threads or default_num_threads())
+        if self.tok.sha256 != self.config.tokenizer_sha256:
+            raise RuntimeError(f"{self.config.tokenizer} changed during the job "
+                               f"({self.tok.sha256[:12]} != {self.config.tokenizer_sha256[:12]})")
+
+    def process(self, batch):
+        rows = [r for r in batch if self._valid(r)]
+        for row, ids in zip(rows, self.tok.encode_batch([r["text"] for r in rows])):
+            ids.append(self.tok.eos_id)
+            source = row["source"]
+            Metrics.counter("tokenize", f"{source}/documents").inc()
+            Metrics.counter("tokenize", f"{source}/tokens").inc(len(ids))
+            yield source, (shards.order_key(row["id"]), row["id"], len(ids), records.encode_example(ids, source))
+
+    @staticmethod
+    def _valid(row) -> bool:
+        if isinstance(row.get("text"), str) and isinstance(row.get("id"), str) and row["id"]:
+            return True
+        Metrics.counter("tokenize", f"{row.get('source')}/invalid_rows").inc()
+        return False
+
+
+class WriteShard(beam.DoFn):
+    """((source, index, count), docs) -> (source, shard summary); docs ordered by id hash."""
+
+    def __init__(self, output: str):
+        self.output = output
+
+    def process(self, element):
+        (source, index, count), docs = element
+        docs = sorted((d for d in docs if d is not None), key=lambda d: (d[0], d[1], d[3]))
+        name = shards.shard_name(index, count)
+        written = shards.write_shard(io.join(self.output, source, name), (d[3] for d in docs))
+        Metrics.counter("tokenize", f"{source}/shards").inc()
+        yield source, {"path": name, "documents": written, "tokens": sum(d[2] for d in docs),
+                       "lengths": dict(Counter(d[2] for d in docs))}
+
+
+class WriteManifest(beam.DoFn):
+    """All shard summaries of a source -> stale files removed -> manifest.json (last)."""
+
+    def __init__(self, output: str, config: TokenizeConfig, code_version: str, created_by: str):
+        self.output, self.config = output, config
+        self.code_version, self.created_by = code_version, created_by
+
+    def process(self, element):
+        source, summaries = element
+        summaries = sorted(summaries, key=lambda s: s["path"])
+        directory = io.join(self.output, source)
+        for path in shards.stale_files(directory, keep=[s["path"] for s in summaries]):
+            io.delete(path)
+        lengths: Counter = Counter()
+        for s in summaries:
+            lengths.update({int(k): v for k, v in s["lengths"].items()})
+        cfg = self.config
+        manifest = Manifest(
+            source=source,
+            tokenizer={"sha256": cfg.tokenizer_sha256, "vocab_size": cfg.vocab_size, "eos_id": cfg.eos_id,
+                       "pad_id": cfg.pad_id, "path": cfg.tokenizer},
+            shards=tuple(Shard(s["path"], s["documents"], s["tokens"]) for s in summaries),
+            documents=sum(s["documents"] for s in summaries), tokens=sum(s["tokens"] for s in summaries),
+            length_histogram=shards.length_histogram(lengths), config_hash=cfg.hash(),
+            code_version=self.code_version, created_by=self.created_by)
+        yield write_manifest(directory, manifest)
+
+
+def _assign(item, counts):
+    source, doc = item
+    count = counts[source]
+    return (source, shards.shard_of(doc[1], count), count), doc
+
+
+def _all_shard_keys(sources, counts):
+    for source in sources:
+        for index in range(counts[source]):
+            yield (source, index, counts[source]), None
+
+
+def build(p, curated: str, sources: list[str], output: str, config: TokenizeConfig,
+          code_version: str, created_by: str):
+    """The Beam graph; returns the PCollection of written manifest paths."""
+    encoded = (p
+               | "read curated" >> ReadCurated(curated, sources)
+               | "batch documents" >> beam.BatchElements(min_batch_size=8, max_batch_size=config.batch_size)
+               | "encode with sentencepiece" >> beam.ParDo(EncodeDocs(config)))
+    tokens = (encoded
+              | "tokens of doc" >> beam.Map(lambda kv: (kv[0], kv[1][2]))
+              | "tokens per source" >> beam.CombinePerKey(sum))
+    counts = (p
+              | "source list" >> beam.Create([sources])
+              | "shard counts" >> beam.Map(
+                  lambda names, totals: {s: shards.shard_count(totals.get(s, 0), config.target_shard_tokens,
+                                                               config.num_shards) for s in names},
+                  beam.pvalue.AsDict(tokens)))
+    keyed = encoded | "assign shard by id hash" >> beam.Map(_assign, beam.pvalue.AsSingleton(counts))
+    empty = (p
+             | "sources for shard keys" >> beam.Create([sources])
+             | "every shard key" >> beam.FlatMap(_all_shard_keys, beam.pvalue.AsSingleton(counts)))
+    return ((keyed, empty)
+            | "docs and shard keys" >> beam.Flatten()
+            | "group by shard" >> beam.GroupByKey()
+            | "write shard" >> beam.ParDo(WriteShard(output))
+            | "group by source" >> beam.GroupByKey()
+            | "write manifest" >> beam.ParDo(WriteManifest(output, config, code_version, created_by)))
+
+
+def code_version() -> str:
+    """Git commit of this checkout if there is one, else the installed package version."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        sha = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        if sha:
+            return sha
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        from importlib.metadata import version
+
+        return version("code-mixtures")
+    except Exception:
+        return "unknown"
+
+
+def check_previous(output: str, sources: list[str], sha256: str, overwrite: bool) -> None:
+    """Refuse to mix tokenizers in one TOKENS dir; then retract old manifests before rewriting."""
+    for source in sources:
+        path = io.join(output, source, MANIFEST_NAME)
+        if not io.exists(path):
+            continue
+        try:
+            previous = load_manifest(path).tokenizer_sha256
+        except ManifestError:
+            previous = None
+        if previous != sha256 and not overwrite:
+            raise SystemExit(f"tokenize: {path} was written with tokenizer "
+                             f"{(previous or 'unreadable')[:12]}, not {sha256[:12]}; "
+                             f"pass --overwrite to replace it or choose another --output")
+        io.delete(path)   # a half-rewritten source must never look complete
+
+
+def run(argv: list[str] | None = None) -> dict[str, Manifest]:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.tokenize", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", required=True, help="curated root (kept/<source>/*.parquet); local or gs://")
+    parser.add_argument("--tokenizer", required=True, help="tokenizer.model from pipelines.train_tokenizer")
+    parser.add_argument("--output", required=True, help="TOKENS root: writes <source>/part-*.array_record + manifest.json")
+    parser.add_argument("--sources", help="comma-separated sources (default: every source under kept/)")
+    parser.add_argument("--num-shards", type=int, default=0, help="shards per source (default: from --target-shard-tokens)")
+    parser.add_argument("--target-shard-tokens", type=int, default=TokenizeConfig.target_shard_tokens,
+                        help="tokens per shard when --num-shards is not given")
+    parser.add_argument("--batch-size", type=int, default=TokenizeConfig.batch_size,
+                        help="documents per SentencePiece encode call")
+    parser.add_argument("--num-threads", type=int, default=0, help="SentencePiece threads per worker (0 = auto)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace sources whose manifest names a different tokenizer")
+    args, beam_args = parser.parse_known_args(argv)
+    from pipelines.tokenizer import Tokenizer
+
+    tok = Tokenizer.load(args.tokenizer)
+    config = TokenizeConfig(tokenizer=args.tokenizer, tokenizer_sha256=tok.sha256, vocab_size=tok.vocab_size,
+                            eos_id=tok.eos_id, pad_id=tok.pad_id, num_shards=args.num_shards,
+                            target_shard_tokens=args.target_shard_tokens, batch_size=args.batch_size,
+                            num_threads=args.num_threads)
+    sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
+    check_previous(args.output, sources, tok.sha256, args.overwrite)
+    created_by = " ".join(shlex.quote(a) for a in ["python", "-m", "pipelines.tokenize",
+                                                    *(argv if argv is not None else sys.argv[1:])])
+    with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+        build(p, args.input, sources, args.output, config, code_version(), created_by)
+    manifests = {s: load_manifest(io.join(args.output, s, MANIFEST_NAME)) for s in sources}
+    print(f"{'source':<16}{'documents':>12}{'tokens':>14}{'shards':>8}{'median len':>12}{'share':>8}")
+    total = sum(m.tokens for m in manifests.values()) or 1
+    for s, m in manifests.items():
+        print(f"{s:<16}{m.documents:>12}{m.tokens:>14}{len(m.shards):>8}"
+              f"{m.length_histogram['median']:>12}{m.tokens / total:>8.1%}")
+    print(f"{'total':<16}{sum(m.documents for m in manifests.values()):>12}{total:>14}")
+    return manifests
+
+
+if __name__ == "__main__":
+    run()

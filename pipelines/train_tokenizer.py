@@ -1,0 +1,207 @@
+"""`python -m pipelines.train_tokenizer`: sample curated documents, train SentencePiece BPE.
+
+The Beam job (DirectRunner locally, Dataflow at scale) only samples: per source it
+measures documents and bytes, turns the budget into a keep-rate, and keeps a
+document when the hash of its id falls under that rate, so the sample is the same
+on every run and every runner. The launching process then puts the sample in a
+canonical order (by id hash), splits it into training lines and trains SentencePiece
+locally (training is single-machine in SentencePiece anyway).
+
+Shares: proportional to bytes with a floor per source (default 5%) so small sources
+(markup, notebooks...) are represented, or explicit `--weights source=x,...`.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import shlex
+import sys
+import tempfile
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines import io, tokenizer
+from pipelines.curated_input import ReadCurated, resolve_sources
+
+SAMPLE_DIR = ".sample"   # under --output: the Beam job's sharded sample, removed after training
+
+
+def id_fraction(doc_id: str) -> float:
+    """Uniform in [0, 1) from the id alone: the sampling decision is a pure function of the id."""
+    return int.from_bytes(hashlib.sha256(doc_id.encode("utf-8")).digest()[:8], "big") / 2.0**64
+
+
+def source_shares(byte_totals: dict[str, int], floor: float,
+                  weights: dict[str, float] | None = None) -> dict[str, float]:
+    """Share of the sample budget per source: explicit weights, else bytes with a floor each."""
+    if weights:
+        total = sum(weights.values())
+        return {s: weights.get(s, 0.0) / total for s in byte_totals}
+    sources = [s for s in byte_totals if byte_totals[s] > 0]
+    if not sources:
+        return {s: 0.0 for s in byte_totals}
+    if floor * len(sources) >= 1.0:
+        return {s: (1.0 / len(sources) if s in sources else 0.0) for s in byte_totals}
+    floored: set[str] = set()
+    while True:   # raise small sources to the floor, spread the rest by bytes; repeat until stable
+        free = [s for s in sources if s not in floored]
+        rest = 1.0 - floor * len(floored)
+        free_bytes = sum(byte_totals[s] for s in free)
+        shares = {s: floor for s in floored}
+        shares.update({s: rest * byte_totals[s] / free_bytes for s in free})
+        low = {s for s in free if shares[s] < floor}
+        if not low:
+            return {s: shares.get(s, 0.0) for s in byte_totals}
+        floored |= low
+
+
+def keep_rates(stats: dict[str, tuple[int, int]], config: tokenizer.TokenizerConfig,
+               weights: dict[str, float] | None) -> dict[str, float]:
+    """stats: source -> (documents, bytes). Rate in [0, 1] per source for `id_fraction < rate`."""
+    shares = source_shares({s: b for s, (_, b) in stats.items()}, config.min_source_share, weights)
+    rates = {}
+    for source, (docs, nbytes) in stats.items():
+        budget, have = ((config.sample_docs, docs) if config.sample_docs > 0 else
+                        (config.sample_bytes, nbytes))
+        rates[source] = 0.0 if have == 0 else min(1.0, shares[source] * budget / have)
+    return rates
+
+
+def _sum_pairs(pairs):
+    docs = nbytes = 0
+    for d, b in pairs:
+        docs += d
+        nbytes += b
+    return docs, nbytes
+
+
+class KeepSampled(beam.DoFn):
+    def process(self, row, rates):
+        source = row["source"]
+        if id_fraction(row["id"]) < rates.get(source, 0.0):
+            Metrics.counter("train_tokenizer", f"{source}/sampled_docs").inc()
+            yield json.dumps({"key": hashlib.sha256(row["id"].encode()).hexdigest(), "id": row["id"],
+                              "source": source, "text": row["text"]}, ensure_ascii=False)
+
+
+def build_sample(p, curated: str, sources: list[str], out_dir: str,
+                 config: tokenizer.TokenizerConfig, weights: dict[str, float] | None) -> None:
+    """The Beam graph: sizes per source -> keep-rates -> sampled rows as JSON lines."""
+    rows = p | "read curated" >> ReadCurated(curated, sources)
+    rates = (rows
+             | "size per doc" >> beam.Map(lambda r: (r["source"], (1, len(r["text"].encode("utf-8")))))
+             | "sum per source" >> beam.CombinePerKey(_sum_pairs)
+             | "as one dict" >> beam.combiners.ToDict()
+             | "keep rates" >> beam.Map(keep_rates, config, weights))
+    (rows
+     | "sample by id hash" >> beam.ParDo(KeepSampled(), beam.pvalue.AsSingleton(rates))
+     | "write sample" >> beam.io.WriteToText(io.join(out_dir, "part"), file_name_suffix=".jsonl"))
+    (rates
+     | "rates json" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
+     | "write rates" >> beam.io.WriteToText(io.join(out_dir, "rates"), file_name_suffix=".json",
+                                            shard_name_template=""))
+
+
+def write_training_text(sample_dir: str, path: str, max_bytes: int) -> dict[str, int]:
+    """Sampled docs in id-hash order, one training line per text line; docs per source."""
+    docs = []
+    for shard in io.match(io.join(sample_dir, "part-*.jsonl")):
+        with io.open_read(shard) as f:
+            docs.extend(json.loads(line) for line in f.read().decode("utf-8").splitlines() if line)
+    docs.sort(key=lambda d: (d["key"], d["id"]))
+    counts: dict[str, int] = {}
+    with open(path, "w", encoding="utf-8", errors="surrogatepass", newline="\n") as out:
+        for doc in docs:
+            counts[doc["source"]] = counts.get(doc["source"], 0) + 1
+            for line in tokenizer.training_lines(doc["text"], max_bytes):
+                out.write(line + "\n")
+    return dict(sorted(counts.items()))
+
+
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    weights = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise SystemExit(f"--weights: {item!r} is not source=number") from None
+        if weights[name.strip()] < 0:
+            raise SystemExit(f"--weights: {item!r} is negative")
+    if sum(weights.values()) <= 0:
+        raise SystemExit("--weights: all weights are zero")
+    return weights
+
+
+def run(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.train_tokenizer", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", required=True, help="curated root (holds kept/<source>/*.parquet); local or gs://")
+    parser.add_argument("--output", required=True, help="tokenizer dir: writes tokenizer.model and tokenizer.json")
+    parser.add_argument("--preset", choices=sorted(tokenizer.PRESETS), default="sample",
+                        help="defaults: 'sample' (vocab 8192, 8 MiB sample) or 'full' (vocab 256000, 4 GiB)")
+    parser.add_argument("--vocab-size", type=int, help="vocabulary size in pieces (incl. 4 specials, 256 bytes)")
+    parser.add_argument("--sample-bytes", type=int, help="target UTF-8 bytes of sampled documents")
+    parser.add_argument("--sample-docs", type=int, help="target number of sampled documents (overrides bytes)")
+    parser.add_argument("--min-source-share", type=float, help="floor on each source's share of the sample (0-1)")
+    parser.add_argument("--weights", help="explicit shares 'code=0.5,text=0.5' (relative; unlisted sources get 0)")
+    parser.add_argument("--sources", help="comma-separated sources to sample (default: all under kept/)")
+    parser.add_argument("--num-threads", type=int, help="SentencePiece trainer threads (result does not depend on it)")
+    parser.add_argument("--max-sentence-length", type=int, help="bytes per training line; longer lines are cut")
+    args, beam_args = parser.parse_known_args(argv)
+
+    overrides = {k: v for k, v in dict(
+        vocab_size=args.vocab_size, sample_bytes=args.sample_bytes, sample_docs=args.sample_docs,
+        min_source_share=args.min_source_share, num_threads=args.num_threads,
+        max_sentence_length=args.max_sentence_length).items() if v is not None}
+    config = dataclasses.replace(tokenizer.PRESETS[args.preset], **overrides)
+    weights = parse_weights(args.weights)
+    sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
+    sample_dir = io.join(args.output, SAMPLE_DIR)
+    for stale in io.match(io.join(sample_dir, "*")):   # a crashed earlier run's sample
+        io.delete(stale)
+
+    with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+        build_sample(p, args.input, sources, sample_dir, config, weights)
+
+    with io.open_read(io.join(sample_dir, "rates.json")) as f:
+        rates = json.loads(f.read())
+    with tempfile.TemporaryDirectory(prefix="train_tokenizer-") as tmp:
+        text_path = os.path.join(tmp, "sample.txt")
+        counts = write_training_text(sample_dir, text_path, config.max_sentence_length)
+        if not counts:
+            raise SystemExit(f"train_tokenizer: the sample is empty (rates {rates})")
+        model_path = tokenizer.train(text_path, os.path.join(tmp, "tokenizer"), config)
+        with open(model_path, "rb") as f:
+            model = f.read()
+        tok = tokenizer.Tokenizer(model)
+        meta = {"sha256": tok.sha256, "vocab_size": tok.vocab_size, "pad_id": tok.pad_id,
+                "unk_id": tok.sp.unk_id(), "bos_id": tok.sp.bos_id(), "eos_id": tok.eos_id,
+                "config": dict(dataclasses.asdict(config), weights=weights, keep_rates=rates,
+                               sample_text_bytes=os.path.getsize(text_path)),
+                "sources": counts,
+                "created_by": " ".join(shlex.quote(a) for a in ["python", "-m", "pipelines.train_tokenizer",
+                                                                 *(argv if argv is not None else sys.argv[1:])])}
+    io.write_atomic(io.join(args.output, "tokenizer.model"), model)
+    io.write_atomic(io.join(args.output, "tokenizer.json"),
+                    (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    for path in io.match(io.join(sample_dir, "*")):
+        io.delete(path)
+    if "://" not in sample_dir and os.path.isdir(sample_dir):
+        os.rmdir(sample_dir)
+    print(f"{'source':<16}{'keep rate':>10}{'docs':>10}")
+    for source in sorted(rates):
+        print(f"{source:<16}{rates[source]:>10.4f}{counts.get(source, 0):>10}")
+    print(f"tokenizer {tok.sha256[:12]} vocab {tok.vocab_size} -> {args.output}")
+    return meta
+
+
+if __name__ == "__main__":
+    run()
