@@ -21,8 +21,8 @@ def _build_parser(sub) -> None:
                        "multi-stage presets) and MaxText's maxtext_mixture.json. Shares are token shares.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--preset", choices=sorted(PRESETS),
-                      help="a PAPER.md Table 2 recipe: " + "; ".join(f"{k}: {v.description}"
-                                                                      for k, v in sorted(PRESETS.items())))
+                      help="a PAPER.md Table 2 recipe: " + "; ".join(
+                          f"{k}: {v.description}" for k, v in sorted(PRESETS.items())).replace("%", "%%"))
     what.add_argument("--code", type=float, metavar="P", help="percent of the token budget that is code (0-100); "
                       "text gets the rest")
     what.add_argument("--weights", metavar="SRC=X,...", help="full control: relative token weights per source "

@@ -1,0 +1,65 @@
+"""Fixture data for mixer tests: contract manifests (no shards) and a tiny real tokenized corpus."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHA = hashlib.sha256(b"mixer-test-tokenizer").hexdigest()
+
+
+def write_manifest(root: str, source: str, documents: int, tokens: int, sha: str = SHA, vocab: int = 512,
+                   shards: int = 2) -> str:
+    """TOKENS/<source>/manifest.json in the contract schema (shards listed, not written)."""
+    out = os.path.join(root, source)
+    os.makedirs(out, exist_ok=True)
+    docs = [documents // shards + (i < documents % shards) for i in range(shards)]
+    toks = [tokens // shards + (i < tokens % shards) for i in range(shards)]
+    body = {"format_version": 1, "source": source,
+            "tokenizer": {"sha256": sha, "vocab_size": vocab, "eos_id": 2, "pad_id": 0, "path": "tok"},
+            "shards": [{"path": f"part-{i:05d}-of-{shards:05d}.array_record", "documents": d, "tokens": t}
+                       for i, (d, t) in enumerate(zip(docs, toks))],
+            "documents": documents, "tokens": tokens,
+            "length_histogram": {"min": 1, "median": tokens // max(documents, 1), "p99": 4000, "max": 9000},
+            "config_hash": "test", "code_version": "test", "created_by": "tests/mixer"}
+    path = os.path.join(out, "manifest.json")
+    with open(path, "w") as f:
+        json.dump(body, f)
+    return path
+
+
+# (documents, tokens) per source: enough for every small-budget build below without repeats.
+SMALL = {"text": (1000, 600_000), "code": (800, 400_000), "synthetic": (100, 20_000), "markup": (200, 90_000),
+         "commits": (50, 30_000), "notebooks": (40, 10_000), "stackexchange": (60, 60_000),
+         "math": (30, 20_000), "instruct": (30, 15_000)}
+
+
+def write_manifests(root: str, sizes: dict | None = None, **kw) -> str:
+    for source, (documents, tokens) in (SMALL if sizes is None else sizes).items():
+        write_manifest(root, source, documents, tokens, **kw)
+    return root
+
+
+def run_mixer(*args: str) -> subprocess.CompletedProcess:
+    """`python -m mixer ARGS` in this process (fast); same argv handling as the real entry point."""
+    import contextlib
+    import io
+
+    from mixer.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:          # argparse --help / usage errors
+            code = e.code if isinstance(e.code, int) else 2
+    return subprocess.CompletedProcess(["python", "-m", "mixer", *args], code, out.getvalue(), err.getvalue())
+
+
+def run_mixer_subprocess(*args: str) -> subprocess.CompletedProcess:
+    """The real `python -m mixer` in a child process (end-to-end checks)."""
+    return subprocess.run([sys.executable, "-m", "mixer", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
