@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import sys
 
-from pipelines import io
 from pipelines.document import Document
 from pipelines.sources import FAMILIES, ReadLimits, family_patterns, parse_file
 
 
 def summarize(root: str, families: list[str], limits: ReadLimits) -> list[dict]:
+    from pipelines import io  # imports Beam's filesystems: only when there is work to do
     rows = []
     for family in families:
         paths = sorted({p for pattern in family_patterns(family, root) for p in io.match(pattern)})
@@ -63,6 +64,8 @@ def run(argv: list[str] | None = None) -> int:
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
         parser.error(f"unknown families {unknown}; known: {', '.join(FAMILIES)}")
+    if "://" not in args.input and not os.path.isdir(args.input):
+        parser.error(f"--input {args.input} is not a directory")
     rows = summarize(args.input, families, ReadLimits(max_doc_chars=args.max_doc_chars))
     print(format_table(rows, args.top))
     return 0

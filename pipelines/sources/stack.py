@@ -3,8 +3,8 @@
 Streams record batches (ParquetFile.iter_batches) so a 1 GB shard is never loaded whole.
 A row is kept only if its language is selected (languages.route) and every licence
 detected for its repository is permissive; the others become Rejected with the reason.
-A file pyarrow cannot read becomes one Rejected "unreadable_parquet" (records read
-before a corrupt page are kept).
+A file pyarrow cannot open becomes one Rejected "unreadable_parquet"; a corrupt row group
+becomes one Rejected naming how many rows it lost, and the other row groups are still read.
 """
 from __future__ import annotations
 
@@ -96,14 +96,20 @@ def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Ite
                              f"decompression_limit: {declared} > {limits.max_file_bytes} bytes uncompressed")
         return
     index = 0
-    try:
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-            for row in batch.to_pylist():
-                yield row_to_record(row, path, index, limits)
-                index += 1
-    except (pa.ArrowException, OSError, ValueError) as e:
-        yield rejected_input(SOURCE, path, f"row {index}",
-                             f"unreadable_parquet: {type(e).__name__}: {e} (after {index} rows)")
+    for group in range(pf.metadata.num_row_groups):
+        # One row group at a time: a corrupt page costs its own group, not the whole file.
+        group_rows = pf.metadata.row_group(group).num_rows
+        done = 0
+        try:
+            for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=columns, row_groups=[group]):
+                for row in batch.to_pylist():
+                    yield row_to_record(row, path, index + done, limits)
+                    done += 1
+        except (pa.ArrowException, OSError, ValueError) as e:
+            yield rejected_input(SOURCE, path, f"row group {group}",
+                                 f"unreadable_parquet: row group {group} ({group_rows - done} of {group_rows} "
+                                 f"rows unread): {type(e).__name__}: {e}")
+        index += group_rows
 
 
 def _has_bytes(stream: BinaryIO) -> bool:

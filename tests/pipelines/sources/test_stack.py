@@ -1,0 +1,103 @@
+import io
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.document import Document, Rejected, doc_id
+from pipelines.sources import ReadLimits, stack
+from tests.pipelines.sources import corpus
+
+
+def _parse(data: bytes, limits=ReadLimits()):
+    return list(stack.parse(io.BytesIO(data), "stack/x.parquet", limits))
+
+
+def _reasons(records):
+    return [r.reason for r in records if isinstance(r, Rejected)]
+
+
+def test_rows_routed_by_language_and_licence():
+    rows = [corpus.stack_row(0), corpus.stack_row(1, "Markdown", "# T\n"), corpus.stack_row(2, "cpp", "int x;\n"),
+            corpus.stack_row(3, "COBOL", "X.\n"), corpus.stack_row(4, licenses=("GPL-3.0",)),
+            corpus.stack_row(5, licenses=("MIT", "AGPL-3.0")), corpus.stack_row(6, licenses=())]
+    out = _parse(corpus.stack_parquet(rows))
+    docs = [r for r in out if isinstance(r, Document)]
+    assert [(d.source, d.meta["language"]) for d in docs] == [("code", "Python"), ("markup", "Markdown"),
+                                                              ("code", "C++")]
+    assert _reasons(out) == ["language_not_selected: COBOL", "license_not_permissive: GPL-3.0",
+                             "license_not_permissive: AGPL-3.0", "license_not_permissive: none"]
+    first = docs[0]
+    assert first.id == doc_id("code", "0" * 40)
+    assert first.text == rows[0]["content"]
+    assert first.meta["repo"] == "org/repo0" and first.meta["path"] == "src/m0.py"
+    assert first.meta["licenses"] == ["MIT"] and first.meta["file"] == "stack/x.parquet"
+
+
+def test_streams_many_row_groups_in_order():
+    rows = [corpus.stack_row(i) for i in range(700)]
+    out = _parse(corpus.stack_parquet(rows, row_group_size=50))
+    assert [d.meta["row"] for d in out] == list(range(700))
+    assert all(isinstance(d, Document) for d in out)
+
+
+def test_truncated_parquet_is_one_reject():
+    data = corpus.stack_parquet([corpus.stack_row(i) for i in range(10)])
+    out = _parse(data[: len(data) // 2])
+    assert len(out) == 1 and out[0].reason_key == "unreadable_parquet" and out[0].stage == "read"
+
+
+def test_garbage_and_empty_files():
+    assert _reasons(_parse(b"this is not parquet at all")) [0].startswith("unreadable_parquet")
+    assert _parse(b"") == []
+
+
+def test_corrupt_page_keeps_earlier_row_groups():
+    rows = [corpus.stack_row(i) for i in range(30)]
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows, schema=corpus.STACK_SCHEMA), sink, row_group_size=10)
+    data = bytearray(sink.getvalue())
+    meta = pq.ParquetFile(io.BytesIO(bytes(data))).metadata.row_group(1)
+    col = next(meta.column(i) for i in range(meta.num_columns) if meta.column(i).path_in_schema == "content")
+    for i in range(col.data_page_offset + 20, col.data_page_offset + col.total_compressed_size):
+        data[i] = 0xAB
+    out = _parse(bytes(data))
+    docs = [r for r in out if isinstance(r, Document)]
+    assert [d.meta["row"] for d in docs] == list(range(10)) + list(range(20, 30))  # groups 0 and 2 survive
+    assert _reasons(out)[0].startswith("unreadable_parquet: row group 1 (10 of 10 rows unread)")
+    assert len(out) == 21
+
+
+def test_schema_mismatch():
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"text": ["x"], "lang": ["Python"]}), sink)
+    assert _reasons(_parse(sink.getvalue())) == ["schema_mismatch: no content column"]
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"content": [1], "lang": ["Python"]}), sink)
+    assert _reasons(_parse(sink.getvalue())) == ["schema_mismatch: content is int64"]
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"content": ["x"]}), sink)
+    assert _reasons(_parse(sink.getvalue())) == ["schema_mismatch: no lang column"]
+
+
+def test_language_column_alias_and_minimal_schema():
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"content": ["print(1)\n"], "language": ["python"], "licenses": [["MIT"]]}), sink)
+    out = _parse(sink.getvalue())
+    assert [(type(r).__name__, r.source) for r in out] == [("Document", "code")]
+
+
+def test_bad_cells():
+    rows = [corpus.stack_row(0, content="a\x00b"), corpus.stack_row(1, content=""),
+            {**corpus.stack_row(2), "content": None}, {**corpus.stack_row(3), "lang": None}]
+    assert [r.split(":")[0] for r in _reasons(_parse(corpus.stack_parquet(rows)))] == [
+        "nul_bytes", "empty_text", "missing_field", "missing_field"]
+
+
+def test_declared_size_over_cap():
+    out = _parse(corpus.stack_parquet([corpus.stack_row(0)]), ReadLimits(max_file_bytes=10))
+    assert len(out) == 1 and out[0].reason_key == "decompression_limit"
+
+
+def test_document_too_long():
+    out = _parse(corpus.stack_parquet([corpus.stack_row(0, content="x" * 50)]), ReadLimits(max_doc_chars=20))
+    assert _reasons(out) == ["document_too_long: 50 > 20 chars"]

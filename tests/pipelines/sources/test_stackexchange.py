@@ -1,0 +1,64 @@
+import io
+import time
+
+from pipelines.document import Document, Rejected, doc_id
+from pipelines.sources import ReadLimits, stackexchange
+from pipelines.sources.html_text import html_to_text
+from tests.pipelines.sources.corpus import POSTS
+
+PATH = "stackexchange/cooking.stackexchange.com/Posts.xml"
+
+
+def _parse(data: bytes, limits=ReadLimits()):
+    return list(stackexchange.parse(io.BytesIO(data), PATH, limits))
+
+
+def test_threads_accepted_first_then_by_score():
+    out = _parse(POSTS)
+    docs = [r for r in out if isinstance(r, Document)]
+    assert [r.reason for r in out if isinstance(r, Rejected)] == ["orphan_answer: parent 77"]
+    assert [d.meta["question_id"] for d in docs] == [1, 4]
+    assert docs[0].id == doc_id("stackexchange", "cooking.stackexchange.com/1")
+    assert docs[0].text == ("Sort a list?\n\nHow do I sort `xs`?\n\nAnswer:\nCall `xs.sort()`.\n\n"
+                            "Answer:\nUse sorted:\n\n```\nys = sorted(xs)\n```")
+    assert docs[0].meta["url"] == "https://cooking.stackexchange.com/questions/1"
+    assert docs[0].meta["accepted_answer_id"] == 3 and docs[0].meta["answers"] == 2
+    assert docs[1].text == "Unanswered\n\nAnyone?"
+
+
+def test_billion_laughs_is_one_reject_quickly():
+    lol = b"".join(b'<!ENTITY lol%d "&lol%d;&lol%d;&lol%d;&lol%d;&lol%d;&lol%d;&lol%d;&lol%d;&lol%d;&lol%d;">'
+                   % ((i,) + (i - 1,) * 10) for i in range(1, 10))
+    bomb = b'<?xml version="1.0"?><!DOCTYPE posts [<!ENTITY lol0 "lol">' + lol + b']><posts><row Id="1" PostTypeId="1" Body="&lol9;"/></posts>'
+    start = time.monotonic()
+    out = _parse(bomb)
+    assert time.monotonic() - start < 1.0
+    assert [r.reason for r in out] == ["xml_entities_forbidden: entity lol0"]
+
+
+def test_external_entity_and_dtd_forbidden():
+    xxe = b'<?xml version="1.0"?><!DOCTYPE posts [<!ENTITY x SYSTEM "file:///etc/passwd">]><posts><row Id="1" PostTypeId="1" Body="&x;"/></posts>'
+    assert [r.reason for r in _parse(xxe)] == ["xml_entities_forbidden: entity x"]
+    dtd = b'<?xml version="1.0"?><!DOCTYPE posts SYSTEM "http://example.com/p.dtd"><posts/>'
+    assert [r.reason for r in _parse(dtd)] == ["xml_entities_forbidden: external DTD http://example.com/p.dtd"]
+
+
+def test_malformed_invalid_utf8_empty():
+    assert [r.reason_key for r in _parse(POSTS[:300])] == ["malformed_xml"]
+    assert [r.reason_key for r in _parse(POSTS.replace(b"Anyone?", b"Any\xff?"))] == ["malformed_xml"]
+    assert _parse(b"") == [] and _parse(b"<posts></posts>") == []
+
+
+def test_other_post_types_and_missing_ids():
+    xml = b'<posts><row Id="1" PostTypeId="4" Body="wiki"/><row PostTypeId="1" Title="t" Body="b"/><row Id="2" PostTypeId="2" Body="a"/></posts>'
+    assert [r.reason for r in _parse(xml)] == ["post_type_not_thread: 4", "missing_field: Id", "missing_field: ParentId"]
+
+
+def test_file_cap():
+    assert [r.reason_key for r in _parse(POSTS, ReadLimits(max_xml_bytes=100))] == ["file_too_large"]
+
+
+def test_html_to_text():
+    html = "<p>Hi <b>there</b>,&amp; you</p><ul><li>one</li><li>two</li></ul><pre><code>if x &lt; 1:\n    y()\n</code></pre><p>end<br>line</p>"
+    assert html_to_text(html) == "Hi there,& you\n\n- one\n- two\n\n```\nif x < 1:\n    y()\n```\n\nend\nline"
+    assert html_to_text("<pre>unclosed") == "```\nunclosed\n```"
