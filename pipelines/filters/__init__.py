@@ -11,10 +11,12 @@ import dataclasses
 import functools
 from typing import Callable
 
+from pipelines.decontaminate import DecontamConfig
 from pipelines.document import Document
 from pipelines.filters.code import MARKUP, CodeFilterConfig, code_reasons
 from pipelines.filters.langid import LangIdConfig, langid_reason
 from pipelines.filters.text import LIGHT, TextFilterConfig, slimpajama_set_reason, text_reasons
+from pipelines.verify import VerifyConfig
 
 Filter = Callable[[Document], "str | None"]
 
@@ -54,6 +56,11 @@ class FilterConfig:
     minimal: MinimalConfig = MinimalConfig()
     # Off switch for language ID everywhere (e.g. a non-English experiment).
     use_langid: bool = True
+    # Stages after the per-source filters, configured here so every default lives in
+    # one place: synthetic execution (pipelines/verify.py) and eval-set overlap
+    # (pipelines/decontaminate.py, applied to every source).
+    verify: VerifyConfig = VerifyConfig()
+    decontam: DecontamConfig = DecontamConfig()
 
 
 def length_reason(doc: Document, cfg: MinimalConfig = MinimalConfig()) -> str | None:

@@ -2,6 +2,7 @@
 import pickle
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from pipelines.document import SOURCES, Document
 from pipelines.filters import FilterConfig, commit_diff_reason, filters_for, length_reason
@@ -49,3 +50,20 @@ def test_math_langid_is_lenient_for_formulas():
     problem = "Let $f(x) = x^2 + 3x$. Find $f'(2)$ and show that $\\int_0^1 f(x)\\,dx = 11/6$."
     steps = dict(filters_for("math"))
     assert steps["language id"](Document("i", "math", problem, {})) is None
+
+
+def test_config_aggregates_every_stage_default():
+    cfg = FilterConfig()
+    assert cfg.decontam.ngram == 13 and cfg.verify.sandbox.wall_seconds == 5
+    assert cfg.code.max_line_length == 1000 and cfg.markup.max_line_length > cfg.code.max_line_length
+    assert cfg.text.min_stop_words == 2 and cfg.langid.min_score == 0.65
+    hash(cfg)   # frozen all the way down: usable as a cache key
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=1500), source=st.sampled_from([s for s in SOURCES if s != "synthetic"]),
+       meta=st.dictionaries(st.sampled_from(["path", "language", "redpajama_set_name"]), st.text(max_size=20)))
+def test_no_filter_ever_raises(text, source, meta):
+    for _, fn in filters_for(source):
+        reason = fn(Document("i", source, text, meta))
+        assert reason is None or (isinstance(reason, str) and ":" in reason)
