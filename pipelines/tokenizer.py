@@ -82,13 +82,85 @@ def training_lines(text: str, max_bytes: int) -> list[str]:
     return out
 
 
-def train(sample_path: str, model_prefix: str, config: TokenizerConfig) -> str:
-    """Train SentencePiece on one local text file; returns the .model path."""
+def train(sample_path: str, config: TokenizerConfig) -> bytes:
+    """Train SentencePiece on one local text file (one sentence per line); returns model bytes.
+
+    The model is fed through an iterator and returned as bytes, then canonicalised,
+    so its SHA-256 depends only on the sample and the settings that shape the model:
+    not on temporary paths or the thread count SentencePiece records in its spec.
+    """
+    import io as _io
+
     import sentencepiece as spm
 
+    def lines():
+        with open(sample_path, encoding="utf-8", errors="surrogatepass", newline="\n") as f:
+            for line in f:
+                yield line[:-1] if line.endswith("\n") else line
+
     spm.set_random_generator_seed(config.seed)
-    spm.SentencePieceTrainer.train(input=sample_path, model_prefix=model_prefix, **config.spm_args())
-    return model_prefix + ".model"
+    writer = _io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=lines(), model_writer=writer, **config.spm_args())
+    return canonical_model(writer.getvalue())
+
+
+# TrainerSpec fields that describe the training run, not the model (sentencepiece_model.proto).
+_RUN_ONLY_TRAINER_FIELDS = {1: "input", 2: "model_prefix", 7: "input_format", 16: "num_threads"}
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _split_fields(buf: bytes, pos: int, end: int):
+    """(field number, wire type, start of key, end of field) for each protobuf field."""
+    while pos < end:
+        begin = pos
+        key, pos = _varint(buf, pos)
+        wire = key & 7
+        if wire == 0:
+            _, pos = _varint(buf, pos)
+        elif wire == 2:
+            size, pos = _varint(buf, pos)
+            pos += size
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"unexpected wire type {wire} in a SentencePiece model")
+        if pos > end:
+            raise ValueError("truncated SentencePiece model")
+        yield key >> 3, wire, begin, pos
+
+
+def canonical_model(model: bytes) -> bytes:
+    """Drop run-only TrainerSpec fields from a serialized ModelProto (field 2 = trainer_spec)."""
+    out = bytearray()
+    for number, wire, begin, end in _split_fields(model, 0, len(model)):
+        if number != 2 or wire != 2:
+            out += model[begin:end]
+            continue
+        _, pos = _varint(model, begin)      # key
+        _, pos = _varint(model, pos)        # length; the payload runs to `end`
+        spec = b"".join(model[b:e] for n, _, b, e in _split_fields(model, pos, end)
+                        if n not in _RUN_ONLY_TRAINER_FIELDS)
+        out += _encode_varint((2 << 3) | 2) + _encode_varint(len(spec)) + spec
+    return bytes(out)
 
 
 def file_sha256(path: str) -> str:

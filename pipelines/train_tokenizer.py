@@ -178,9 +178,7 @@ def run(argv: list[str] | None = None) -> dict:
         counts = write_training_text(sample_dir, text_path, config.max_sentence_length)
         if not counts:
             raise SystemExit(f"train_tokenizer: the sample is empty (rates {rates})")
-        model_path = tokenizer.train(text_path, os.path.join(tmp, "tokenizer"), config)
-        with open(model_path, "rb") as f:
-            model = f.read()
+        model = tokenizer.train(text_path, config)
         tok = tokenizer.Tokenizer(model)
         meta = {"sha256": tok.sha256, "vocab_size": tok.vocab_size, "pad_id": tok.pad_id,
                 "unk_id": tok.sp.unk_id(), "bos_id": tok.sp.bos_id(), "eos_id": tok.eos_id,
