@@ -24,6 +24,7 @@ _UNICODE = re.compile(r"(?:\\u[0-9a-fA-F]{4}){8,}")
 # commas: the body of a data table pasted into a .py/.js file.
 _LITERAL = r"""(?:[-+]?(?:0x[0-9a-fA-F]+|\d[\d_]*\.?\d*(?:[eE][-+]?\d+)?)|"[^"\n]{0,80}"|'[^'\n]{0,80}'|true|false|null|None|True|False)"""
 _DATA_LINE = re.compile(rf"^\s*[\[{{(]*\s*{_LITERAL}(?:\s*[,;:]\s*{_LITERAL})*\s*[\]}})]*\s*[,;]?\s*$")
+_NON_ALNUM = re.compile(r"[\W_]+")   # str.isalnum's complement, as one C-speed pass
 _HTML_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.S | re.I)
 
 
@@ -118,7 +119,7 @@ def mean_line_length(doc: Document, cfg: CodeFilterConfig) -> str | None:
 def alphanum_fraction(doc: Document, cfg: CodeFilterConfig) -> str | None:
     if not doc.text:
         return None
-    frac = sum(ch.isalnum() for ch in doc.text) / len(doc.text)
+    frac = len(_NON_ALNUM.sub("", doc.text)) / len(doc.text)
     return f"alphanum_fraction: {frac:.3f} < {cfg.alphanum_fraction:g}" if frac < cfg.alphanum_fraction else None
 
 
