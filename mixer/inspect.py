@@ -81,7 +81,7 @@ def check_mixture(mixture: dict, verify_tokens: bool = False) -> list[str]:
 
 
 def plot_stages(stages: list[tuple[str, dict]], out_path: str, title: str = "") -> str:
-    """Stacked bars of token shares per stage (bar width ~ nothing; height = 100%), labelled with tokens."""
+    """Stacked bars of token shares per stage (each bar is 100% of its stage), x labels give the budgets."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,7 +105,11 @@ def plot_stages(stages: list[tuple[str, dict]], out_path: str, title: str = "") 
     ax.set_xticklabels([f"{stage}\n{format_tokens(m['total_tokens'])} tokens" for stage, m in stages])
     ax.set_ylabel("share of the stage's tokens (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(title or stages[0][1]["name"])
+    if not title:
+        first_name, first_stage = stages[0][1]["name"], stages[0][0]
+        title = first_name[: -len(first_stage) - 1] if len(stages) > 1 and first_name.endswith(
+            "-" + first_stage) else first_name
+    ax.set_title(f"{title}: token shares per stage")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
     parent = posixpath.dirname(out_path)

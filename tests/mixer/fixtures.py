@@ -63,3 +63,47 @@ def run_mixer_subprocess(*args: str) -> subprocess.CompletedProcess:
     """The real `python -m mixer` in a child process (end-to-end checks)."""
     return subprocess.run([sys.executable, "-m", "mixer", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
+
+
+TEXTS = {
+    "text": ["the river runs past the old mill and the children watch the boats",
+             "a quiet morning in the village square with bread and coffee",
+             "history books describe the long winter of the northern towns"],
+    "code": ["def add(a, b):\n    return a + b\n", "for i in range(10):\n    print(i * i)\n",
+             "class Stack:\n    def push(self, x):\n        self.items.append(x)\n"],
+}
+
+
+def write_corpus(root: str, documents: int = 12) -> tuple[str, str]:
+    """A real tokenized corpus: TOK/tokenizer.model (SentencePiece BPE) + TOKENS/<source>/ shards + manifests."""
+    import sentencepiece as spm
+    from array_record.python.array_record_module import ArrayRecordWriter
+    from pipelines.manifest import Manifest, Shard, write_manifest as write_real_manifest
+    from pipelines.records import encode_example
+
+    tok = os.path.join(root, "TOK")
+    os.makedirs(tok, exist_ok=True)
+    lines = [t for texts in TEXTS.values() for t in texts for _ in range(20)]
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_prefix=os.path.join(tok, "tokenizer"),
+                                   vocab_size=120, model_type="bpe", eos_id=2, pad_id=0, unk_id=1, bos_id=-1,
+                                   minloglevel=2)
+    model = os.path.join(tok, "tokenizer.model")
+    sha = hashlib.sha256(open(model, "rb").read()).hexdigest()
+    processor = spm.SentencePieceProcessor(model_file=model)
+    for source, texts in TEXTS.items():
+        out = os.path.join(root, "TOKENS", source)
+        os.makedirs(out, exist_ok=True)
+        docs = [processor.encode(f"{texts[i % len(texts)]} #{i}") + [2] for i in range(documents)]
+        shards = []
+        for s, part in enumerate((docs[: documents // 2], docs[documents // 2:])):
+            name = f"part-{s:05d}-of-00002.array_record"
+            writer = ArrayRecordWriter(os.path.join(out, name), "group_size:1")
+            for doc in part:
+                writer.write(encode_example(doc, source))
+            writer.close()
+            shards.append(Shard(name, len(part), sum(len(d) for d in part)))
+        write_real_manifest(out, Manifest(
+            source=source, tokenizer={"sha256": sha, "vocab_size": 120, "eos_id": 2, "pad_id": 0, "path": model},
+            shards=tuple(shards), documents=len(docs), tokens=sum(len(d) for d in docs),
+            length_histogram={"min": 1, "median": 10, "p99": 20, "max": 30}, config_hash="t", code_version="t"))
+    return os.path.join(root, "TOKENS"), model
