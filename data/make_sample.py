@@ -28,8 +28,9 @@ DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parent / "sample"
 
 
 def _builders():
-    from samplegen import stack, synthetic, mathgen
-    return {"stack": stack.build, "synthetic": synthetic.build, "math": mathgen.build}
+    from samplegen import commits, mathgen, prose, stack, synthetic
+    return {"stack": stack.build, "slimpajama": prose.build, "commits": commits.build,
+            "synthetic": synthetic.build, "math": mathgen.build}
 
 
 # Families whose inputs are only the virtualenv + the generator itself: regenerable offline.

@@ -57,9 +57,12 @@ DOWNLOADS: tuple[Download, ...] = (
     Download("npm", "underscore", "1.13.6", "MIT", "jashkenas/underscore"),
     Download("npm", "dayjs", "1.11.10", "MIT", "iamkun/dayjs"),
     *(Download("pip", "click", v, "BSD-3-Clause", "pallets/click")
-      for v in ("8.0.0", "8.0.1", "8.0.2", "8.0.3", "8.0.4", "8.1.0", "8.1.1", "8.1.2", "8.1.3")),
+      for v in ("8.0.0", "8.0.1", "8.0.2", "8.0.3", "8.0.4", "8.1.0", "8.1.1", "8.1.2", "8.1.3", "8.1.4", "8.1.5",
+                "8.1.6", "8.1.7")),
+    *(Download("pip", "itsdangerous", v, "BSD-3-Clause", "pallets/itsdangerous")
+      for v in ("2.0.0", "2.0.1", "2.1.0", "2.1.1", "2.1.2")),
     *(Download("pip", "packaging", v, "Apache-2.0 OR BSD-2-Clause", "pypa/packaging")
-      for v in ("20.9", "21.0", "21.2", "21.3", "22.0", "23.0", "23.1", "23.2")),
+      for v in ("20.4", "20.7", "20.8", "20.9", "21.0", "21.2", "21.3", "22.0", "23.0", "23.1", "23.2")),
 )
 
 
