@@ -5,7 +5,7 @@ import json
 from typing import Any, BinaryIO, Iterator
 
 from pipelines.document import Rejected, rejected_input
-from pipelines.sources.limits import ReadLimits, iter_lines
+from pipelines.sources.limits import ReadLimits, iter_lines, scrub
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -64,4 +64,4 @@ def field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...] = str, re
 
 def raw_text(obj: dict[str, Any]) -> str:
     """The record as JSON, for the text of a Rejected."""
-    return json.dumps(obj, ensure_ascii=False)[:65536]
+    return scrub(json.dumps(obj, ensure_ascii=False)[:65536])

@@ -178,11 +178,30 @@ def iter_lines(stream: BinaryIO, max_line_bytes: int, chunk_bytes: int = 1 * MiB
         yield lineno, (bytes(buf) if len(buf) <= max_line_bytes else None)
 
 
+def scrub(value):
+    """`value` with lone surrogates replaced by U+FFFD in every string (dicts and lists walked).
+
+    Records must stay UTF-8 encodable all the way to Parquet: a "\\ud800" escape in a JSON
+    field would otherwise crash the writer many stages later.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v) for v in value]
+    return value
+
+
 def checked_document(source: str, original_id: str, text: object, meta: dict, limits: ReadLimits):
-    """Document(doc_id(source, original_id), ...) or, if `text` fails text_problem, its Rejected."""
+    """Document(doc_id(source, original_id), ...) or, if `text` fails text_problem, its Rejected.
+
+    Meta strings are scrubbed of lone surrogates; a rejected text keeps at most 64 Ki chars.
+    """
     from pipelines.document import Document, doc_id
     problem = text_problem(text, limits)
     body = text if isinstance(text, str) else ""
-    doc = Document(doc_id(source, original_id), source,
-                   body if problem is None else body[:65536], meta)
-    return doc if problem is None else doc.reject(problem, "read")
+    meta = scrub(meta)
+    if problem is None:
+        return Document(doc_id(source, original_id), source, body, meta)
+    return Document(doc_id(source, original_id), source, scrub(body[:65536]), meta).reject(problem, "read")

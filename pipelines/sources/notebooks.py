@@ -12,7 +12,7 @@ from typing import Any, BinaryIO, Iterator
 
 from pipelines.document import Document, Rejected, rejected_input
 from pipelines.sources.jsonl import MissingField, field, iter_records, raw_text
-from pipelines.sources.limits import ReadLimits, checked_document
+from pipelines.sources.limits import ReadLimits, checked_document, scrub
 
 FAMILY = "notebooks"
 SOURCE = "notebooks"
@@ -137,7 +137,7 @@ def _parse_jsonl(stream: BinaryIO, path: str, limits: ReadLimits) -> Iterator[Do
         try:
             text, meta = render(_load(content), limits)
         except BadNotebook as e:
-            yield rejected_input(SOURCE, path, locator, str(e), content[:4096])
+            yield rejected_input(SOURCE, path, locator, str(e), scrub(content[:4096]))
             continue
         nb_path = obj.get("path") if isinstance(obj.get("path"), str) else None
         repo = obj.get("repo_name") if isinstance(obj.get("repo_name"), str) else None

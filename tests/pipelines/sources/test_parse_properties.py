@@ -21,6 +21,9 @@ def _check(family: str, name: str, data: bytes):
     out = list(parse_stream(family, io.BytesIO(data), name, LIMITS))
     assert all(isinstance(r, (Document, Rejected)) for r in out)
     assert all(r.reason and r.stage == "read" for r in out if isinstance(r, Rejected))
+    for r in out:  # every record can be written to Parquet (UTF-8) downstream
+        for value in r.to_row().values():
+            value.encode("utf-8")
 
 
 def _mutate(seed: bytes, cuts: list[tuple[int, bytes]]) -> bytes:

@@ -57,3 +57,13 @@ def test_zst_through_parse_stream():
     packed = zstandard.ZstdCompressor().compress(b'{"text": "compressed"}\n')
     out = list(parse_stream("slimpajama", io.BytesIO(packed), "slimpajama/c.jsonl.zst"))
     assert [d.text for d in out] == ["compressed"]
+
+
+def test_lone_surrogates_never_reach_records():
+    data = b'{"text": "ok", "meta": {"redpajama_set_name": "C4\\udc80"}}\n{"text": "bad \\ud800", "x": 1}\n'
+    out = _parse(data)
+    assert out[0].meta["redpajama_set_name"] == "C4\ufffd"
+    assert out[1].reason.startswith("invalid_unicode") and out[1].text == "bad \ufffd"
+    for r in out:
+        for value in r.to_row().values():
+            value.encode("utf-8")
