@@ -15,9 +15,13 @@ SAMPLE = os.path.normpath(SAMPLE)
 PRESENT = sorted(f for f in FAMILIES if os.path.isdir(os.path.join(SAMPLE, f)))
 
 # Planted defect kind -> reject reason key the reader must give ("why" sub-kinds where given).
+_LINE = {"broken_json": {"malformed_json"}, "invalid_utf8": {"invalid_utf8"},
+         None: {"malformed_json", "invalid_utf8"}}
 READ_DEFECTS = {
-    "stack_language_outside_top25": {None: "language_not_selected"},
-    "synthetic_malformed_line": {"broken_json": "malformed_json", "invalid_utf8": "invalid_utf8"},
+    "stack_language_outside_top25": {None: {"language_not_selected"}},
+    "synthetic_malformed_line": _LINE,
+    "commits_malformed_line": _LINE,
+    "slimpajama_malformed": _LINE,
 }
 
 
@@ -61,9 +65,9 @@ def test_planted_read_defects_rejected(records):
                 match = [r for r in records[d["family"]] if isinstance(r, Rejected)
                          and r.meta.get("path") == d["file"] and r.meta.get("locator") == f"line {d['line']}"]
             assert len(match) == 1, (kind, d)
-            assert isinstance(match[0], Rejected) and match[0].reason_key == expected[d.get("why")], (kind, d)
+            assert isinstance(match[0], Rejected) and match[0].reason_key in expected[d.get("why")], (kind, d)
             checked += 1
-    assert checked >= 1
+    assert checked >= 10  # 10 languages + 2 malformed synthetic lines at least
 
 
 def test_stack_routes_markup_and_code(records):
