@@ -28,13 +28,14 @@ DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parent / "sample"
 
 
 def _builders():
-    from samplegen import commits, mathgen, prose, stack, synthetic
+    from samplegen import commits, instruct, mathgen, notebooks, prose, stack, stackexchange, synthetic
     return {"stack": stack.build, "slimpajama": prose.build, "commits": commits.build,
-            "synthetic": synthetic.build, "math": mathgen.build}
+            "notebooks": notebooks.build, "stackexchange": stackexchange.build,
+            "synthetic": synthetic.build, "math": mathgen.build, "instruct": instruct.build}
 
 
 # Families whose inputs are only the virtualenv + the generator itself: regenerable offline.
-OFFLINE_FAMILIES = ("synthetic", "math")
+OFFLINE_FAMILIES = ("synthetic", "math", "instruct")
 
 
 def build(ins: inp.Inputs, seed: int = SEED, families: tuple[str, ...] | None = None) -> dict[str, bytes]:

