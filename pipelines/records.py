@@ -29,6 +29,10 @@ SOURCE_KEY = "source"
 # Random access: no readahead, no background threads (array_record's documented setting).
 RANDOM_ACCESS_OPTIONS = "readahead_buffer_size:0,max_parallelism:0"
 _MAX_TOKEN_VARINT_BYTES = 5   # ids < 2**31: token ids never need more
+_TOKENS_KEY_BYTES = TOKENS_KEY.encode()
+# Below this record size protobuf's C parser beats the numpy varint decode (see
+# benchmarks/records_decode.py and RESULTS.md); above it the fast path wins.
+FAST_PATH_MIN_BYTES = 640
 
 
 class CorruptRecordError(ValueError):
@@ -66,7 +70,7 @@ def decode_example(record: bytes) -> tuple[np.ndarray, str]:
 
 
 def _to_int32(ids: np.ndarray) -> np.ndarray:
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) > np.iinfo(np.int32).max):
+    if ids.size and ((ids >> 31) != 0).any():   # negative or >= 2**31 in one pass
         raise CorruptRecordError("token id outside int32 range")
     return ids.astype(np.int32)
 
@@ -109,21 +113,31 @@ def _fields(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int
 
 
 def _packed_span(record: bytes) -> tuple[int, int] | None:
-    """Locate the packed int64 payload of feature "text"; None when the layout is unusual."""
-    spans = []
-    for f_num, f_wire, f_start, f_end in _fields(record, 0, len(record)):
+    """Locate the packed int64 payload of feature "text"; None when the layout is unusual.
+
+    Straight-line walk of Example{features{feature<key, Feature{int64_list{value}}>}}:
+    cheap enough that the numpy decode of long documents wins overall.
+    """
+    n, spans = len(record), []
+    for f_num, f_wire, f_start, f_end in _fields(record, 0, n):
         if f_num != 1 or f_wire != 2:
             return None
-        for e_num, e_wire, e_start, e_end in _fields(record, f_start, f_end):
-            if e_num != 1 or e_wire != 2:
+        pos = f_start
+        while pos < f_end:                       # map entries of Features.feature
+            if record[pos] != 0x0A:
                 return None
+            size, pos = _varint(record, pos + 1, f_end)
+            e_end = pos + size
+            if e_end > f_end:
+                raise CorruptRecordError("map entry runs past its message")
             key, value = None, None
-            for k_num, k_wire, k_start, k_end in _fields(record, e_start, e_end):
-                if k_num == 1 and k_wire == 2:
+            for k_num, k_wire, k_start, k_end in _fields(record, pos, e_end):
+                if k_wire == 2 and k_num == 1:
                     key = record[k_start:k_end]
-                elif k_num == 2 and k_wire == 2:
+                elif k_wire == 2 and k_num == 2:
                     value = (k_start, k_end)
-            if key != TOKENS_KEY.encode() or value is None:
+            pos = e_end
+            if key != _TOKENS_KEY_BYTES or value is None:
                 continue
             for v_num, v_wire, v_start, v_end in _fields(record, *value):
                 if v_num != 3 or v_wire != 2:
@@ -158,9 +172,11 @@ def _decode_varints(payload: np.ndarray) -> np.ndarray:
 def decode_tokens(record: bytes) -> np.ndarray:
     """Fast path: token ids (int32) straight from the packed varints, no message objects.
 
-    Falls back to the full protobuf parse when the layout is not the one
-    `encode_example` writes (e.g. unpacked ids), so it accepts what protobuf accepts.
+    Short records and layouts other than the one `encode_example` writes (e.g.
+    unpacked ids) go through the protobuf parse, so it accepts what protobuf accepts.
     """
+    if len(record) < FAST_PATH_MIN_BYTES:
+        return decode_example(record)[0]
     span = _packed_span(record)
     if span is None:
         return decode_example(record)[0]

@@ -70,6 +70,24 @@ def test_wire_format_is_tensorflow_example():
     entry = b"\x0a\x04text\x12" + bytes([len(feat)]) + feat
     features = b"\x0a" + bytes([len(entry)]) + entry
     assert records.decode_tokens(b"\x0a" + bytes([len(features)]) + features).tolist() == [5, 300]
+    # The same for a record long enough for the numpy path (its walker must bail out, not misparse).
+    ex = example_pb2.Example.FromString(records.encode_example(list(range(1000, 1400)), "code"))
+    unpacked = b"".join(b"\x08" + _varint(v) for v in range(1000, 1400))
+    feat = b"\x1a" + _varint(len(unpacked)) + unpacked
+    entry = b"\x0a\x04text\x12" + _varint(len(feat)) + feat
+    features = b"\x0a" + _varint(len(entry)) + entry
+    wire = b"\x0a" + _varint(len(features)) + features
+    assert len(wire) > records.FAST_PATH_MIN_BYTES
+    assert records.decode_tokens(wire).tolist() == list(ex.features.feature["text"].int64_list.value)
+
+
+def _varint(value):
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 def test_encoding_is_deterministic_and_rejects_negative_ids():
@@ -81,6 +99,7 @@ def test_encoding_is_deterministic_and_rejects_negative_ids():
 @pytest.mark.parametrize("cut", [1, 3, 7])
 def test_truncated_record_is_an_error_not_garbage(cut):
     rec = records.encode_example(list(range(200, 600)), "code")
+    assert len(rec) > records.FAST_PATH_MIN_BYTES   # exercises the numpy path
     with pytest.raises(records.CorruptRecordError):
         records.decode_tokens(rec[:-cut])
     with pytest.raises(records.CorruptRecordError):
