@@ -9,6 +9,7 @@ fixture names documents by a marker string they contain.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import inspect
 import json
 import pathlib
@@ -63,7 +64,7 @@ def _code(n: int) -> list[str]:
     raise RuntimeError(f"only {len(out)} passing functions")
 
 
-def _near_copy(text: str) -> str:
+def near_copy(text: str) -> str:
     """Append "_x" to one word in every 150 (at least one): 5-gram Jaccard stays above ~0.85."""
     parts = re.split(r"(\s+)", text)
     words = [i for i, w in enumerate(parts) if w and not w.isspace()]
@@ -74,7 +75,7 @@ def _near_copy(text: str) -> str:
 
 def _stack_row(content: str, lang: str, path: str, licenses=("MIT",)) -> dict:
     return {"content": content, "lang": lang, "ext": path.rsplit(".", 1)[-1], "size": len(content.encode()),
-            "hexsha": f"{abs(hash((content, path))):040x}"[:40], "max_stars_repo_path": path,
+            "hexsha": hashlib.sha1(f"{path}\0{content}".encode()).hexdigest(), "max_stars_repo_path": path,
             "max_stars_repo_name": "octo/repo", "max_stars_repo_head_hexsha": "0" * 40,
             "max_stars_repo_licenses": list(licenses), "max_stars_count": 3, "licenses": list(licenses),
             "avg_line_length": 30.0, "max_line_length": 80, "alphanum_fraction": 0.6}
@@ -90,7 +91,7 @@ def build_root(root: pathlib.Path) -> dict:
 
     rows = [_stack_row(src, "Python", f"src/mod{i}.py") for i, src in enumerate(code)]
     rows += [_stack_row(code[0], "Python", "copy/mod0_copy.py"),                  # exact duplicate
-             _stack_row(_near_copy(code[1]) + "\n", "Python", "copy/mod1_near.py"),  # near duplicate
+             _stack_row(near_copy(code[1]) + "\n", "Python", "copy/mod1_near.py"),  # near duplicate
              _stack_row("# Title\n\nSome *markdown* text about the project and how to install it.\n",
                         "Markdown", "README.md"),
              _stack_row("       IDENTIFICATION DIVISION.\n       PROGRAM-ID. HELLO.\n", "COBOL", "hello.cbl"),
@@ -104,7 +105,7 @@ def build_root(root: pathlib.Path) -> dict:
 
     sp = [{"text": t, "meta": {"redpajama_set_name": "RedPajamaC4"}} for t in prose]
     sp.append({"text": prose[0], "meta": {"redpajama_set_name": "RedPajamaCommonCrawl"}})    # exact dup
-    sp.append({"text": _near_copy(prose[1]), "meta": {"redpajama_set_name": "RedPajamaC4"}})  # near dup
+    sp.append({"text": near_copy(prose[1]), "meta": {"redpajama_set_name": "RedPajamaC4"}})  # near dup
     sp.append({"text": prose[2], "meta": {"redpajama_set_name": "RedPajamaGithub"}})         # excluded set
     (root / "slimpajama").mkdir()
     lines = [json.dumps(r) for r in sp] + ['{"text": "broken json']
@@ -155,5 +156,5 @@ def build_root(root: pathlib.Path) -> dict:
          "response": "A list comprehension builds a new list by applying an expression to each item of "
                      "an iterable, optionally filtered by a condition."}) + "\n").encode()))
     return {"exact": {"code": "copy/mod0_copy.py", "text": prose[0][:60]},
-            "near": {"code": "copy/mod1_near.py", "text": _near_copy(prose[1])[:60]},
+            "near": {"code": "copy/mod1_near.py", "text": near_copy(prose[1])[:60]},
             "contaminated": "leak/humaneval.py", "code_texts": code, "prose": prose}
