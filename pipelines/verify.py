@@ -22,16 +22,32 @@ class VerifyConfig:
     max_program_chars: int = 100_000
     # Tests without a single assert (or unittest-style assert* call) prove nothing.
     require_asserts: bool = True
+    # Solution recovery from text: at most this many leading lines are tried as prompt.
+    max_prompt_lines: int = 100
 
 
-def _solution(doc: Document) -> str:
+def _parses(source: str) -> bool:
+    try:
+        ast.parse(source)
+        return True
+    except (SyntaxError, ValueError):
+        return False
+
+
+def solution_of(doc: Document, max_prompt_lines: int = 100) -> str:
+    """meta["solution"], else the text after meta["prompt"], else the longest parseable suffix."""
     solution = doc.meta.get("solution")
     if isinstance(solution, str):
         return solution
     prompt = doc.meta.get("prompt")
     if isinstance(prompt, str) and doc.text.startswith(prompt + "\n"):
         return doc.text[len(prompt) + 1:]
-    return doc.text
+    lines = doc.text.split("\n")
+    for start in range(min(len(lines), max_prompt_lines + 1)):
+        suffix = "\n".join(lines[start:])
+        if suffix.strip() and _parses(suffix):
+            return suffix
+    return doc.text   # nothing parses: the sandbox reports the syntax error
 
 
 def _has_assert(tree: ast.AST) -> bool:
@@ -46,17 +62,18 @@ def _has_assert(tree: ast.AST) -> bool:
     return False
 
 
-def program_for(doc: Document) -> tuple[str | None, str | None]:
+def program_for(doc: Document, cfg: "VerifyConfig | None" = None) -> tuple[str | None, str | None]:
     """(program, None) to run, or (None, reason) when there is nothing valid to run."""
     tests = doc.meta.get("tests")
     if not isinstance(tests, str) or not tests.strip():
         return None, "no_tests: meta has no tests"
-    return _solution(doc) + "\n" + tests, None
+    max_lines = cfg.max_prompt_lines if cfg is not None else VerifyConfig.max_prompt_lines
+    return solution_of(doc, max_lines) + "\n" + tests, None
 
 
 def verification_reason(doc: Document, cfg: VerifyConfig = VerifyConfig()) -> str | None:
     """None only when solution + tests exit 0 in the sandbox; otherwise the sandbox's reason."""
-    program, reason = program_for(doc)
+    program, reason = program_for(doc, cfg)
     if program is None:
         return reason
     if len(program) > cfg.max_program_chars:

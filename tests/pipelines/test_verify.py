@@ -80,3 +80,18 @@ def test_filter_pickles_for_beam():
 def test_arbitrary_programs_never_raise(solution, tests):
     reason = verification_reason(synthetic(solution=solution, tests=tests), CFG)
     assert reason is None or (isinstance(reason, str) and ":" in reason)
+
+
+def test_solution_recovered_without_prompt_or_solution_in_meta():
+    # The synthetic reader may carry only meta["tests"]: a prose prompt is stripped ...
+    doc = Document("id", "synthetic", PROMPT + "\nIt must run in linear time.\n" + SOLUTION, {"tests": TESTS})
+    assert program_for(doc)[0] == SOLUTION + "\n" + TESTS
+    assert verification_reason(doc, CFG) is None
+    # ... and a prompt that is a Python stub is kept (the solution redefines it).
+    stub = "def is_palindrome(s):\n    \"\"\"True if s reads the same backwards.\"\"\"\n"
+    doc = Document("id", "synthetic", stub + "\n" + SOLUTION, {"tests": TESTS})
+    assert program_for(doc)[0].startswith(stub)
+    assert verification_reason(doc, CFG) is None
+    # A broken solution after a prose prompt still fails.
+    doc = Document("id", "synthetic", PROMPT + "\ndef is_palindrome(s):\n    return s == s[::-1]\n", {"tests": TESTS})
+    assert key(verification_reason(doc, CFG)) == "tests_failed"
