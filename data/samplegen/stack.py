@@ -74,9 +74,10 @@ SPECS: tuple[Spec, ...] = (
     Spec("HTML", (".html",), 45, "python/cpython", ("PSF-2.0",), download="python3.11-doc", max_bytes=40_000),
     Spec("CSS", (".css",), 10, "python/cpython", ("PSF-2.0",), download="python3.11-doc"),
     Spec("CSS", (".css",), 4, "google/etils", ("Apache-2.0",), site="etils"),
+    Spec("CSS", (".css",), 15, "django/django", ("BSD-3-Clause",), download="python3-django"),
     # Outside the top-25: readers must reject these as language_not_selected.
     Spec("FORTRAN", (".f", ".f90"), 10, "numpy/numpy", ("BSD-3-Clause",), site="numpy", min_bytes=100),
-    Spec("Protocol Buffer", (".proto",), 6, "apache/beam", ("Apache-2.0",), site="apache_beam"),
+    Spec("Protocol Buffer", (".proto",), 6, "googleapis/googleapis", ("Apache-2.0",), site="google/rpc"),
 )
 OUTSIDE_TOP25 = ("FORTRAN", "Protocol Buffer")
 
@@ -130,6 +131,34 @@ def _collect(spec: Spec, ins: inp.Inputs, rng: random.Random) -> list[dict]:
         rel = _PREFIXES.sub("", str(path.relative_to(rel_to)))
         rows.append(make_row(text, spec.lang, rel, spec.repo, spec.licenses, version, _stars(rng)))
     return rows
+
+
+_SPDX = {"MIT", "MIT-0", "Apache-2.0", "BSD-3-Clause", "BSD-2-Clause", "ISC", "PSF-2.0"}
+_CLASSIFIERS = {"License :: OSI Approved :: Apache Software License": "Apache-2.0",
+                "License :: OSI Approved :: MIT License": "MIT"}
+
+
+def _readmes(ins: inp.Inputs, rng: random.Random, count: int) -> list[dict]:
+    """Markdown READMEs: the long descriptions in site-packages METADATA of permissive packages."""
+    import email.parser
+    rows = []
+    for meta_path in sorted(inp.SITE.glob("*.dist-info/METADATA")):
+        msg = email.parser.Parser().parsestr(meta_path.read_text(encoding="utf-8", errors="replace"))
+        if "markdown" not in (msg.get("Description-Content-Type") or ""):
+            continue
+        lic = msg.get("License-Expression")
+        if lic not in _SPDX:
+            lic = next((_CLASSIFIERS[c] for c in msg.get_all("Classifier") or [] if c in _CLASSIFIERS), None)
+        urls = " ".join((msg.get_all("Project-URL") or []) + [msg.get("Home-page") or ""])
+        repo = re.search(r"github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?(?:[/#\s]|$)", urls)
+        body = msg.get_payload()
+        if not lic or not repo or not isinstance(body, str) or not 500 <= len(body) <= 24_000:
+            continue
+        name, version = msg["Name"], msg["Version"]
+        ins.used.add(f"site:{name}=={version}")
+        ins.site_licenses[name] = (lic, repo.group(1))
+        rows.append(make_row(body.strip() + "\n", "Markdown", "README.md", repo.group(1), (lic,), version, _stars(rng)))
+    return sorted(rng.sample(rows, min(count, len(rows))), key=lambda r: r["max_stars_repo_name"])
 
 
 def _near_duplicate(content: str, rng: random.Random) -> str | None:
@@ -206,6 +235,7 @@ def build(ins: inp.Inputs, defects: Defects, seed: int) -> dict[str, bytes]:
     rows: list[dict] = []
     for spec in SPECS:
         rows.extend(_collect(spec, ins, rng))
+    rows.extend(_readmes(ins, rng, 50))
     rng.shuffle(rows)
     shards: list[list[tuple[str | None, dict]]] = [[] for _ in range(N_FILES)]
     for i, row in enumerate(rows):
