@@ -3,6 +3,7 @@
 Two schedule kinds, named by mixture.json's "schedule" field:
   cosine  {"kind": "cosine", "warmup_steps": W}: linear warmup lr*(s+1)/W for s < W, then cosine from lr down
           to min_lr_ratio*lr, reached at the last update (s = total_steps - 1). The paper: 1325 warmup steps.
+          A run shorter than its warmup (a debug run) only ramps up.
   linear  {"kind": "linear", "final_lr": 1e-6}: the cooldown (paper: "linear annealing ending at 1e-6").
           Starts at `start_lr` (the LR the previous stage ended at, when the caller restores it; the peak lr
           otherwise, or schedule["start_lr"] when the mixture names one) and falls linearly to final_lr,
@@ -38,8 +39,8 @@ def make_schedule(cfg: OptimConfig, total_steps: int, schedule: dict | None = No
         floor = float(schedule.get("final_lr", cfg.final_lr))
     else:
         raise ValueError(f"unknown schedule kind {kind!r}: expected 'cosine' or 'linear'")
-    if not 0 <= warmup < total_steps:
-        raise ValueError(f"warmup_steps={warmup} must be in [0, total_steps={total_steps})")
+    if warmup < 0:
+        raise ValueError(f"warmup_steps={warmup} must be >= 0")
     decay_steps = max(1, total_steps - 1 - warmup)
 
     def lr_at(step):
