@@ -3,6 +3,7 @@ import hashlib
 import itertools
 import json
 import math
+import random
 
 import pytest
 
@@ -17,13 +18,28 @@ def mixture(sources=SOURCES, seed=0):
                                       for s, (w, m, n) in sources.items()}}
 
 
-def doc_length(source: str, index: int, sigma: float = 1.0) -> int:
-    """A deterministic per-document length: lognormal around the manifest mean (heavy-tailed, cv ~1.3)."""
-    mean = SOURCES[source][1]
-    h = int.from_bytes(hashlib.blake2b(f"{source}:{index}".encode(), digest_size=8).digest(), "little")
-    u1, u2 = ((h & 0xFFFFFFFF) + 0.5) / 2**32, ((h >> 32) + 0.5) / 2**32
+# length histograms as manifests record them (min, median, p99, max tokens per document)
+HISTOGRAMS = {"text": {"min": 20, "median": 500, "p99": 4000, "max": 9000},
+              "code": {"min": 10, "median": 250, "p99": 3000, "max": 9000},
+              "synthetic": {"min": 50, "median": 200, "p99": 800, "max": 2000}}
+
+
+def doc_length(source: str, index: int) -> int:
+    """A deterministic per-document length: lognormal through the manifest's median and p99, clipped to
+    [min, max] (heavy-tailed like real corpora: a few documents are 10-20x the median)."""
+    h = HISTOGRAMS[source]
+    sigma = math.log(h["p99"] / h["median"]) / 2.326
+    x = int.from_bytes(hashlib.blake2b(f"{source}:{index}".encode(), digest_size=8).digest(), "little")
+    u1, u2 = ((x & 0xFFFFFFFF) + 0.5) / 2**32, ((x >> 32) + 0.5) / 2**32
     z = math.sqrt(-2 * math.log(u1)) * math.cos(2 * math.pi * u2)
-    return max(1, int(mean * math.exp(sigma * z - sigma**2 / 2)))
+    return min(h["max"], max(h["min"], int(h["median"] * math.exp(sigma * z))))
+
+
+def simulated_mixture(seed: int = 0) -> dict:
+    """The mixture a build would write for the simulated corpus (available tokens = sum of lengths)."""
+    return {"seed": seed, "sources": {
+        s: {"weight": w, "documents": n, "available_tokens": sum(doc_length(s, i) for i in range(n))}
+        for s, (w, _, n) in SOURCES.items()}}
 
 
 def window_deviations(plan, length, windows: int, window_tokens: int = 1_000_000):
@@ -53,33 +69,40 @@ def test_same_seed_same_stream_different_seed_different():
     assert a.sources == ["code", "synthetic", "text"]
 
 
-def test_token_shares_within_half_a_point_per_million_tokens_with_feedback():
-    plan = SamplingPlan(mixture(), doc_tokens=doc_length)
-    worst, overall = window_deviations(plan, doc_length, windows=15)
+@pytest.mark.parametrize("seed", [0, 3])
+def test_token_shares_within_half_a_point_per_million_tokens_with_feedback(seed):
+    plan = SamplingPlan(simulated_mixture(seed), doc_tokens=doc_length)
+    worst, overall = window_deviations(plan, doc_length, windows=12)
     assert worst < 0.005, f"worst 1M-token window off by {worst * 100:.3f} points"
-    assert overall < 0.001
+    assert overall < 0.0005
 
 
 def test_token_shares_from_mean_lengths_converge_without_feedback():
     # Open loop the schedule is exact in expected tokens; heavy-tailed lengths make single 1M windows
-    # wander (~1-3 points, see the module docstring) but the whole run lands on the weights.
-    worst, overall = window_deviations(SamplingPlan(mixture()), doc_length, windows=15)
+    # wander (~2-3 points, see the module docstring) but the run as a whole lands near the weights.
+    worst, overall = window_deviations(SamplingPlan(simulated_mixture()), doc_length, windows=12)
     assert overall < 0.005, f"overall off by {overall * 100:.3f} points"
-    # with lengths equal to the manifest means every window is exact to one document
-    exact = window_deviations(SamplingPlan(mixture()), lambda s, i: SOURCES[s][1], windows=5)[0]
+    # with every document at its source's mean length each window is exact to about one document
+    means = {s: m for s, (_, m, _) in SOURCES.items()}
+    exact = window_deviations(SamplingPlan(mixture()), lambda s, i: means[s], windows=5)[0]
     assert exact < 0.001
 
 
-def test_document_counts_track_rates_at_every_prefix():
-    plan = SamplingPlan(mixture())
-    rates = {s: w / m for s, (w, m, _) in SOURCES.items()}
+@pytest.mark.parametrize("trial", range(4))
+def test_document_counts_track_rates_at_every_prefix(trial):
+    rnd = random.Random(trial)
+    sources = {f"s{k}": (rnd.random() + 0.01, rnd.randint(50, 2000), 1000) for k in range(rnd.randint(2, 9))}
+    total = sum(w for w, _, _ in sources.values())
+    sources = {s: (w / total, m, n) for s, (w, m, n) in sources.items()}
+    plan = SamplingPlan(mixture(sources))
+    rates = {s: w / m for s, (w, m, _) in sources.items()}
     total_rate = sum(rates.values())
-    counts = dict.fromkeys(SOURCES, 0)
-    for n in range(1, 20_001):
+    counts = dict.fromkeys(sources, 0)
+    worst = 0.0
+    for n in range(1, 10_001):
         counts[plan.next()[0]] += 1
-        if n % 97 == 0:
-            for s in SOURCES:
-                assert abs(counts[s] - n * rates[s] / total_rate) < 1.0 + 1e-9
+        worst = max(worst, max(abs(counts[s] - n * rates[s] / total_rate) for s in sources))
+    assert worst < 1.5, f"a source drifted {worst:.2f} documents from its rate"
 
 
 def test_no_repeats_within_an_epoch_and_epochs_continue():
@@ -151,3 +174,15 @@ def test_bad_plans_are_refused():
         SamplingPlan(mixture({"text": (0.0, 10, 10)}))
     with pytest.raises(ValueError, match="no documents"):
         SamplingPlan({"sources": {"text": {"weight": 1.0, "documents": 0, "available_tokens": 0}}})
+
+
+def test_epoch_permutation_shuffles_well():
+    import numpy as np
+
+    n = 10_000
+    order = np.arange(n)
+    first = np.array([EpochPermutation(n, 0, "text", 0)(i) for i in range(n)])
+    second = np.array([EpochPermutation(n, 0, "text", 1)(i) for i in range(n)])
+    assert abs(np.corrcoef(order, first)[0, 1]) < 0.05        # not close to the identity
+    assert abs(np.corrcoef(first, second)[0, 1]) < 0.05       # epochs are independent orders
+    assert len(set(np.diff(first).tolist())) > 0.5 * n        # not a stride pattern (affine maps fail this)
