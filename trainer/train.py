@@ -131,6 +131,17 @@ def _resolve_init_from(opts: RunOptions, mixture: dict) -> str | None:
                             f"was found at {candidate}; pass --init-from PREVIOUS_RUN_DIR")
 
 
+def _fit_schedule(schedule: dict, cfg, steps: int, say) -> dict:
+    """The mixture's schedule, with a warmup longer than a short run (demo, --steps) cut to 10% of the run."""
+    schedule = dict(schedule)
+    default = cfg.optim.warmup_steps if schedule.get("kind", "cosine") == "cosine" else 0
+    warmup = int(schedule.get("warmup_steps", default))
+    if warmup >= steps:
+        schedule["warmup_steps"] = steps // 10
+        say(f"note: warmup_steps {warmup} >= {steps} steps in this run; warmup shortened to {steps // 10}")
+    return schedule
+
+
 def _host_documents(batch: dict) -> list[list]:
     """(source id, document index) pairs of a host batch, in row order, consecutive duplicates dropped."""
     out = []
@@ -189,7 +200,7 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     start_lr = (resume_meta or {}).get("start_lr")
     if start_lr is None and init_meta is not None and mixture["schedule"].get("kind") == "linear":
         start_lr = init_meta.get("lr")
-    schedule = make_schedule(cfg.optim, steps, mixture["schedule"], start_lr)
+    schedule = make_schedule(cfg.optim, steps, _fit_schedule(mixture["schedule"], cfg, steps, say), start_lr)
     optimizer = make_optimizer(cfg.optim, schedule)
     mesh = make_mesh(cfg.mesh)
     state, shardings = init_state(cfg, jax.random.key(cfg.seed), mesh, optimizer)

@@ -1,0 +1,165 @@
+"""trainer/train.py + CLI: exact resume, mixture guard, cooldown from a previous stage, dry run, two processes."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import pytest
+
+from mixer.sampling import SamplingPlan
+from tests.trainer.corpus import make_mixture
+from trainer import checkpoint, data
+from trainer.__main__ import main
+from trainer.metrics import read_metrics
+from trainer.model import count_params
+from trainer.train import RunOptions, train
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # orbax teardown
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SMALL = (("model.seq_len", "32"), ("global_batch", "4"))
+
+
+def _opts(mixture, workdir, **kw):
+    kw.setdefault("overrides", SMALL)
+    return RunOptions(mixture=mixture, config="tiny", workdir=str(workdir), log_every=1, eval_every=0,
+                      log_documents=True, **kw)
+
+
+def _train_records(workdir):
+    return {r["step"]: r for r in read_metrics(str(workdir)) if r["kind"] == "train"}
+
+
+def _documents(workdir, process=0, count=1):
+    with open(os.path.join(str(workdir), "documents", f"process_{process}-of-{count}.jsonl")) as f:
+        return {r["step"]: r["documents"] for r in map(json.loads, f)}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One uninterrupted 8-step run and the same run stopped at step 4 and resumed."""
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("xla-cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    root = tmp_path_factory.mktemp("runs")
+    mixture = make_mixture(str(root / "data"), documents=100, seq_len=32, total_tokens=4 * 32 * 8)
+    full, split = root / "full", root / "split"
+    summary = train(_opts(mixture, full, checkpoint_every=100))
+    stopped = train(_opts(mixture, split, stop_at=4))
+    resumed = train(_opts(mixture, split))
+    return {"mixture": mixture, "root": root, "full": full, "split": split, "summary": summary,
+            "stopped": stopped, "resumed": resumed}
+
+
+def test_short_run_then_refuses_a_different_mixture(tmp_path):
+    mixture = make_mixture(str(tmp_path / "a"), documents=60, seq_len=32, total_tokens=4 * 32 * 2)
+    summary = train(_opts(mixture, tmp_path / "run"))
+    assert summary["step"] == 2 and summary["steps"] == 2          # the mixture's budget: 2 steps of 4 x 32
+    records = _train_records(tmp_path / "run")
+    assert sorted(records) == [1, 2] and set(records[2]["loss_per_source"]) == {"code", "text"}
+    assert all(0 < r["mfu"] < 1 and r["tokens_per_s"] > 0 for r in records.values())
+    assert checkpoint.Checkpointer(str(tmp_path / "run"), read_only=True).all_steps() == [2]
+    other = make_mixture(str(tmp_path / "b"), documents=60, seq_len=32, total_tokens=4 * 32 * 2,
+                         weights={"code": 0.8, "text": 0.2})
+    with pytest.raises(checkpoint.ResumeError, match="--force"):
+        train(_opts(other, tmp_path / "run", steps=3))
+
+
+@pytest.mark.slow
+def test_steps_from_mixture_budget_and_final_checkpoint(runs):
+    assert runs["summary"]["steps"] == 8 and runs["summary"]["step"] == 8   # 8 steps of 4 x 32 tokens
+    assert checkpoint.Checkpointer(str(runs["full"]), read_only=True).all_steps() == [8]
+    assert os.path.exists(runs["summary"]["plot"])
+    assert os.listdir(os.path.join(str(runs["full"]), "tb"))
+
+
+@pytest.mark.slow
+def test_resume_is_exact(runs):
+    assert runs["stopped"]["step"] == 4 and runs["resumed"]["step"] == 8
+    full, split = _train_records(runs["full"]), _train_records(runs["split"])
+    assert sorted(split) == list(range(1, 9))
+    for step in range(1, 9):
+        assert abs(full[step]["loss"] - split[step]["loss"]) <= 1e-6, step
+        assert full[step]["lr"] == pytest.approx(split[step]["lr"], rel=1e-7)
+        for source, value in full[step]["loss_per_source"].items():
+            assert abs(value - split[step]["loss_per_source"][source]) <= 1e-6
+    assert _documents(runs["full"]) == _documents(runs["split"])   # the same documents at the same steps
+    assert full[8]["loss"] < full[1]["loss"]
+
+
+@pytest.mark.slow
+def test_cooldown_continues_from_previous_stage(runs):
+    previous = checkpoint.Checkpointer(str(runs["full"]), read_only=True).read_meta()
+    cooldown = make_mixture(str(runs["root"] / "cool-data"), documents=100, seq_len=32, total_tokens=4 * 32 * 4,
+                            schedule={"kind": "linear", "warmup_steps": 0, "final_lr": 1e-6}, stage="cooldown", name="cool")
+    with open(cooldown) as f:
+        body = json.load(f)
+    body["init_from"] = "full"          # resolved as a sibling of --workdir
+    with open(cooldown, "w") as f:
+        json.dump(body, f)
+    train(_opts(cooldown, runs["root"] / "cool"))
+    records = _train_records(runs["root"] / "cool")
+    assert records[1]["lr"] == pytest.approx(previous["lr"], rel=1e-6)   # starts where stage 1 ended
+    assert records[4]["lr"] == pytest.approx(1e-6, rel=1e-3)             # linear annealing to 1e-6
+    assert records[1]["loss"] < _train_records(runs["full"])[1]["loss"] - 0.1   # trained weights were loaded
+
+
+def test_dry_run_allocates_nothing(tmp_path, capsys):
+    mixture = make_mixture(str(tmp_path), documents=20, seq_len=8192, total_tokens=200 * 10 ** 9)
+    before = len(jax.live_arrays())
+    assert main(["train", "--mixture", mixture, "--config", "470m", "--workdir", str(tmp_path / "run"),
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    from trainer.configs import get_config
+    assert f"{count_params(get_config('470m').model):,}" in out
+    assert f"{200 * 10 ** 9 // (512 * 8192):,}" in out and "chip-hours" in out and "40% MFU" in out
+    assert len(jax.live_arrays()) == before and not os.path.exists(tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_loss_falls_over_100_steps(tmp_path):
+    mixture = make_mixture(str(tmp_path), documents=200, seq_len=64, total_tokens=8 * 64 * 100)
+    train(_opts(mixture, tmp_path / "run", overrides=(("model.seq_len", "64"),), log_every=10, eval_every=50))
+    records = _train_records(tmp_path / "run")
+    first, last = records[10], records[100]
+    for source in ("code", "text"):
+        assert last["loss_per_source"][source] < first["loss_per_source"][source] - 0.5, source
+    evals = [r for r in read_metrics(str(tmp_path / "run")) if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [50, 100]
+    assert evals[-1]["loss_per_source"]["code"] < evals[0]["loss_per_source"]["code"]
+
+
+@pytest.mark.slow
+def test_two_processes_read_disjoint_documents(tmp_path):
+    mixture = make_mixture(str(tmp_path), documents=100, seq_len=32, total_tokens=8 * 32 * 3)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=REPO)
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "trainer", "train", "--mixture", mixture, "--config", "tiny", "--workdir",
+         str(tmp_path / "run"), "--set", "model.seq_len=32", "--log-every", "1", "--eval-every", "0",
+         "--log-documents", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    for p in procs:
+        out, _ = p.communicate(timeout=300)
+        assert p.returncode == 0, out[-3000:]
+    hosts = []
+    for i in range(2):
+        per_step = _documents(tmp_path / "run", i, 2)
+        assert sorted(per_step) == [1, 2, 3]
+        docs = []
+        for step in (1, 2, 3):
+            docs += [tuple(d) for d in per_step[step] if not docs or docs[-1] != tuple(d)]
+        hosts.append(docs)
+    assert not set(hosts[0]) & set(hosts[1])
+    with open(mixture) as f:
+        body = json.load(f)
+    plan = SamplingPlan(data.training_mixture(body, data.DataConfig(32, 8).eval_documents))
+    stream = [(plan.sources.index(s), i) for s, i in plan.take(len(hosts[0]) + len(hosts[1]) + 2)]
+    for i in range(2):   # host i trained on global picks i, i + 2, ... in order: together the one global stream
+        assert hosts[i] == stream[i::2][:len(hosts[i])]
+    assert set(stream[:2 * min(map(len, hosts))]) <= set(hosts[0]) | set(hosts[1])
+    ckpt = os.path.join(str(tmp_path / "run"), "checkpoints", "3", "data")
+    assert sorted(f for f in os.listdir(ckpt) if f.endswith(".json")) == ["process_0-of-2.json",
+                                                                          "process_1-of-2.json"]
