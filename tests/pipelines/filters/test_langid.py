@@ -41,10 +41,20 @@ def test_langid_reason_keeps_english_and_names_other_language():
     assert langid_reason(doc(DE)).startswith("non_english: de ")
 
 
-def test_min_score_threshold_is_applied():
-    score = english_score(EN)
-    assert langid_reason(doc(EN), LangIdConfig(min_score=min(1.0, score + 0.001))) is not None \
-        or score >= 1.0
+ZH = ("这是一个关于城市图书馆预算的会议记录。委员会成员一致认为阅览室需要更好的照明和更多的座位。"
+      "他们还讨论了开放时间和新书采购的问题，并决定下个月再次开会。")
+
+
+def test_undecided_documents_are_judged_by_chunk_share():
+    # Technical English: identifiers drag the document-level score under min_score ...
+    tech = ("Use json.loads(s) to parse; pass object_hook=OrderedDict for ordered keys.\n\n"
+            "The tokenize module returns TokenInfo tuples (type, string, start, end, line).")
+    assert langid_reason(doc(tech), LangIdConfig(min_score=0.99, min_chars=10)) is None
+    # ... and a document mostly in another language is rejected by its share.
+    mixed = EN[:80] + "\n\n" + ZH + "\n\n" + ZH
+    reason = langid_reason(doc(mixed), LangIdConfig(min_score=1.01))   # force the chunk path
+    assert reason.startswith("non_english: zh ") and reason.endswith(" of text")
+    assert langid_reason(doc(EN + "\n\n" + EN), LangIdConfig(min_score=1.01)) is None
 
 
 def test_short_prose_is_not_judged():
