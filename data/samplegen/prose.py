@@ -44,8 +44,10 @@ def _po_paragraphs(ins: inp.Inputs, lang: str, rng: random.Random) -> list[str]:
     msgs: list[str] = []
     for po in sorted(root.rglob(f"locale/{lang}/LC_MESSAGES/django.po")):
         text = po.read_text(encoding="utf-8")
-        for m in re.finditer(r'^msgstr ((?:".*"\n?)+)', text, re.M):
-            s = "".join(re.findall(r'"(.*)"', m.group(1))).replace("\\n", " ").replace('\\"', '"').strip()
+        for m in re.finditer(r'^msgid ((?:".*"\n)+)msgstr ((?:".*"\n?)+)', text, re.M):
+            if not "".join(re.findall(r'"(.*)"', m.group(1))):
+                continue                      # the catalogue header (translator names), not a message
+            s = "".join(re.findall(r'"(.*)"', m.group(2))).replace("\\n", " ").replace('\\"', '"').strip()
             if len(s) >= 25 and "%" not in s and "{" not in s:
                 msgs.append(s if s.endswith((".", "。", "?", "!", "？")) else s + ("。" if lang.startswith("zh") else "."))
     rng.shuffle(msgs)
