@@ -1,0 +1,280 @@
+"""Trainer input pipeline throughput: packed tokens/s per core of trainer.data vs raw ArrayRecord reads.
+
+Fixture: three sources (code, text, math) of ArrayRecord shards written with pipelines.records.encode_example
+and pipelines.manifest.write_manifest, log-normal document lengths (medians 400 / 700 / 250 tokens, tails to
+16k), Zipf-like ids from a 32,000-token vocabulary; full mode >= 5M tokens, --quick ~0.4M. A contract
+mixture.json (weights 0.5 / 0.35 / 0.15) over them is validated with mixer.mixture.validate_mixture.
+
+Measured in one process, one after the other, on the same documents in the same order:
+  loader   trainer.data.make_train_iterator (SamplingPlan -> TokenizedSource -> packing -> Grain batch ->
+           prefetch thread), counting non-padding tokens of the [B, L] batches
+  raw      the same (source, document) picks, precomputed, read one record at a time with
+           ArrayRecordReader.read([i]) + pipelines.records.decode_tokens: no plan, no checks, no packing
+  seq      every record of every shard read in chunks of 1024 + decode_tokens (the cheapest possible read)
+"per core" = tokens / process CPU seconds (all threads), so other jobs on a shared machine do not count
+against us; wall-clock rates are printed too. Targets: loader >= 0.7x raw and >= 1M tokens/s per core.
+
+    python -m benchmarks.loader [--quick] [--seq-len 2048] [--batch 8] [--no-record]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+VOCAB = 32_000
+EOS = 2
+SOURCES = {  # name: (weight, median tokens per document, log-normal sigma)
+    "code": (0.50, 400, 1.1),
+    "math": (0.15, 250, 0.8),
+    "text": (0.35, 700, 0.9),
+}
+SHARDS_PER_SOURCE = 4
+TOKENIZER_SHA = hashlib.sha256(b"benchmarks.loader synthetic tokenizer").hexdigest()
+
+
+def document_lengths(rng: np.random.Generator, tokens: int, median: int, sigma: float) -> list[int]:
+    lengths, total = [], 0
+    while total < tokens:
+        n = int(np.clip(rng.lognormal(np.log(median), sigma), 8, 16_000))
+        lengths.append(n)
+        total += n
+    return lengths
+
+
+def zipf_ids(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Ids with a Zipf-like rank distribution (most 2-byte varints, as with a real BPE vocabulary)."""
+    ranks = np.minimum(rng.zipf(1.2, size=n), VOCAB - 4)
+    return (ranks + 2).astype(np.int64)
+
+
+def write_fixture(root: str, tokens_per_source: dict[str, int], seed: int = 0) -> dict:
+    """TOKENS/<source>/part-*.array_record + manifest.json per source; returns a validated mixture dict."""
+    from array_record.python.array_record_module import ArrayRecordWriter
+
+    from mixer.mixture import validate_mixture
+    from pipelines.manifest import Manifest, Shard, write_manifest
+    from pipelines.records import encode_example
+
+    rng = np.random.default_rng(seed)
+    entries = {}
+    for name, (weight, median, sigma) in sorted(SOURCES.items()):
+        lengths = document_lengths(rng, tokens_per_source[name], median, sigma)
+        out = os.path.join(root, "tokens", name)
+        os.makedirs(out)
+        bounds = np.linspace(0, len(lengths), SHARDS_PER_SOURCE + 1).astype(int)
+        shards = []
+        for s in range(SHARDS_PER_SOURCE):
+            shard_name = f"part-{s:05d}-of-{SHARDS_PER_SOURCE:05d}.array_record"
+            writer = ArrayRecordWriter(os.path.join(out, shard_name), "group_size:1")
+            shard_lengths = lengths[bounds[s]:bounds[s + 1]]
+            for n in shard_lengths:
+                ids = zipf_ids(rng, n)
+                ids[-1] = EOS
+                writer.write(encode_example(ids, name))
+            writer.close()
+            shards.append(Shard(shard_name, len(shard_lengths), int(sum(shard_lengths))))
+        ordered = sorted(lengths)
+        manifest = Manifest(
+            source=name, tokenizer={"sha256": TOKENIZER_SHA, "vocab_size": VOCAB, "eos_id": EOS, "pad_id": 0,
+                                    "path": "synthetic"},
+            shards=tuple(shards), documents=len(lengths), tokens=int(sum(lengths)),
+            length_histogram={"min": ordered[0], "median": ordered[len(ordered) // 2],
+                              "p99": ordered[int(0.99 * (len(ordered) - 1))], "max": ordered[-1]},
+            config_hash="benchmark", code_version="benchmark", created_by="python -m benchmarks.loader")
+        write_manifest(out, manifest)
+        path = os.path.join(out, "manifest.json")
+        entries[name] = {"weight": weight, "target_tokens": int(weight * sum(lengths)),
+                         "available_tokens": int(sum(lengths)), "documents": len(lengths), "epochs": 1.0,
+                         "manifest": path, "shards": [os.path.join(out, s.path) for s in shards]}
+    mixture = {"format_version": 1, "name": "loader-benchmark", "stage": "pretrain", "init_from": None,
+               "schedule": {"kind": "cosine", "warmup_steps": 10},
+               "total_tokens": sum(tokens_per_source.values()), "seq_len": 2048, "seed": 0,
+               "tokenizer_sha256": TOKENIZER_SHA, "vocab_size": VOCAB, "command": "python -m benchmarks.loader",
+               "sources": entries}
+    return validate_mixture(mixture, "loader-benchmark")
+
+
+class Clock:
+    """Wall and process-CPU seconds (all threads) of a block."""
+
+    def __enter__(self):
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall0
+        self.cpu = time.process_time() - self.cpu0
+
+
+def run_loader(mixture: dict, seq_len: int, batch: int, tokens: int) -> dict:
+    """Pull batches until `tokens` non-padding tokens have arrived."""
+    from trainer.data import DataConfig, make_train_iterator
+
+    cfg = DataConfig(seq_len=seq_len, global_batch=batch)
+    it = make_train_iterator(mixture, cfg)
+    next(it)  # opens shards and starts the prefetch thread outside the timed region
+    got = rows = padding = 0
+    with Clock() as clock:
+        while got < tokens:
+            b = next(it)
+            real = int(np.count_nonzero(b["segment_ids"]))
+            got += real
+            padding += b["segment_ids"].size - real
+            rows += b["segment_ids"].shape[0]
+    return {"tokens": got, "rows": rows, "padding_fraction": padding / (got + padding),
+            "wall_s": clock.wall, "cpu_s": clock.cpu}
+
+
+def planned_picks(mixture: dict, seq_len: int, batch: int, tokens: int) -> list[tuple[int, int]]:
+    """The (source id, document) picks the loader's plan makes for about `tokens` tokens (untimed)."""
+    from mixer.sampling import SamplingPlan
+    from trainer.data import DataConfig, training_mixture
+
+    cfg = DataConfig(seq_len=seq_len, global_batch=batch)
+    plan = SamplingPlan(training_mixture(mixture, cfg.eval_documents), seed=cfg.seed)
+    names = {name: i for i, name in enumerate(plan.sources)}
+    lengths = {name: e["available_tokens"] / e["documents"] for name, e in mixture["sources"].items()}
+    picks, total = [], 0.0
+    while total < tokens:
+        name, index = plan.next()
+        picks.append((names[name], index))
+        total += lengths[name]
+    return picks
+
+
+def open_raw(mixture: dict) -> list[list]:
+    from array_record.python.array_record_module import ArrayRecordReader
+
+    from pipelines.records import RANDOM_ACCESS_OPTIONS
+    return [[ArrayRecordReader(p, RANDOM_ACCESS_OPTIONS) for p in mixture["sources"][name]["shards"]]
+            for name in sorted(mixture["sources"])]
+
+
+def run_raw(mixture: dict, picks: list[tuple[int, int]]) -> dict:
+    """Read the same picks as bare records: locate shard, read([i]), decode_tokens. Nothing else."""
+    import bisect
+
+    from pipelines.records import decode_tokens
+
+    readers = open_raw(mixture)
+    offsets = []
+    for name in sorted(mixture["sources"]):
+        counts = [r.num_records() for r in readers[len(offsets)]]
+        offsets.append(np.cumsum([0] + counts).tolist())
+    got = 0
+    with Clock() as clock:
+        for sid, index in picks:
+            shard = bisect.bisect_right(offsets[sid], index) - 1
+            record = readers[sid][shard].read([index - offsets[sid][shard]])[0]
+            got += decode_tokens(record).size
+    for group in readers:
+        for r in group:
+            r.close()
+    return {"tokens": got, "documents": len(picks), "wall_s": clock.wall, "cpu_s": clock.cpu}
+
+
+def run_sequential(mixture: dict) -> dict:
+    from pipelines.records import decode_tokens
+
+    readers = open_raw(mixture)
+    got = 0
+    with Clock() as clock:
+        for group in readers:
+            for r in group:
+                n = r.num_records()
+                for begin in range(0, n, 1024):
+                    for record in r.read(list(range(begin, min(n, begin + 1024)))):
+                        got += decode_tokens(record).size
+    for group in readers:
+        for r in group:
+            r.close()
+    return {"tokens": got, "wall_s": clock.wall, "cpu_s": clock.cpu}
+
+
+def per_core(r: dict) -> float:
+    return r["tokens"] / r["cpu_s"]
+
+
+def per_wall(r: dict) -> float:
+    return r["tokens"] / r["wall_s"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="~0.4M-token fixture, ~0.2M tokens measured (CI smoke, < 1 minute); default: 6M / 4M")
+    parser.add_argument("--seq-len", type=int, default=2048, help="packed row length L in tokens (default 2048)")
+    parser.add_argument("--batch", type=int, default=8, help="rows per batch B (default 8)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="measurements of each path, best kept (default 1 quick, 3 full)")
+    parser.add_argument("--no-record", action="store_true",
+                        help="do not write benchmarks/RESULTS.md and benchmarks/results.json")
+    args = parser.parse_args(argv)
+    from benchmarks import results
+
+    total = 400_000 if args.quick else 6_000_000
+    measured = 200_000 if args.quick else 4_000_000
+    repeats = args.repeats or (1 if args.quick else 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        mixture = write_fixture(tmp, {n: int(total * w) for n, (w, _, _) in SOURCES.items()})
+        build_s = time.perf_counter() - start
+        docs = sum(e["documents"] for e in mixture["sources"].values())
+        tokens = sum(e["available_tokens"] for e in mixture["sources"].values())
+        picks = planned_picks(mixture, args.seq_len, args.batch, measured)
+        loader = max((run_loader(mixture, args.seq_len, args.batch, measured) for _ in range(repeats)),
+                     key=per_core)
+        raw = max((run_raw(mixture, picks) for _ in range(repeats)), key=per_core)
+        seq = max((run_sequential(mixture) for _ in range(repeats)), key=per_core)
+    ratio = per_core(loader) / per_core(raw)
+    ratio_seq = per_core(loader) / per_core(seq)
+    print(f"fixture: {docs:,} documents, {tokens:,} tokens, 3 sources x {SHARDS_PER_SOURCE} shards "
+          f"(written in {build_s:.1f} s)")
+    for label, r in (("loader", loader), ("raw (same picks)", raw), ("raw sequential", seq)):
+        print(f"{label:<18} {r['tokens']:>10,} tokens  {per_core(r) / 1e6:6.2f} M tokens/s/core  "
+              f"{per_wall(r) / 1e6:6.2f} M tokens/s wall  (cpu {r['cpu_s']:.2f} s, wall {r['wall_s']:.2f} s)")
+    print(f"loader / raw = {ratio:.2f}x (target >= 0.7x); loader / sequential = {ratio_seq:.2f}x; "
+          f"padding {loader['padding_fraction']:.2%}; per core target >= 1M tokens/s: "
+          f"{'met' if per_core(loader) >= 1e6 else 'MISSED'}")
+    trainer_rate = results.read_results().get("trainer_tokens_per_s")
+    if trainer_rate:
+        print(f"the CPU trainer benchmark consumes {trainer_rate:,.0f} tokens/s: the loader has "
+              f"{per_core(loader) / trainer_rate:,.0f}x headroom on one core")
+    if args.no_record:
+        return 0
+    command = "python -m benchmarks.loader" + (" --quick" if args.quick else "")
+    results.merge_results({
+        "loader_tokens_per_s_per_core": round(per_core(loader)),
+        "loader_raw_tokens_per_s_per_core": round(per_core(raw)),
+        "loader_sequential_tokens_per_s_per_core": round(per_core(seq)),
+        "loader_vs_raw_ratio": round(ratio, 3),
+    })
+    section = f"""## Trainer input pipeline (benchmarks/loader.py) - {results.today()}
+
+Command: `{command}`. Machine: {results.machine()} ({results.load_avg()} at the end: shared machine).
+Fixture: {docs:,} documents / {tokens:,} tokens in 3 sources x {SHARDS_PER_SOURCE} ArrayRecord shards, log-normal
+lengths, vocabulary {VOCAB:,}. Batches B={args.batch} x L={args.seq_len}; best of {repeats}. Per core = tokens /
+process CPU seconds (every thread of the process).
+
+| path | tokens | M tokens/s per core | M tokens/s wall | vs raw |
+|---|---:|---:|---:|---:|
+| trainer.data loader (plan + checked reads + packing + Grain batch + prefetch) | {loader['tokens']:,} | {per_core(loader) / 1e6:.2f} | {per_wall(loader) / 1e6:.2f} | {ratio:.2f}x |
+| raw: same picks, ArrayRecordReader.read([i]) + decode_tokens | {raw['tokens']:,} | {per_core(raw) / 1e6:.2f} | {per_wall(raw) / 1e6:.2f} | 1.00x |
+| raw sequential: read 1024 at a time + decode_tokens | {seq['tokens']:,} | {per_core(seq) / 1e6:.2f} | {per_wall(seq) / 1e6:.2f} | {per_core(seq) / per_core(raw):.2f}x |
+
+Targets: loader >= 0.7x raw ({'met' if ratio >= 0.7 else 'MISSED'}: {ratio:.2f}x), >= 1M tokens/s per core
+({'met' if per_core(loader) >= 1e6 else 'MISSED'}: {per_core(loader) / 1e6:.2f}M). Padding {loader['padding_fraction']:.2%} of row slots.
+"""
+    results.append_section(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
