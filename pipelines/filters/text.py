@@ -70,7 +70,9 @@ SLIMPAJAMA_EXCLUDED_SETS = frozenset({"RedPajamaGithub", "RedPajamaStackExchange
 def slimpajama_set_reason(doc: Document) -> str | None:
     """GitHub and StackExchange parts of SlimPajama: code comes from the code sources."""
     name = (doc.meta or {}).get("redpajama_set_name")
-    return f"slimpajama_set_excluded: {name}" if name in SLIMPAJAMA_EXCLUDED_SETS else None
+    # meta may hold any JSON type (re-read curated rows, other producers): only a string names a set.
+    return f"slimpajama_set_excluded: {name}" if isinstance(name, str) and name in SLIMPAJAMA_EXCLUDED_SETS \
+        else None
 
 
 def gopher_quality(doc: Document, cfg: TextFilterConfig) -> str | None:
