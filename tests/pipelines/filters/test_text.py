@@ -120,6 +120,7 @@ def test_slimpajama_sets():
         "slimpajama_set_excluded"
     assert slimpajama_set_reason(doc(GOOD, redpajama_set_name="RedPajamaC4")) is None
     assert slimpajama_set_reason(doc(GOOD)) is None
+    assert slimpajama_set_reason(doc(GOOD, redpajama_set_name=["RedPajamaGithub"])) is None  # unhashable: no crash
 
 
 def test_light_preset_keeps_short_listy_threads():
