@@ -22,9 +22,8 @@ SMALL = (("model.seq_len", "32"), ("global_batch", "4"))
 
 
 def _opts(mixture, workdir, **kw):
-    kw.setdefault("overrides", SMALL)
-    return RunOptions(mixture=mixture, config="tiny", workdir=str(workdir), log_every=1, eval_every=0,
-                      log_documents=True, **kw)
+    kw = {"overrides": SMALL, "log_every": 1, "eval_every": 0, "log_documents": True, **kw}
+    return RunOptions(mixture=mixture, config="tiny", workdir=str(workdir), **kw)
 
 
 def _train_records(workdir):
