@@ -195,14 +195,25 @@ def _iterator_class():
             self._sid = {name: i for i, name in enumerate(self._readers.names)}
             self._carry: Carry | None = None
             self._rows = 0
+            self._last: tuple[int, int, np.ndarray] | None = None  # last document read (a split one's rest)
+
+        def _read(self, sid: int, index: int) -> np.ndarray:
+            """Read through a one-document cache: a document split over k rows is read and decoded once,
+            not k times (long documents dominated the loader's CPU time without it; benchmarks/loader.py)."""
+            last = self._last
+            if last is not None and last[0] == sid and last[1] == index:
+                return last[2]
+            doc = self._readers.read(sid, index)
+            self._last = (sid, index, doc)
+            return doc
 
         def _next_document(self):
             name, index = self._plan.next()
             sid = self._sid[name]
-            return sid, int(index), self._readers.read(sid, int(index))
+            return sid, int(index), self._read(sid, int(index))
 
         def __next__(self) -> dict[str, np.ndarray]:
-            row, self._carry = pack_row(self._cfg.seq_len, self._next_document, self._readers.read,
+            row, self._carry = pack_row(self._cfg.seq_len, self._next_document, self._read,
                                         self._carry, self._cfg.pad_id)
             self._rows += 1
             return row
@@ -215,6 +226,7 @@ def _iterator_class():
             self._plan.set_state(copy.deepcopy(state["plan"]))
             self._carry = None if state["carry"] is None else tuple(int(x) for x in state["carry"])
             self._rows = int(state["rows"])
+            self._last = None
 
     return _PackedRowsIterator
 
