@@ -35,10 +35,15 @@ def _parses(source: str) -> bool:
 
 
 def solution_of(doc: Document, max_prompt_lines: int = 100) -> str:
-    """meta["solution"], else the text after meta["prompt"], else the longest parseable suffix."""
+    """meta["solution"]; else, with the prompt's length from the reader, the whole text when it is
+    one program (HumanEval-style: the solution completes the prompt's code) or the solution alone
+    (a prose prompt); else the text after meta["prompt"]; else the longest parseable suffix."""
     solution = doc.meta.get("solution")
     if isinstance(solution, str):
         return solution
+    cut = doc.meta.get("prompt_chars")
+    if isinstance(cut, int) and not isinstance(cut, bool) and 0 <= cut < len(doc.text) and doc.text[cut] == "\n":
+        return doc.text if _parses(doc.text) else doc.text[cut + 1:]
     prompt = doc.meta.get("prompt")
     if isinstance(prompt, str) and doc.text.startswith(prompt + "\n"):
         return doc.text[len(prompt) + 1:]

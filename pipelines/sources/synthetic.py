@@ -1,7 +1,8 @@
 """Synthetic Python problems: {"id", "prompt", "solution", "tests"} -> `synthetic` documents.
 
 The text is what the model trains on (prompt + solution); the tests travel in meta["tests"]
-so pipelines.verify can run each solution against them before it is kept.
+and meta["prompt_chars"] marks where the solution starts, so pipelines.verify runs exactly
+the solution against them before it is kept (without storing the text twice).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Ite
         except MissingField as e:
             yield rejected_input(SOURCE, path, f"line {lineno}", str(e), raw_text(obj))
             continue
-        meta = {"task_id": task_id, "tests": tests, "file": path, "line": lineno}
+        meta = {"task_id": task_id, "tests": tests, "prompt_chars": len(prompt), "file": path, "line": lineno}
         if obj.get("entry_point"):
             meta["entry_point"] = str(obj["entry_point"])
         yield checked_document(SOURCE, task_id, prompt + "\n" + solution, meta, limits)

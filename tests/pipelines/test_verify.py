@@ -95,3 +95,24 @@ def test_solution_recovered_without_prompt_or_solution_in_meta():
     # A broken solution after a prose prompt still fails.
     doc = Document("id", "synthetic", PROMPT + "\ndef is_palindrome(s):\n    return s == s[::-1]\n", {"tests": TESTS})
     assert key(verification_reason(doc, CFG)) == "tests_failed"
+
+
+def test_solution_is_cut_exactly_at_prompt_chars_from_the_reader():
+    import io
+    import json
+
+    from pipelines.sources import synthetic
+    from pipelines.verify import solution_of
+
+    def doc(prompt, solution):
+        line = json.dumps({"id": "t1", "prompt": prompt, "solution": solution, "tests": "assert f(1) == 2"})
+        (d,) = synthetic.parse(io.BytesIO(line.encode()), "synthetic/x.jsonl")
+        assert d.meta["prompt_chars"] == len(prompt)
+        return d
+
+    # A prose prompt whose last line happens to parse as code: only the solution runs.
+    prose = "Write f(x) that adds one.\nx = 1"
+    assert solution_of(doc(prose, "def f(x):\n    return x + 1")) == "def f(x):\n    return x + 1"
+    # HumanEval style: the solution completes the prompt's function, the whole text runs.
+    code = 'def f(x):\n    """Add one."""'
+    assert solution_of(doc(code, "    return x + 1")) == code + "\n    return x + 1"
