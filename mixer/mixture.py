@@ -76,6 +76,12 @@ def validate_mixture(body: Any, where: str = "<mixture>", check_shards: bool = F
         raise MixtureError(f"{where}: stage {body['stage']!r} not in {STAGES}")
     if body.get("init_from") is not None and not isinstance(body["init_from"], str):
         raise MixtureError(f"{where}: init_from must be null or a stage name")
+    init_from = body.get("init_from")
+    # The trainer joins init_from to the run directory's parent: a path here ("../x", "/abs", "a/b")
+    # would load weights from wherever the file says, so only a bare stage name is accepted.
+    if init_from is not None and (not init_from or init_from in (".", "..") or "/" in init_from
+                                  or "\\" in init_from or ":" in init_from):
+        raise MixtureError(f"{where}: init_from {init_from!r} must be a stage name, not a path")
     schedule = _field(body, "schedule", dict, where)
     if schedule.get("kind") not in SCHEDULES:
         raise MixtureError(f"{where}: schedule.kind {schedule.get('kind')!r} not in {SCHEDULES}")
