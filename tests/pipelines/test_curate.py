@@ -131,7 +131,8 @@ def test_sample_planted_duplicates_and_leaks_removed(tmp_path):
     assert report["invariant_ok"]
     kept, rejected = _rows(tmp_path, "kept"), _rows(tmp_path, "rejected")
     kept_texts = [" ".join(r["text"].split()) for r in kept]
-    dedup_rejected = {" ".join(r["text"].split()) for r in rejected if r["stage"] == "dedup"}
+    assert any(r["stage"] == "dedup" and r["reason"].startswith("exact_duplicate") for r in rejected)
+    assert any(r["stage"] == "dedup" and r["reason"].startswith("near_duplicate") for r in rejected)
 
     records = {}   # (file, row or line) -> Document, through the real readers
     for family in families:
@@ -140,9 +141,10 @@ def test_sample_planted_duplicates_and_leaks_removed(tmp_path):
                 for rec in parse_file(family, str(path), root=str(SAMPLE)):
                     loc = rec.meta.get("row", rec.meta.get("line"))
                     records[(rec.meta.get("file"), loc)] = rec
-    by_hexsha = {}
-    for rec in records.values():
-        by_hexsha.setdefault(rec.meta.get("hexsha"), []).append(rec)
+    from pipelines.minhash import jaccard
+    kept_by_source = {}
+    for r in kept:
+        kept_by_source.setdefault(r["source"], []).append(r["text"])
 
     checked = 0
     for kind, locs in defects.items():
@@ -152,12 +154,15 @@ def test_sample_planted_duplicates_and_leaks_removed(tmp_path):
                 continue
             text = " ".join(rec.text.split())
             if kind.endswith("exact_duplicate"):
+                # At most one copy survives (the other went as a duplicate, or a filter took one).
                 assert kept_texts.count(text) <= 1, (kind, loc)
-                assert text in dedup_rejected or kept_texts.count(text) == 0, (kind, loc)
                 checked += 1
             elif kind.endswith("near_duplicate"):
-                originals = [" ".join(o.text.split()) for o in by_hexsha.get(loc.get("of"), [])]
-                assert not (text in kept_texts and any(o in kept_texts for o in originals)), (kind, loc)
+                # If the copy survived, no other kept document of its source is this close to it.
+                others = [t for t in kept_by_source.get(rec.source, []) if t != rec.text]
+                survived = rec.text in kept_by_source.get(rec.source, [])
+                closest = max((jaccard(rec.text, t) for t in others), default=0.0) if survived else 0.0
+                assert closest < 0.85, (kind, loc, closest)
                 checked += 1
             elif kind.endswith("humaneval_copy"):
                 assert text not in kept_texts, (kind, loc)
