@@ -16,13 +16,14 @@ the MurmurHash3 finalizer, then permuted by `a_k * h + b_k mod 2^64` with odd
 the textbook `(a*x+b) mod (2^61-1)` truncated to 32 bits (datasketch's "legacy"
 scheme) because that fold is not collision-free and datasketch documents it as
 biased on large sets. All permutations of all shingles are one uint64
-broadcast [P x S] (S chunked to bound memory) followed by a min over S.
+broadcast [S x P] (S chunked to bound memory) followed by a min over S.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import hashlib
+import itertools
 
 import numpy as np
 
@@ -121,20 +122,40 @@ def shingle_hash(shingle: bytes) -> int:
     return mmh3.hash64(shingle, seed=0, x64arch=True, signed=False)[0]
 
 
+def _shingle_hashes(text: str, ngram: int) -> np.ndarray:
+    """uint64 MurmurHash3 of every word n-gram (repeats included: the min does not care).
+
+    Equal to `shingle_hash` over `shingles(text)` as a set, ~2x faster: words are encoded once
+    (UTF-8 never puts byte 0x20 inside a character, and str.split() leaves no U+0020 in a word),
+    n-grams are joined and hashed in C via map(), and the 16-byte digests are split by numpy.
+    """
+    words = text.lower().split()
+    if not words:
+        return np.empty(0, dtype=np.uint64)
+    import mmh3
+    enc = " ".join(words).encode("utf-8", "surrogatepass").split(b" ")
+    if len(enc) <= ngram:
+        grams = [b" ".join(enc)]
+    else:
+        stop = len(enc) - ngram + 1
+        grams = map(b" ".join, zip(*(enc[i:stop + i] for i in range(ngram))))
+    digests = b"".join(map(mmh3.mmh3_x64_128_digest, grams, itertools.repeat(0)))
+    return np.frombuffer(digests, dtype="<u8")[::2].astype(np.uint64)
+
+
 def signature(text: str, cfg: MinHashConfig = MinHashConfig()) -> np.ndarray:
     """uint64 [num_perm] MinHash of the text's shingles; all-max (2^64-1) when it has none."""
-    grams = shingles(text, cfg.ngram)
     sig_P = np.full(cfg.num_perm, _U64_MAX, dtype=np.uint64)
-    if not grams:
+    h_S = _shingle_hashes(text, cfg.ngram)
+    if not h_S.size:
         return sig_P
-    import mmh3
-    h_S = _fmix64(np.fromiter((mmh3.hash64(g, seed=0, x64arch=True, signed=False)[0] for g in grams),
-                              dtype=np.uint64, count=len(grams)))
+    h_S = _fmix64(h_S)
     a_P, b_P = permutations(cfg.num_perm, cfg.seed)
     for start in range(0, h_S.size, _CHUNK):
         chunk_S = h_S[start:start + _CHUNK]
-        phv_PxS = a_P[:, None] * chunk_S[None, :] + b_P[:, None]   # wraps mod 2^64
-        np.minimum(sig_P, phv_PxS.min(axis=1), out=sig_P)
+        phv_SxP = chunk_S[:, None] * a_P[None, :]      # wraps mod 2^64; [S x P] so the min
+        phv_SxP += b_P                                  # reduces contiguous rows
+        np.minimum(sig_P, phv_SxP.min(axis=0), out=sig_P)
     return sig_P
 
 
