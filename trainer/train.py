@@ -98,7 +98,7 @@ def dry_run_report(opts: RunOptions, cfg, mixture: dict, steps: int) -> str:
     ])
 
 
-def _peak_flops(log) -> tuple[float, str]:
+def _peak_flops() -> tuple[float, str]:
     """Aggregate peak FLOP/s of every device and where the number comes from."""
     import jax
     from trainer import flops
@@ -231,7 +231,7 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
                     if cfg.eval_every > 0 else [])
     from trainer import flops
     per_token = flops.flops_per_token(cfg.model)
-    peak, peak_note = _peak_flops(log)
+    peak, peak_note = _peak_flops()
     first = int(state.step)
     say(f"training {opts.config} on {mixture.get('name')!r}: steps {first}->{steps}, "
         f"{cfg.tokens_per_step:,} tokens/step, sources {sources}; MFU peak: {peak_note}")
@@ -241,6 +241,8 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
                   "devices": jax.device_count()})
     doc_log = None
     if opts.log_documents:
+        if "://" in opts.workdir:
+            raise ValueError("--log-documents writes local files; use a local --workdir")
         os.makedirs(os.path.join(opts.workdir, "documents"), exist_ok=True)
         doc_log = open(os.path.join(opts.workdir, "documents",
                                     f"process_{jax.process_index()}-of-{jax.process_count()}.jsonl"), "a")
