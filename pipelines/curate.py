@@ -27,11 +27,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 
 from pipelines import funnel, io
+from pipelines.decontaminate import DecontamConfig
 from pipelines.dedup import ExactDedup, NearDedup
 from pipelines.document import Document, Rejected
 from pipelines.filters import FilterConfig, filters_for
 from pipelines.minhash import MinHashConfig
+from pipelines.sources import ReadLimits
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
+from pipelines.verify import VerifyConfig
 
 # Source tags each family can produce (a reader emitting another tag is an error record).
 FAMILY_SOURCES: dict[str, tuple[str, ...]] = {
@@ -48,45 +51,29 @@ def _pa_schemas():
     return kept, kept.append(pa.field("reason", pa.string())).append(pa.field("stage", pa.string()))
 
 
-def _default_decontam():
-    from pipelines.decontaminate import DecontamConfig
-    return DecontamConfig()
-
-
-def _default_verify():
-    from pipelines.verify import VerifyConfig
-    return VerifyConfig()
-
-
 @dataclasses.dataclass(frozen=True)
 class CurateConfig:
     """Every knob of the job; CLI flags map onto these fields."""
     filters: FilterConfig = FilterConfig()
-    decontam: object = dataclasses.field(default_factory=_default_decontam)   # pipelines.decontaminate.DecontamConfig
-    verify: object = dataclasses.field(default_factory=_default_verify)       # pipelines.verify.VerifyConfig
+    decontam: DecontamConfig = DecontamConfig()   # HumanEval always, MBPP when mbpp_path is set
+    verify: VerifyConfig = VerifyConfig()         # sandbox limits for synthetic solutions
     minhash: MinHashConfig = MinHashConfig()
     across_sources: bool = False     # dedup over all sources at once instead of within each
     cc_rounds: int = 10              # unrolled label-propagation rounds of near dedup
     verify_edges: bool = True        # drop LSH candidate edges whose estimated Jaccard < threshold
     num_shards: int = 1              # Parquet shards per source and output (0: runner decides)
-    read_limits: object = None       # pipelines.sources.ReadLimits; None = its defaults
+    read_limits: ReadLimits = ReadLimits()   # decompressed bytes / characters caps per file and doc
 
 
 # ---------------------------------------------------------------- check factories (run on workers)
 
-@functools.lru_cache(maxsize=4)
-def _decontam_index(cfg):
-    from pipelines import decontaminate
-    return decontaminate.cached_index(cfg)
-
-
-def decontam_checks(cfg, source: str):
+def decontam_checks(cfg: DecontamConfig, source: str):
     """[contamination check] for any source; the n-gram index is built once per worker process."""
-    from pipelines.decontaminate import contamination_reason
-    return [functools.partial(contamination_reason, index=_decontam_index(cfg))]
+    from pipelines.decontaminate import cached_index, contamination_reason
+    return [functools.partial(contamination_reason, index=cached_index(cfg))]
 
 
-def verify_checks(cfg, source: str):
+def verify_checks(cfg: VerifyConfig, source: str):
     """Execution check for synthetic problems; other sources have nothing to run."""
     if source != "synthetic":
         return []
@@ -153,9 +140,7 @@ def _by_source(sources: Sequence[str]):
 def _family_chain(p, family: str, input_root: str, cfg: CurateConfig):
     """Read -> count -> filter [-> verify] -> decontaminate; returns (docs, [rejected PCollections])."""
     from pipelines.sources.read import ReadFamily
-    limits = cfg.read_limits
-    read = ReadFamily(family, input_root) if limits is None else ReadFamily(family, input_root, limits)
-    counted = (p | f"Read {family}" >> read
+    counted = (p | f"Read {family}" >> ReadFamily(family, input_root, cfg.read_limits)
                | f"Count {family} input" >> beam.ParDo(_CountInputFn(family)).with_outputs(REJECTED, main="docs"))
     rejects = [counted.rejected]
     step = counted.docs | f"Filter {family}" >> ApplyChecks("filter", functools.partial(filter_checks, cfg.filters))
@@ -264,7 +249,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
 
 def config_from_args(args: argparse.Namespace) -> CurateConfig:
     mh = MinHashConfig(ngram=args.ngram, num_perm=args.num_perm, threshold=args.threshold)
-    decontam = _default_decontam()
+    decontam = DecontamConfig()
     if args.mbpp:
         decontam = dataclasses.replace(decontam, mbpp_path=args.mbpp)
     filters = dataclasses.replace(FilterConfig(), use_langid=not args.no_langid)

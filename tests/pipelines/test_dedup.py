@@ -73,7 +73,6 @@ def _labelled_corpus(n_pairs=40, seed=0):
         near = list(base)
         for j in rng.choice(300, size=int(rng.integers(1, 4)), replace=False):
             near[j] = f"edit{i}_{j}"
-        far = base[:200] + _words(rng, 100)
         a, b, c, d = f"p{i:03d}a", f"p{i:03d}b", f"n{i:03d}a", f"n{i:03d}b"
         docs += [Document(a, "text", " ".join(base)), Document(b, "text", " ".join(near))]
         other = _words(rng, 300)
@@ -81,7 +80,6 @@ def _labelled_corpus(n_pairs=40, seed=0):
                  Document(d, "text", " ".join(other[:200] + _words(rng, 100)))]
         positives.append((a, b, minhash.jaccard(" ".join(base), " ".join(near))))
         negatives.append((c, d, minhash.jaccard(docs[-2].text, docs[-1].text)))
-        del far
     return docs, positives, negatives
 
 

@@ -1,9 +1,7 @@
 """ApplyChecks: kept on the main output, reasons on "rejected", exceptions become error records."""
 import collections
-import functools
 
 import apache_beam as beam
-import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
