@@ -26,14 +26,12 @@ import argparse
 import functools
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
-from benchmarks import corpus, results
+from benchmarks import corpus, process_tree, results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -114,19 +112,11 @@ def run_datatrove(root: str, output: str, workers: int) -> int:
 # ---------------------------------------------------------------- harness
 
 def measure(system: str, root: str, output: str, workers: int) -> dict:
-    """Run one system in a child process; wall time, CPU time of its process tree, peak RSS, kept count."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.curate_vs_datatrove", "--run", system,
-                           "--input", root, "--output", output, "--workers", str(workers)],
-                          cwd=REPO, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{system} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    kept = json.loads(proc.stdout.strip().splitlines()[-1])["kept"]
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "kept": kept, "peak_rss_bytes": after.ru_maxrss * 1024}
+    """Run one system in a child process (benchmarks.process_tree.run_measured) and read its kept count."""
+    m = process_tree.run_measured([sys.executable, "-m", "benchmarks.curate_vs_datatrove", "--run", system,
+                                   "--input", root, "--output", output, "--workers", str(workers)], cwd=REPO)
+    m["kept"] = json.loads(m.pop("stdout").strip().splitlines()[-1])["kept"]
+    return m
 
 
 def run(n_docs: int, workers: int, record: bool, quick: bool, keep: str | None) -> dict:
