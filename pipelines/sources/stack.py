@@ -59,7 +59,13 @@ def row_to_record(row: dict[str, Any], path: str, index: int, limits: ReadLimits
     if not isinstance(lang, str) or not lang:
         return rejected_input(SOURCE, path, locator, "missing_field: lang", content)
     source = languages.route(lang)
-    original = row.get("hexsha") if isinstance(row.get("hexsha"), str) and row.get("hexsha") else f"{path}#{index}"
+    # hexsha is a blob hash: byte-identical files in two repos share it, so the id also names
+    # the repo and path (ids stay unique; exact dedup then decides which copy is kept).
+    hexsha, repo, repo_path = row.get("hexsha"), row.get("max_stars_repo_name"), row.get("max_stars_repo_path")
+    if isinstance(hexsha, str) and hexsha:
+        original = f"{repo or ''}/{repo_path or ''}@{hexsha}"
+    else:
+        original = f"{path}#{index}"
     licences = _licenses(row)
     meta = {"language": languages.canonical(lang) or lang, "ext": row.get("ext"),
             "path": row.get("max_stars_repo_path"), "repo": row.get("max_stars_repo_name"),

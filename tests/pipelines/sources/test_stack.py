@@ -27,7 +27,7 @@ def test_rows_routed_by_language_and_licence():
     assert _reasons(out) == ["language_not_selected: COBOL", "license_not_permissive: GPL-3.0",
                              "license_not_permissive: AGPL-3.0", "license_not_permissive: none"]
     first = docs[0]
-    assert first.id == doc_id("code", "0" * 40)
+    assert first.id == doc_id("code", "org/repo0/src/m0.py@" + "0" * 40)
     assert first.text == rows[0]["content"]
     assert first.meta["repo"] == "org/repo0" and first.meta["path"] == "src/m0.py"
     assert first.meta["licenses"] == ["MIT"] and first.meta["file"] == "stack/x.parquet"
@@ -101,3 +101,10 @@ def test_declared_size_over_cap():
 def test_document_too_long():
     out = _parse(corpus.stack_parquet([corpus.stack_row(0, content="x" * 50)]), ReadLimits(max_doc_chars=20))
     assert _reasons(out) == ["document_too_long: 50 > 20 chars"]
+
+
+def test_identical_blobs_in_two_repos_get_distinct_ids():
+    a, b = corpus.stack_row(0), corpus.stack_row(1)
+    b["content"], b["hexsha"] = a["content"], a["hexsha"]
+    docs = [r for r in _parse(corpus.stack_parquet([a, b])) if isinstance(r, Document)]
+    assert len(docs) == 2 and docs[0].id != docs[1].id
