@@ -19,7 +19,7 @@ demo: install
 	$(PY) -m pipelines.curate --input data/sample --output $(DEMO)/curated
 	$(PY) -m pipelines.train_tokenizer --input $(DEMO)/curated --vocab-size 4096 --output $(DEMO)/tokenizer
 	$(PY) -m pipelines.tokenize --input $(DEMO)/curated --tokenizer $(DEMO)/tokenizer/tokenizer.model --output $(DEMO)/tokens
-	$(PY) -m mixer build --code 25 --synth 10 --data $(DEMO)/tokens --tokens 2M --output $(DEMO)/mix
+	$(PY) -m mixer build --code 25 --synth 10 --data $(DEMO)/tokens --tokens 2M --seq-len 128 --output $(DEMO)/mix
 	$(PY) -m trainer train --mixture $(DEMO)/mix/mixture.json --config tiny --workdir $(DEMO)/run --steps 300
 
 test: install
