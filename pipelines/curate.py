@@ -26,7 +26,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 
-from pipelines import funnel, io
+from pipelines import dry_run, funnel, io
 from pipelines.decontaminate import DecontamConfig
 from pipelines.dedup import ExactDedup, NearDedup
 from pipelines.document import Document, Rejected
@@ -227,7 +227,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     ap.add_argument("--output", required=True, help="CURATED output folder (local or gs://)")
     ap.add_argument("--sources", default="",
                     help=f"comma list of families to read, of {','.join(FAMILY_SOURCES)}; default: every "
-                         "family that has matching files under --input")
+                         "family that has matching files under --input (a --dry_run lists nothing: name them)")
     ap.add_argument("--across-sources", action="store_true",
                     help="dedup over all sources together (default: within each source)")
     ap.add_argument("--num-shards", type=int, default=d["num_shards"].default,
@@ -259,21 +259,31 @@ def config_from_args(args: argparse.Namespace) -> CurateConfig:
 
 
 def run(argv: Sequence[str] | None = None) -> dict:
-    """Run the job, write the report, print the funnel; raises InvariantError if a record leaked."""
+    """Run the job, write the report, print the funnel; raises InvariantError if a record leaked.
+
+    On a dry run (--dry_run=True) returns dry_run.summary() instead and writes nothing."""
     args, beam_args = parse_args(argv)
     cfg = config_from_args(args)
+    options = PipelineOptions(beam_args)
+    dry = dry_run.is_dry_run(options)
+    if dry:   # translate only: no listing of --input, no cleanup or report under --output
+        dry_run.require_sources("curate", args.sources)
     families = [f for f in args.sources.split(",") if f] or present_families(args.input)
     if not families:
         raise SystemExit(f"no family folder with input files under {args.input}; "
                          f"expected some of {sorted(FAMILY_SOURCES)}")
-    options = PipelineOptions(beam_args)
     sources = sorted({s for f in families for s in FAMILY_SOURCES.get(f, ())})
-    remove_stale_shards(args.output, sources)
+    if not dry:
+        remove_stale_shards(args.output, sources)
     start = time.time()
     p = beam.Pipeline(options=options)
     sources = build_pipeline(p, args.input, args.output, families, cfg)
     result = p.run()
     result.wait_until_finish()
+    if dry:
+        info = dry_run.summary(result, options)
+        dry_run.print_summary("curate", info)
+        return info
     command = "python -m pipelines.curate " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     extra = {"command": command, "input": args.input, "families": sorted(families),
              "config": json_config(cfg)}

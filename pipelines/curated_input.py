@@ -48,14 +48,15 @@ def resolve_sources(curated: str, wanted: list[str] | None) -> list[str]:
 class ReadCurated(beam.PTransform):
     """Rows {id, source, text} of every kept document of `sources`."""
 
-    def __init__(self, curated: str, sources: list[str]):
-        super().__init__()
-        self.curated, self.sources = curated, sources
+    def __init__(self, curated: str, sources: list[str], validate: bool = True):
+        super().__init__()   # validate=False: no listing at construction (dry runs, offline translation)
+        self.curated, self.sources, self.validate = curated, sources, validate
 
     def expand(self, pbegin):
         reads = [
             pbegin | f"read kept {source}" >> beam.io.ReadFromParquet(
-                io.join(kept_dir(self.curated, source), "*.parquet"), columns=COLUMNS)
+                io.join(kept_dir(self.curated, source), "*.parquet"), columns=COLUMNS,
+                validate=self.validate)
             | f"tag {source}" >> beam.Map(tag_source, source)
             for source in self.sources
         ]

@@ -21,7 +21,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import io, records, shards
+from pipelines import dry_run, io, records, shards
 from pipelines.curated_input import ReadCurated, resolve_sources
 from pipelines.manifest import MANIFEST_NAME, Manifest, ManifestError, Shard, load_manifest, write_manifest
 
@@ -135,10 +135,10 @@ def _all_shard_keys(sources, counts):
 
 
 def build(p, curated: str, sources: list[str], output: str, config: TokenizeConfig,
-          code_version: str, created_by: str):
+          code_version: str, created_by: str, validate: bool = True):
     """The Beam graph; returns the PCollection of written manifest paths."""
     encoded = (p
-               | "read curated" >> ReadCurated(curated, sources)
+               | "read curated" >> ReadCurated(curated, sources, validate)
                | "batch documents" >> beam.BatchElements(min_batch_size=8, max_batch_size=config.batch_size)
                | "encode with sentencepiece" >> beam.ParDo(EncodeDocs(config)))
     tokens = (encoded
@@ -203,7 +203,8 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
     parser.add_argument("--input", required=True, help="curated root (kept/<source>/*.parquet); local or gs://")
     parser.add_argument("--tokenizer", required=True, help="tokenizer.model from pipelines.train_tokenizer")
     parser.add_argument("--output", required=True, help="TOKENS root: writes <source>/part-*.array_record + manifest.json")
-    parser.add_argument("--sources", help="comma-separated sources (default: every source under kept/)")
+    parser.add_argument("--sources", help="comma-separated sources (default: every source under kept/; "
+                                          "required with --dry_run=True, which lists nothing)")
     parser.add_argument("--num-shards", type=int, default=0, help="shards per source (default: from --target-shard-tokens)")
     parser.add_argument("--target-shard-tokens", type=int, default=TokenizeConfig.target_shard_tokens,
                         help="tokens per shard when --num-shards is not given")
@@ -220,11 +221,20 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
                             eos_id=tok.eos_id, pad_id=tok.pad_id, num_shards=args.num_shards,
                             target_shard_tokens=args.target_shard_tokens, batch_size=args.batch_size,
                             num_threads=args.num_threads)
-    sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
-    check_previous(args.output, sources, tok.sha256, args.overwrite)
+    options = PipelineOptions(beam_args)
     created_by = " ".join(shlex.quote(a) for a in ["python", "-m", "pipelines.tokenize",
                                                     *(argv if argv is not None else sys.argv[1:])])
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+    if dry_run.is_dry_run(options):   # translate only: no listing of --input, nothing under --output
+        dry_run.require_sources("tokenize", args.sources)
+        p = beam.Pipeline(options=options)
+        build(p, args.input, sorted(set(args.sources.split(","))), args.output, config, code_version(),
+              created_by, validate=False)
+        info = dry_run.summary(p.run(), options)
+        dry_run.print_summary("tokenize", info)
+        return info
+    sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
+    check_previous(args.output, sources, tok.sha256, args.overwrite)
+    with beam.Pipeline(options=options) as p:
         build(p, args.input, sources, args.output, config, code_version(), created_by)
     manifests = {s: load_manifest(io.join(args.output, s, MANIFEST_NAME)) for s in sources}
     print(f"{'source':<16}{'documents':>12}{'tokens':>14}{'shards':>8}{'median len':>12}{'share':>8}")

@@ -25,7 +25,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import io, tokenizer
+from pipelines import dry_run, io, tokenizer
 from pipelines.curated_input import ReadCurated, resolve_sources
 
 SAMPLE_DIR = ".sample"   # under --output: the Beam job's sharded sample, removed after training
@@ -90,9 +90,10 @@ class KeepSampled(beam.DoFn):
 
 
 def build_sample(p, curated: str, sources: list[str], out_dir: str,
-                 config: tokenizer.TokenizerConfig, weights: dict[str, float] | None) -> None:
+                 config: tokenizer.TokenizerConfig, weights: dict[str, float] | None,
+                 validate: bool = True) -> None:
     """The Beam graph: sizes per source -> keep-rates -> sampled rows as JSON lines."""
-    rows = p | "read curated" >> ReadCurated(curated, sources)
+    rows = p | "read curated" >> ReadCurated(curated, sources, validate)
     rates = (rows
              | "size per doc" >> beam.Map(lambda r: (r["source"], (1, len(r["text"].encode("utf-8")))))
              | "sum per source" >> beam.CombinePerKey(_sum_pairs)
@@ -152,7 +153,8 @@ def run(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sample-docs", type=int, help="target number of sampled documents (overrides bytes)")
     parser.add_argument("--min-source-share", type=float, help="floor on each source's share of the sample (0-1)")
     parser.add_argument("--weights", help="explicit shares 'code=0.5,text=0.5' (relative; unlisted sources get 0)")
-    parser.add_argument("--sources", help="comma-separated sources to sample (default: all under kept/)")
+    parser.add_argument("--sources", help="comma-separated sources to sample (default: all under kept/; "
+                                          "required with --dry_run=True, which lists nothing)")
     parser.add_argument("--num-threads", type=int, help="SentencePiece trainer threads (result does not depend on it)")
     parser.add_argument("--max-sentence-length", type=int, help="bytes per training line; longer lines are cut")
     args, beam_args = parser.parse_known_args(argv)
@@ -163,12 +165,21 @@ def run(argv: list[str] | None = None) -> dict:
         max_sentence_length=args.max_sentence_length).items() if v is not None}
     config = dataclasses.replace(tokenizer.PRESETS[args.preset], **overrides)
     weights = parse_weights(args.weights)
-    sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
     sample_dir = io.join(args.output, SAMPLE_DIR)
+    options = PipelineOptions(beam_args)
+    if dry_run.is_dry_run(options):   # translate the sampling job only; no listing, no training
+        dry_run.require_sources("train_tokenizer", args.sources)
+        p = beam.Pipeline(options=options)
+        build_sample(p, args.input, sorted(set(args.sources.split(","))), sample_dir, config, weights,
+                     validate=False)
+        info = dry_run.summary(p.run(), options)
+        dry_run.print_summary("train_tokenizer", info)
+        return info
+    sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
     for stale in io.match(io.join(sample_dir, "*")):   # a crashed earlier run's sample
         io.delete(stale)
 
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+    with beam.Pipeline(options=options) as p:
         build_sample(p, args.input, sources, sample_dir, config, weights)
 
     with io.open_read(io.join(sample_dir, "rates.json")) as f:

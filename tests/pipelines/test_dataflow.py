@@ -1,0 +1,118 @@
+"""Every Beam stage translates for Dataflow through `pipelines.launch --dry-run`, offline.
+
+The config names a container image (no sdist is built) and the paths are gs:// ones that
+look real but cannot be reached: any listing, cleanup, report or manifest write under them
+would hang or fail, so these tests also prove a dry run touches no storage.
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipelines import launch
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+IMAGE = "us-central1-docker.pkg.dev/test-project/images/code-mixtures:0.1.0"
+BUCKET = "gs://bucket-name/code-mixtures"
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("dataflow") / "dataflow.yaml"
+    path.write_text(f"project: test-project\nregion: europe-west4\nbucket: {BUCKET}\n"
+                    f"worker_machine_type: n2-highmem-8\nmax_num_workers: 7\nsdk_container_image: {IMAGE}\n"
+                    f"labels: [team=pretraining]\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def local_tokenizer(tmp_path_factory):
+    """tokenize reads --tokenizer in the launcher (its sha256 goes into the job); a tiny real model."""
+    from pipelines import tokenizer
+    tmp = tmp_path_factory.mktemp("tok")
+    sample = tmp / "sample.txt"
+    sample.write_text("".join(f"def handler_{i}(value, count={i * 7919}):\n    return value * count + {i}\n"
+                              f"The quick brown fox number {i} jumps over the lazy dog {i * 31}.\n"
+                              for i in range(300)))
+    model = tmp / "tokenizer.model"
+    model.write_bytes(tokenizer.train(str(sample), tokenizer.TokenizerConfig(vocab_size=320)))
+    return str(model)
+
+
+def _stage_run(config, stage, job_args):
+    """What `python -m pipelines.launch --config CFG --dry-run STAGE -- ARGS` runs, returning the summary."""
+    import importlib
+    cmd = launch.command(launch.load_config(config), stage, job_args) + ["--dry_run=True"]
+    return importlib.import_module(launch.STAGES[stage]).run(cmd[3:])
+
+
+def _check_options(info, stage):
+    assert info["dry_run"] and info["runner"] == "DataflowRunner"
+    assert info["runner_v2"] and info["sdk_container_image"] == IMAGE
+    assert info["job_name"] == "code-mixtures-" + stage.replace("_", "-")
+    assert (info["project"], info["region"]) == ("test-project", "europe-west4")
+    job = info["job"]
+    assert job is not None and job.proto.name == info["job_name"]
+    envs = job.proto_pipeline.components.environments.values()
+    assert any(IMAGE.encode() in env.payload for env in envs), "workers would not run our container"
+    temp = job.google_cloud_options.temp_location
+    assert temp.startswith(BUCKET + "/temp/"), temp
+
+
+def _names(info):
+    return {t.unique_name for t in info["job"].proto_pipeline.components.transforms.values()}
+
+
+def test_curate_translates_without_touching_storage(config):
+    info = _stage_run(config, "curate", ["--input", "gs://bucket-name/raw", "--output", "gs://bucket-name/curated",
+                                         "--sources", "stack,synthetic,slimpajama", "--no_auth"])
+    _check_options(info, "curate")
+    steps = set(info["steps"])
+    for family in ("stack", "synthetic", "slimpajama"):
+        assert {f"Read {family}", f"Count {family} input", f"Filter {family}", f"Decontaminate {family}"} <= steps
+    assert {"Verify synthetic", "Merge families", "Exact dedup", "Near dedup"} <= steps
+    for source in ("code", "markup", "synthetic", "text"):
+        assert {f"Write kept {source}", f"Write rejected {source}"} <= steps
+    assert "Read commits" not in steps and "ref_AppliedPTransform" not in " ".join(steps)
+    assert any(n.startswith("Near dedup/") for n in _names(info))
+
+
+def test_train_tokenizer_translates_the_sampling_job(config):
+    info = _stage_run(config, "train_tokenizer", ["--input", "gs://bucket-name/curated", "--output",
+                                                  "gs://bucket-name/tok", "--sources", "code,text", "--no_auth"])
+    _check_options(info, "train_tokenizer")
+    assert {"read curated", "sum per source", "keep rates", "sample by id hash", "write sample",
+            "write rates"} <= set(info["steps"])
+    names = _names(info)
+    assert {"read curated/read kept code", "read curated/read kept text"} <= {
+        "/".join(n.split("/")[:2]) for n in names}
+
+
+def test_tokenize_translates_with_a_local_tokenizer(config, local_tokenizer):
+    info = _stage_run(config, "tokenize", ["--input", "gs://bucket-name/curated", "--tokenizer", local_tokenizer,
+                                           "--output", "gs://bucket-name/tokens", "--sources", "code,markup",
+                                           "--num-shards", "4", "--no_auth"])
+    _check_options(info, "tokenize")
+    assert {"read curated", "encode with sentencepiece", "assign shard by id hash", "group by shard",
+            "write shard", "group by source", "write manifest"} <= set(info["steps"])
+
+
+@pytest.mark.parametrize("stage,args", [
+    ("curate", ["--input", "gs://bucket-name/raw", "--output", "gs://bucket-name/curated"]),
+    ("train_tokenizer", ["--input", "gs://bucket-name/curated", "--output", "gs://bucket-name/tok"]),
+])
+def test_dry_run_without_sources_is_refused_not_listed(config, stage, args):
+    with pytest.raises(SystemExit, match="--sources"):
+        _stage_run(config, stage, args + ["--no_auth"])
+
+
+def test_launch_cli_dry_run_prints_the_graph(config):
+    """The exact README command, as a user runs it (own process, no network)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pipelines.launch", "--config", config, "--dry-run", "curate", "--",
+         "--input", "gs://bucket-name/raw", "--output", "gs://bucket-name/curated", "--sources", "commits",
+         "--no_auth"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "curate: dry run on DataflowRunner" in out.stdout and "nothing submitted" in out.stdout
+    assert "  Read commits\n" in out.stdout and "  Write kept commits\n" in out.stdout
