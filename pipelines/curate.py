@@ -32,6 +32,7 @@ from pipelines.dedup import ExactDedup, NearDedup
 from pipelines.document import Document, Rejected
 from pipelines.filters import FilterConfig, filters_for
 from pipelines.minhash import MinHashConfig
+from pipelines.progress import LogProgress, show_progress
 from pipelines.sources import ReadLimits
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
 from pipelines.verify import VerifyConfig
@@ -141,6 +142,7 @@ def _family_chain(p, family: str, input_root: str, cfg: CurateConfig):
     """Read -> count -> filter [-> verify] -> decontaminate; returns (docs, [rejected PCollections])."""
     from pipelines.sources.read import ReadFamily
     counted = (p | f"Read {family}" >> ReadFamily(family, input_root, cfg.read_limits)
+               | f"Progress read {family}" >> LogProgress(f"curate read {family}")
                | f"Count {family} input" >> beam.ParDo(_CountInputFn(family)).with_outputs(REJECTED, main="docs"))
     rejects = [counted.rejected]
     step = counted.docs | f"Filter {family}" >> ApplyChecks("filter", functools.partial(filter_checks, cfg.filters))
@@ -175,7 +177,8 @@ def build_pipeline(p, input_root: str, output_root: str, families: Sequence[str]
     rejected = tuple(reject_sets + [exact.rejected, near.rejected]) | "Merge rejected" >> beam.Flatten()
 
     kept_schema, rejected_schema = _pa_schemas()
-    kept_parts = near.kept | "Split kept by source" >> beam.Partition(_by_source(sources), len(sources))
+    kept = near.kept | "Progress kept" >> LogProgress("curate kept")
+    kept_parts = kept | "Split kept by source" >> beam.Partition(_by_source(sources), len(sources))
     rejected_parts = rejected | "Split rejected by source" >> beam.Partition(_by_source(sources), len(sources))
     for i, source in enumerate(sources):
         (kept_parts[i]
@@ -302,6 +305,7 @@ def json_config(cfg: CurateConfig) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
+    show_progress()
     try:
         run(argv)
     except funnel.InvariantError as e:

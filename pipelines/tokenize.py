@@ -24,6 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines import dry_run, io, records, shards
 from pipelines.curated_input import ReadCurated, resolve_sources
 from pipelines.manifest import MANIFEST_NAME, Manifest, ManifestError, Shard, load_manifest, write_manifest
+from pipelines.progress import LogProgress, show_progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +141,8 @@ def build(p, curated: str, sources: list[str], output: str, config: TokenizeConf
     encoded = (p
                | "read curated" >> ReadCurated(curated, sources, validate)
                | "batch documents" >> beam.BatchElements(min_batch_size=8, max_batch_size=config.batch_size)
-               | "encode with sentencepiece" >> beam.ParDo(EncodeDocs(config)))
+               | "encode with sentencepiece" >> beam.ParDo(EncodeDocs(config))
+               | "progress" >> LogProgress("tokenize encoded"))
     tokens = (encoded
               | "tokens of doc" >> beam.Map(lambda kv: (kv[0], kv[1][2]))
               | "tokens per source" >> beam.CombinePerKey(sum))
@@ -247,4 +249,5 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
 
 
 if __name__ == "__main__":
+    show_progress()
     run()

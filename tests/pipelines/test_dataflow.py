@@ -70,8 +70,9 @@ def test_curate_translates_without_touching_storage(config):
     _check_options(info, "curate")
     steps = set(info["steps"])
     for family in ("stack", "synthetic", "slimpajama"):
-        assert {f"Read {family}", f"Count {family} input", f"Filter {family}", f"Decontaminate {family}"} <= steps
-    assert {"Verify synthetic", "Merge families", "Exact dedup", "Near dedup"} <= steps
+        assert {f"Read {family}", f"Count {family} input", f"Filter {family}", f"Decontaminate {family}",
+                f"Progress read {family}"} <= steps
+    assert {"Verify synthetic", "Merge families", "Exact dedup", "Near dedup", "Progress kept"} <= steps
     for source in ("code", "markup", "synthetic", "text"):
         assert {f"Write kept {source}", f"Write rejected {source}"} <= steps
     assert "Read commits" not in steps and "ref_AppliedPTransform" not in " ".join(steps)
@@ -94,7 +95,7 @@ def test_tokenize_translates_with_a_local_tokenizer(config, local_tokenizer):
                                            "--output", "gs://bucket-name/tokens", "--sources", "code,markup",
                                            "--num-shards", "4", "--no_auth"])
     _check_options(info, "tokenize")
-    assert {"read curated", "encode with sentencepiece", "assign shard by id hash", "group by shard",
+    assert {"read curated", "encode with sentencepiece", "progress", "assign shard by id hash", "group by shard",
             "write shard", "group by source", "write manifest"} <= set(info["steps"])
 
 
