@@ -229,10 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         docs = sum(e["documents"] for e in mixture["sources"].values())
         tokens = sum(e["available_tokens"] for e in mixture["sources"].values())
         picks = planned_picks(mixture, args.seq_len, args.batch, measured)
-        loader = max((run_loader(mixture, args.seq_len, args.batch, measured) for _ in range(repeats)),
-                     key=per_core)
-        raw = max((run_raw(mixture, picks) for _ in range(repeats)), key=per_core)
-        seq = max((run_sequential(mixture) for _ in range(repeats)), key=per_core)
+        runs: dict[str, list[dict]] = {"loader": [], "raw": [], "seq": []}
+        for _ in range(repeats):  # interleaved, so a busy spell on a shared machine hits every path alike
+            runs["loader"].append(run_loader(mixture, args.seq_len, args.batch, measured))
+            runs["raw"].append(run_raw(mixture, picks))
+            runs["seq"].append(run_sequential(mixture))
+        loader, raw, seq = (max(runs[k], key=per_core) for k in ("loader", "raw", "seq"))
     ratio = per_core(loader) / per_core(raw)
     ratio_seq = per_core(loader) / per_core(seq)
     print(f"fixture: {docs:,} documents, {tokens:,} tokens, 3 sources x {SHARDS_PER_SOURCE} shards "
@@ -260,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
 Command: `{command}`. Machine: {results.machine()} ({results.load_avg()} at the end: shared machine).
 Fixture: {docs:,} documents / {tokens:,} tokens in 3 sources x {SHARDS_PER_SOURCE} ArrayRecord shards, log-normal
-lengths, vocabulary {VOCAB:,}. Batches B={args.batch} x L={args.seq_len}; best of {repeats}. Per core = tokens /
+lengths, vocabulary {VOCAB:,}. Batches B={args.batch} x L={args.seq_len}; best of {repeats} interleaved runs. Per core = tokens /
 process CPU seconds (every thread of the process).
 
 | path | tokens | M tokens/s per core | M tokens/s wall | vs raw |
