@@ -5,8 +5,8 @@ Per family:  Read <family> -> Count <family> input -> Filter <family>
 then over all families:  Exact dedup -> Near dedup -> per source
              Count kept <source> -> Write kept <source> / Write rejected <source>.
 Outputs (contracts.md): OUTPUT/kept/<source>/part-NNNNN-of-MMMMM.parquet (id, source,
-text, meta), OUTPUT/rejected/<source>/... (+ reason, stage), OUTPUT/report.json and
-report.md built from the job's "curate" counters. The job exits non-zero if any source
+text, meta), OUTPUT/rejected/<source>/... (+ reason, stage), OUTPUT/report.json,
+report.md and funnel.png built from the job's "curate" counters. The job exits non-zero if any source
 breaks in = kept + rejected + duplicates + errors. Same code on DirectRunner and Dataflow.
 """
 from __future__ import annotations
@@ -36,6 +36,8 @@ from pipelines.progress import LogProgress, show_progress
 from pipelines.sources import ReadLimits
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
 from pipelines.verify import VerifyConfig
+
+CHART_NAME = "funnel.png"   # next to report.md, linked from it
 
 # Source tags each family can produce (a reader emitting another tag is an error record).
 FAMILY_SOURCES: dict[str, tuple[str, ...]] = {
@@ -209,11 +211,20 @@ def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
 
 
 def finish_report(result, output_root: str, sources: Sequence[str], extra: dict) -> dict:
-    """Counters -> report.json + report.md (atomic); raises InvariantError if any source leaks."""
+    """Counters -> report.json, funnel.png, report.md (atomic); the caller checks the invariant.
+
+    A report that breaks the invariant gets no chart (it would not add up); report.md says VIOLATED."""
+    from pipelines import funnel_chart
     metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
     report = funnel.build_report(funnel.counters_from_metrics(metrics), sources, extra)
     io.write_atomic(io.join(output_root, "report.json"), funnel.to_json(report))
-    io.write_atomic(io.join(output_root, "report.md"), funnel.render_markdown(report).encode("utf-8"))
+    chart = None
+    if report["invariant_ok"]:
+        chart = CHART_NAME
+        io.write_atomic(io.join(output_root, chart), funnel_chart.render_png(report))
+    else:
+        io.delete(io.join(output_root, CHART_NAME))   # an earlier run's picture would not match this report
+    io.write_atomic(io.join(output_root, "report.md"), funnel.render_markdown(report, chart).encode("utf-8"))
     return report
 
 

@@ -103,8 +103,10 @@ def funnel_table(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(report: Mapping[str, Any]) -> str:
-    parts = ["# Curation report", "", funnel_table(report), ""]
+def render_markdown(report: Mapping[str, Any], chart: str | None = None) -> str:
+    """report.md; `chart` is a picture's path relative to report.md, shown above the table."""
+    parts = ["# Curation report", ""] + ([f"![Curation funnel per source]({chart})", ""] if chart else [])
+    parts += [funnel_table(report), ""]
     if report.get("job_counters"):
         parts += ["## Job counters", "", "| counter | value |", "|---|---|"]
         parts += [f"| {k} | {v} |" for k, v in report["job_counters"].items()] + [""]
