@@ -89,7 +89,8 @@ def plot_stages(stages: list[tuple[str, dict]], out_path: str, title: str = "") 
 
     names = sorted({s for _, m in stages for s in m["sources"]})
     colours = {n: plt.get_cmap("tab10")(i % 10) for i, n in enumerate(names)}
-    fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(stages), 4.8))
+    # At least 6 in wide: a one-stage chart was narrower than its title, which got cut at both ends.
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.2 + 1.6 * len(stages)), 4.8))
     for x, (stage, m) in enumerate(stages):
         bottom = 0.0
         for n in names:
@@ -97,7 +98,8 @@ def plot_stages(stages: list[tuple[str, dict]], out_path: str, title: str = "") 
             if share <= 0:
                 continue
             ax.bar(x, share, bottom=bottom, color=colours[n], width=0.6, edgecolor="white",
-                   label=n if x == [i for i, (_, mm) in enumerate(stages) if n in mm["sources"]][0] else None)
+                   label=(f"{n} ({share:.1f}%)" if len(stages) == 1 else n)   # small slices carry no text
+                   if x == [i for i, (_, mm) in enumerate(stages) if n in mm["sources"]][0] else None)
             if share >= 4:
                 ax.text(x, bottom + share / 2, f"{n}\n{share:.1f}%", ha="center", va="center", fontsize=8)
             bottom += share
