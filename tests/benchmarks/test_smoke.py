@@ -1,0 +1,57 @@
+"""Every pipeline benchmark runs in --quick mode and prints its ratio (no time thresholds: CI smoke test)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _quick(module: str, timeout: int = 240) -> str:
+    proc = subprocess.run([sys.executable, "-m", module, "--quick"], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ratio" in proc.stdout, proc.stdout[-3000:]
+    return proc.stdout
+
+
+def test_corpus_is_deterministic_unique_and_readable_by_both(tmp_path):
+    import zstandard
+
+    from benchmarks import corpus
+    a = corpus.write_corpus(str(tmp_path / "a"), 40, shards=2, seed=3)
+    b = corpus.write_corpus(str(tmp_path / "b"), 40, shards=2, seed=3)
+    assert [open(p, "rb").read() for p in a] == [open(p, "rb").read() for p in b]
+    rows = [json.loads(line) for p in a
+            for line in zstandard.ZstdDecompressor().stream_reader(open(p, "rb")).read().splitlines()]
+    assert len(rows) == 40 and len({r["text"] for r in rows}) == 40 and len({r["id"] for r in rows}) == 40
+    assert all(isinstance(r["meta"]["redpajama_set_name"], str) for r in rows)
+    from pipelines.document import Document
+    from pipelines.sources import parse_file
+    docs = [r for p in a for r in parse_file("slimpajama", p)]
+    assert len(docs) == 40 and all(isinstance(d, Document) for d in docs)
+
+
+def test_minhash_quick():
+    out = _quick("benchmarks.minhash")
+    assert "datatrove" in out and "datasketch" in out
+
+
+def test_tokenize_quick():
+    _quick("benchmarks.tokenize")
+
+
+@pytest.mark.slow
+def test_curate_vs_datatrove_quick():
+    out = _quick("benchmarks.curate_vs_datatrove")
+    assert "ours" in out and "datatrove" in out
+
+
+@pytest.mark.slow
+def test_scaling_quick():
+    out = _quick("benchmarks.scaling", timeout=400)
+    assert "candidate edges" in out
