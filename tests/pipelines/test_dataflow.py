@@ -117,3 +117,72 @@ def test_launch_cli_dry_run_prints_the_graph(config):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "curate: dry run on DataflowRunner" in out.stdout and "nothing submitted" in out.stdout
     assert "  Read commits\n" in out.stdout and "  Write kept commits\n" in out.stdout
+
+
+# ---------------------------------------------------------------- README "Running on Google Cloud"
+
+README_ENV = {"PROJECT": "test-project", "REGION": "europe-west4", "BUCKET": BUCKET, "IMAGE": IMAGE}
+
+
+def _readme_commands(prefix):
+    """The README section's commands starting with `prefix`, continuation lines joined, $VARS filled."""
+    import re
+    import shlex
+    text = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+    section = text.split("## Running on Google Cloud", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```\n(.*?)```", section, flags=re.S)
+    commands = [" ".join(line.strip() for line in cmd.split("\\\n"))
+                for block in blocks for cmd in re.split(r"(?<!\\)\n", block.replace("\\\n", "\\\n"))]
+    out = []
+    for cmd in commands:
+        if cmd.startswith(prefix):
+            cmd = re.sub(r"\$(\w+)", lambda m: README_ENV[m.group(1)], cmd)
+            out.append(shlex.split(cmd)[3:])    # drop "python -m <module>"
+    return out
+
+
+def test_readme_launch_commands_translate(config, local_tokenizer, capsys):
+    """Every `python -m pipelines.launch` line of the README, dry-run: what a dry run needs is added
+    (--dry-run, --sources, --no_auth offline, a local tokenizer since it is read to hash it)."""
+    commands = _readme_commands("python -m pipelines.launch")
+    stages = [argv[argv.index("--config") + 2 if "--dry-run" not in argv else argv.index("--dry-run") + 1]
+              for argv in commands]
+    assert sorted(set(stages)) == ["curate", "tokenize", "train_tokenizer"], stages
+    for argv in commands:
+        argv = list(argv)
+        argv[argv.index("--config") + 1] = config
+        if "--dry-run" not in argv:
+            argv.insert(argv.index("--config") + 2, "--dry-run")
+        stage = argv[argv.index("--dry-run") + 1]
+        if "--sources" not in argv:
+            argv += ["--sources", "stack,commits" if stage == "curate" else "code,text"]
+        if "--tokenizer" in argv:
+            assert argv[argv.index("--tokenizer") + 1].startswith(BUCKET + "/")
+            argv[argv.index("--tokenizer") + 1] = local_tokenizer
+        assert launch.run(argv + ["--no_auth"]) == 0
+        out = capsys.readouterr().out
+        assert f"{stage}: dry run on DataflowRunner (job code-mixtures-{stage.replace('_', '-')}" in out
+        assert f"image {IMAGE}" in out and "runner v2: True" in out
+
+
+def test_readme_raw_curate_command_translates():
+    from pipelines import curate
+    (argv,) = _readme_commands("python -m pipelines.curate")
+    info = curate.run(argv + ["--sources", "math", "--dry_run=True", "--no_auth"])
+    assert info["runner_v2"] and info["sdk_container_image"] == IMAGE and info["project"] == "test-project"
+    assert info["job"].google_cloud_options.staging_location.startswith(BUCKET + "/staging/")
+    assert {"Read math", "Write kept math"} <= set(info["steps"])
+
+
+def test_readme_mixer_commands_parse(monkeypatch):
+    """The README's mixer lines are accepted by the real parser (building them is tests/mixer's job)."""
+    from mixer import cli
+    parsed = []
+    monkeypatch.setattr(cli, "run_build", lambda args, argv: parsed.append(args) or 0)
+    monkeypatch.setattr(cli, "run_inspect", lambda args: parsed.append(args) or 0)
+    commands = _readme_commands("python -m mixer")
+    assert [c[0] for c in commands] == ["build", "inspect"]
+    for argv in commands:
+        assert cli.main(argv) == 0
+    assert parsed[0].preset == "balanced-to-text" and parsed[0].data == BUCKET + "/tokens"
+    assert parsed[1].mixture == BUCKET + "/mix/balanced-to-text/pretrain/mixture.json"
