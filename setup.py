@@ -35,6 +35,8 @@ TEST = [
 BENCH = [
     "datatrove>=0.4.0",
     "py-spy>=0.4.0",
+    "xxhash>=3,<4",               # datatrove passes str to xxhash; 4.x refuses it
+    "tokenizers>=0.20",           # imported by datatrove's dedup module
 ]
 
 setuptools.setup(
