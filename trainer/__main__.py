@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="jax.distributed coordinator address (multi-process runs; TPU pods detect it themselves)")
     t.add_argument("--num-processes", type=_positive, default=None, help="jax.distributed process count")
+    t.add_argument("--distributed", action="store_true",
+                   help="call jax.distributed.initialize() with no arguments so a multi-host TPU slice "
+                        "detects its coordinator and hosts itself (use on every host of a v5e pod)")
     t.add_argument("--process-id", type=int, default=None, help="jax.distributed index of this process")
     return parser
 
@@ -69,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         import jax
         jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
                                    process_id=args.process_id)
+    elif args.distributed:
+        import jax
+        jax.distributed.initialize()
     opts = RunOptions(
         mixture=args.mixture, config=args.config, workdir=args.workdir, steps=args.steps, dry_run=args.dry_run,
         init_from=args.init_from, init_optimizer=args.init_optimizer,
