@@ -42,12 +42,14 @@ class _LogProgressFn(beam.DoFn):
 
     def setup(self):
         self._counts: dict[str, int] = {}
-        self._start = self._last = time.monotonic()
+        self._start = self._last = None   # rates count from the first element, not from worker start
 
     def process(self, element):
         source = self.key(element)
         self._counts[source] = self._counts.get(source, 0) + 1
         now = time.monotonic()
+        if self._start is None:
+            self._start = self._last = now
         if now - self._last >= self.every_seconds:
             self._last = now
             self._report(now)
