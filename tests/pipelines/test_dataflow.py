@@ -186,3 +186,16 @@ def test_readme_mixer_commands_parse(monkeypatch):
         assert cli.main(argv) == 0
     assert parsed[0].preset == "balanced-to-text" and parsed[0].data == BUCKET + "/tokens"
     assert parsed[1].mixture == BUCKET + "/mix/balanced-to-text/pretrain/mixture.json"
+
+
+def test_readme_tpu_commands_are_the_trainer_readme_ones():
+    """The two copied TPU commands stay identical to trainer/README.md (whose CLI tests/trainer covers)."""
+    import re
+    text = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+    section = text.split("## Running on Google Cloud", 1)[1].split("\n## ", 1)[0]
+    trainer_readme = " ".join(open(os.path.join(REPO, "trainer", "README.md"), encoding="utf-8").read().split())
+    commands = [" ".join(c.split()) for c in re.findall(r"^gcloud compute tpus .*?(?=^gcloud|^```)", section,
+                                                        flags=re.S | re.M)]
+    assert len(commands) == 2
+    for cmd in commands:
+        assert cmd in trainer_readme, cmd
