@@ -16,20 +16,26 @@ the MurmurHash3 finalizer, then permuted by `a_k * h + b_k mod 2^64` with odd
 the textbook `(a*x+b) mod (2^61-1)` truncated to 32 bits (datasketch's "legacy"
 scheme) because that fold is not collision-free and datasketch documents it as
 biased on large sets. All permutations of all shingles are one uint64
-broadcast [S x P] (S chunked to bound memory) followed by a min over S.
+broadcast [S x P] followed by a min over S, computed in row blocks into one
+preallocated buffer that stays in cache; `signatures` does this for many
+documents at once and reduces per document with `np.minimum.reduceat`, so the
+numpy call overhead is paid per block, not per document.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import hashlib
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 
 _U64_MAX = np.uint64((1 << 64) - 1)
-# Shingles per broadcast chunk: [256 x 4096] uint64 is 8 MiB.
-_CHUNK = 4096
+# Shingle rows per broadcast block: [512 x 256] uint64 is 1 MiB, about one L2 cache; measured
+# 1.07 ns per element at 64-512 rows vs 1.15 ns for whole documents in fresh arrays.
+_BLOCK_ELEMS = 512 * 256
 
 
 def _fmix64(h_S: np.ndarray) -> np.ndarray:
@@ -143,20 +149,58 @@ def _shingle_hashes(text: str, ngram: int) -> np.ndarray:
     return np.frombuffer(digests, dtype="<u8")[::2].astype(np.uint64)
 
 
+def _affine_min(h_S: np.ndarray, offsets_D: np.ndarray, a_P: np.ndarray, b_P: np.ndarray,
+                sig_DxP: np.ndarray) -> None:
+    """sig_DxP[d] = min over rows s of document d of (a_P * h_S[s] + b_P) mod 2^64, in place.
+
+    offsets_D[d] is document d's first row (non-decreasing; documents without rows keep
+    all-max). Rows go through one [rows x P] buffer block by block: a block holds whole
+    documents where they fit (one multiply and one add for all of them, then one min per
+    document: np.minimum.reduceat over axis 0 is ~10x slower than plain reduces), and a
+    larger document is folded in over several blocks.
+    """
+    num_perm = a_P.size
+    block = max(1, _BLOCK_ELEMS // num_perm)
+    buf = np.empty((block, num_perm), dtype=np.uint64)
+    ends_D = np.append(offsets_D[1:], h_S.size).tolist()
+    starts_D = offsets_D.tolist()
+    d, n_docs = 0, len(starts_D)
+    while d < n_docs:
+        lo = starts_D[d]
+        # Whole documents whose rows end within one block of lo (at least document d).
+        e = max(d + 1, bisect.bisect_right(ends_D, lo + block, lo=d))
+        hi = ends_D[e - 1]
+        for start in range(lo, hi, block):     # one pass unless document d alone exceeds a block
+            rows = min(block, hi - start)
+            phv = buf[:rows]
+            np.multiply(h_S[start:start + rows, None], a_P, out=phv)   # wraps mod 2^64
+            phv += b_P
+            if e > d + 1:
+                for j in range(d, e):
+                    if ends_D[j] > starts_D[j]:
+                        np.minimum.reduce(phv[starts_D[j] - lo:ends_D[j] - lo], axis=0, out=sig_DxP[j])
+            elif rows:
+                np.minimum(sig_DxP[d], phv.min(axis=0), out=sig_DxP[d])
+        d = e
+
+
+def signatures(texts: Sequence[str], cfg: MinHashConfig = MinHashConfig()) -> np.ndarray:
+    """uint64 [len(texts) x num_perm]: row d equals `signature(texts[d], cfg)`, computed in one pass."""
+    hashes = [_shingle_hashes(t, cfg.ngram) for t in texts]
+    sig_DxP = np.full((len(hashes), cfg.num_perm), _U64_MAX, dtype=np.uint64)
+    if not hashes:
+        return sig_DxP
+    sizes = np.fromiter(map(len, hashes), dtype=np.int64, count=len(hashes))
+    offsets_D = np.zeros(len(hashes), dtype=np.int64)
+    np.cumsum(sizes[:-1], out=offsets_D[1:])
+    h_S = _fmix64(np.concatenate(hashes))
+    _affine_min(h_S, offsets_D, *permutations(cfg.num_perm, cfg.seed), sig_DxP)
+    return sig_DxP
+
+
 def signature(text: str, cfg: MinHashConfig = MinHashConfig()) -> np.ndarray:
     """uint64 [num_perm] MinHash of the text's shingles; all-max (2^64-1) when it has none."""
-    sig_P = np.full(cfg.num_perm, _U64_MAX, dtype=np.uint64)
-    h_S = _shingle_hashes(text, cfg.ngram)
-    if not h_S.size:
-        return sig_P
-    h_S = _fmix64(h_S)
-    a_P, b_P = permutations(cfg.num_perm, cfg.seed)
-    for start in range(0, h_S.size, _CHUNK):
-        chunk_S = h_S[start:start + _CHUNK]
-        phv_SxP = chunk_S[:, None] * a_P[None, :]      # wraps mod 2^64; [S x P] so the min
-        phv_SxP += b_P                                  # reduces contiguous rows
-        np.minimum(sig_P, phv_SxP.min(axis=0), out=sig_P)
-    return sig_P
+    return signatures([text], cfg)[0]
 
 
 def has_shingles(sig: np.ndarray) -> bool:

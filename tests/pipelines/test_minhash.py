@@ -70,3 +70,22 @@ def test_config_validation():
     with pytest.raises(ValueError):
         minhash.MinHashConfig(bands=30, rows=10)
     assert minhash.MinHashConfig(bands=16, rows=16).band_rows == (16, 16)
+
+
+def test_signatures_batch_equals_datasketch_per_document():
+    rng = np.random.default_rng(3)
+    # Empty docs between others, short docs, and one longer than a block (512 rows at 256 perms).
+    texts = [_words(rng, int(n)) for n in rng.integers(1, 60, 40)] + ["", " \n", _words(rng, 1500), "x"]
+    texts = texts[::2] + texts[1::2]
+    for num_perm in (256, 5):
+        cfg = minhash.MinHashConfig(num_perm=num_perm)
+        sigs = minhash.signatures(texts, cfg)
+        assert sigs.shape == (len(texts), num_perm) and sigs.dtype == np.uint64
+        for text, sig in zip(texts, sigs):
+            ref = datasketch.MinHash(num_perm=num_perm, seed=cfg.seed, hashfunc=minhash.shingle_hash,
+                                     scheme="affine64")
+            ref.update_batch(minhash.shingles(text, cfg.ngram))
+            expected = ref.hashvalues if minhash.shingles(text) else np.full(num_perm, 2**64 - 1, np.uint64)
+            np.testing.assert_array_equal(sig, expected)
+            np.testing.assert_array_equal(sig, minhash.signature(text, cfg))
+    assert minhash.signatures([], minhash.MinHashConfig()).shape == (0, 256)
