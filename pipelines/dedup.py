@@ -38,6 +38,8 @@ from pipelines.document import Document, Rejected
 NAMESPACE = "curate"
 REJECTED = "rejected"
 STAGE = "dedup"
+# Most documents per minhash.signatures call (BatchElements adapts below it; ~0.5 MiB of texts at 2 KiB/doc).
+SIGNATURE_BATCH = 256
 
 
 # ---------------------------------------------------------------- pure functions
@@ -121,12 +123,15 @@ class ExactDedup(beam.PTransform):
 # ---------------------------------------------------------------- near dedup
 
 class _SignatureFn(beam.DoFn):
+    """Signs a batch of documents with one `minhash.signatures` call (numpy overhead per batch, not per doc)."""
+
     def __init__(self, cfg: minhash.MinHashConfig, across_sources: bool):
         self.cfg, self.across_sources = cfg, across_sources
 
-    def process(self, doc: Document) -> Iterator[tuple[str, tuple[str, np.ndarray]]]:
-        scope = "" if self.across_sources else doc.source
-        yield doc.id, (scope, minhash.signature(doc.text, self.cfg))
+    def process(self, batch: list[Document]) -> Iterator[tuple[str, tuple[str, np.ndarray]]]:
+        sigs = minhash.signatures([doc.text for doc in batch], self.cfg)
+        for doc, sig in zip(batch, sigs):
+            yield doc.id, ("" if self.across_sources else doc.source, sig)
 
 
 class _StarEdgesFn(beam.DoFn):
@@ -240,7 +245,9 @@ class NearDedup(beam.PTransform):
 
     def expand(self, docs):
         cfg = self.cfg
-        sigs = docs | "MinHash signatures" >> beam.ParDo(_SignatureFn(cfg, self.across_sources))
+        sigs = (docs
+                | "Batch for MinHash" >> beam.BatchElements(min_batch_size=1, max_batch_size=SIGNATURE_BATCH)
+                | "MinHash signatures" >> beam.ParDo(_SignatureFn(cfg, self.across_sources)))
         edges = (sigs
                  | "Band keys" >> beam.FlatMap(lambda kv: band_entries(kv[0], kv[1][0], kv[1][1], cfg))
                  | "Group by band" >> beam.GroupByKey()
