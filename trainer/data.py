@@ -1,7 +1,7 @@
 """Training and eval batches from a mixture: a Grain pipeline over the mixture's ArrayRecord sources.
 
     SamplingPlan picks (source, document) -> TokenizedSource reads the tokens -> greedy sequential packing
-    into rows of seq_len + 1 tokens -> per-host batches of global_batch / process_count rows -> thread prefetch.
+    straight into per-host batches of global_batch / process_count rows of seq_len + 1 tokens -> thread prefetch.
 
 Packing (documented choices; the paper does not describe its packer):
   * Documents are appended to the current row in pick order; a row is closed when fewer than 2 slots remain
@@ -66,47 +66,85 @@ Carry = tuple  # (source_id, document_index, offset) of a split document's conti
 NextDocument = Callable[[], "tuple[int, int, np.ndarray] | None"]  # -> (source_id, doc index, tokens) | None
 
 
+class PackBuffer:
+    """[rows, seq_len + 1] token / segment / position / source / document buffers, filled row by row.
+
+    One buffer serves every batch of an iterator: rows are written in place (only the padded tail of a row is
+    reset) and `arrays()` returns fresh contiguous [rows, seq_len] arrays, so no per-row arrays, dicts or
+    np.stack on the hot path (benchmarks/loader.py)."""
+
+    def __init__(self, rows: int, seq_len: int, pad_id: int = 0):
+        width = seq_len + 1
+        self.rows, self.width, self.pad_id = rows, width, pad_id
+        self.tokens = np.full((rows, width), pad_id, np.int32)
+        self.segments = np.zeros((rows, width), np.int32)
+        self.positions = np.zeros((rows, width), np.int32)
+        self.sources = np.full((rows, width), -1, np.int32)
+        self.documents = np.full((rows, width), -1, np.int32)
+        self._arange = np.arange(width, dtype=np.int32)
+
+    def fill_row(self, r: int, next_document: NextDocument, read: Callable[[int, int], np.ndarray],
+                 carry: Carry | None) -> tuple[bool, Carry | None]:
+        """Pack row r (see pack_row); returns (row holds a segment, new carry)."""
+        width, arange = self.width, self._arange
+        tokens_W, seg_W, pos_W = self.tokens[r], self.segments[r], self.positions[r]
+        src_W, doc_W = self.sources[r], self.documents[r]
+        fill = segment = 0
+        while width - fill >= 2:
+            if carry is not None:
+                sid, index, offset = carry
+                doc = read(sid, index)
+            else:
+                picked = next_document()
+                if picked is None:
+                    break
+                (sid, index, doc), offset = picked, 0
+            carry = None
+            size = len(doc)
+            take = min(size - offset, width - fill)
+            if take <= 0:
+                continue  # an empty document: nothing to pack
+            segment += 1
+            end = fill + take
+            tokens_W[fill:end] = doc[offset:offset + take]
+            seg_W[fill:end] = segment
+            pos_W[fill:end] = arange[:take]
+            src_W[fill:end] = sid
+            doc_W[fill:end] = index
+            fill = end
+            if offset + take < size:
+                carry = (sid, index, offset + take - 1)  # one token of overlap: no transition is lost
+        if fill < width:  # padding: the buffer is reused, so reset what an earlier batch left here
+            tokens_W[fill:], seg_W[fill:], pos_W[fill:] = self.pad_id, 0, 0
+            src_W[fill:], doc_W[fill:] = -1, -1
+        return segment > 0, carry
+
+    def arrays(self, rows: int | None = None) -> dict[str, np.ndarray]:
+        """Contiguous [rows, seq_len] copies: inputs = tokens[:-1], targets = tokens[1:], loss mask where input
+        and target share a segment."""
+        n = self.rows if rows is None else rows
+        seg = self.segments[:n]
+        same = (seg[:, :-1] == seg[:, 1:]) & (seg[:, :-1] > 0)
+        return {"inputs": np.ascontiguousarray(self.tokens[:n, :-1]),
+                "targets": np.ascontiguousarray(self.tokens[:n, 1:]),
+                "segment_ids": np.ascontiguousarray(seg[:, :-1]),
+                "positions": np.ascontiguousarray(self.positions[:n, :-1]),
+                "loss_mask": same.astype(np.float32),
+                "source_ids": np.ascontiguousarray(self.sources[:n, :-1]),
+                "document_ids": np.ascontiguousarray(self.documents[:n, :-1])}
+
+
 def pack_row(seq_len: int, next_document: NextDocument, read: Callable[[int, int], np.ndarray],
              carry: Carry | None, pad_id: int = 0) -> tuple[dict[str, np.ndarray] | None, Carry | None]:
     """Fill one row of seq_len + 1 tokens; return (row arrays of length seq_len, new carry).
 
     `next_document()` yields the next pick (None when a finite stream is exhausted); `read(source_id, index)`
     re-reads a carried document. Returns (None, None) when the stream is exhausted and the row is empty."""
-    width = seq_len + 1
-    tokens_W = np.full(width, pad_id, np.int32)
-    seg_W = np.zeros(width, np.int32)
-    pos_W = np.zeros(width, np.int32)
-    src_W = np.full(width, -1, np.int32)
-    doc_W = np.full(width, -1, np.int32)
-    fill, segment = 0, 0
-    while width - fill >= 2:
-        if carry is not None:
-            sid, index, offset = carry
-            doc = read(sid, index)
-        else:
-            picked = next_document()
-            if picked is None:
-                break
-            (sid, index, doc), offset = picked, 0
-        carry = None
-        take = min(len(doc) - offset, width - fill)
-        if take <= 0:
-            continue  # an empty document: nothing to pack
-        segment += 1
-        end = fill + take
-        tokens_W[fill:end] = doc[offset:offset + take]
-        seg_W[fill:end], pos_W[fill:end] = segment, np.arange(take, dtype=np.int32)
-        src_W[fill:end], doc_W[fill:end] = sid, index
-        fill = end
-        if offset + take < len(doc):
-            carry = (sid, index, offset + take - 1)  # one token of overlap: no transition is lost
-    if segment == 0:
+    buffer = PackBuffer(1, seq_len, pad_id)
+    filled, carry = buffer.fill_row(0, next_document, read, carry)
+    if not filled:
         return None, None
-    same = (seg_W[:-1] == seg_W[1:]) & (seg_W[:-1] > 0)
-    row = {"inputs": tokens_W[:-1], "targets": tokens_W[1:], "segment_ids": seg_W[:-1],
-           "positions": pos_W[:-1], "loss_mask": same.astype(np.float32), "source_ids": src_W[:-1],
-           "document_ids": doc_W[:-1]}
-    return row, carry
+    return {key: value[0] for key, value in buffer.arrays().items()}, carry
 
 
 # ----------------------------------------------------------------------------------------------- sources
@@ -144,13 +182,14 @@ class SourceReaders:
         return self._open[sid]
 
     def read(self, sid: int, index: int) -> np.ndarray:
-        name = self.names[sid]
+        """Document `index` of source `sid` as int32 ids (TokenizedSource has checked them)."""
         try:
-            return np.asarray(self.source(sid)[index], np.int32)
+            source = self._open.get(sid)
+            return (self.source(sid) if source is None else source)[index]
         except DataError:
             raise
         except Exception as e:  # corrupt record, missing shard, index out of range: keep the reader's words
-            raise DataError(f"source {name!r} document {index}: {type(e).__name__}: {e}") from e
+            raise DataError(f"source {self.names[sid]!r} document {index}: {type(e).__name__}: {e}") from e
 
 
 def holdout_counts(mixture: dict, eval_documents: int) -> dict[str, int]:
@@ -179,8 +218,12 @@ def _grain():
 def _iterator_class():
     gp, _ = _grain()
 
-    class _PackedRowsIterator(gp.DatasetIterator):
-        """Infinite stream of packed rows following the sampling plan; state = plan state + carry."""
+    class _PackedBatchIterator(gp.DatasetIterator):
+        """Infinite stream of packed host batches following the sampling plan; state = plan state + carry.
+
+        Rows are packed straight into one reused [host_batch, seq_len + 1] PackBuffer. The state is the one
+        a row iterator under Grain's .batch() had (Grain's batch state is its parent's), so checkpoints of
+        either restore in the other."""
 
         def __init__(self, mixture: dict, cfg: DataConfig, mixture_dir: str | None):
             super().__init__()
@@ -195,6 +238,7 @@ def _iterator_class():
             self._sid = {name: i for i, name in enumerate(self._readers.names)}
             self._carry: Carry | None = None
             self._rows = 0
+            self._buffer = PackBuffer(cfg.host_batch, cfg.seq_len, cfg.pad_id)
             self._last: tuple[int, int, np.ndarray] | None = None  # last document read (a split one's rest)
 
         def _read(self, sid: int, index: int) -> np.ndarray:
@@ -213,10 +257,11 @@ def _iterator_class():
             return sid, int(index), self._read(sid, int(index))
 
         def __next__(self) -> dict[str, np.ndarray]:
-            row, self._carry = pack_row(self._cfg.seq_len, self._next_document, self._read,
-                                        self._carry, self._cfg.pad_id)
-            self._rows += 1
-            return row
+            fill_row, next_document, read = self._buffer.fill_row, self._next_document, self._read
+            for r in range(self._buffer.rows):  # state advances row by row, as under Grain's .batch()
+                _, self._carry = fill_row(r, next_document, read, self._carry)
+                self._rows += 1
+            return self._buffer.arrays()
 
         def get_state(self) -> dict[str, Any]:
             carry = None if self._carry is None else [int(x) for x in self._carry]
@@ -228,15 +273,15 @@ def _iterator_class():
             self._rows = int(state["rows"])
             self._last = None
 
-    return _PackedRowsIterator
+    return _PackedBatchIterator
 
 
 def _dataset_class():
     gp, _ = _grain()
     iterator_cls = _iterator_class()
 
-    class PackedRowsIterDataset(gp.IterDataset):
-        """Grain IterDataset of packed rows over a mixture (one per host)."""
+    class PackedBatchIterDataset(gp.IterDataset):
+        """Grain IterDataset of packed host batches over a mixture (one per host)."""
 
         def __init__(self, mixture: dict, cfg: DataConfig, mixture_dir: str | None = None):
             super().__init__()
@@ -245,13 +290,13 @@ def _dataset_class():
         def __iter__(self):
             return iterator_cls(self._mixture, self._cfg, self._dir)
 
-    return PackedRowsIterDataset
+    return PackedBatchIterDataset
 
 
 def make_train_iterator(mixture: dict, cfg: DataConfig, mixture_dir: str | None = None):
     """Grain iterator of host batches {key: [host_batch, seq_len]}; get_state()/set_state() restore exactly."""
     _, gx = _grain()
-    ds = _dataset_class()(mixture, cfg, mixture_dir).batch(cfg.host_batch, drop_remainder=True)
+    ds = _dataset_class()(mixture, cfg, mixture_dir)
     if cfg.prefetch > 0:
         ds = gx.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=cfg.prefetch)
     return iter(ds)
