@@ -169,19 +169,28 @@ def _decode_varints(payload: np.ndarray) -> np.ndarray:
     return np.add.reduceat(values_B, starts)
 
 
+def _packed_values(record: bytes) -> np.ndarray | None:
+    """int64 ids from the packed varints of a long record in `encode_example`'s layout (each in [0, 2**35):
+    at most 5 varint bytes); None when the protobuf parse has to decide."""
+    if len(record) < FAST_PATH_MIN_BYTES:
+        return None
+    span = _packed_span(record)
+    if span is None:
+        return None
+    payload = np.frombuffer(record, dtype=np.uint8, count=span[1] - span[0], offset=span[0])
+    return _decode_varints(payload)
+
+
 def decode_tokens(record: bytes) -> np.ndarray:
     """Fast path: token ids (int32) straight from the packed varints, no message objects.
 
     Short records and layouts other than the one `encode_example` writes (e.g.
     unpacked ids) go through the protobuf parse, so it accepts what protobuf accepts.
     """
-    if len(record) < FAST_PATH_MIN_BYTES:
+    values = _packed_values(record)
+    if values is None:
         return decode_example(record)[0]
-    span = _packed_span(record)
-    if span is None:
-        return decode_example(record)[0]
-    payload = np.frombuffer(record, dtype=np.uint8, count=span[1] - span[0], offset=span[0])
-    return _to_int32(_decode_varints(payload))
+    return _to_int32(values)
 
 
 def _local_copy(path: str, cache_dir: str | None) -> str:
@@ -311,16 +320,21 @@ class TokenizedSource:
         return indices[0]
 
     def _checked(self, record: bytes, shard: int, index: int) -> np.ndarray:
+        """decode_tokens + non-empty + ids < vocab_size; errors name shard and record. Long records take one
+        max() over the packed ids for both the int32 and the vocabulary bound (varints are never negative)."""
         try:
-            ids = decode_tokens(record)
+            values = _packed_values(record)
+            ids = decode_example(record)[0] if values is None else values
         except CorruptRecordError as e:
             raise CorruptRecordError(f"{self._paths[shard]}: record {index}: {e}") from None
-        if ids.size == 0 or int(ids.max()) >= self.vocab_size:
+        top = int(ids.max()) if ids.size else -1
+        if values is not None and top >= 1 << 31:
+            raise CorruptRecordError(f"{self._paths[shard]}: record {index}: token id outside int32 range")
+        if ids.size == 0 or top >= self.vocab_size:
             raise CorruptRecordError(
                 f"{self._paths[shard]}: record {index}: "
-                + ("empty token list" if ids.size == 0 else
-                   f"token id {int(ids.max())} >= vocab_size {self.vocab_size}"))
-        return ids
+                + ("empty token list" if ids.size == 0 else f"token id {top} >= vocab_size {self.vocab_size}"))
+        return ids if values is None else ids.astype(np.int32)
 
     def __getitem__(self, i: int) -> np.ndarray:
         shard, index = self._locate(int(i))

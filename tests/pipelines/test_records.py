@@ -210,3 +210,22 @@ def test_verify_checks_source_tag_and_eos(tmp_path):
     path = _write_source(tmp_path / "b", [docs], raw={(0, 0): records.encode_example(no_eos, "code")})
     with pytest.raises(records.CorruptRecordError, match="record 0: does not end with EOS"):
         records.TokenizedSource.open(path).verify_tokens()
+
+
+def test_long_records_checked_on_the_packed_fast_path(tmp_path):
+    """Records >= FAST_PATH_MIN_BYTES take the fused check (one max over the packed ids): same ids, same errors."""
+    rng = np.random.default_rng(5)
+    docs = [_doc(rng, 400) for _ in range(4)]
+    over_vocab, over_int32 = docs[1].astype(np.int64), docs[2].astype(np.int64)
+    over_vocab[7], over_int32[9] = VOCAB, 2**31 + 3
+    raw = {(0, 1): records.encode_example(over_vocab, "code"), (0, 2): records.encode_example(over_int32, "code")}
+    assert all(len(r) >= records.FAST_PATH_MIN_BYTES for r in raw.values())
+    path = _write_source(tmp_path / "code", [docs], raw=raw)
+    src = records.TokenizedSource.open(path)
+    for i in (0, 3):
+        got = src[i]
+        assert got.dtype == np.int32 and got.tolist() == docs[i].tolist()
+    with pytest.raises(records.CorruptRecordError, match=rf"part-00000-of-00001.*record 1: token id {VOCAB} >= vocab"):
+        src[1]
+    with pytest.raises(records.CorruptRecordError, match=r"part-00000-of-00001.*record 2: token id outside int32"):
+        src[2]
