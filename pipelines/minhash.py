@@ -18,8 +18,9 @@ scheme) because that fold is not collision-free and datasketch documents it as
 biased on large sets. All permutations of all shingles are one uint64
 broadcast [S x P] followed by a min over S, computed in row blocks into one
 preallocated buffer that stays in cache; `signatures` does this for many
-documents at once and reduces per document with `np.minimum.reduceat`, so the
-numpy call overhead is paid per block, not per document.
+documents at once, so the numpy call overhead is paid per block, not per
+document. With numba installed, `signatures` runs hashing, permutation and min
+in one compiled loop instead (pipelines/minhash_jit.py), bit-identical.
 """
 from __future__ import annotations
 
@@ -184,8 +185,8 @@ def _affine_min(h_S: np.ndarray, offsets_D: np.ndarray, a_P: np.ndarray, b_P: np
         d = e
 
 
-def signatures(texts: Sequence[str], cfg: MinHashConfig = MinHashConfig()) -> np.ndarray:
-    """uint64 [len(texts) x num_perm]: row d equals `signature(texts[d], cfg)`, computed in one pass."""
+def _signatures_numpy(texts: Sequence[str], cfg: MinHashConfig) -> np.ndarray:
+    """`signatures` with mmh3 from Python and the affine step in numpy (the no-numba path)."""
     hashes = [_shingle_hashes(t, cfg.ngram) for t in texts]
     sig_DxP = np.full((len(hashes), cfg.num_perm), _U64_MAX, dtype=np.uint64)
     if not hashes:
@@ -196,6 +197,37 @@ def signatures(texts: Sequence[str], cfg: MinHashConfig = MinHashConfig()) -> np
     h_S = _fmix64(np.concatenate(hashes))
     _affine_min(h_S, offsets_D, *permutations(cfg.num_perm, cfg.seed), sig_DxP)
     return sig_DxP
+
+
+def _signatures_jit(texts: Sequence[str], cfg: MinHashConfig) -> np.ndarray:
+    """`signatures` through the fused numba kernel; Python still lowercases and splits."""
+    from pipelines import minhash_jit
+    data = [" ".join(t.lower().split()).encode("utf-8", "surrogatepass") for t in texts]
+    starts_D = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, data), dtype=np.int64, count=len(data)), out=starts_D[1:])
+    sig_DxP = np.full((len(data), cfg.num_perm), _U64_MAX, dtype=np.uint64)
+    minhash_jit.signatures_into(np.frombuffer(b"".join(data), dtype=np.uint8), starts_D, cfg.ngram,
+                                *permutations(cfg.num_perm, cfg.seed), sig_DxP)
+    return sig_DxP
+
+
+@functools.cache
+def has_jit() -> bool:
+    """True when numba is importable, so `signatures` uses the compiled kernel (~3-4x faster)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def signatures(texts: Sequence[str], cfg: MinHashConfig = MinHashConfig()) -> np.ndarray:
+    """uint64 [len(texts) x num_perm]: row d is the MinHash of texts[d] (see `signature`).
+
+    Uses the numba kernel (pipelines.minhash_jit) when numba is installed, else numpy;
+    both are bit-identical to datasketch affine64. Batching amortises per-call overhead.
+    """
+    return _signatures_jit(texts, cfg) if has_jit() else _signatures_numpy(texts, cfg)
 
 
 def signature(text: str, cfg: MinHashConfig = MinHashConfig()) -> np.ndarray:

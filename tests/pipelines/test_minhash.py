@@ -72,14 +72,21 @@ def test_config_validation():
     assert minhash.MinHashConfig(bands=16, rows=16).band_rows == (16, 16)
 
 
-def test_signatures_batch_equals_datasketch_per_document():
+@pytest.mark.parametrize("path", ["numpy", "jit"])
+def test_signatures_batch_equals_datasketch_per_document(path):
+    if path == "jit":
+        pytest.importorskip("numba")
+    batch = {"numpy": minhash._signatures_numpy, "jit": minhash._signatures_jit}[path]
     rng = np.random.default_rng(3)
-    # Empty docs between others, short docs, and one longer than a block (512 rows at 256 perms).
+    # Empty docs between others, short docs, one longer than a numpy block (512 rows at 256 perms),
+    # non-ASCII, Unicode whitespace that str.split() splits on, a lone surrogate.
     texts = [_words(rng, int(n)) for n in rng.integers(1, 60, 40)] + ["", " \n", _words(rng, 1500), "x"]
+    texts += ["Grüße  ÄÖÜ ß\u2003naïve\x1cword\xa0end ünïcödé 漢字 テスト e\u0301 more words here",
+              "lone \ud800 surrogate and \U0001F600 emoji in a sentence of words"]
     texts = texts[::2] + texts[1::2]
     for num_perm in (256, 5):
         cfg = minhash.MinHashConfig(num_perm=num_perm)
-        sigs = minhash.signatures(texts, cfg)
+        sigs = batch(texts, cfg)
         assert sigs.shape == (len(texts), num_perm) and sigs.dtype == np.uint64
         for text, sig in zip(texts, sigs):
             ref = datasketch.MinHash(num_perm=num_perm, seed=cfg.seed, hashfunc=minhash.shingle_hash,
@@ -88,4 +95,13 @@ def test_signatures_batch_equals_datasketch_per_document():
             expected = ref.hashvalues if minhash.shingles(text) else np.full(num_perm, 2**64 - 1, np.uint64)
             np.testing.assert_array_equal(sig, expected)
             np.testing.assert_array_equal(sig, minhash.signature(text, cfg))
-    assert minhash.signatures([], minhash.MinHashConfig()).shape == (0, 256)
+    assert batch([], minhash.MinHashConfig()).shape == (0, 256)
+
+
+def test_jit_murmur3_equals_mmh3_at_every_tail_length():
+    pytest.importorskip("numba")
+    from pipelines import minhash_jit
+    rng = np.random.default_rng(4)
+    for length in [*range(0, 50), 255, 1000]:
+        buf = rng.integers(0, 256, length + 2, dtype=np.uint8)
+        assert minhash_jit.mmh3_x64_128_low(buf, 1, length + 1) == minhash.shingle_hash(buf[1:-1].tobytes())
