@@ -1,6 +1,7 @@
 """SamplingPlan: the deterministic stream of (source, document index) picks a mixture trains on.
 
-Numpy-free hot path, no JAX: the trainer's data pipeline calls `next()` once per document.
+Numpy-free hot path (unrolled Feistel, inlined open-loop step), no JAX: the trainer's data pipeline calls
+`next()` once per document.
 
 How a pick is made
 - Source choice is stride scheduling on virtual time, not random draws. Weights are token
@@ -54,7 +55,7 @@ class EpochPermutation:
     keeps the domain below 2n: cycle walking needs under 2 round trips on average.
     """
 
-    __slots__ = ("n", "epoch", "rounds", "right_bits")
+    __slots__ = ("n", "epoch", "rounds", "right_bits", "_right_mask", "_flat")
 
     def __init__(self, n: int, seed: int, source: str, epoch: int):
         if not 0 < n < 1 << 64:
@@ -68,9 +69,11 @@ class EpochPermutation:
         keys = struct.unpack(f"<{_ROUNDS}Q", digest)
         # round r: (key, mask of the left half's width); the left half is `wide` bits on even rounds
         self.rounds = tuple((key, (1 << (wide if r % 2 == 0 else narrow)) - 1) for r, key in enumerate(keys))
+        self._right_mask = (1 << narrow) - 1
+        self._flat = tuple(v for pair in self.rounds for v in pair)   # (k0, m0, k1, m1, ...) for the unrolled walk
 
     def _round_trip(self, x: int) -> int:
-        left, right = x >> self.right_bits, x & ((1 << self.right_bits) - 1)
+        left, right = x >> self.right_bits, x & self._right_mask
         for key, mask in self.rounds:     # round function: multiply-xorshift-multiply hash, high bits
             z = ((right ^ key) * 0x9E3779B97F4A7C15) & _M64
             z = ((z ^ (z >> 32)) * 0xBF58476D1CE4E5B9) & _M64
@@ -80,10 +83,25 @@ class EpochPermutation:
     def __call__(self, i: int) -> int:
         if not 0 <= i < self.n:
             raise IndexError(f"index {i} outside [0, {self.n})")
-        y = self._round_trip(i)
-        while y >= self.n:                    # cycle walking: stays a bijection of [0, n)
-            y = self._round_trip(y)
-        return y
+        return self._walk(i)
+
+    def _walk(self, y: int) -> int:
+        """_round_trip with cycle walking, the 4 rounds unrolled (the plan calls this once per document)."""
+        n, bits, right_mask = self.n, self.right_bits, self._right_mask
+        k0, m0, k1, m1, k2, m2, k3, m3 = self._flat
+        while True:
+            left, right = y >> bits, y & right_mask
+            z = ((right ^ k0) * 0x9E3779B97F4A7C15) & _M64
+            left, right = right, left ^ ((((z ^ (z >> 32)) * 0xBF58476D1CE4E5B9) & _M64) >> 32 & m0)
+            z = ((right ^ k1) * 0x9E3779B97F4A7C15) & _M64
+            left, right = right, left ^ ((((z ^ (z >> 32)) * 0xBF58476D1CE4E5B9) & _M64) >> 32 & m1)
+            z = ((right ^ k2) * 0x9E3779B97F4A7C15) & _M64
+            left, right = right, left ^ ((((z ^ (z >> 32)) * 0xBF58476D1CE4E5B9) & _M64) >> 32 & m2)
+            z = ((right ^ k3) * 0x9E3779B97F4A7C15) & _M64
+            left, right = right, left ^ ((((z ^ (z >> 32)) * 0xBF58476D1CE4E5B9) & _M64) >> 32 & m3)
+            y = (left << bits) | right
+            if y < n:                         # cycle walking: stays a bijection of [0, n)
+                return y
 
 
 class SamplingPlan:
@@ -201,7 +219,7 @@ class SamplingPlan:
         if perm is None or perm.epoch != epoch:
             perm = EpochPermutation(n, self.seed, self.sources[source_index], epoch)
             self._perms[source_index] = perm
-        return perm(offset)
+        return perm._walk(offset)             # 0 <= offset < n by construction
 
     def _step(self) -> tuple[int, int]:
         """Advance the global stream by one pick; returns (source index, pick number within the source)."""
@@ -216,6 +234,21 @@ class SamplingPlan:
 
     def next(self) -> tuple[str, int]:
         """This host's next pick: (source name, document index within that source)."""
+        if self._doc_tokens is None:      # open loop: _choose and _step inlined (called once per document)
+            counts, stride, active = self._counts, self._stride, self._active
+            count_hosts, host = self.process_count, self.process_index
+            while True:
+                best, best_due = -1, float("inf")
+                for i in active:
+                    due = (counts[i] + 0.5) * stride[i]
+                    if due < best_due:
+                        best, best_due = i, due
+                count = counts[best]
+                counts[best] = count + 1
+                global_index = self._position
+                self._position = global_index + 1
+                if global_index % count_hosts == host:
+                    return self.sources[best], self.document(best, count)
         while True:
             global_index = self._position
             i, count = self._step()
