@@ -265,7 +265,7 @@ def _iterator_class():
 
         def get_state(self) -> dict[str, Any]:
             carry = None if self._carry is None else [int(x) for x in self._carry]
-            return {"plan": copy.deepcopy(self._plan.get_state()), "carry": carry, "rows": self._rows}
+            return {"plan": self._plan.get_state(), "carry": carry, "rows": self._rows}  # plan state: fresh dicts
 
         def set_state(self, state: dict[str, Any]) -> None:
             self._plan.set_state(copy.deepcopy(state["plan"]))
