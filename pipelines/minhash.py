@@ -213,10 +213,13 @@ def _signatures_jit(texts: Sequence[str], cfg: MinHashConfig) -> np.ndarray:
 
 @functools.cache
 def has_jit() -> bool:
-    """True when numba is importable, so `signatures` uses the compiled kernel (~3-4x faster)."""
+    """True when the numba kernel loads, so `signatures` uses it (~3.5x faster than numpy).
+
+    Any failure (numba missing, no writable compile cache) falls back to numpy, same values.
+    """
     try:
-        import numba  # noqa: F401
-    except ImportError:
+        from pipelines import minhash_jit  # noqa: F401
+    except Exception:   # noqa: BLE001 - ImportError, or numba's RuntimeError without a cache locator
         return False
     return True
 
