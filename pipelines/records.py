@@ -235,6 +235,7 @@ class TokenizedSource:
         self._paths = manifest.shard_paths
         self._cache_dir = cache_dir
         self._offsets = np.cumsum([0] + [s.documents for s in manifest.shards]).tolist()
+        self._documents = manifest.documents
         self._readers: list = [None] * len(self._paths)
         self._lock = threading.Lock()
 
@@ -291,7 +292,7 @@ class TokenizedSource:
         return reader
 
     def _locate(self, i: int) -> tuple[int, int]:
-        n = len(self)
+        n = self._documents
         if i < 0:
             i += n
         if not 0 <= i < n:

@@ -254,7 +254,9 @@ def _iterator_class():
         def _next_document(self):
             name, index = self._plan.next()
             sid = self._sid[name]
-            return sid, int(index), self._read(sid, int(index))
+            doc = self._readers.read(sid, index)
+            self._last = (sid, index, doc)
+            return sid, index, doc
 
         def __next__(self) -> dict[str, np.ndarray]:
             fill_row, next_document, read = self._buffer.fill_row, self._next_document, self._read
