@@ -27,3 +27,11 @@ def test_missing_rates_are_named(tmp_path):
     results.write_text(json.dumps({"curate_docs_per_s_per_core": 1.0}))
     with pytest.raises(SystemExit, match="tokenize_tokens_per_s_per_core"):
         capacity.load_results(str(results))
+
+
+def test_run_all_refuses_unknown_benchmarks(capsys):
+    from benchmarks import run_all
+
+    with pytest.raises(SystemExit):
+        run_all.main(["--only", "nope"])
+    assert "unknown benchmark(s) nope" in capsys.readouterr().err
