@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from typing import Any
 
@@ -59,6 +60,8 @@ class Checkpointer:
         import orbax.checkpoint as ocp
 
         self._ocp, self._gp = ocp, gp
+        if "://" not in workdir:     # Orbax's tensorstore layer refuses relative local paths
+            workdir = os.path.abspath(workdir)
         self.directory = _join(workdir, "checkpoints")
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, enable_async_checkpointing=async_save, create=not read_only,

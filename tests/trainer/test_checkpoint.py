@@ -98,3 +98,15 @@ def test_load_weights_from_previous_stage(tmp_path, tiny_state):
                          if a.ndim else a, abstract)
     with pytest.raises(checkpoint.ResumeError, match="model config must match"):
         checkpoint.load_weights_from(str(tmp_path / "stage1"), wider)
+
+
+def test_relative_workdir_saves_and_loads(tmp_path, monkeypatch, tiny_state):
+    """`--workdir demo_out/run` (relative, as in `make demo`) must work: Orbax needs absolute paths."""
+    state, abstract = tiny_state
+    monkeypatch.chdir(tmp_path)
+    ckpt = checkpoint.Checkpointer("runs/rel", async_save=False)
+    ckpt.save(2, state, None, {"mixture_hash": "x"})
+    ckpt.close()
+    assert (tmp_path / "runs" / "rel" / "checkpoints").is_dir()
+    loaded, meta = checkpoint.load_weights_from("runs/rel", abstract)
+    assert meta["step"] == 2 and _equal(loaded.params, state.params)
