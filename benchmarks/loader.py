@@ -6,7 +6,7 @@ and pipelines.manifest.write_manifest, log-normal document lengths (medians 400 
 mixture.json (weights 0.5 / 0.35 / 0.15) over them is validated with mixer.mixture.validate_mixture.
 
 Measured in one process, one after the other, on the same documents in the same order:
-  loader   trainer.data.make_train_iterator (SamplingPlan -> TokenizedSource -> packing -> Grain batch ->
+  loader   trainer.data.make_train_iterator (SamplingPlan -> TokenizedSource -> packing into host batches ->
            prefetch thread), counting non-padding tokens of the [B, L] batches
   raw      the same (source, document) picks, precomputed, read one record at a time with
            ArrayRecordReader.read([i]) + pipelines.records.decode_tokens: no plan, no checks, no packing
@@ -267,7 +267,7 @@ process CPU seconds (every thread of the process).
 
 | path | tokens | M tokens/s per core | M tokens/s wall | vs raw |
 |---|---:|---:|---:|---:|
-| trainer.data loader (plan + checked reads + packing + Grain batch + prefetch) | {loader['tokens']:,} | {per_core(loader) / 1e6:.2f} | {per_wall(loader) / 1e6:.2f} | {ratio:.2f}x |
+| trainer.data loader (plan + checked reads + packing into batches + Grain prefetch) | {loader['tokens']:,} | {per_core(loader) / 1e6:.2f} | {per_wall(loader) / 1e6:.2f} | {ratio:.2f}x |
 | raw: same picks, ArrayRecordReader.read([i]) + decode_tokens | {raw['tokens']:,} | {per_core(raw) / 1e6:.2f} | {per_wall(raw) / 1e6:.2f} | 1.00x |
 | raw sequential: read 1024 at a time + decode_tokens | {seq['tokens']:,} | {per_core(seq) / 1e6:.2f} | {per_wall(seq) / 1e6:.2f} | {per_core(seq) / per_core(raw):.2f}x |
 
