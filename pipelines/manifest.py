@@ -4,6 +4,10 @@ A manifest is the only thing the mixer reads (never token data), so it must be
 trustworthy: totals are checked against the shard list, shard paths must stay
 inside the source directory, and it is written last and atomically so a reader
 never sees a source whose shards are still being written.
+
+Each shard entry may name its lengths sidecar ("lengths": relative path, checked like
+"path"; pipelines.shards documents the format). Manifests written before sidecars
+existed omit it and stay valid: readers then compute lengths from the records.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class Shard:
     path: str        # relative to the manifest's directory
     documents: int
     tokens: int
+    lengths: str | None = None   # sidecar of per-record token counts, relative; None in older manifests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,10 +59,16 @@ class Manifest:
         """Full shard paths (local or gs://), in shard order."""
         return [join_path(self.location, s.path) for s in self.shards]
 
+    @property
+    def lengths_paths(self) -> list[str | None]:
+        """Full lengths-sidecar paths in shard order; None for a shard whose entry names none."""
+        return [None if s.lengths is None else join_path(self.location, s.lengths) for s in self.shards]
+
     def to_json(self) -> str:
         body = dataclasses.asdict(self)
         body.pop("location")
-        body["shards"] = [dataclasses.asdict(s) for s in self.shards]
+        body["shards"] = [{k: v for k, v in dataclasses.asdict(s).items() if not (k == "lengths" and v is None)}
+                          for s in self.shards]
         return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
 
@@ -69,12 +80,12 @@ def join_path(directory: str, name: str) -> str:
     return posixpath.join(directory, name)
 
 
-def _check_relative(path: str, where: str) -> None:
+def _check_relative(path: str, where: str, what: str = "shard path") -> None:
     if not isinstance(path, str) or not path:
-        raise ManifestError(f"{where}: shard path must be a non-empty string")
+        raise ManifestError(f"{where}: {what} must be a non-empty string")
     parts = path.replace("\\", "/").split("/")
     if path.startswith("/") or "://" in path or ".." in parts or ":" in parts[0]:
-        raise ManifestError(f"{where}: shard path {path!r} escapes the source directory")
+        raise ManifestError(f"{where}: {what} {path!r} escapes the source directory")
 
 
 def _require(body: dict, key: str, kind: type | tuple, where: str) -> Any:
@@ -107,10 +118,12 @@ def parse_manifest(text: str, where: str, location: str = "") -> Manifest:
         if not isinstance(raw, dict):
             raise ManifestError(f"{sw} must be an object")
         _check_relative(raw.get("path"), sw)
+        if "lengths" in raw:
+            _check_relative(raw["lengths"], sw, "lengths path")
         docs, toks = _require(raw, "documents", int, sw), _require(raw, "tokens", int, sw)
         if docs < 0 or toks < 0 or toks < docs:
             raise ManifestError(f"{sw}: impossible counts documents={docs} tokens={toks}")
-        shards.append(Shard(raw["path"], docs, toks))
+        shards.append(Shard(raw["path"], docs, toks, raw.get("lengths")))
     documents = _require(body, "documents", int, where)
     tokens = _require(body, "tokens", int, where)
     if documents != sum(s.documents for s in shards):

@@ -8,7 +8,9 @@ module has no Beam import: the mixer and the trainer read tokens through it.
 `TokenizedSource` is the random-access view of one source's shards; it trusts
 nothing it has not checked: shard record counts against the manifest on open,
 and every decoded record is validated, so a corrupt record is an error naming the
-shard and record index, never garbage handed to the trainer.
+shard and record index, never garbage handed to the trainer. `lengths()` gives every
+document's token count from the shards' lengths sidecars (pipelines.lengths) without
+reading records.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from pipelines import lengths as lengths_sidecar
 from pipelines.manifest import Manifest, ManifestError, load_manifest
 from pipelines.proto import example_pb2
 
@@ -238,16 +241,53 @@ class TokenizedSource:
         self._documents = manifest.documents
         self._readers: list = [None] * len(self._paths)
         self._lock = threading.Lock()
+        self._lengths: np.ndarray | None = None
 
     @classmethod
     def open(cls, manifest_path: str, verify: bool = True,
              cache_dir: str | None = None) -> "TokenizedSource":
-        """Load and validate the manifest; with verify, open every shard and check its record count."""
+        """Load and validate the manifest; with verify, open every shard and check its record count, and load
+        the lengths sidecars (count and sum against the manifest; skipped for manifests without sidecars)."""
         source = cls(load_manifest(manifest_path), cache_dir)
         if verify:
             for shard in range(len(source._paths)):
                 source._reader(shard)
+            if None not in source.manifest.lengths_paths:
+                source.lengths()
         return source
+
+    def lengths(self) -> np.ndarray:
+        """Tokens of every document (read-only uint32, shard order), loaded once from the lengths sidecars
+        (through the same local cache as gs:// shards); each is checked against its manifest entry (count =
+        documents, sum = tokens; ManifestError naming the file). A manifest without sidecars (written before
+        them) falls back to decoding every record of those shards: correct, but as slow as reading them."""
+        if self._lengths is None:
+            parts = [self._shard_lengths(shard) for shard in range(len(self._paths))]
+            values = np.concatenate(parts) if parts else np.zeros(0, np.uint32)
+            values.flags.writeable = False
+            self._lengths = values
+        return self._lengths
+
+    def length(self, i: int) -> int:
+        """Tokens of document i (from lengths())."""
+        shard, index = self._locate(int(i))
+        return int(self.lengths()[self._offsets[shard] + index])
+
+    def _shard_lengths(self, shard: int) -> np.ndarray:
+        meta, sidecar = self.manifest.shards[shard], self.manifest.lengths_paths[shard]
+        if sidecar is None:  # older manifest: decode the records
+            sizes = np.zeros(meta.documents, np.uint32)
+            for begin in range(0, meta.documents, 1024):
+                idx = list(range(begin, min(begin + 1024, meta.documents)))
+                for index, record in zip(idx, self._read(shard, idx)):
+                    sizes[index] = self._checked(record, shard, index).size
+            return lengths_sidecar.check(sizes, self._paths[shard], meta.documents, meta.tokens)
+        try:
+            with open(_local_copy(sidecar, self._cache_dir), "rb") as f:
+                data = f.read()
+        except Exception as e:  # missing sidecar, unreadable object
+            raise ManifestError(f"{sidecar}: cannot read lengths sidecar ({type(e).__name__}: {e})") from None
+        return lengths_sidecar.check(lengths_sidecar.decode(data, sidecar), sidecar, meta.documents, meta.tokens)
 
     @property
     def source(self) -> str:

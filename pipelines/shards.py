@@ -3,6 +3,10 @@
 No Beam import: the tokenize job calls these from its DoFns, tests and tools call
 them directly. Placement and order come from the document id alone, so the same
 curated input always yields the same shard bytes, on any runner and any rerun.
+
+Next to each shard `part-NNNNN-of-MMMMM.array_record` lies its lengths sidecar
+`part-NNNNN-of-MMMMM.lengths` (pipelines.lengths: one little-endian uint32 token count
+per record, record order), written right after the shard the same atomic way.
 """
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from pipelines import io
+from pipelines import io, lengths
 
 WRITER_OPTIONS = "group_size:1"   # one record per chunk: O(1) random access (contract)
 SHARD_RE = re.compile(r"^part-(\d{5})-of-(\d{5})\.array_record$")
@@ -24,6 +28,11 @@ TEMP_PREFIX = ".tmp-"             # temporaries live next to the shards, hidden,
 
 def shard_name(index: int, count: int) -> str:
     return f"part-{index:05d}-of-{count:05d}.array_record"
+
+
+def lengths_name(shard: str) -> str:
+    """The lengths sidecar of a shard name or path (format: pipelines.lengths)."""
+    return lengths.sidecar_name(shard)
 
 
 def order_key(doc_id: str) -> bytes:
@@ -44,31 +53,53 @@ def shard_count(tokens: int, target_shard_tokens: int, fixed: int = 0) -> int:
     return max(1, math.ceil(tokens / max(1, target_shard_tokens)))
 
 
-def write_shard(path: str, records: Iterable[bytes]) -> int:
+def write_shard(path: str, records: Iterable[bytes], doc_lengths: Sequence[int] | None = None) -> int:
     """Write an ArrayRecord shard atomically; returns the record count.
 
     Local: written under a hidden temporary name in the same directory, then renamed.
     gs://: written to a local temporary file, then streamed to the final object name
     (a GCS object becomes visible only when its upload completes, so readers never
-    see half a shard).
+    see half a shard). With `doc_lengths` (tokens per record, record order) the sidecar
+    `lengths_name(path)` is then written the same way; its count must match the records.
     """
     from array_record.python.array_record_module import ArrayRecordWriter
 
-    remote = "://" in path
-    directory = io.dirname(path)
-    if remote:
-        fd, tmp = tempfile.mkstemp(prefix="shard-", suffix=".array_record")
-        os.close(fd)
-    else:
-        os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex}-{os.path.basename(path)}")
     count = 0
-    try:
+
+    def write(tmp: str) -> None:
+        nonlocal count
         writer = ArrayRecordWriter(tmp, WRITER_OPTIONS)
         for record in records:
             writer.write(record)
             count += 1
         writer.close()
+
+    _publish(path, write)
+    if doc_lengths is not None:
+        if len(doc_lengths) != count:
+            raise ValueError(f"{path}: {count} records but {len(doc_lengths)} lengths")
+        data = lengths.encode(doc_lengths)
+        _publish(lengths_name(path), lambda tmp: _write_bytes(tmp, data))
+    return count
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _publish(path: str, write) -> None:
+    """`write(local_temp_path)` then move the temporary to `path` atomically (see write_shard)."""
+    remote = "://" in path
+    directory = io.dirname(path)
+    if remote:
+        fd, tmp = tempfile.mkstemp(prefix="shard-", suffix=os.path.splitext(path)[1])
+        os.close(fd)
+    else:
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, f"{TEMP_PREFIX}{uuid.uuid4().hex}-{os.path.basename(path)}")
+    try:
+        write(tmp)
         if remote:
             from apache_beam.io.filesystem import CompressionTypes
             from apache_beam.io.filesystems import FileSystems
@@ -83,16 +114,19 @@ def write_shard(path: str, records: Iterable[bytes]) -> int:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return count
 
 
 def stale_files(directory: str, keep: Iterable[str]) -> list[str]:
-    """Temporaries and shard files of other runs (other shard counts) in a source directory."""
+    """Temporaries, shards and lengths sidecars of other runs (other shard counts) in a source directory.
+
+    `keep`: the shard names of this run; their sidecars are kept with them."""
     keep = set(keep)
+    keep |= {lengths_name(name) for name in keep if name.endswith(lengths.SHARD_SUFFIX)}
     out = []
     for path in io.match(io.join(directory, "*")) + io.match(io.join(directory, f"{TEMP_PREFIX}*")):
         name = io.basename(path)
-        if name.startswith(TEMP_PREFIX) or (SHARD_RE.match(name) and name not in keep):
+        ours = SHARD_RE.match(name) or lengths.NAME_RE.match(name)
+        if name.startswith(TEMP_PREFIX) or (ours and name not in keep):
             out.append(path)
     return sorted(set(out))
 

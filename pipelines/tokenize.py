@@ -2,9 +2,12 @@
 
 Per document: SentencePiece ids + EOS, serialized as a tf.train.Example (pipelines.records).
 Placement is by id hash (shard = hash % shards, order inside a shard by another
-hash), so a rerun writes byte-identical shards. Each shard is written to a hidden
-temporary and renamed; a source's manifest.json is written last, after all of its
-shards, and stale temporaries or shards of another shard count are removed first.
+hash), so a rerun writes byte-identical shards. Each shard, and then its lengths
+sidecar part-NNNNN-of-MMMMM.lengths (uint32 LE tokens per record, record order: the
+trainer samples by token counts without reading records), is written to a hidden
+temporary and renamed; a source's manifest.json (which names both per shard) is
+written last, after all of its shards, and stale temporaries, shards or sidecars
+of another shard count are removed first.
 A rerun after a crash therefore converges to the same bytes as a clean run.
 """
 from __future__ import annotations
@@ -80,7 +83,7 @@ class EncodeDocs(beam.DoFn):
 
 
 class WriteShard(beam.DoFn):
-    """((source, index, count), docs) -> (source, shard summary); docs ordered by id hash."""
+    """((source, index, count), docs) -> (source, shard summary); docs ordered by id hash; shard + sidecar."""
 
     def __init__(self, output: str):
         self.output = output
@@ -89,10 +92,11 @@ class WriteShard(beam.DoFn):
         (source, index, count), docs = element
         docs = sorted((d for d in docs if d is not None), key=lambda d: (d[0], d[1], d[3]))
         name = shards.shard_name(index, count)
-        written = shards.write_shard(io.join(self.output, source, name), (d[3] for d in docs))
+        written = shards.write_shard(io.join(self.output, source, name), (d[3] for d in docs),
+                                     doc_lengths=[d[2] for d in docs])
         Metrics.counter("tokenize", f"{source}/shards").inc()
-        yield source, {"path": name, "documents": written, "tokens": sum(d[2] for d in docs),
-                       "lengths": dict(Counter(d[2] for d in docs))}
+        yield source, {"path": name, "lengths_path": shards.lengths_name(name), "documents": written,
+                       "tokens": sum(d[2] for d in docs), "lengths": dict(Counter(d[2] for d in docs))}
 
 
 class WriteManifest(beam.DoFn):
@@ -116,7 +120,7 @@ class WriteManifest(beam.DoFn):
             source=source,
             tokenizer={"sha256": cfg.tokenizer_sha256, "vocab_size": cfg.vocab_size, "eos_id": cfg.eos_id,
                        "pad_id": cfg.pad_id, "path": cfg.tokenizer},
-            shards=tuple(Shard(s["path"], s["documents"], s["tokens"]) for s in summaries),
+            shards=tuple(Shard(s["path"], s["documents"], s["tokens"], s["lengths_path"]) for s in summaries),
             documents=sum(s["documents"] for s in summaries), tokens=sum(s["tokens"] for s in summaries),
             length_histogram=shards.length_histogram(lengths), config_hash=cfg.hash(),
             code_version=self.code_version, created_by=self.created_by)
@@ -204,7 +208,8 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="curated root (kept/<source>/*.parquet); local or gs://")
     parser.add_argument("--tokenizer", required=True, help="tokenizer.model from pipelines.train_tokenizer")
-    parser.add_argument("--output", required=True, help="TOKENS root: writes <source>/part-*.array_record + manifest.json")
+    parser.add_argument("--output", required=True, help="TOKENS root: writes <source>/part-*.array_record, their "
+                                                        "part-*.lengths sidecars and manifest.json")
     parser.add_argument("--sources", help="comma-separated sources (default: every source under kept/; "
                                           "required with --dry_run=True, which lists nothing)")
     parser.add_argument("--num-shards", type=int, default=0, help="shards per source (default: from --target-shard-tokens)")

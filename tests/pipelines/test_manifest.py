@@ -80,3 +80,35 @@ def test_write_refuses_an_inconsistent_manifest(tmp_path):
 def test_missing_manifest_is_a_clear_error(tmp_path):
     with pytest.raises(ManifestError, match="cannot read manifest"):
         load_manifest(str(tmp_path / "nowhere"))
+
+
+def _with_lengths():
+    body = _body()
+    for shard in body["shards"]:
+        shard["lengths"] = shard["path"].replace(".array_record", ".lengths")
+    return body
+
+
+def test_lengths_sidecars_resolve_and_round_trip(tmp_path):
+    m = parse_manifest(json.dumps(_with_lengths()), "m.json", location="gs://b/tokens/code")
+    assert m.lengths_paths == ["gs://b/tokens/code/part-00000-of-00002.lengths",
+                               "gs://b/tokens/code/part-00001-of-00002.lengths"]
+    write_manifest(str(tmp_path), m)
+    assert load_manifest(str(tmp_path)).shards == m.shards
+
+
+def test_manifest_without_lengths_stays_valid_and_writes_no_null(tmp_path):
+    m = parse_manifest(json.dumps(_body()), "old.json")
+    assert m.lengths_paths == [None, None]
+    write_manifest(str(tmp_path), m)
+    written = json.loads((tmp_path / "manifest.json").read_text())
+    assert all("lengths" not in shard for shard in written["shards"])   # old readers see the old schema
+
+
+@pytest.mark.parametrize("path", ["../other/part.lengths", "/abs/part.lengths", "gs://b/x.lengths",
+                                  "a/../../x", "C:/x", "", None, 7])
+def test_lengths_paths_that_escape_are_refused(path):
+    body = _with_lengths()
+    body["shards"][1]["lengths"] = path
+    with pytest.raises(ManifestError, match=r"bad.json: shards\[1\]: lengths path"):
+        parse_manifest(json.dumps(body), "bad.json")

@@ -7,7 +7,7 @@ from array_record.python.array_record_module import ArrayRecordWriter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines import records
+from pipelines import lengths as lengths_sidecar, records
 from pipelines.manifest import Manifest, ManifestError, Shard, write_manifest
 from pipelines.proto import example_pb2
 
@@ -18,8 +18,9 @@ def _doc(rng, n):
     return np.append(rng.integers(3, VOCAB, n - 1), EOS).astype(np.int32)
 
 
-def _write_source(directory, shards, source="code", vocab=VOCAB, raw=None):
-    """Shards of token arrays -> ArrayRecord files + manifest; `raw` overrides record bytes."""
+def _write_source(directory, shards, source="code", vocab=VOCAB, raw=None, sidecars=False):
+    """Shards of token arrays -> ArrayRecord files + manifest; `raw` overrides record bytes; `sidecars` writes
+    the lengths sidecars and names them in the manifest, as the tokenize job does."""
     os.makedirs(directory, exist_ok=True)
     entries = []
     for s, docs in enumerate(shards):
@@ -29,7 +30,11 @@ def _write_source(directory, shards, source="code", vocab=VOCAB, raw=None):
             rec = raw.get((s, d)) if raw else None
             writer.write(rec if rec is not None else records.encode_example(ids, source))
         writer.close()
-        entries.append(Shard(name, len(docs), int(sum(len(x) for x in docs))))
+        sidecar = None
+        if sidecars:
+            sidecar = lengths_sidecar.sidecar_name(name)
+            (directory / sidecar).write_bytes(lengths_sidecar.encode([len(x) for x in docs]))
+        entries.append(Shard(name, len(docs), int(sum(len(x) for x in docs)), sidecar))
     lengths = [len(x) for docs in shards for x in docs]
     manifest = Manifest(
         source=source, tokenizer={"sha256": "ab" * 32, "vocab_size": vocab, "eos_id": EOS, "pad_id": 0},
@@ -229,3 +234,45 @@ def test_long_records_checked_on_the_packed_fast_path(tmp_path):
         src[1]
     with pytest.raises(records.CorruptRecordError, match=r"part-00000-of-00001.*record 2: token id outside int32"):
         src[2]
+
+
+def test_lengths_from_sidecars_without_reading_records(tmp_path):
+    rng = np.random.default_rng(7)
+    shards = [[_doc(rng, n) for n in (5, 40, 7)], [], [_doc(rng, n) for n in (3, 900)]]
+    path = _write_source(tmp_path / "code", shards, sidecars=True)
+    want = [len(d) for docs in shards for d in docs]
+    with records.TokenizedSource.open(path) as src:
+        got = src.lengths()
+        assert got.dtype == np.uint32 and got.tolist() == want and not got.flags.writeable
+        assert [src.length(i) for i in range(5)] == want and src.length(-1) == 900
+        with pytest.raises(IndexError):
+            src.length(5)
+    for name in ("part-00000-of-00003.array_record", "part-00002-of-00003.array_record"):
+        os.unlink(tmp_path / "code" / name)        # the sidecars alone answer: no record is read
+    assert records.TokenizedSource.open(path, verify=False).lengths().tolist() == want
+
+
+def test_lengths_fall_back_to_records_without_sidecars(tmp_path):
+    rng = np.random.default_rng(8)
+    shards = [[_doc(rng, n) for n in (5, 40)], [_doc(rng, n) for n in (3, 700, 9)]]
+    path = _write_source(tmp_path / "code", shards)        # a manifest from before sidecars
+    with records.TokenizedSource.open(path) as src:
+        assert src.manifest.lengths_paths == [None, None]
+        assert src.lengths().tolist() == [5, 40, 3, 700, 9] and src.length(3) == 700
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda f: f.write_bytes(lengths_sidecar.encode([5, 40])), r"2 document lengths, manifest says 3 documents"),
+    (lambda f: f.write_bytes(lengths_sidecar.encode([5, 40, 8])), r"sum to 53 tokens, manifest says 52"),
+    (lambda f: f.write_bytes(f.read_bytes()[:-2]), r"not a whole number of uint32 lengths"),
+    (lambda f: f.unlink(), r"cannot read lengths sidecar"),
+])
+def test_sidecar_mismatch_names_the_file(tmp_path, damage, message):
+    rng = np.random.default_rng(9)
+    path = _write_source(tmp_path / "code", [[_doc(rng, 4)], [_doc(rng, n) for n in (5, 40, 7)]], sidecars=True)
+    damage(tmp_path / "code" / "part-00001-of-00002.lengths")
+    with pytest.raises(ManifestError, match="part-00001-of-00002.lengths: .*" + message):
+        records.TokenizedSource.open(path)                 # verify=True checks sidecars on open
+    src = records.TokenizedSource.open(path, verify=False)
+    with pytest.raises(ManifestError, match=message):
+        src.lengths()

@@ -63,12 +63,14 @@ def _expected_shards(root, docs, count, where):
         for row in rows:
             ids = tok.encode(row["text"]) + [tok.eos_id]
             per[shards.shard_of(row["id"], count)].append(
-                (shards.order_key(row["id"]), row["id"], records.encode_example(ids, source)))
+                (shards.order_key(row["id"]), row["id"], records.encode_example(ids, source), len(ids)))
         for i in range(count):
             path = os.path.join(where, source, shards.shard_name(i, count))
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            shards.write_shard(path, [r for *_, r in sorted(per[i])])
+            placed = sorted(per[i])
+            shards.write_shard(path, [r[2] for r in placed], doc_lengths=[r[3] for r in placed])
             digests[f"{source}/{shards.shard_name(i, count)}"] = _sha(path)
+            digests[f"{source}/{shards.lengths_name(shards.shard_name(i, count))}"] = _sha(shards.lengths_name(path))
     return digests
 
 
@@ -114,6 +116,21 @@ def test_manifest_agrees_with_records_on_disk(corpus, tokenized):
         assert manifest.length_histogram["max"] == max(lengths)
         assert manifest.length_histogram["median"] == sorted(lengths)[(len(lengths) + 1) // 2 - 1]
         assert manifest.config_hash and manifest.code_version and "pipelines.tokenize" in manifest.created_by
+
+
+def test_lengths_sidecars_hold_every_record_length(corpus, tokenized):
+    root, _ = corpus
+    for source, manifest in tokenized.items():
+        assert manifest.lengths_paths == [shards.lengths_name(p) for p in manifest.shard_paths]
+        for shard, path, sidecar in zip(manifest.shards, manifest.shard_paths, manifest.lengths_paths):
+            reader = ArrayRecordReader(path)
+            want = [len(records.decode_example(r)[0]) for r in reader.read_all()]
+            reader.close()
+            raw = open(sidecar, "rb").read()
+            assert len(raw) == 4 * shard.documents
+            assert np.frombuffer(raw, "<u4").tolist() == want      # uint32 little-endian, record order
+        src = records.TokenizedSource.open(str(root / "tokens" / source))
+        assert src.lengths().tolist() == [len(ids) for ids in src.iter_source()]
 
 
 def test_every_document_decodes_back_to_its_text(corpus, tokenized):
@@ -166,8 +183,10 @@ def test_rerun_over_a_crashed_run_recovers_identical_bytes(corpus, tokenized, tm
     half.write_bytes(half.read_bytes()[: half.stat().st_size // 3])      # half-written shard
     (out / "code" / f"{shards.TEMP_PREFIX}dead-{shards.shard_name(0, 3)}").write_bytes(b"partial")
     (out / "text" / shards.shard_name(0, 7)).write_bytes(b"from a run with another shard count")
+    (out / "text" / shards.lengths_name(shards.shard_name(3, 7))).write_bytes(b"\0\0\0\0")
+    os.unlink(out / "code" / shards.lengths_name(shards.shard_name(2, 3)))   # crash between shard and sidecar
     tokenize.run(_args(root, out))
-    assert _digests(out) == _digests(root / "tokens")       # stale temp and foreign shard removed too
+    assert _digests(out) == _digests(root / "tokens")       # stale temp, foreign shard and sidecar removed too
 
 
 def test_killed_subprocess_run_recovers_identical_bytes(corpus, tmp_path):
