@@ -28,9 +28,12 @@ def text_document(rng: np.random.Generator) -> list[int]:
 
 
 def write_source(tokens_dir: str, source: str, documents: list[list[int]], shards: int = 2,
-                 corrupt: int | None = None) -> str:
-    """Write TOKENS/<source>/part-*.array_record + manifest.json; `corrupt` replaces that record's bytes."""
+                 corrupt: int | None = None, sidecars: bool = True) -> str:
+    """Write TOKENS/<source>/part-*.array_record (+ part-*.lengths sidecars named in the manifest, as the
+    tokenize job writes them, unless `sidecars` is False: an older manifest) + manifest.json; `corrupt`
+    replaces that record's bytes."""
     from array_record.python.array_record_module import ArrayRecordWriter
+    from pipelines import lengths as lengths_sidecar
     from pipelines.manifest import Manifest, Shard, write_manifest
     from pipelines.records import encode_example
 
@@ -46,7 +49,11 @@ def write_source(tokens_dir: str, source: str, documents: list[list[int]], shard
             writer.write(b"\xff\xfe not a record" if index == corrupt else encode_example(doc, source))
             index += 1
         writer.close()
-        shard_meta.append(Shard(name, len(docs), sum(len(d) for d in docs)))
+        sidecar = lengths_sidecar.sidecar_name(name) if sidecars else None
+        if sidecar:
+            with open(os.path.join(out, sidecar), "wb") as f:
+                f.write(lengths_sidecar.encode([len(d) for d in docs]))
+        shard_meta.append(Shard(name, len(docs), sum(len(d) for d in docs), sidecar))
     lengths = sorted(len(d) for d in documents)
     manifest = Manifest(
         source=source, tokenizer={"sha256": TOKENIZER_SHA, "vocab_size": VOCAB, "eos_id": EOS, "pad_id": 0,

@@ -1,11 +1,12 @@
 """trainer/data.py: packing on hand-computed rows, exact iterator restore, per-host disjointness, held-out eval."""
 import json
+import os
 
 import numpy as np
 import pytest
 
 from mixer.sampling import SamplingPlan
-from tests.trainer.corpus import EOS, make_mixture
+from tests.trainer.corpus import EOS, TOKENIZER_SHA, VOCAB, make_mixture, write_source
 from trainer import data
 
 
@@ -138,7 +139,9 @@ def test_hosts_read_disjoint_interleaved_documents(mixture_path):
         cfg = data.DataConfig(seq_len=32, global_batch=4, process_index=host, process_count=2, prefetch=0)
         per_host.append(_documents(_take(data.make_train_iterator(mixture, cfg), 3)))
     assert not set(per_host[0]) & set(per_host[1])
-    plan = SamplingPlan(data.training_mixture(mixture, data.DataConfig(32, 4).eval_documents), seed=0)
+    lengths = data.document_lengths(mixture, data.SourceReaders(mixture))
+    plan = SamplingPlan(data.training_mixture(mixture, data.DataConfig(32, 4).eval_documents), seed=0,
+                        doc_tokens=lambda source, index: lengths[source][index])
     names = plan.sources
     stream = [(names.index(s), i) for s, i in plan.take(len(per_host[0]) + len(per_host[1]) + 4)]
     for host in range(2):   # host h reads exactly global picks h, h + 2, h + 4, ... in order
@@ -169,3 +172,96 @@ def test_corrupt_record_names_shard_and_record(tmp_path):
     message = str(err.value)
     assert "'text' document 17" in message and "part-00001-of-00002.array_record" in message
     assert "record 2" in message          # 17 - 15 documents in shard 0
+
+
+# ----------------------------------------------------------------------------------------------- token shares
+
+SHARE_WEIGHTS = {"long": 0.2, "mid": 0.5, "short": 0.3}
+SHARE_LENGTHS = {"long": (6.0, 1.0), "mid": (4.5, 1.2), "short": (3.0, 0.8)}   # lognormal (mu, sigma) of tokens
+# The requirement: within 0.5 points over every 1M-token window with real lengths (up to ~8000 tokens). At test
+# scale the window is 200k tokens and lengths are capped at 1600, the same document-to-window ratio (feedback
+# keeps each source within about half a document of its share, so that ratio is what bounds the error).
+WINDOW, MAX_LENGTH = 200_000, 1600
+
+
+def _share_mixture(root, sidecars=True):
+    """Three sources of heavy-tailed lengths (means ~28 / ~180 / ~570 tokens, up to MAX_LENGTH)."""
+    rng = np.random.default_rng(5)
+    sources = {}
+    for name, weight in SHARE_WEIGHTS.items():
+        mu, sigma = SHARE_LENGTHS[name]
+        sizes = np.clip(rng.lognormal(mu, sigma, 1500).astype(int), 2, MAX_LENGTH)
+        docs = [np.append(rng.integers(3, VOCAB, n - 1), EOS).tolist() for n in sizes]
+        manifest = write_source(str(root / "tokens"), name, docs, shards=3, sidecars=sidecars)
+        sources[name] = {"weight": weight, "target_tokens": 10**6, "available_tokens": int(sizes.sum()),
+                         "documents": len(docs), "epochs": 1.0, "manifest": manifest, "shards": []}
+    return {"format_version": 1, "name": "shares", "stage": "pretrain", "init_from": None,
+            "schedule": {"kind": "cosine", "warmup_steps": 1}, "total_tokens": 10**6, "seq_len": 1024, "seed": 0,
+            "tokenizer_sha256": TOKENIZER_SHA, "vocab_size": VOCAB, "command": "test", "sources": sources}
+
+
+def window_share_errors(batches, names, weights, window):
+    """Max |realised token share - weight| (points) per consecutive window of `window` tokens of the packed
+    stream (tokens counted on source_ids, padding excluded)."""
+    ids = np.concatenate([b["source_ids"].ravel() for b in batches])
+    ids = ids[ids >= 0]
+    worst = []
+    for begin in range(0, ids.size - window + 1, window):
+        counts = np.bincount(ids[begin:begin + window], minlength=len(names))
+        worst.append(max(abs(counts[i] / window - weights[n]) * 100 for i, n in enumerate(names)))
+    return worst
+
+
+def test_packed_token_shares_stay_within_half_a_point_per_window(tmp_path):
+    mixture = _share_mixture(tmp_path)
+    cfg = data.DataConfig(seq_len=1024, global_batch=8, prefetch=0, eval_documents=8)
+    it = data.make_train_iterator(mixture, cfg)
+    batches = _take(it, 1_000_000 // (8 * 1024) + 1)          # > 1M tokens: 5 windows of 200k tokens
+    errors = window_share_errors(batches, sorted(SHARE_WEIGHTS), SHARE_WEIGHTS, WINDOW)
+    assert len(errors) == 5 and max(errors) < 0.5, errors
+    # The same loader without token feedback misses the requirement on this corpus (why feedback is on).
+    plan = SamplingPlan(data.training_mixture(mixture, cfg.eval_documents))
+    lengths = data.document_lengths(mixture, data.SourceReaders(mixture))
+    names = plan.sources
+    picks = [(names.index(s), int(lengths[s][i])) for s, i in plan.take(12_000)]
+    stream = np.repeat([sid for sid, _ in picks], [n for _, n in picks])
+    open_loop = window_share_errors([{"source_ids": stream}], names, SHARE_WEIGHTS, WINDOW)
+    assert max(open_loop) > 0.5, open_loop
+
+
+def test_restore_of_a_state_saved_before_token_feedback(tmp_path):
+    mixture = _share_mixture(tmp_path)
+    cfg = data.DataConfig(seq_len=256, global_batch=2, prefetch=0)
+    it = data.make_train_iterator(mixture, cfg)
+    _take(it, 400)                                             # past the first epoch of "short" (~41k tokens)
+    state = json.loads(json.dumps(it.get_state()))
+    saved_tokens = state["plan"]["tokens"]
+    assert set(saved_tokens) == set(SHARE_WEIGHTS) and state["plan"]["counts"]["short"] > 1492
+    expected = _take(it, 5)
+    del state["plan"]["tokens"]                                # what a checkpoint from before feedback holds
+    fresh = data.make_train_iterator(mixture, cfg)
+    fresh.set_state(state)
+    plan_mixture = data.training_mixture(mixture, cfg.eval_documents)
+    lengths = data.document_lengths(mixture, data.SourceReaders(mixture))
+    assert data.tokens_from_counts(SamplingPlan(plan_mixture), plan_mixture, state["plan"]["counts"],
+                                   lengths) == saved_tokens
+    for want, got in zip(expected, _take(fresh, 5)):
+        assert np.array_equal(want["inputs"], got["inputs"]) and np.array_equal(want["source_ids"], got["source_ids"])
+
+
+def test_manifests_without_sidecars_give_the_same_batches(tmp_path):
+    with_sidecars = _share_mixture(tmp_path / "a")
+    without = _share_mixture(tmp_path / "b", sidecars=False)
+    assert not any(name.endswith(".lengths") for _, _, files in os.walk(tmp_path / "b") for name in files)
+    cfg = data.DataConfig(seq_len=256, global_batch=2, prefetch=0)
+    for a, b in zip(_take(data.make_train_iterator(with_sidecars, cfg), 20),
+                    _take(data.make_train_iterator(without, cfg), 20)):
+        assert np.array_equal(a["inputs"], b["inputs"])
+
+
+def test_inconsistent_sidecar_is_a_data_error_naming_it(tmp_path):
+    mixture = _share_mixture(tmp_path)
+    sidecar = tmp_path / "tokens" / "mid" / "part-00001-of-00003.lengths"
+    sidecar.write_bytes(sidecar.read_bytes()[:-4])
+    with pytest.raises(data.DataError, match=r"source 'mid': document lengths: .*part-00001-of-00003.lengths"):
+        next(data.make_train_iterator(mixture, data.DataConfig(seq_len=256, global_batch=2, prefetch=0)))
