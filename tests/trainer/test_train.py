@@ -156,7 +156,9 @@ def test_two_processes_read_disjoint_documents(tmp_path):
     assert not set(hosts[0]) & set(hosts[1])
     with open(mixture) as f:
         body = json.load(f)
-    plan = SamplingPlan(data.training_mixture(body, data.DataConfig(32, 8).eval_documents))
+    lengths = data.document_lengths(body, data.SourceReaders(body))       # the loader's token feedback
+    plan = SamplingPlan(data.training_mixture(body, data.DataConfig(32, 8).eval_documents),
+                        doc_tokens=lambda source, index: lengths[source][index])
     stream = [(plan.sources.index(s), i) for s, i in plan.take(len(hosts[0]) + len(hosts[1]) + 2)]
     for i in range(2):   # host i trained on global picks i, i + 2, ... in order: together the one global stream
         assert hosts[i] == stream[i::2][:len(hosts[i])]
