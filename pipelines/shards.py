@@ -53,14 +53,13 @@ def shard_count(tokens: int, target_shard_tokens: int, fixed: int = 0) -> int:
     return max(1, math.ceil(tokens / max(1, target_shard_tokens)))
 
 
-def write_shard(path: str, records: Iterable[bytes], doc_lengths: Sequence[int] | None = None) -> int:
+def write_shard(path: str, records: Iterable[bytes]) -> int:
     """Write an ArrayRecord shard atomically; returns the record count.
 
     Local: written under a hidden temporary name in the same directory, then renamed.
     gs://: written to a local temporary file, then streamed to the final object name
     (a GCS object becomes visible only when its upload completes, so readers never
-    see half a shard). With `doc_lengths` (tokens per record, record order) the sidecar
-    `lengths_name(path)` is then written the same way; its count must match the records.
+    see half a shard).
     """
     from array_record.python.array_record_module import ArrayRecordWriter
 
@@ -75,17 +74,21 @@ def write_shard(path: str, records: Iterable[bytes], doc_lengths: Sequence[int] 
         writer.close()
 
     _publish(path, write)
-    if doc_lengths is not None:
-        if len(doc_lengths) != count:
-            raise ValueError(f"{path}: {count} records but {len(doc_lengths)} lengths")
-        data = lengths.encode(doc_lengths)
-        _publish(lengths_name(path), lambda tmp: _write_bytes(tmp, data))
     return count
 
 
-def _write_bytes(path: str, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
+def write_lengths(shard_path: str, doc_lengths: Sequence[int]) -> str:
+    """Write the lengths sidecar of `shard_path` (tokens per record, record order) the same atomic way as the
+    shard; returns its path. Written after the shard and before the manifest."""
+    data = lengths.encode(doc_lengths)
+    path = lengths_name(shard_path)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    _publish(path, write)
+    return path
 
 
 def _publish(path: str, write) -> None:

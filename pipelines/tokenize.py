@@ -92,8 +92,11 @@ class WriteShard(beam.DoFn):
         (source, index, count), docs = element
         docs = sorted((d for d in docs if d is not None), key=lambda d: (d[0], d[1], d[3]))
         name = shards.shard_name(index, count)
-        written = shards.write_shard(io.join(self.output, source, name), (d[3] for d in docs),
-                                     doc_lengths=[d[2] for d in docs])
+        path = io.join(self.output, source, name)
+        written = shards.write_shard(path, (d[3] for d in docs))
+        if written != len(docs):
+            raise RuntimeError(f"{path}: wrote {written} records of {len(docs)}")
+        shards.write_lengths(path, [d[2] for d in docs])
         Metrics.counter("tokenize", f"{source}/shards").inc()
         yield source, {"path": name, "lengths_path": shards.lengths_name(name), "documents": written,
                        "tokens": sum(d[2] for d in docs), "lengths": dict(Counter(d[2] for d in docs))}

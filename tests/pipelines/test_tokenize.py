@@ -68,7 +68,8 @@ def _expected_shards(root, docs, count, where):
             path = os.path.join(where, source, shards.shard_name(i, count))
             os.makedirs(os.path.dirname(path), exist_ok=True)
             placed = sorted(per[i])
-            shards.write_shard(path, [r[2] for r in placed], doc_lengths=[r[3] for r in placed])
+            shards.write_shard(path, [r[2] for r in placed])
+            shards.write_lengths(path, [r[3] for r in placed])
             digests[f"{source}/{shards.shard_name(i, count)}"] = _sha(path)
             digests[f"{source}/{shards.lengths_name(shards.shard_name(i, count))}"] = _sha(shards.lengths_name(path))
     return digests
