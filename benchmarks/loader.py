@@ -61,6 +61,7 @@ def write_fixture(root: str, tokens_per_source: dict[str, int], seed: int = 0) -
     from mixer.mixture import validate_mixture
     from pipelines.manifest import Manifest, Shard, write_manifest
     from pipelines.records import encode_example
+    from pipelines.shards import write_lengths
 
     rng = np.random.default_rng(seed)
     entries = {}
@@ -79,7 +80,9 @@ def write_fixture(root: str, tokens_per_source: dict[str, int], seed: int = 0) -
                 ids[-1] = EOS
                 writer.write(encode_example(ids, name))
             writer.close()
-            shards.append(Shard(shard_name, len(shard_lengths), int(sum(shard_lengths))))
+            sidecar = write_lengths(os.path.join(out, shard_name), shard_lengths)
+            shards.append(Shard(shard_name, len(shard_lengths), int(sum(shard_lengths)),
+                                os.path.basename(sidecar)))
         ordered = sorted(lengths)
         manifest = Manifest(
             source=name, tokenizer={"sha256": TOKENIZER_SHA, "vocab_size": VOCAB, "eos_id": EOS, "pad_id": 0,
@@ -135,17 +138,22 @@ def run_loader(mixture: dict, seq_len: int, batch: int, tokens: int) -> dict:
 def planned_picks(mixture: dict, seq_len: int, batch: int, tokens: int) -> list[tuple[int, int]]:
     """The (source id, document) picks the loader's plan makes for about `tokens` tokens (untimed)."""
     from mixer.sampling import SamplingPlan
+    from pipelines.records import TokenizedSource
     from trainer.data import DataConfig, training_mixture
 
     cfg = DataConfig(seq_len=seq_len, global_batch=batch)
-    plan = SamplingPlan(training_mixture(mixture, cfg.eval_documents), seed=cfg.seed)
+    # The same token-feedback plan the loader builds (trainer.data.document_lengths), so both sides
+    # read the same documents in the same order.
+    lengths = {name: TokenizedSource.open(e["manifest"], verify=False).lengths()
+               for name, e in mixture["sources"].items()}
+    plan = SamplingPlan(training_mixture(mixture, cfg.eval_documents), seed=cfg.seed,
+                        doc_tokens=lambda name, index: int(lengths[name][index]))
     names = {name: i for i, name in enumerate(plan.sources)}
-    lengths = {name: e["available_tokens"] / e["documents"] for name, e in mixture["sources"].items()}
-    picks, total = [], 0.0
+    picks, total = [], 0
     while total < tokens:
         name, index = plan.next()
         picks.append((names[name], index))
-        total += lengths[name]
+        total += int(lengths[name][index])
     return picks
 
 
