@@ -153,6 +153,7 @@ class SamplingPlan:
         self._tokens = [0] * n                # realised tokens per source (token feedback only)
         self._position = 0                    # global picks generated so far
         self._next_len = [-1] * n             # cached length of each source's next document (-1: unknown)
+        self._next_doc = [-1] * n             # ... and its document index (valid while _next_len >= 0)
 
     def get_state(self) -> dict:
         """JSON-able state; set_state on a plan built from the same mixture resumes exactly."""
@@ -181,25 +182,9 @@ class SamplingPlan:
         if "tokens" in state:
             self._tokens = [int(state["tokens"][s]) for s in self.sources]
         self._next_len = [-1] * len(self.sources)
+        self._next_doc = [-1] * len(self.sources)
 
     # ---- the stream ----------------------------------------------------------------------
-    def _choose(self) -> int:
-        """Index of the source whose next pick is due first (ties: sorted order)."""
-        best, best_due = -1, float("inf")
-        if self._doc_tokens is None:
-            counts, stride = self._counts, self._stride
-            for i in self._active:
-                due = (counts[i] + 0.5) * stride[i]
-                if due < best_due:
-                    best, best_due = i, due
-        else:
-            tokens, weights = self._tokens, self._weights
-            for i in self._active:
-                due = (tokens[i] + 0.5 * self._next_length(i)) / weights[i]
-                if due < best_due:
-                    best, best_due = i, due
-        return best
-
     def _next_length(self, i: int) -> int:
         """Tokens of source i's next document (looked up once, cached until it is picked)."""
         length = self._next_len[i]
@@ -208,7 +193,7 @@ class SamplingPlan:
             length = int(self._doc_tokens(name, index))
             if length <= 0:
                 raise ValueError(f"doc_tokens({name!r}, {index}) returned {length}; documents have >= 1 token")
-            self._next_len[i] = length
+            self._next_len[i], self._next_doc[i] = length, index
         return length
 
     def document(self, source_index: int, count: int) -> int:
@@ -221,20 +206,9 @@ class SamplingPlan:
             self._perms[source_index] = perm
         return perm._walk(offset)             # 0 <= offset < n by construction
 
-    def _step(self) -> tuple[int, int]:
-        """Advance the global stream by one pick; returns (source index, pick number within the source)."""
-        i = self._choose()
-        count = self._counts[i]
-        self._counts[i] = count + 1
-        self._position += 1
-        if self._doc_tokens is not None:
-            self._tokens[i] += self._next_length(i)
-            self._next_len[i] = -1
-        return i, count
-
     def next(self) -> tuple[str, int]:
         """This host's next pick: (source name, document index within that source)."""
-        if self._doc_tokens is None:      # open loop: _choose and _step inlined (called once per document)
+        if self._doc_tokens is None:      # open loop: due time from pick counts (called once per document)
             counts, stride, active = self._counts, self._stride, self._active
             count_hosts, host = self.process_count, self.process_index
             while True:
@@ -249,11 +223,27 @@ class SamplingPlan:
                 self._position = global_index + 1
                 if global_index % count_hosts == host:
                     return self.sources[best], self.document(best, count)
+        # closed loop (token feedback), inlined the same way; the next document of every source and
+        # its length are cached, so each pick walks one permutation and calls doc_tokens once
+        tokens, weights, active = self._tokens, self._weights, self._active
+        counts, next_len, next_doc = self._counts, self._next_len, self._next_doc
+        count_hosts, host = self.process_count, self.process_index
         while True:
+            best, best_due = -1, float("inf")
+            for i in active:
+                length = next_len[i]
+                if length < 0:
+                    length = self._next_length(i)
+                due = (tokens[i] + 0.5 * length) / weights[i]
+                if due < best_due:
+                    best, best_due = i, due
+            counts[best] += 1
+            tokens[best] += next_len[best]
+            next_len[best] = -1
             global_index = self._position
-            i, count = self._step()
-            if global_index % self.process_count == self.process_index:
-                return self.sources[i], self.document(i, count)
+            self._position = global_index + 1
+            if global_index % count_hosts == host:
+                return self.sources[best], next_doc[best]
 
     __next__ = next
 
