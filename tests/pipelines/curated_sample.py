@@ -65,3 +65,19 @@ def write_curated(root: str, per_source: int = 25, shards: int = 2) -> dict[str,
             table = pa.table({k: pa.array([r[k] for r in part], pa.string()) for k in ("id", "source", "text", "meta")})
             pq.write_table(table, os.path.join(directory, f"part-{s:05d}-of-{shards:05d}.parquet"))
     return docs
+
+
+def train_tokenizer(docs: dict, vocab: int = 700) -> bytes:
+    """A small real SentencePiece model trained on `docs` (as write_curated returns them)."""
+    import tempfile
+
+    from pipelines import tokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sample = os.path.join(tmp, "sample.txt")
+        with open(sample, "w", encoding="utf-8", errors="surrogatepass") as f:
+            for rows in docs.values():
+                for row in rows:
+                    for line in tokenizer.training_lines(row["text"], 16384):
+                        f.write(line + "\n")
+        return tokenizer.train(sample, tokenizer.TokenizerConfig(vocab_size=vocab))

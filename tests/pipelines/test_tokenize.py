@@ -18,20 +18,9 @@ from array_record.python.array_record_module import ArrayRecordReader
 from pipelines import io, records, shards, tokenize, tokenizer
 from pipelines.manifest import load_manifest
 from pipelines.proto import example_pb2
-from tests.pipelines.curated_sample import write_curated
+from tests.pipelines.curated_sample import train_tokenizer, write_curated
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _train(docs, vocab):
-    with tempfile.TemporaryDirectory() as tmp:
-        sample = os.path.join(tmp, "sample.txt")
-        with open(sample, "w", encoding="utf-8", errors="surrogatepass") as f:
-            for rows in docs.values():
-                for row in rows:
-                    for line in tokenizer.training_lines(row["text"], 16384):
-                        f.write(line + "\n")
-        return tokenizer.train(sample, tokenizer.TokenizerConfig(vocab_size=vocab))
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +28,7 @@ def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("tokenize")
     docs = write_curated(str(root / "curated"), per_source=12)
     (root / "tok").mkdir()
-    (root / "tok" / "tokenizer.model").write_bytes(_train(docs, 700))
+    (root / "tok" / "tokenizer.model").write_bytes(train_tokenizer(docs, 700))
     return root, docs
 
 
@@ -221,7 +210,7 @@ def test_other_tokenizer_is_refused_unless_overwrite(corpus, tokenized, tmp_path
     out = tmp_path / "tokens"
     shutil.copytree(root / "tokens", out)
     other = tmp_path / "other.model"
-    other.write_bytes(_train(docs, 600))
+    other.write_bytes(train_tokenizer(docs, 600))
     args = ["--input", str(root / "curated"), "--tokenizer", str(other), "--output", str(out), "--num-shards", "3"]
     with pytest.raises(SystemExit, match=r"code/manifest.json was written with tokenizer"):
         tokenize.run(args)

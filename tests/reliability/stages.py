@@ -5,26 +5,12 @@ curated sample of tests/pipelines/curated_sample.py, so a defect between stages 
 """
 from __future__ import annotations
 
-import os
 import pathlib
-import tempfile
 
-from pipelines import tokenizer
 from pipelines.manifest import load_manifest
-from tests.pipelines.curated_sample import write_curated
+from tests.pipelines.curated_sample import train_tokenizer, write_curated
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def train_tokenizer(docs: dict, vocab: int = 700) -> bytes:
-    with tempfile.TemporaryDirectory() as tmp:
-        sample = os.path.join(tmp, "sample.txt")
-        with open(sample, "w", encoding="utf-8", errors="surrogatepass") as f:
-            for rows in docs.values():
-                for row in rows:
-                    for line in tokenizer.training_lines(row["text"], 16384):
-                        f.write(line + "\n")
-        return tokenizer.train(sample, tokenizer.TokenizerConfig(vocab_size=vocab))
 
 
 def curated_and_tokenizer(root: pathlib.Path, per_source: int = 12) -> dict:
