@@ -10,7 +10,7 @@ import difflib
 from typing import BinaryIO, Iterator
 
 from pipelines.document import Document, Rejected, rejected_input
-from pipelines.sources.jsonl import MissingField, field, iter_records, raw_text
+from pipelines.sources.jsonl import field, parse_records
 from pipelines.sources.limits import ReadLimits, checked_document
 
 FAMILY = "commits"
@@ -35,34 +35,27 @@ def render(message: str, diff: str) -> str:
     return message.rstrip("\n") + "\n\n" + diff
 
 
+def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document | Rejected:
+    commit = field(obj, "commit")
+    new_file = field(obj, "new_file")
+    old_file = field(obj, "old_file", required=False) or new_file
+    new_contents = field(obj, "new_contents")
+    old_contents = field(obj, "old_contents", required=False) or ""
+    message = field(obj, "message", required=False) or field(obj, "subject")
+    size = len(old_contents) + len(new_contents)
+    if size > limits.max_doc_chars:
+        return rejected_input(SOURCE, path, f"line {lineno}",
+                              f"document_too_long: contents {size} > {limits.max_doc_chars} chars")
+    repos = obj.get("repos")
+    meta = {"commit": commit, "path": new_file, "old_path": old_file,
+            "language": obj.get("lang") if isinstance(obj.get("lang"), str) else None,
+            "license": obj.get("license") if isinstance(obj.get("license"), str) else None,
+            "repo": repos.split(",")[0] if isinstance(repos, str) and repos else None,
+            "subject": obj.get("subject") if isinstance(obj.get("subject"), str) else None,
+            "file": path, "line": lineno}
+    text = render(message, unified_diff(old_contents, new_contents, old_file, new_file))
+    return checked_document(SOURCE, f"{commit}:{new_file}", text, meta, limits)
+
+
 def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:
-    for item in iter_records(stream, path, SOURCE, limits):
-        if isinstance(item, Rejected):
-            yield item
-            continue
-        lineno, obj = item
-        locator = f"line {lineno}"
-        try:
-            commit = field(obj, "commit")
-            new_file = field(obj, "new_file")
-            old_file = field(obj, "old_file", required=False) or new_file
-            new_contents = field(obj, "new_contents")
-            old_contents = field(obj, "old_contents", required=False) or ""
-            message = field(obj, "message", required=False) or field(obj, "subject")
-        except MissingField as e:
-            yield rejected_input(SOURCE, path, locator, str(e), raw_text(obj))
-            continue
-        size = len(old_contents) + len(new_contents)
-        if size > limits.max_doc_chars:
-            yield rejected_input(SOURCE, path, locator,
-                                 f"document_too_long: contents {size} > {limits.max_doc_chars} chars")
-            continue
-        repos = obj.get("repos")
-        meta = {"commit": commit, "path": new_file, "old_path": old_file,
-                "language": obj.get("lang") if isinstance(obj.get("lang"), str) else None,
-                "license": obj.get("license") if isinstance(obj.get("license"), str) else None,
-                "repo": repos.split(",")[0] if isinstance(repos, str) and repos else None,
-                "subject": obj.get("subject") if isinstance(obj.get("subject"), str) else None,
-                "file": path, "line": lineno}
-        text = render(message, unified_diff(old_contents, new_contents, old_file, new_file))
-        yield checked_document(SOURCE, f"{commit}:{new_file}", text, meta, limits)
+    return parse_records(stream, path, SOURCE, limits, _record)

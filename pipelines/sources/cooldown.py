@@ -11,8 +11,8 @@ from __future__ import annotations
 import types
 from typing import Any, BinaryIO, Iterator
 
-from pipelines.document import Document, Rejected, rejected_input
-from pipelines.sources.jsonl import MissingField, field, iter_records, raw_text
+from pipelines.document import Document, Rejected
+from pipelines.sources.jsonl import MissingField, field, parse_records
 from pipelines.sources.limits import ReadLimits, checked_document
 
 _PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.jsonl.zst")
@@ -61,29 +61,22 @@ def _instruct_text(obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     raise MissingField("missing_field: messages")
 
 
-def _parse(source: str, render, stream: BinaryIO, path: str, limits: ReadLimits
-           ) -> Iterator[Document | Rejected]:
-    for item in iter_records(stream, path, source, limits):
-        if isinstance(item, Rejected):
-            yield item
-            continue
-        lineno, obj = item
-        try:
-            text, extra = render(obj)
-        except MissingField as e:
-            yield rejected_input(source, path, f"line {lineno}", str(e), raw_text(obj))
-            continue
+def _records(source: str, render):
+    """to_record for parse_records: render(obj) -> (text, extra meta)."""
+    def to_record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document | Rejected:
+        text, extra = render(obj)
         meta = {"file": path, "line": lineno, **extra}
-        yield checked_document(source, _original_id(obj, path, lineno), text, meta, limits)
+        return checked_document(source, _original_id(obj, path, lineno), text, meta, limits)
+    return to_record
 
 
 def parse_math(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:
-    return _parse("math", lambda o: (_math_text(o), {}), stream, path, limits)
+    return parse_records(stream, path, "math", limits, _records("math", lambda o: (_math_text(o), {})))
 
 
 def parse_instruct(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()
                    ) -> Iterator[Document | Rejected]:
-    return _parse("instruct", _instruct_text, stream, path, limits)
+    return parse_records(stream, path, "instruct", limits, _records("instruct", _instruct_text))
 
 
 # Reader objects for pipelines.sources.FAMILIES (same attributes as a reader module).

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
-from pipelines.document import Rejected, rejected_input
+from pipelines.document import Document, Rejected, rejected_input
 from pipelines.sources.limits import ReadLimits, iter_lines, scrub
 
 _BOM = b"\xef\xbb\xbf"
@@ -48,6 +48,27 @@ def iter_records(stream: BinaryIO, path: str, source: str, limits: ReadLimits
                                  f"malformed_json: line {lineno}: not an object", text)
             continue
         yield lineno, obj
+
+
+RecordFn = Callable[[dict[str, Any], int, str, ReadLimits], "Document | Rejected"]
+
+
+def parse_records(stream: BinaryIO, path: str, source: str, limits: ReadLimits,
+                  to_record: RecordFn) -> Iterator[Document | Rejected]:
+    """The loop every JSONL reader shares: broken lines and missing fields become Rejected.
+
+    `to_record(obj, lineno, path, limits)` turns one object into a Document (or a Rejected of
+    its own); a MissingField it raises becomes a reject carrying the record as JSON.
+    """
+    for item in iter_records(stream, path, source, limits):
+        if isinstance(item, Rejected):
+            yield item
+            continue
+        lineno, obj = item
+        try:
+            yield to_record(obj, lineno, path, limits)
+        except MissingField as e:
+            yield rejected_input(source, path, f"line {lineno}", str(e), raw_text(obj))
 
 
 def field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...] = str, required: bool = True) -> Any:

@@ -11,7 +11,7 @@ import json
 from typing import Any, BinaryIO, Iterator
 
 from pipelines.document import Document, Rejected, rejected_input
-from pipelines.sources.jsonl import MissingField, field, iter_records, raw_text
+from pipelines.sources.jsonl import field, parse_records
 from pipelines.sources.limits import ReadLimits, checked_document, scrub
 
 FAMILY = "notebooks"
@@ -118,37 +118,25 @@ def _parse_ipynb(stream: BinaryIO, path: str, limits: ReadLimits) -> Iterator[Do
     yield checked_document(SOURCE, path, text, {**meta, "file": path}, limits)
 
 
-def _parse_jsonl(stream: BinaryIO, path: str, limits: ReadLimits) -> Iterator[Document | Rejected]:
-    for item in iter_records(stream, path, SOURCE, limits):
-        if isinstance(item, Rejected):
-            yield item
-            continue
-        lineno, obj = item
-        locator = f"line {lineno}"
-        try:
-            content = field(obj, "content")
-        except MissingField as e:
-            yield rejected_input(SOURCE, path, locator, str(e), raw_text(obj))
-            continue
-        if len(content) > limits.max_notebook_bytes:
-            yield rejected_input(SOURCE, path, locator,
-                                 f"notebook_too_large: > {limits.max_notebook_bytes} chars")
-            continue
-        try:
-            text, meta = render(_load(content), limits)
-        except BadNotebook as e:
-            yield rejected_input(SOURCE, path, locator, str(e), scrub(content[:4096]))
-            continue
-        nb_path = obj.get("path") if isinstance(obj.get("path"), str) else None
-        repo = obj.get("repo_name") if isinstance(obj.get("repo_name"), str) else None
-        meta.update({"path": nb_path, "repo": repo, "file": path, "line": lineno,
-                     "license": obj.get("license") if isinstance(obj.get("license"), str) else None})
-        original = f"{repo}/{nb_path}" if repo and nb_path else f"{path}#{lineno}"
-        yield checked_document(SOURCE, original, text, meta, limits)
+def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document | Rejected:
+    locator = f"line {lineno}"
+    content = field(obj, "content")
+    if len(content) > limits.max_notebook_bytes:
+        return rejected_input(SOURCE, path, locator, f"notebook_too_large: > {limits.max_notebook_bytes} chars")
+    try:
+        text, meta = render(_load(content), limits)
+    except BadNotebook as e:
+        return rejected_input(SOURCE, path, locator, str(e), scrub(content[:4096]))
+    nb_path = obj.get("path") if isinstance(obj.get("path"), str) else None
+    repo = obj.get("repo_name") if isinstance(obj.get("repo_name"), str) else None
+    meta.update({"path": nb_path, "repo": repo, "file": path, "line": lineno,
+                 "license": obj.get("license") if isinstance(obj.get("license"), str) else None})
+    original = f"{repo}/{nb_path}" if repo and nb_path else f"{path}#{lineno}"
+    return checked_document(SOURCE, original, text, meta, limits)
 
 
 def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:
     """A .ipynb file is one notebook; anything else is read as jsonl of notebooks."""
     if path.lower().endswith(".ipynb"):
         return _parse_ipynb(stream, path, limits)
-    return _parse_jsonl(stream, path, limits)
+    return parse_records(stream, path, SOURCE, limits, _record)

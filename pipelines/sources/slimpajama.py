@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterator
 
-from pipelines.document import Document, Rejected, rejected_input
-from pipelines.sources.jsonl import MissingField, field, iter_records, raw_text
+from pipelines.document import Document, Rejected
+from pipelines.sources.jsonl import field, parse_records
 from pipelines.sources.limits import ReadLimits, checked_document
 
 FAMILY = "slimpajama"
@@ -16,19 +16,14 @@ SOURCE = "text"
 PATTERNS = ("*.jsonl.zst", "*.jsonl", "*.jsonl.gz")
 
 
+def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document | Rejected:
+    text = field(obj, "text")
+    meta_in = field(obj, "meta", dict, required=False) or {}
+    set_name = meta_in.get("redpajama_set_name")
+    meta = {"redpajama_set_name": set_name if isinstance(set_name, str) else None,
+            "file": path, "line": lineno}
+    return checked_document(SOURCE, f"{path}#{lineno}", text, meta, limits)
+
+
 def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:
-    for item in iter_records(stream, path, SOURCE, limits):
-        if isinstance(item, Rejected):
-            yield item
-            continue
-        lineno, obj = item
-        try:
-            text = field(obj, "text")
-            meta_in = field(obj, "meta", dict, required=False) or {}
-        except MissingField as e:
-            yield rejected_input(SOURCE, path, f"line {lineno}", str(e), raw_text(obj))
-            continue
-        set_name = meta_in.get("redpajama_set_name")
-        meta = {"redpajama_set_name": set_name if isinstance(set_name, str) else None,
-                "file": path, "line": lineno}
-        yield checked_document(SOURCE, f"{path}#{lineno}", text, meta, limits)
+    return parse_records(stream, path, SOURCE, limits, _record)

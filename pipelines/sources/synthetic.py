@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import BinaryIO, Iterator
 
-from pipelines.document import Document, Rejected, rejected_input
-from pipelines.sources.jsonl import MissingField, field, iter_records, raw_text
+from pipelines.document import Document, Rejected
+from pipelines.sources.jsonl import field, parse_records
 from pipelines.sources.limits import ReadLimits, checked_document
 
 FAMILY = "synthetic"
@@ -17,21 +17,16 @@ SOURCE = "synthetic"
 PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.jsonl.zst")
 
 
+def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document | Rejected:
+    task_id = str(field(obj, "id", (str, int)))
+    prompt = field(obj, "prompt")
+    solution = field(obj, "solution")
+    tests = field(obj, "tests")
+    meta = {"task_id": task_id, "tests": tests, "prompt_chars": len(prompt), "file": path, "line": lineno}
+    if obj.get("entry_point"):
+        meta["entry_point"] = str(obj["entry_point"])
+    return checked_document(SOURCE, task_id, prompt + "\n" + solution, meta, limits)
+
+
 def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:
-    for item in iter_records(stream, path, SOURCE, limits):
-        if isinstance(item, Rejected):
-            yield item
-            continue
-        lineno, obj = item
-        try:
-            task_id = str(field(obj, "id", (str, int)))
-            prompt = field(obj, "prompt")
-            solution = field(obj, "solution")
-            tests = field(obj, "tests")
-        except MissingField as e:
-            yield rejected_input(SOURCE, path, f"line {lineno}", str(e), raw_text(obj))
-            continue
-        meta = {"task_id": task_id, "tests": tests, "prompt_chars": len(prompt), "file": path, "line": lineno}
-        if obj.get("entry_point"):
-            meta["entry_point"] = str(obj["entry_point"])
-        yield checked_document(SOURCE, task_id, prompt + "\n" + solution, meta, limits)
+    return parse_records(stream, path, SOURCE, limits, _record)
