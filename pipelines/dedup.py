@@ -34,9 +34,8 @@ from apache_beam.pvalue import TaggedOutput
 
 from pipelines import minhash
 from pipelines.document import Document, Rejected
+from pipelines.steps import NAMESPACE, REJECTED   # the same counters and side output as every check
 
-NAMESPACE = "curate"
-REJECTED = "rejected"
 STAGE = "dedup"
 # Most documents per minhash.signatures call (BatchElements adapts below it; ~0.5 MiB of texts at 2 KiB/doc).
 SIGNATURE_BATCH = 256
