@@ -78,7 +78,8 @@ def _to_int32(ids: np.ndarray) -> np.ndarray:
     return ids.astype(np.int32)
 
 
-def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+def read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """(value, next position) of the protobuf varint at `pos`; CorruptRecordError past `end`."""
     result = shift = 0
     while pos < end:
         byte = buf[pos]
@@ -95,13 +96,13 @@ def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
 def _fields(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     """(field number, wire type, start, end) of each field; varints yield their value as start."""
     while pos < end:
-        key, pos = _varint(buf, pos, end)
+        key, pos = read_varint(buf, pos, end)
         number, wire = key >> 3, key & 7
         if wire == 0:
-            value, pos = _varint(buf, pos, end)
+            value, pos = read_varint(buf, pos, end)
             yield number, wire, value, pos
         elif wire == 2:
-            size, pos = _varint(buf, pos, end)
+            size, pos = read_varint(buf, pos, end)
             if pos + size > end:
                 raise CorruptRecordError("length-delimited field runs past its message")
             yield number, wire, pos, pos + size
@@ -129,7 +130,7 @@ def _packed_span(record: bytes) -> tuple[int, int] | None:
         while pos < f_end:                       # map entries of Features.feature
             if record[pos] != 0x0A:
                 return None
-            size, pos = _varint(record, pos + 1, f_end)
+            size, pos = read_varint(record, pos + 1, f_end)
             e_end = pos + size
             if e_end > f_end:
                 raise CorruptRecordError("map entry runs past its message")

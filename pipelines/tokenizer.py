@@ -22,6 +22,8 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 
+from pipelines.records import read_varint
+
 SPACE = "\u2581"   # SentencePiece's internal whitespace symbol
 # Whitespace runs as single pieces (spaces are written as U+2581 inside pieces).
 WHITESPACE_PIECES = ("\n", "\n\n", "\r\n", "\t", "\t\t", "\t\t\t\t",
@@ -108,17 +110,6 @@ def train(sample_path: str, config: TokenizerConfig) -> bytes:
 _RUN_ONLY_TRAINER_FIELDS = {1: "input", 2: "model_prefix", 7: "input_format", 16: "num_threads"}
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
 def _encode_varint(value: int) -> bytes:
     out = bytearray()
     while True:
@@ -132,12 +123,12 @@ def _split_fields(buf: bytes, pos: int, end: int):
     """(field number, wire type, start of key, end of field) for each protobuf field."""
     while pos < end:
         begin = pos
-        key, pos = _varint(buf, pos)
+        key, pos = read_varint(buf, pos, end)
         wire = key & 7
         if wire == 0:
-            _, pos = _varint(buf, pos)
+            _, pos = read_varint(buf, pos, end)
         elif wire == 2:
-            size, pos = _varint(buf, pos)
+            size, pos = read_varint(buf, pos, end)
             pos += size
         elif wire in (1, 5):
             pos += 8 if wire == 1 else 4
@@ -155,8 +146,8 @@ def canonical_model(model: bytes) -> bytes:
         if number != 2 or wire != 2:
             out += model[begin:end]
             continue
-        _, pos = _varint(model, begin)      # key
-        _, pos = _varint(model, pos)        # length; the payload runs to `end`
+        _, pos = read_varint(model, begin, end)      # key
+        _, pos = read_varint(model, pos, end)        # length; the payload runs to `end`
         spec = b"".join(model[b:e] for n, _, b, e in _split_fields(model, pos, end)
                         if n not in _RUN_ONLY_TRAINER_FIELDS)
         out += _encode_varint((2 << 3) | 2) + _encode_varint(len(spec)) + spec
