@@ -3,14 +3,13 @@
 Full: 10 sources x 10,000 shards (100,000 shards, 200B tokens) written as manifest.json files
 under a temporary directory (no shard data: the mixer reads manifests only). --quick: 10 x 1,000.
 The build runs as a child process so its wall time and peak RSS are the CLI's own.
-Appends one row to benchmarks/RESULTS.md (command, machine: nproc + memory, date).
+Appends one row to benchmarks/RESULTS.md (command, machine: nproc, memory and CPU, date).
 
     python -m benchmarks.mixer_build [--quick] [--no-record]
 """
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import resource
@@ -19,8 +18,10 @@ import sys
 import tempfile
 import time
 
+from benchmarks import results
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(REPO, "benchmarks", "RESULTS.md")
+RESULTS = results.RESULTS_MD
 SOURCES = [f"src{i:02d}" for i in range(10)]
 
 
@@ -43,12 +44,6 @@ def write_manifests(root: str, shards_per_source: int, total_tokens: int) -> Non
             json.dump(body, f)
 
 
-def machine() -> str:
-    with open("/proc/meminfo") as f:
-        mem_kb = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
-    return f"nproc {os.cpu_count()}, {mem_kb / 2**20:.0f} GiB"
-
-
 def picks_per_second(n: int = 300_000) -> float:
     sys.path.insert(0, REPO)
     from mixer.sampling import SamplingPlan
@@ -69,7 +64,7 @@ HEADER = ("| what | input | wall | memory | output | sampling | command | machin
 
 def record(line: str) -> None:
     """Add `line` to the mixer section of RESULTS.md (created if absent), keeping other sections intact."""
-    text = open(RESULTS).read() if os.path.exists(RESULTS) else "# Benchmark results\n"
+    text = open(RESULTS, encoding="utf-8").read() if os.path.exists(RESULTS) else "# Benchmark results\n"
     lines = text.rstrip("\n").split("\n")
     if SECTION not in lines:
         lines += ["", SECTION, "", "Synthetic manifests (no shard data: the mixer reads manifests only); the build runs "
@@ -81,8 +76,7 @@ def record(line: str) -> None:
     while at < len(lines) and lines[at].startswith("|"):
         at += 1
     lines.insert(at, line)
-    with open(RESULTS, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    results.write_atomic(RESULTS, "\n".join(lines) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     total_shards = shards * len(SOURCES)
     line = (f"| mixer build | {total_shards:,} shards / 10 sources / 200B tokens | {seconds:.2f} s | "
             f"peak RSS {peak_mib:.0f} MiB | mixture.json {size_mib:.1f} MiB | SamplingPlan {rate / 1e3:.0f}k picks/s "
-            f"| `python -m benchmarks.mixer_build{' --quick' if args.quick else ''}` | {machine()} | "
-            f"{datetime.date.today().isoformat()} |")
+            f"| `python -m benchmarks.mixer_build{' --quick' if args.quick else ''}` | {results.machine()} | "
+            f"{results.today()} |")
     print(line)
     if not args.no_record:
         record(line)

@@ -49,7 +49,8 @@ def today() -> str:
     return datetime.date.today().isoformat()
 
 
-def _write_atomic(path: str, text: str) -> None:
+def write_atomic(path: str, text: str) -> None:
+    """Temp file in the same directory, then rename: readers never see half a file."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -63,7 +64,7 @@ def _write_atomic(path: str, text: str) -> None:
 def append_section(markdown: str, path: str = RESULTS_MD) -> None:
     """Append one '## ...' section (the caller writes its title, command, machine and date)."""
     text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmark results\n"
-    _write_atomic(path, text.rstrip("\n") + "\n\n" + markdown.strip("\n") + "\n")
+    write_atomic(path, text.rstrip("\n") + "\n\n" + markdown.strip("\n") + "\n")
 
 
 def merge_results(values: dict, path: str = RESULTS_JSON) -> dict:
@@ -73,7 +74,7 @@ def merge_results(values: dict, path: str = RESULTS_JSON) -> dict:
         with open(path, encoding="utf-8") as f:
             merged = json.load(f)
     merged.update(values)
-    _write_atomic(path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    write_atomic(path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
     return merged
 
 
