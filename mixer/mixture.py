@@ -16,6 +16,8 @@ import os
 import posixpath
 from typing import Any
 
+from pipelines.manifest import join_path
+
 FORMAT_VERSION = 1
 MIXTURE_NAME = "mixture.json"
 MAXTEXT_NAME = "maxtext_mixture.json"
@@ -183,19 +185,13 @@ def maxtext_mixture(mixture: dict) -> dict:
             for name, e in sorted(mixture["sources"].items()) if e["weight"] > 0}
 
 
-def _join(directory: str, name: str) -> str:
-    if "://" in directory:
-        return directory.rstrip("/") + "/" + name
-    return os.path.join(directory, name)
-
-
 def write_mixture(directory: str, mixture: dict) -> str:
     """Validate, then write DIR/mixture.json and DIR/maxtext_mixture.json atomically; returns the mixture path."""
     from pipelines import io
 
     validate_mixture(mixture, "<mixture being written>")
-    path = _join(directory, MIXTURE_NAME)
-    io.write_atomic(_join(directory, MAXTEXT_NAME), to_json(maxtext_mixture(mixture)).encode("utf-8"))
+    path = join_path(directory, MIXTURE_NAME)
+    io.write_atomic(join_path(directory, MAXTEXT_NAME), to_json(maxtext_mixture(mixture)).encode("utf-8"))
     io.write_atomic(path, to_json(mixture).encode("utf-8"))
     return path
 

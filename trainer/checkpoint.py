@@ -21,6 +21,8 @@ import os
 import time
 from typing import Any
 
+from pipelines.manifest import join_path
+
 HASH_EXCLUDED_TOP = ("command",)
 HASH_EXCLUDED_SOURCE = ("manifest", "shards", "path")
 
@@ -47,10 +49,6 @@ def check_resume(meta: dict, expected_hash: str, force: bool = False) -> None:
             f"train on a different data stream. Use a new --workdir, or --force to resume anyway.")
 
 
-def _join(directory: str, name: str) -> str:
-    return directory.rstrip("/") + "/" + name
-
-
 class Checkpointer:
     """Orbax CheckpointManager over RUN/checkpoints with items state / data / meta."""
 
@@ -62,7 +60,7 @@ class Checkpointer:
         self._ocp, self._gp = ocp, gp
         if "://" not in workdir:     # Orbax's tensorstore layer refuses relative local paths
             workdir = os.path.abspath(workdir)
-        self.directory = _join(workdir, "checkpoints")
+        self.directory = join_path(workdir, "checkpoints")
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, enable_async_checkpointing=async_save, create=not read_only,
             read_only=read_only)

@@ -12,6 +12,8 @@ import math
 import os
 from typing import Any
 
+from pipelines.manifest import join_path
+
 METRICS_NAME = "metrics.jsonl"
 PLOT_NAME = "loss_per_source.png"
 
@@ -20,13 +22,9 @@ def _is_remote(path: str) -> bool:
     return "://" in path
 
 
-def _join(directory: str, name: str) -> str:
-    return directory.rstrip("/") + "/" + name if _is_remote(directory) else os.path.join(directory, name)
-
-
 def read_metrics(workdir: str) -> list[dict[str, Any]]:
     """Every record of RUN/metrics.jsonl (empty when absent)."""
-    path = _join(workdir, METRICS_NAME)
+    path = join_path(workdir, METRICS_NAME)
     if _is_remote(path):
         from pipelines import io
         if not io.exists(path):
@@ -47,7 +45,7 @@ class MetricsWriter:
     def __init__(self, workdir: str, enabled: bool = True, tensorboard: bool = True):
         self.workdir, self.enabled = workdir, enabled
         self._remote = _is_remote(workdir)
-        self._path = _join(workdir, METRICS_NAME)
+        self._path = join_path(workdir, METRICS_NAME)
         self._lines: list[str] = []
         self._tb = None
         if not enabled:
@@ -58,7 +56,7 @@ class MetricsWriter:
             os.makedirs(workdir, exist_ok=True)
         if tensorboard:
             from tensorboardX import SummaryWriter
-            self._tb = SummaryWriter(_join(workdir, "tb"))
+            self._tb = SummaryWriter(join_path(workdir, "tb"))
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
@@ -122,7 +120,7 @@ def plot_loss_per_source(workdir: str, out_path: str | None = None) -> str | Non
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    out_path = out_path or _join(workdir, PLOT_NAME)
+    out_path = out_path or join_path(workdir, PLOT_NAME)
     if _is_remote(out_path):
         import io as _io
         from pipelines import io
