@@ -72,6 +72,7 @@ class Engine:
         self.batch_size = int(batch_size)
         self.model = Decoder(cfg)
         self._score = jax.jit(self._score_fn)
+        self._logits = jax.jit(lambda params, tokens_BxL: self.model.apply({"params": params}, tokens_BxL))
         self._prefill = jax.jit(self._prefill_fn)
         self._step = jax.jit(self._step_fn, donate_argnums=(1,))
         self._sample = jax.jit(sample_tokens)
@@ -89,7 +90,7 @@ class Engine:
 
     def logits(self, tokens_BxL: np.ndarray) -> np.ndarray:
         """Full-sequence logits without a cache (the training forward pass); for checks and tests."""
-        return np.asarray(self.model.apply({"params": self.params}, np.asarray(tokens_BxL, np.int32)))
+        return np.asarray(self._logits(self.params, np.asarray(tokens_BxL, np.int32)))
 
     def score(self, pairs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> list[tuple[float, bool]]:
         """(sum of log p(continuation | context), continuation is the greedy one) per (context, continuation)."""
