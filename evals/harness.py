@@ -40,15 +40,20 @@ def generation_config(gen_kwargs: dict, seed: int) -> GenerationConfig:
 class CodeMixturesLM(LM):
     """A run directory (local or gs://) evaluated on the first local device (evals.checkpoint, evals.lm)."""
 
-    def __init__(self, checkpoint: str, tokenizer: str | None = None, step: int | None = None,
+    def __init__(self, checkpoint: str | None = None, tokenizer: str | None = None, step: int | None = None,
                  batch_size: int | str = 16, seed: int = 0, max_batch_size: int | None = None,
-                 device: str | None = None, **unused):
+                 device: str | None = None, text_model=None, **unused):
+        """`text_model`: an evals.lm.TextModel already loaded (Python callers: the sweep), else `checkpoint`."""
         super().__init__()
         from evals.checkpoint import load
         from evals.lm import TextModel
 
         size = 16 if str(batch_size).startswith("auto") else int(batch_size)
-        self.model = TextModel(load(checkpoint, tokenizer, None if step is None else int(step)), size)
+        if text_model is None:
+            if not checkpoint:
+                raise ValueError("model_args needs checkpoint=RUN (a trainer run directory, local or gs://)")
+            text_model = TextModel(load(checkpoint, tokenizer, None if step is None else int(step)), size)
+        self.model = text_model
         self.seed = int(seed)
 
     @property
