@@ -257,6 +257,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
                     help="merge every LSH candidate pair without checking its estimated Jaccard")
     ap.add_argument("--mbpp", default=None,
                     help="MBPP jsonl (text, code, test_list, task_id) to decontaminate against, with HumanEval")
+    ap.add_argument("--decontaminate-against", nargs="+", default=[], metavar="PATH",
+                    help="more eval sets (jsonl/jsonl.gz, local or gs://; one set per file): HumanEval or MBPP "
+                         "rows, or task documents exported from lm-evaluation-harness; report.json lists the sets")
     ap.add_argument("--no-langid", action="store_true", help="skip fastText English filtering on every source")
     return ap.parse_known_args(argv)
 
@@ -266,6 +269,8 @@ def config_from_args(args: argparse.Namespace) -> CurateConfig:
     decontam = DecontamConfig()
     if args.mbpp:
         decontam = dataclasses.replace(decontam, mbpp_path=args.mbpp)
+    if args.decontaminate_against:
+        decontam = dataclasses.replace(decontam, extra_paths=tuple(args.decontaminate_against))
     filters = dataclasses.replace(FilterConfig(), use_langid=not args.no_langid)
     return CurateConfig(filters=filters, decontam=decontam, minhash=mh, across_sources=args.across_sources,
                         cc_rounds=args.cc_rounds, verify_edges=not args.no_verify_edges,
@@ -299,8 +304,12 @@ def run(argv: Sequence[str] | None = None) -> dict:
         dry_run.print_summary("curate", info)
         return info
     command = "python -m pipelines.curate " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    from pipelines.decontaminate import cached_index, sets_used
+
+    index = cached_index(cfg.decontam)
     extra = {"command": command, "input": args.input, "families": sorted(families),
-             "config": json_config(cfg)}
+             "config": json_config(cfg), "decontaminated_against": {"sets": sets_used(index),
+                                                                   "index": index.describe()}}
     report = finish_report(result, args.output, sources, extra)
     print(funnel.funnel_table(report))
     print(f"\ncurate: {len(sources)} sources in {time.time() - start:.1f} s -> {args.output}")
