@@ -107,8 +107,15 @@ def plot(entries: list[dict], names: list[str], path: str, title: str = "") -> s
 
 
 def compare(output: str, say=print) -> dict:
+    """Table and plots of EXP; results.csv is first rebuilt from the runs' result.json files, so an EXP whose
+    runs were evaluated elsewhere (TPU hosts writing result.json to gs://) compares the same way."""
     from pipelines import io
 
+    from evals.sweep import collect, write_csv
+
+    finished = collect(output)
+    if finished:
+        write_csv(output, finished)
     rows = read_rows(output)
     if not rows:
         raise ValueError(f"{output}/results.csv holds no finished runs")
