@@ -23,7 +23,7 @@ class CheckpointError(RuntimeError):
 class LoadedModel:
     cfg: Any               # trainer.configs.ModelConfig of the run
     params: Any            # parameter tree (jax arrays, unboxed)
-    tokenizer: Any         # pipelines.tokenizer.Tokenizer
+    tokenizer: Any         # tokens.tokenizer.Tokenizer
     meta: dict             # the checkpoint's meta (step, mixture, config, ...)
     workdir: str
 
@@ -88,13 +88,13 @@ def restore_params(directory: str, step: int, cfg) -> Any:
 
 def tokenizer_for(meta: dict, tokenizer: str | None = None):
     """The run's tokenizer (see module docstring), checked against the mixture's SHA-256 when known."""
-    from pipelines.tokenizer import Tokenizer
+    from tokens.tokenizer import Tokenizer
 
     expected, path = None, tokenizer
     mixture_path = meta.get("mixture")
     if mixture_path:
         from mixer.mixture import load_mixture
-        from pipelines.manifest import load_manifest
+        from tokens.manifest import load_manifest
         from trainer.data import resolve_manifest
 
         mixture = load_mixture(mixture_path, check_shards=False)

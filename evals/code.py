@@ -58,10 +58,9 @@ def mbpp_problem(row: dict) -> CodeProblem:
 
 def load_mbpp(path: str, limit: int | None = None) -> list[CodeProblem]:
     """MBPP rows from a jsonl(.gz), local or gs://; a malformed row is an error naming its line."""
-    from pipelines import io
+    from tokens import paths
 
-    with io.open_read(path) as f:
-        raw = f.read()
+    raw = paths.read_bytes(path)
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     out = []

@@ -19,7 +19,7 @@ TITLES = {"nl_reasoning_avg": "NL reasoning (avg acc)", "knowledge_avg": "World 
 
 
 def read_rows(output: str) -> list[dict]:
-    from pipelines import io
+    from tokens import paths as io
 
     with io.open_read(io.join(output, "results.csv")) as f:
         rows = list(csv.DictReader(_io.StringIO(f.read().decode("utf-8"))))
@@ -72,7 +72,7 @@ def plot(entries: list[dict], names: list[str], path: str, title: str = "") -> s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pipelines import io
+    from tokens import paths as io
 
     panels = [n for n in names if not n.startswith("task_")]
     cols = 3
@@ -109,7 +109,7 @@ def plot(entries: list[dict], names: list[str], path: str, title: str = "") -> s
 def compare(output: str, say=print) -> dict:
     """Table and plots of EXP; results.csv is first rebuilt from the runs' result.json files, so an EXP whose
     runs were evaluated elsewhere (TPU hosts writing result.json to gs://) compares the same way."""
-    from pipelines import io
+    from tokens import paths as io
 
     from evals.sweep import collect, write_csv
 

@@ -66,11 +66,11 @@ def bootstrap_ci(nll: np.ndarray, tokens: np.ndarray, reps: int = 2000, level: f
 
 def heldout_documents(tokens_root: str, source: str, max_tokens: int | None = None) -> list[np.ndarray]:
     """The source's held-out documents in manifest order, stopping once `max_tokens` are collected."""
-    from pipelines import io
-    from pipelines.manifest import load_manifest
-    from pipelines.records import TokenizedSource
+    from tokens import paths
+    from tokens.manifest import load_manifest
+    from tokens.source import TokenizedSource
 
-    manifest = load_manifest(io.join(tokens_root, source, "manifest.json"))
+    manifest = load_manifest(paths.join(tokens_root, source, "manifest.json"))
     if not manifest.heldout:
         raise ValueError(f"{tokens_root}/{source}: the manifest lists no held-out shards; re-tokenize with "
                          "pipelines.tokenize --heldout-fraction")
@@ -86,14 +86,14 @@ def heldout_documents(tokens_root: str, source: str, max_tokens: int | None = No
 
 def heldout_sources(tokens_root: str) -> list[str]:
     """Sources under TOKENS whose manifests carry a held-out split."""
-    from pipelines import io
-    from pipelines.manifest import load_manifest
+    from tokens import paths
+    from tokens.manifest import load_manifest
 
     found = []
-    for path in sorted(io.match(io.join(tokens_root, "*", "manifest.json"))):
-        manifest = load_manifest(path)
-        if manifest.heldout:
-            found.append(manifest.source)
+    for name in paths.list_dir(tokens_root):
+        path = paths.join(tokens_root, name, "manifest.json")
+        if paths.exists(path) and load_manifest(path).heldout:
+            found.append(name)
     return found
 
 

@@ -91,7 +91,7 @@ def evaluate_run(workdir: str, opts: EvalOptions, scratch: str) -> dict:
 
 
 def write_json(path: str, body: dict) -> str:
-    from pipelines import io
+    from tokens import paths
 
-    io.write_atomic(path, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    paths.write_atomic(path, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return path

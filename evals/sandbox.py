@@ -1,4 +1,4 @@
-"""The one place evals runs untrusted code: the project's sandbox (pipelines.sandbox, as curate uses it).
+"""The one place evals runs untrusted code: the project's sandbox (pipelines/verify/sandbox.py, as curate uses it).
 
 Every generated completion goes through `run_program`; swapping in another sandbox API (e.g. a
 `run_tests`-style one) is a change to this function only.
@@ -16,7 +16,7 @@ class Outcome:
 
 def run_program(program: str, timeout_s: float = 10.0) -> Outcome:
     """Run `program` (solution + its tests) in the sandbox; passed = exited 0 within every limit."""
-    from pipelines.sandbox import SandboxConfig, run_python
+    from pipelines.verify.sandbox import SandboxConfig, run_python
 
     result = run_python(program, SandboxConfig(cpu_seconds=max(1, int(timeout_s // 2)), wall_seconds=timeout_s))
     return Outcome(result.ok, result.reason)

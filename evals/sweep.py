@@ -42,7 +42,7 @@ class SweepOptions:
 
 
 def run_dir(opts: SweepOptions, recipe: str, seed: int) -> str:
-    from pipelines import io
+    from tokens import paths as io
 
     return io.join(opts.output, "runs", recipe, f"seed-{seed}")
 
@@ -54,7 +54,7 @@ def seq_len(opts: SweepOptions) -> int:
 
 
 def mixer_argv(opts: SweepOptions, recipe: str, seed: int) -> list[str]:
-    from pipelines import io
+    from tokens import paths as io
 
     return ["build", "--preset", recipe, "--data", opts.data, "--tokens", str(opts.tokens), "--seq-len",
             str(seq_len(opts)), "--seed", str(seed), "--output", io.join(run_dir(opts, recipe, seed), "mix")]
@@ -62,7 +62,7 @@ def mixer_argv(opts: SweepOptions, recipe: str, seed: int) -> list[str]:
 
 def stages(mix_dir: str) -> list[dict]:
     """[{name, mixture}] in training order, for a multi-stage recipe.json or a single mixture.json."""
-    from pipelines import io
+    from tokens import paths as io
 
     recipe = io.join(mix_dir, "recipe.json")
     if io.exists(recipe):
@@ -123,7 +123,7 @@ def run_one(opts: SweepOptions, recipe: str, seed: int, say: Callable) -> dict:
 
 def launch_lines(opts: SweepOptions, recipe: str, seed: int, tpu: str = "$TPU", zone: str = "$ZONE") -> list[str]:
     """The commands that run one (recipe, seed) on a TPU v5e slice (trainer/README.md), then evaluate it."""
-    from pipelines import io
+    from tokens import paths as io
 
     lines = [f"python -m mixer {shlex.join(mixer_argv(opts, recipe, seed))}"]
     directory = run_dir(opts, recipe, seed)
@@ -155,12 +155,15 @@ def stage_names(recipe: str) -> list[str]:
 
 def collect(output: str) -> list[dict]:
     """Every finished run's result.json under EXP/runs, sorted by (recipe order of appearance, seed)."""
-    from pipelines import io
+    from tokens import paths as io
 
     rows = []
-    for path in io.match(io.join(output, "runs", "*", "seed-*", "result.json")):
-        with io.open_read(path) as f:
-            rows.append(json.loads(f.read()))
+    runs = io.join(output, "runs")
+    for recipe in io.list_dir(runs):
+        for seed in io.list_dir(io.join(runs, recipe)):
+            path = io.join(runs, recipe, seed, "result.json")
+            if seed.startswith("seed-") and io.exists(path):
+                rows.append(json.loads(io.read_bytes(path)))
     return sorted(rows, key=lambda r: (float(r.get("code_share") or 0), r["recipe"], int(r["seed"])))
 
 
@@ -169,7 +172,7 @@ def write_csv(output: str, rows: list[dict]) -> str:
     import csv
     import io as _io
 
-    from pipelines import io
+    from tokens import paths as io
 
     first = ["recipe", "seed", "code_share", "tokens", "stages", "step"]
     columns = first + sorted({k for r in rows for k in r} - set(first))

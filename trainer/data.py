@@ -185,7 +185,7 @@ class SourceReaders:
     def read_heldout(self, sid: int, index: int) -> np.ndarray:
         """Held-out document `index` of source `sid` (its manifest's heldout shards)."""
         if sid not in self._heldout:
-            from pipelines.records import TokenizedSource
+            from tokens.source import TokenizedSource
 
             self._heldout[sid] = TokenizedSource(self.source(sid).manifest.heldout_manifest())
         try:
@@ -195,7 +195,7 @@ class SourceReaders:
 
     def source(self, sid: int):
         if sid not in self._open:
-            from pipelines.records import TokenizedSource
+            from tokens.source import TokenizedSource
 
             name = self.names[sid]
             path = resolve_manifest(self._mixture["sources"][name]["manifest"], self._dir)
@@ -306,7 +306,7 @@ def _iterator_class():
 
         def __init__(self, mixture: dict, cfg: DataConfig, mixture_dir: str | None):
             super().__init__()
-            from mixer.sampling import SamplingPlan
+            from mixer.sampling_plan import SamplingPlan
 
             self._cfg = cfg
             self._readers = SourceReaders(mixture, mixture_dir)

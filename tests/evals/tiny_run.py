@@ -15,7 +15,7 @@ OVERRIDES = (("model.d_model", "32"), ("model.n_heads", "2"), ("model.n_kv_heads
 
 def build(root: str) -> dict:
     """root/tokenizer.model, root/data (tokens + mix), root/run (checkpoint); returns their paths."""
-    from pipelines.tokenizer import Tokenizer
+    from tokens.tokenizer import Tokenizer
     from trainer.train import RunOptions, train
 
     docs = documents(per_source=8)

@@ -1,6 +1,6 @@
 """A tiny real token corpus for trainer tests: ArrayRecord shards + manifests + a contract mixture.json.
 
-Token ids are written directly with pipelines.records.encode_example (no tokenizer needed); documents have
+Token ids are written directly with tokens.records.encode_example (no tokenizer needed); documents have
 learnable structure so a tiny model's loss visibly falls: "code" documents count upwards from a random start
 with a per-document stride, "text" documents repeat a short random phrase. Every document ends with EOS (2).
 """
@@ -29,9 +29,9 @@ def text_document(rng: np.random.Generator) -> list[int]:
 
 def _write_shard(out: str, name: str, source: str, docs: list[list[int]], sidecars: bool, corrupt_at=None):
     from array_record.python.array_record_module import ArrayRecordWriter
-    from pipelines import lengths as lengths_sidecar
-    from pipelines.manifest import Shard
-    from pipelines.records import encode_example
+    from tokens import lengths as lengths_sidecar
+    from tokens.manifest import Shard
+    from tokens.records import encode_example
 
     writer = ArrayRecordWriter(os.path.join(out, name), "group_size:1")
     for i, doc in enumerate(docs):
@@ -51,7 +51,7 @@ def write_source(tokens_dir: str, source: str, documents: list[list[int]], shard
     tokenize job writes them, unless `sidecars` is False: an older manifest) + manifest.json; `corrupt`
     replaces that record's bytes. `tokenizer`: the manifest's tokenizer entry (default: the fake 64-id one);
     `heldout`: documents for one heldout-00000-of-00001 shard listed apart, as tokenize's held-out split."""
-    from pipelines.manifest import Manifest, write_manifest
+    from tokens.manifest import Manifest, write_manifest
 
     out = os.path.join(tokens_dir, source)
     os.makedirs(out, exist_ok=True)
@@ -83,7 +83,7 @@ def make_mixture(root: str, documents: int = 200, weights: dict[str, float] | No
 
     `heldout`: that many more documents per source in a held-out shard listed apart (tokenize's split);
     `tokenizer` + `documents_by_source`: real token ids of a real tokenizer instead of the synthetic ones."""
-    from pipelines.manifest import load_manifest
+    from tokens.manifest import load_manifest
 
     weights = weights or {"code": 0.5, "text": 0.5}
     makers = {"code": code_document, "text": text_document}
