@@ -12,7 +12,7 @@ prompt's first token), prefilled in one call, then one token per call through th
 greedy at temperature 0, else temperature + nucleus (top-p); every request has its own key,
 fold_in(key(seed), request number), so its output does not depend on which batch it landed in.
 
-Shapes are bucketed (lengths rounded up to powers of two, fixed batch size) so a run compiles a few programs,
+Shapes are bucketed (lengths rounded up to powers of two from 128, fixed batch size) so a run compiles a few programs,
 not one per request.
 """
 from __future__ import annotations
@@ -36,9 +36,12 @@ class GenerationConfig:
             raise ValueError(f"bad generation config {self}")
 
 
+MIN_BUCKET = 128   # shorter rows share one program: padding them is cheaper than compiling another
+
+
 def _bucket(n: int, cap: int) -> int:
-    """Smallest power of two >= n (at least 8), at most cap."""
-    return min(cap, max(8, 1 << max(0, int(n) - 1).bit_length()))
+    """Smallest power of two >= n (at least MIN_BUCKET), at most cap."""
+    return min(cap, max(MIN_BUCKET, 1 << max(0, int(n) - 1).bit_length()))
 
 
 def sample_tokens(logits_BxV, request_keys_B, step, temperature, top_p):
