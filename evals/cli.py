@@ -93,7 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "code" and args.samples > 1 and args.temperature <= 0:
+        parser.error("--samples > 1 needs --temperature > 0 (greedy completions would all be the same)")
+    if args.command == "code" and max(args.k) > args.samples:
+        parser.error(f"pass@{max(args.k)} needs --samples >= {max(args.k)}")
     if args.command == "compare":
         from evals.compare import compare
 
