@@ -1,0 +1,412 @@
+"""Run untrusted Python (a solution and its tests) where the kernel, not Python, enforces the limits.
+
+`run_tests(solution, tests, cfg)` starts `python -I -S -B -c BOOT` (the launcher, launcher.py) and
+writes it, through a pipe only we hold, the launcher's code, the config and the program; it returns
+a `Verdict` once every process of the run is gone and its directory removed. Layers, each recorded
+in `Verdict.layers` (SECURITY.md says what each one stops):
+
+- seccomp-bpf (seccomp.py): no sockets but socketpair, no ptrace, namespaces, mounts, bpf, keyrings,
+  io_uring, SysV/POSIX IPC, inotify, memfd; no signals at all unless Landlock scopes them;
+- Landlock (landlock.py): read the interpreter, its standard library (not its site-packages), the
+  shared libraries it maps and the package dirs we grant; write only the run's directory; no TCP;
+  signals and abstract Unix sockets only within the run;
+- namespaces (PID, net, mount, IPC, UTS; a user namespace when not root): the run's processes end
+  with its PID 1, the run dir is a private capped tmpfs, no network interface;
+- rlimits (CPU, address space, file size, processes, open files, no core), uid 65534 as root,
+  no_new_privs, an empty environment, a fresh 0700 run directory never reused;
+- a subreaper supervisor that kills and reaps every descendant before the verdict;
+- an audit hook in the harness: diagnostics that name a violation, never the boundary.
+A pass needs `PASS <nonce>` from the harness on its report pipe (harness.py); exit codes never count.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+import json
+import logging
+import marshal
+import os
+import secrets
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+from pipelines.verify import harness, landlock, launcher
+
+MiB = 1024 * 1024
+MARK = "code-mixtures-sandbox"   # argv of every sandbox process (tests look for survivors by it)
+REQUIRED = ("seccomp", "landlock")
+_FALLBACK_PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3")
+_CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT, signal.SIGSYS}
+_SYSTEM_FILES = (("/etc/ld.so.cache", landlock.READ_FILE), ("/dev/null", landlock.READ_FILE | landlock.WRITE_FILE),
+                 ("/dev/urandom", landlock.READ_FILE), ("/dev/random", landlock.READ_FILE),
+                 ("/dev/zero", landlock.READ_FILE))
+# The launcher's bootstrap: the payload is marshal data (no json import: startup time is throughput);
+# modules come as code objects when the interpreter's bytecode matches ours, else as source.
+BOOT = r'''
+import marshal, sys
+def _boot():
+    payload = marshal.loads(sys.stdin.buffer.read())
+    mods = {}
+    for name in ("landlock", "harness", "launcher"):
+        code = payload["modules"].pop(name)
+        mod = type(sys)("_sandbox_" + name)
+        exec(compile(code, "<sandbox %s>" % name, "exec") if isinstance(code, str) else marshal.loads(code),
+             mod.__dict__)
+        sys.modules[mod.__name__] = mods[name] = mod
+    return mods["launcher"].main(payload, mods["landlock"], mods["harness"])
+import os; os._exit(_boot())   # no interpreter teardown: the result is already written
+'''
+
+
+class SandboxUnavailable(RuntimeError):
+    """A required layer (seccomp, Landlock) or a usable interpreter is missing."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxConfig:
+    cpu_seconds: int = 2                 # RLIMIT_CPU soft limit (SIGXCPU), hard = +1 s
+    wall_seconds: float = 5.0            # from the runner's start; then every process of the run is killed
+    memory_bytes: int = 512 * MiB        # RLIMIT_AS
+    file_size_bytes: int = 1 * MiB       # RLIMIT_FSIZE: any one file written
+    disk_bytes: int = 32 * MiB           # size of the run dir's tmpfs (with a mount namespace)
+    max_files: int = 4096                # inodes of that tmpfs
+    output_limit_bytes: int = 1 * MiB    # stdout + stderr together; more ends the run (output_limit)
+    max_output_bytes: int = 64 * 1024    # tail of stdout/stderr kept in the verdict
+    max_processes: int = 32              # RLIMIT_NPROC (counted per uid, or per user namespace)
+    max_open_files: int = 64             # RLIMIT_NOFILE
+    python: str | None = None            # interpreter or virtualenv whose site-packages the run may read;
+                                         # None: a stdlib-only interpreter (ours, else /usr/bin/python3)
+    drop_privileges: bool = True         # as root: run as sandbox_uid/gid
+    sandbox_uid: int = 65534             # nobody
+    namespaces: bool = True              # PID/net/mount/IPC/UTS (+ user when not root) where the kernel allows
+    audit_hook: bool = True              # the diagnostics hook (clear reasons); off to test the kernel layers
+    mode: str = "strict"                 # strict: no run without seccomp and Landlock; best-effort: run anyway
+    tmp_root: str | None = None          # parent of the run dirs (default: the system temp dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str | None                   # None when ok; "<key>: <detail>" otherwise
+    returncode: int | None               # runner exit code, or -signal
+    stdout_tail: str
+    stderr_tail: str
+    wall_seconds: float
+    layers: tuple[str, ...] = ()         # what was in force, e.g. ("pidns", "seccomp", "landlock abi 7", ...)
+    run_id: str = ""                     # in the argv of every process of the run
+
+
+@dataclasses.dataclass(frozen=True)
+class Interpreter:
+    executable: str                      # real path
+    version: str
+    magic: str                           # bytecode magic number (hex)
+    rules: tuple                         # Landlock read/exec rules: ((path, rights), ...)
+    packages: tuple[str, ...]            # granted site-packages dirs (added to sys.path)
+
+
+def _readable(path: str, uid: int | None) -> bool:
+    """Can `uid` (None: us) read `path`? For another uid, every parent needs o+x and the path o+r."""
+    if uid is None:
+        return os.access(path, os.R_OK)
+    try:
+        path = os.path.realpath(path)
+        if not os.stat(path).st_mode & stat.S_IROTH:
+            return False
+        parent = os.path.dirname(path)
+        while True:
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                return False
+            if parent == os.path.dirname(parent):
+                return True
+            parent = os.path.dirname(parent)
+    except OSError:
+        return False
+
+
+_PROBE = r'''
+import importlib.util, json, os, site, sys, sysconfig
+paths = sysconfig.get_paths()
+dynload = [p for p in sys.path if p.endswith("lib-dynload")]
+for d in dynload:
+    for name in sorted(os.listdir(d)):
+        if name.endswith(".so") and not name.startswith(("_test", "xx", "_xx", "_ctypes_test")):
+            try:
+                __import__(name.split(".")[0])
+            except BaseException:
+                pass
+maps = sorted({l.split()[-1] for l in open("/proc/self/maps") if len(l.split()) > 5 and l.split()[-1].startswith("/")})
+print(json.dumps({"executable": os.path.realpath(sys.executable), "version": sys.version.split()[0],
+                  "stdlib": sorted({paths["stdlib"], paths["platstdlib"]}), "site": site.getsitepackages(),
+                  "maps": maps, "magic": importlib.util.MAGIC_NUMBER.hex()}))
+'''
+
+
+@functools.lru_cache(maxsize=8)
+def interpreter(python: str | None, uid: int | None) -> Interpreter:
+    """Probe `python` (a path, a virtualenv, or None for the default) once; `uid`: who must read it."""
+    if python:
+        if os.path.isdir(python):
+            found = [os.path.join(python, "bin", n) for n in ("python3", "python")
+                     if os.path.exists(os.path.join(python, "bin", n))]
+            if not found:
+                raise SandboxUnavailable(f"--verify-python {python}: no bin/python3 in that directory")
+            python = found[0]
+        return _probe(python, uid, grant_packages=True)
+    errors = []
+    for candidate in (os.path.realpath(getattr(sys, "_base_executable", sys.executable)),) + _FALLBACK_PYTHONS:
+        if os.path.exists(candidate):
+            try:
+                return _probe(candidate, uid, grant_packages=False)
+            except SandboxUnavailable as exc:
+                errors.append(str(exc))
+    raise SandboxUnavailable("no usable sandbox interpreter: " + "; ".join(errors))
+
+
+def _probe(python: str, uid: int | None, grant_packages: bool) -> Interpreter:
+    try:
+        out = subprocess.run([python, "-I", "-S", "-B", "-c", _PROBE], env={}, capture_output=True,
+                             timeout=60, stdin=subprocess.DEVNULL, check=True).stdout
+        info = json.loads(out)
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        raise SandboxUnavailable(f"{python}: cannot probe the interpreter ({exc})") from exc
+    packages = tuple(p for p in info["site"] if os.path.isdir(p)) if grant_packages else ()
+    trees = info["stdlib"] + list(packages)
+    for path in [info["executable"]] + trees:
+        if not _readable(path, uid):
+            raise SandboxUnavailable(f"{path} is not readable by uid {uid if uid is not None else os.geteuid()}")
+    rules = [(info["executable"], landlock.READ_FILE | landlock.EXECUTE)]
+    for tree in info["stdlib"]:   # the stdlib, without the site-packages that may live inside it
+        rules.append((tree, landlock.READ_DIR))
+        rules += [(os.path.join(tree, n), landlock.READ) for n in sorted(os.listdir(tree))
+                  if n not in ("site-packages", "dist-packages")]
+    rules += [(p, landlock.READ) for p in packages]
+    lib_dirs = set()
+    for lib in info["maps"]:
+        if any(lib.startswith(t.rstrip("/") + "/") for t in info["stdlib"]) or lib == info["executable"]:
+            continue
+        base = os.path.basename(lib)
+        if base.startswith(("ld-linux", "ld-musl")):
+            rules.append((lib, landlock.READ_FILE | landlock.EXECUTE))   # the ELF loader: re-exec works
+        folder = os.path.dirname(lib)
+        if any((t.rstrip("/") + "/").startswith(folder.rstrip("/") + "/") for t in trees):
+            rules.append((lib, landlock.READ_FILE))   # a lib dir above the stdlib (pyenv): that file only
+        else:
+            lib_dirs.add(folder)
+    rules += [(d, landlock.READ) for d in sorted(lib_dirs)] + list(_SYSTEM_FILES)
+    return Interpreter(info["executable"], info["version"], info["magic"], tuple(rules), packages)
+
+
+@functools.lru_cache(maxsize=1)
+def landlock_abi() -> int:
+    return landlock.abi()
+
+
+@functools.lru_cache(maxsize=4)
+def _modules(magic: str) -> dict[str, str | bytes]:
+    """The launcher's modules: marshalled code when `magic` (the interpreter's bytecode) is ours."""
+    out: dict[str, str | bytes] = {}
+    for module in (landlock, harness, launcher):
+        name = module.__name__.rsplit(".", 1)[1]
+        with open(module.__file__, encoding="utf-8") as f:
+            source = f.read()
+        same = magic == importlib.util.MAGIC_NUMBER.hex()
+        out[name] = marshal.dumps(compile(source, f"<sandbox {name}>", "exec")) if same else source
+    return out
+
+
+def _seccomp_hex(allow_signals: bool) -> tuple[str | None, str | None]:
+    from pipelines.verify import seccomp
+    try:
+        return seccomp.filter_bpf(allow_signals).hex(), None
+    except seccomp.SeccompUnavailable as exc:
+        return None, str(exc)
+
+
+def available_layers(cfg: SandboxConfig) -> tuple[tuple[str, ...], list[str]]:
+    """(layers this machine offers for `cfg`, problems) without running anything untrusted."""
+    problems, layers = [], []
+    version = landlock_abi()
+    if version:
+        layers.append(f"landlock abi {version}")
+    else:
+        problems.append("landlock: the kernel has no Landlock (needs Linux >= 5.13 with lsm=landlock)")
+    bpf, error = _seccomp_hex(version >= 6)
+    if bpf:
+        layers.append("seccomp")
+    else:
+        problems.append(f"seccomp: {error}")
+    return tuple(layers), problems
+
+
+def require_layers(cfg: SandboxConfig) -> tuple[str, ...]:
+    """Layers of a real probe run; raises SandboxUnavailable naming what strict mode misses."""
+    verdict = run_tests("assert 1 + 1 == 2\n", "", cfg)
+    if not verdict.ok:
+        raise SandboxUnavailable(f"the sandbox cannot run a trivial program: {verdict.reason}")
+    return verdict.layers
+
+
+def _make_run_dir(cfg: SandboxConfig, uid: int | None) -> tuple[str, str]:
+    """(outer, work): outer is ours (0700, or 0711 when another uid must traverse it); work has a random
+    name inside, owned by the sandbox uid; nothing is ever reused."""
+    outer = tempfile.mkdtemp(prefix="sandbox-", dir=cfg.tmp_root)
+    work = os.path.join(outer, secrets.token_hex(8))
+    os.mkdir(work, 0o700)
+    if uid is not None:
+        os.chown(work, uid, uid)
+        os.chmod(outer, 0o711)   # traverse only: the random name of `work` cannot be listed
+    return outer, work
+
+
+def _remove_tree(path: str) -> None:
+    def retry(func, failed, _exc):
+        try:
+            os.chmod(os.path.dirname(failed), 0o700)
+            os.chmod(failed, 0o700)
+        except OSError:
+            pass
+        try:
+            func(failed)
+        except OSError:
+            pass
+    shutil.rmtree(path, onerror=retry)
+
+
+def run_tests(solution: str, tests: str, cfg: SandboxConfig = SandboxConfig(), *, entry_point: str | None = None,
+              setup: str = "") -> Verdict:
+    """Run `solution` as module `solution`, then `setup` and `tests` in its namespace, then
+    `check(<entry_point>)` if given; ok only when the harness reports that the last test passed."""
+    run_id = secrets.token_hex(8)
+    root = os.geteuid() == 0
+    uid = cfg.sandbox_uid if (root and cfg.drop_privileges) else None
+    start = time.monotonic()
+    fail = lambda reason, layers=(): Verdict(False, reason, None, "", "", round(time.monotonic() - start, 3),  # noqa: E731
+                                             tuple(layers), run_id)
+    try:
+        interp = interpreter(cfg.python, uid)
+    except SandboxUnavailable as exc:
+        return fail(f"sandbox_unavailable: {exc}")
+    version = landlock_abi()
+    bpf, _ = _seccomp_hex(version >= 6)
+    required = list(REQUIRED) if cfg.mode == "strict" else []
+    missing = [name for name, have in (("seccomp", bpf), ("landlock", version)) if not have and name in required]
+    if missing:
+        return fail(f"sandbox_unavailable: missing layer {', '.join(missing)} (run with --sandbox best-effort "
+                    "to verify without it)")
+    outer, work = _make_run_dir(cfg, uid)
+    nonce = secrets.token_hex(16)
+    payload = {
+        "modules": dict(_modules(interp.magic)), "nonce": nonce, "work_dir": work, "uid": uid, "namespaces": cfg.namespaces,
+        "tmpfs": {"bytes": cfg.disk_bytes, "inodes": cfg.max_files}, "required": required, "seccomp": bpf,
+        "landlock": {"abi": version, "rules": list(interp.rules) + [(work, landlock.WRITE_TREE)]} if version else None,
+        "limits": {"cpu": cfg.cpu_seconds, "memory": cfg.memory_bytes, "file_size": cfg.file_size_bytes,
+                   "processes": cfg.max_processes, "open_files": cfg.max_open_files, "core": 0},
+        "wall_seconds": cfg.wall_seconds, "max_output_bytes": cfg.output_limit_bytes,
+        "tail_bytes": cfg.max_output_bytes,
+        "spec": {"solution": solution, "tests": tests, "setup": setup, "entry_point": entry_point,
+                 "paths": list(interp.packages), "audit": cfg.audit_hook},
+    }
+    try:
+        data = marshal.dumps(payload)
+        proc = subprocess.Popen([interp.executable, "-I", "-S", "-B", "-c", BOOT, MARK, run_id], cwd=work,
+                                env={"TMPDIR": work}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, close_fds=True, start_new_session=True)
+        try:
+            out, err = proc.communicate(data, timeout=cfg.wall_seconds + 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            return fail("sandbox_error: the supervisor did not finish")
+        try:
+            result = marshal.loads(out)   # written by the launcher alone (the runner never holds this fd)
+        except (ValueError, EOFError, TypeError):
+            return fail(f"sandbox_error: supervisor exit {proc.returncode}: {_last_line(err.decode('utf-8', 'replace'))}")
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        return fail(f"sandbox_error: {exc!r}")
+    finally:
+        _remove_tree(outer)
+    return _verdict(result, nonce, cfg, run_id)
+
+
+def run_python(code: str, cfg: SandboxConfig = SandboxConfig()) -> Verdict:
+    """A script that must run to its end: run_tests with the whole program as the solution."""
+    return run_tests(code, "", cfg)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+def _failure_reason(detail: str, cfg: SandboxConfig) -> str:
+    if detail.startswith("MemoryError"):
+        return f"memory_limit: {cfg.memory_bytes} bytes"
+    if "[Errno 27]" in detail:   # Python ignores SIGXFSZ: an over-limit write raises EFBIG
+        return f"file_size_limit: {cfg.file_size_bytes} bytes"
+    if "[Errno 28]" in detail:
+        return f"disk_limit: {cfg.disk_bytes} bytes / {cfg.max_files} files"
+    return f"tests_failed: {detail}"
+
+
+def _verdict(result: dict, nonce: str, cfg: SandboxConfig, run_id: str) -> Verdict:
+    try:
+        setup = marshal.loads(result.get("setup") or marshal.dumps({}))
+    except (ValueError, EOFError, TypeError):
+        setup = {}
+    if not isinstance(setup, dict):
+        setup = {}
+    layers = tuple(result.get("layers", [])) + tuple(setup.get("layers", [])) + (
+        ("audit hook",) if cfg.audit_hook else ())
+    status = result["status"]
+    rc = -status["signal"] if "signal" in status else status["exit"]
+    stdout, stderr = result.get("stdout", ""), result.get("stderr", "")
+    made = lambda reason: Verdict(reason is None, reason, rc, stdout, stderr, result.get("wall", 0.0),  # noqa: E731
+                                  layers, run_id)
+    if setup.get("error") or not setup:
+        return made(f"sandbox_error: {setup.get('error') or 'the runner did not start'}")
+    if not result.get("swept", False):
+        return made("sandbox_error: processes of the run could not all be ended")
+    if result.get("killed") == "timeout":
+        return made(f"timeout: wall {cfg.wall_seconds:g}s")
+    if result.get("killed") == "output":
+        return made(f"output_limit: {cfg.output_limit_bytes} bytes of stdout/stderr")
+    lines = result.get("report", "").splitlines()
+    valid = [line.split(" ", 2) for line in lines if line.split(" ", 2)[1:2] == [nonce]]
+    if len(valid) != len(lines):
+        return made("report_tampered: unexpected bytes on the harness's report pipe")
+    if valid:
+        kind, detail = valid[0][0], (valid[0][2] if len(valid[0]) > 2 else "")
+        if kind == "PASS" and len(valid) == 1 and rc == 0:
+            return made(None)
+        if kind == "FAIL":
+            return made(_failure_reason(detail, cfg))
+        if kind == "EXIT":
+            return made(f"exit_called: {detail}")
+        if kind == "SYNTAX":
+            return made(f"syntax_error: {detail}")
+    if rc == harness.VIOLATION_EXIT and harness.VIOLATION_MARK in stderr:
+        return made("sandbox_violation: " + stderr.rsplit(harness.VIOLATION_MARK, 1)[1].strip().splitlines()[0][:200])
+    if rc == -signal.SIGXCPU or (rc == -signal.SIGKILL and result.get("cpu", 0) >= cfg.cpu_seconds):
+        return made(f"cpu_limit: {cfg.cpu_seconds}s")
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = "?"
+        return made(f"{'crash' if -rc in _CRASH_SIGNALS else 'killed'}: signal {-rc} ({name})")
+    return made(f"no_report: exit code {rc} before the tests finished")
+
+
+def log_best_effort(cfg: SandboxConfig, logger: logging.Logger) -> None:
+    """The warning best-effort mode owes every run: which layers are missing here."""
+    if cfg.mode != "strict":
+        layers, problems = available_layers(cfg)
+        logger.warning("sandbox in best-effort mode: layers %s%s", ", ".join(layers) or "none",
+                       f"; MISSING {'; '.join(problems)}" if problems else "")
