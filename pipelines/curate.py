@@ -35,7 +35,7 @@ from pipelines.minhash import MinHashConfig
 from pipelines.progress import LogProgress, show_progress
 from pipelines.sources import ReadLimits
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
-from pipelines.verify import VerifyConfig
+from pipelines.verify.synthetic import VerifyConfig
 
 CHART_NAME = "funnel.png"   # next to report.md, linked from it
 
@@ -80,7 +80,7 @@ def verify_checks(cfg: VerifyConfig, source: str):
     """Execution check for synthetic problems; other sources have nothing to run."""
     if source != "synthetic":
         return []
-    from pipelines.verify import verification_reason
+    from pipelines.verify.synthetic import verification_reason
     return [functools.partial(verification_reason, cfg=cfg)]
 
 

@@ -16,7 +16,7 @@ from pipelines.document import Document
 from pipelines.filters.code import MARKUP, CodeFilterConfig, code_reasons
 from pipelines.filters.langid import LangIdConfig, langid_reason
 from pipelines.filters.text import LIGHT, TextFilterConfig, slimpajama_set_reason, text_reasons
-from pipelines.verify import VerifyConfig
+from pipelines.verify.synthetic import VerifyConfig
 
 Filter = Callable[[Document], "str | None"]
 
@@ -57,7 +57,7 @@ class FilterConfig:
     # Off switch for language ID everywhere (e.g. a non-English experiment).
     use_langid: bool = True
     # Stages after the per-source filters, configured here so every default lives in
-    # one place: synthetic execution (pipelines/verify.py) and eval-set overlap
+    # one place: synthetic execution (pipelines/verify/synthetic.py) and eval-set overlap
     # (pipelines/decontaminate.py, applied to every source).
     verify: VerifyConfig = VerifyConfig()
     decontam: DecontamConfig = DecontamConfig()
@@ -95,7 +95,7 @@ def filters_for(source: str, cfg: FilterConfig = FilterConfig()) -> list[tuple[s
                       *langid(cfg.notebook_langid)],
         "commits": [("commit diff", commit_diff_reason),
                     ("commit size and encoded data", p(code_reasons, cfg=cfg.commits))],
-        "synthetic": [],  # verified by execution instead (pipelines/verify.py)
+        "synthetic": [],  # verified by execution instead (pipelines/verify/synthetic.py)
         "math": [("length", p(length_reason, cfg=cfg.minimal)), *langid(cfg.math_langid)],
         "instruct": [("length", p(length_reason, cfg=cfg.minimal)), *langid(cfg.langid)],
     }

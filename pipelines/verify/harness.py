@@ -164,7 +164,11 @@ def run(spec: dict, report_fd: int, nonce: str) -> None:
         if unittest is not None:
             _run_test_cases(unittest, module)
     except system_exit as exc:
-        outcome = ("EXIT", "SystemExit(%s) during the tests" % _describe(exc.code)[:100])
+        try:
+            code = " ".join(repr(exc.code).split())[:100]
+        except base_exception:
+            code = "?"
+        outcome = ("EXIT", "SystemExit(%s) during the tests" % code)
     except base_exception:
         exc = exc_info()[1]
         _print_traceback(exc, sources)

@@ -112,6 +112,7 @@ def _set_rlimits(limits):
 
 def _runner(p, landlock, harness, namespaces, stub_pid):
     """Child side: every layer, then the harness. Runs only trusted code until harness.run."""
+    os.setsid()   # its own session and process group: kill(0) and killpg reach only the run
     layers, work, uid = [], p["work_dir"], p.get("uid")
     tmpfs = p.get("tmpfs")
     if tmpfs and "mountns" in namespaces:

@@ -152,7 +152,7 @@ META_KEYS = ("path", "language", "lang", "redpajama_set_name", "ext", "licenses"
        meta=st.dictionaries(st.sampled_from(META_KEYS), json_value | st.lists(json_scalar, min_size=1, max_size=2),
                             max_size=len(META_KEYS)))
 def test_every_check_takes_any_meta_types(text, meta):
-    from pipelines.verify import program_for
+    from pipelines.verify.synthetic import program_for
     for source in SOURCES:      # every source's checks see the same hostile meta
         doc = Document("i", source, text, meta)
         for _, fn in filters_for(source, FilterConfig(use_langid=False)):

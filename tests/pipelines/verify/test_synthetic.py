@@ -1,4 +1,4 @@
-"""Synthetic verification: documents shaped as the synthetic reader makes them."""
+"""Synthetic verification: documents shaped as the synthetic reader makes them (all three schemas)."""
 import dataclasses
 import functools
 import pickle
@@ -6,8 +6,8 @@ import pickle
 from hypothesis import given, settings, strategies as st
 
 from pipelines.document import Document
-from pipelines.sandbox import SandboxConfig
-from pipelines.verify import VerifyConfig, program_for, verification_reason
+from pipelines.verify.sandbox import SandboxConfig
+from pipelines.verify.synthetic import VerifyConfig, program_for, verification_reason
 
 CFG = VerifyConfig(sandbox=SandboxConfig(cpu_seconds=1, wall_seconds=3, memory_bytes=256 * 1024 * 1024))
 PROMPT = "Write a function `is_palindrome(s)` that ignores case."
@@ -62,7 +62,7 @@ def test_hostile_and_runaway_solutions():
     hang = synthetic(solution="def is_palindrome(s):\n    while True:\n        pass\n")
     assert key(verification_reason(hang, CFG)) == "cpu_limit"
     net = synthetic(solution="import socket\nsocket.socket().connect(('127.0.0.1', 80))\n" + SOLUTION)
-    assert verification_reason(net, CFG) == "sandbox_violation: socket.connect"
+    assert verification_reason(net, CFG) == "sandbox_violation: socket.__new__"
 
 
 def test_program_size_cap():
@@ -102,7 +102,7 @@ def test_solution_is_cut_exactly_at_prompt_chars_from_the_reader():
     import json
 
     from pipelines.sources import synthetic
-    from pipelines.verify import solution_of
+    from pipelines.verify.synthetic import solution_of
 
     def doc(prompt, solution):
         line = json.dumps({"id": "t1", "prompt": prompt, "solution": solution, "tests": "assert f(1) == 2"})

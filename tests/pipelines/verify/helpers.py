@@ -1,0 +1,79 @@
+"""Test helpers for the sandbox: find surviving processes of a run, run the verifier as another uid."""
+from __future__ import annotations
+
+import os
+import pickle
+import traceback
+
+NOBODY = 65534
+
+
+def processes_with(*needles: str) -> list[int]:
+    """Live (non-zombie) pids whose command line contains any of `needles`."""
+    found = []
+    wanted = [n.encode() for n in needles if n]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != b"Z" and any(n in cmdline for n in wanted):
+            found.append(int(entry))
+    return found
+
+
+def _warm_up() -> None:
+    """Import and build in this (root) process what the child needs: CI's interpreter lives under /root,
+    which uid 65534 cannot read, so nothing may be imported lazily after the drop."""
+    import pipelines.verify.sandbox as sandbox
+    from pipelines.verify import seccomp
+    for allow_signals in (True, False):
+        try:
+            seccomp.filter_bpf(allow_signals)
+        except seccomp.SeccompUnavailable:
+            pass
+    sandbox.run_tests("pass", "")
+
+
+def run_as(uid: int | None, fn, *args, **kwargs):
+    """fn(*args, **kwargs) in a forked child that first drops to `uid` (None: as we are); its return
+    value comes back pickled, its exception as RuntimeError with the child's traceback."""
+    if uid is None:
+        return fn(*args, **kwargs)
+    _warm_up()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(read)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            payload = pickle.dumps(("ok", fn(*args, **kwargs)))
+        except BaseException:
+            payload, code = pickle.dumps(("error", traceback.format_exc())), 1
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(write, view):]
+        finally:
+            os._exit(code)
+    os.close(write)
+    chunks = []
+    while True:
+        chunk = os.read(read, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read)
+    os.waitpid(pid, 0)
+    kind, value = pickle.loads(b"".join(chunks))
+    if kind == "error":
+        raise RuntimeError(f"as uid {uid}:\n{value}")
+    return value
