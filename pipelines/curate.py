@@ -77,10 +77,13 @@ def decontam_checks(cfg: DecontamConfig, source: str):
 
 
 def verify_checks(cfg: VerifyConfig, source: str):
-    """Execution check for synthetic problems; other sources have nothing to run."""
+    """Execution check for synthetic problems; other sources have nothing to run. Fails closed: a strict
+    sandbox missing a layer on this worker rejects each problem `sandbox_unavailable`, never keeps it."""
     if source != "synthetic":
         return []
+    from pipelines.verify.sandbox import log_best_effort
     from pipelines.verify.synthetic import verification_reason
+    log_best_effort(cfg.sandbox, logging.getLogger("pipelines.verify"))
     return [functools.partial(verification_reason, cfg=cfg)]
 
 
@@ -258,6 +261,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     ap.add_argument("--mbpp", default=None,
                     help="MBPP jsonl (text, code, test_list, task_id) to decontaminate against, with HumanEval")
     ap.add_argument("--no-langid", action="store_true", help="skip fastText English filtering on every source")
+    ap.add_argument("--verify-python", default=None, metavar="PATH",
+                    help="interpreter or virtualenv that runs synthetic solutions; the sandbox may read its "
+                         "site-packages (numpy, ...). Default: a stdlib-only interpreter")
+    ap.add_argument("--sandbox", choices=("strict", "best-effort"), default="strict",
+                    help="strict (default): refuse to verify unless seccomp and Landlock are available; "
+                         "best-effort: verify with whatever layers this kernel offers (warned on every run)")
     return ap.parse_known_args(argv)
 
 
@@ -267,9 +276,27 @@ def config_from_args(args: argparse.Namespace) -> CurateConfig:
     if args.mbpp:
         decontam = dataclasses.replace(decontam, mbpp_path=args.mbpp)
     filters = dataclasses.replace(FilterConfig(), use_langid=not args.no_langid)
-    return CurateConfig(filters=filters, decontam=decontam, minhash=mh, across_sources=args.across_sources,
-                        cc_rounds=args.cc_rounds, verify_edges=not args.no_verify_edges,
-                        num_shards=args.num_shards)
+    verify = VerifyConfig()
+    verify = dataclasses.replace(verify, sandbox=dataclasses.replace(
+        verify.sandbox, python=args.verify_python, mode=args.sandbox))
+    return CurateConfig(filters=filters, decontam=decontam, verify=verify, minhash=mh,
+                        across_sources=args.across_sources, cc_rounds=args.cc_rounds,
+                        verify_edges=not args.no_verify_edges, num_shards=args.num_shards)
+
+
+def sandbox_report(cfg: VerifyConfig) -> dict:
+    """The sandbox layers a trivial run gets here (recorded in report.json/report.md); raises SystemExit
+    naming the missing layer when strict mode cannot verify."""
+    from pipelines.verify import sandbox
+    log = logging.getLogger("pipelines.verify")
+    sandbox.log_best_effort(cfg.sandbox, log)
+    try:
+        layers = sandbox.require_layers(cfg.sandbox)
+    except sandbox.SandboxUnavailable as exc:
+        raise SystemExit(f"curate: refusing to verify synthetic problems: {exc}") from exc
+    missing = [name for name in sandbox.REQUIRED if not any(x.startswith(name) for x in layers)]
+    return {"mode": cfg.sandbox.mode, "python": cfg.sandbox.python or "stdlib-only default",
+            "layers": list(layers), "missing": missing}
 
 
 def run(argv: Sequence[str] | None = None) -> dict:
@@ -287,6 +314,13 @@ def run(argv: Sequence[str] | None = None) -> dict:
         raise SystemExit(f"no family folder with input files under {args.input}; "
                          f"expected some of {sorted(FAMILY_SOURCES)}")
     sources = sorted({s for f in families for s in FAMILY_SOURCES.get(f, ())})
+    sandbox_info = None
+    if "synthetic" in families and not dry:
+        runner = str(options.get_all_options().get("runner") or "DirectRunner")
+        sandbox_info = (sandbox_report(cfg.verify) if runner.lower() in ("directrunner", "direct", "prismrunner")
+                        else {"mode": cfg.verify.sandbox.mode, "python": cfg.verify.sandbox.python or "stdlib-only default",
+                              "layers": [f"checked on the {runner} workers: where a layer is missing, each problem is "
+                                         "rejected sandbox_unavailable"], "missing": []})
     if not dry:
         remove_stale_shards(args.output, sources)
     start = time.time()
@@ -301,6 +335,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
     command = "python -m pipelines.curate " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     extra = {"command": command, "input": args.input, "families": sorted(families),
              "config": json_config(cfg)}
+    if sandbox_info:
+        extra["sandbox"] = sandbox_info
     report = finish_report(result, args.output, sources, extra)
     print(funnel.funnel_table(report))
     print(f"\ncurate: {len(sources)} sources in {time.time() - start:.1f} s -> {args.output}")
