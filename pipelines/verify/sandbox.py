@@ -171,7 +171,9 @@ def interpreter(python: str | None, uid: int | None) -> Interpreter:
 
 def _probe(python: str, uid: int | None, grant_packages: bool) -> Interpreter:
     try:
-        out = subprocess.run([python, "-I", "-S", "-B", "-c", _PROBE], env={}, capture_output=True,
+        # With packages, site must run: it is what makes a virtualenv's prefix (and its site-packages) apply.
+        flags = ["-I", "-B"] if grant_packages else ["-I", "-S", "-B"]
+        out = subprocess.run([python, *flags, "-c", _PROBE], env={}, capture_output=True,
                              timeout=60, stdin=subprocess.DEVNULL, check=True).stdout
         info = json.loads(out)
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
