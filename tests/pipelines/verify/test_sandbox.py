@@ -249,3 +249,11 @@ def test_no_descendant_outlives_the_verdict():
     result = run_python(code, BARE)
     assert result.ok, result.reason
     assert processes_with(result.run_id) == []
+
+
+def test_cli_prints_the_layers_and_fails_without_one(capsys, monkeypatch):
+    from pipelines.verify.__main__ import main
+    assert main([]) == 0 and "seccomp" in capsys.readouterr().out
+    monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
+    assert main([]) == 1 and "missing layer landlock" in capsys.readouterr().out
+    assert main(["--sandbox", "best-effort"]) == 0
