@@ -4,16 +4,19 @@ Both verify the same real problems (data/sample/synthetic: solution + tests, pas
 one after the other on one thread, in alternating blocks so machine load hits both alike:
   ours      pipelines.verify.sandbox.run_tests(solution, tests, SandboxConfig())  (seccomp, Landlock,
             namespaces, tmpfs, subreaper sweep, report pipe)
+  ours, no namespaces   the same with namespaces off (what a worker without user namespaces gets)
   baseline  run_python(solution + "\\n" + tests) of pipelines/sandbox.py at commit BASELINE (rlimits,
             netns as root, uid drop, audit hook), loaded from git so both run in the same process
 Per core = solutions per CPU-second of the whole process tree (this process plus every waited-for
-descendant: getrusage SELF + CHILDREN), which other jobs on a shared machine cannot inflate.
+descendant: getrusage SELF + CHILDREN), which other jobs on a shared machine cannot inflate. Kernel work
+done outside the tree (the asynchronous teardown of each run's network namespace in a kworker) is not in it.
 
     python -m benchmarks.verify [--quick] [--problems N] [--rounds R] [--no-record]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -64,6 +67,12 @@ def measure(verify, items) -> tuple[float, float, int]:
     return _cpu() - cpu, time.perf_counter() - wall, passed
 
 
+def _quick(verify, problem: tuple[str, str]) -> bool:
+    start = time.perf_counter()
+    verify(*problem)
+    return time.perf_counter() - start < 1.0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.verify", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="20 problems, 1 round (smoke mode)")
@@ -75,13 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.verify.sandbox import SandboxConfig, run_tests
     old = baseline_module()
     cfg, old_cfg = SandboxConfig(), old.SandboxConfig()
+    no_ns = dataclasses.replace(cfg, namespaces=False)
     systems = {
         "ours": lambda s, t: run_tests(s, t, cfg).ok,
+        "ours, no namespaces": lambda s, t: run_tests(s, t, no_ns).ok,
         "baseline": lambda s, t: old.run_python(s + "\n" + t, old_cfg).ok,
     }
-    items = problems(n)
     for verify in systems.values():   # warm-up: interpreter probes, seccomp compile, page cache
-        measure(verify, items[:3])
+        measure(verify, problems(3))
+    # Problems that run into the CPU/wall limit cost the limit itself, the same for both: left out.
+    items = [p for p in problems(n + 20) if _quick(systems["baseline"], p)][:n]
     totals = {name: [0.0, 0.0, 0, 0] for name in systems}
     for _ in range(rounds):
         for name, verify in systems.items():
@@ -110,9 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             f"## Synthetic verification throughput (benchmarks/verify.py) - {results.today()}\n\n"
             f"Command: `{command.strip()}`. Machine: {results.machine()} ({results.load_avg()} at the end: "
             f"shared machine). {n} real problems from data/sample/synthetic per block, {rounds} alternating blocks "
-            f"per system, one thread, running as uid {os.geteuid()}; per core = solutions per CPU-second of the "
+            f"per system (problems that run into the CPU or wall limit left out), one thread, running as uid {os.geteuid()}; per core = solutions per CPU-second of the "
             f"process tree. Baseline = pipelines/sandbox.py at {BASELINE}.\n\n" + "\n".join(table)
-            + f"\n\nRatio ours/baseline per core: **{ratio:.2f}x** (target >= 0.7x).")
+            + f"\n\nRatio ours/baseline per core: **{ratio:.2f}x** (target >= 0.7x). CPU of the kernel's "
+            "asynchronous network-namespace teardown (a kworker) is outside every process tree and not counted; "
+            "the no-namespaces row bounds what the namespaces cost inside it.")
         results.merge_results({"verify_solutions_per_cpu_s": rows["ours"]["per_cpu_s"],
                                "verify_baseline_solutions_per_cpu_s": rows["baseline"]["per_cpu_s"]})
     return 0

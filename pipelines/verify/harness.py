@@ -73,7 +73,8 @@ def install_audit_hook(work_dir: str) -> None:
 
 def _describe(exc) -> str:
     try:
-        text = "%s: %s" % (type(exc).__name__, exc)
+        message = str(exc)
+        text = "%s: %s" % (type(exc).__name__, message) if message else type(exc).__name__
     except BaseException:
         text = "<exception>"
     return " ".join(text.split())[:300]

@@ -6,8 +6,12 @@ which cannot import this package. The verifier imports it too, to probe the ABI.
 Access a process is not granted here is denied once `restrict` returns, for it and every child;
 stat() and path walks are not covered by Landlock (names and sizes stay visible).
 """
-import ctypes
 import os
+
+if __name__.startswith("_sandbox_"):   # shipped into the sandbox next to syscalls.py (sandbox.BOOT)
+    import _sandbox_syscalls as syscalls
+else:
+    from pipelines.verify import syscalls
 
 # x86_64, aarch64 and every other architecture share these numbers (unified syscall table).
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446
@@ -28,27 +32,23 @@ WRITE_TREE = (READ | WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG
               | REFER | TRUNCATE)   # the run's own directory: everything but exec, devices and sockets
 
 
-class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
+class _RulesetAttr(syscalls.Structure):
+    _fields_ = [("handled_access_fs", syscalls.c_uint64), ("handled_access_net", syscalls.c_uint64),
+                ("scoped", syscalls.c_uint64)]
 
 
-class _PathBeneath(ctypes.Structure):
+class _PathBeneath(syscalls.Structure):
     _pack_ = 1
-    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+    _fields_ = [("allowed_access", syscalls.c_uint64), ("parent_fd", syscalls.c_int32)]
 
 
-_libc = None
+_syscall_fn = syscalls.function("syscall", syscalls.c_long)
 
 
 def _syscall(*args) -> int:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.syscall.restype = ctypes.c_long
-    result = _libc.syscall(*args)
+    result = _syscall_fn(*args)
     if result < 0:
-        err = ctypes.get_errno()
+        err = syscalls.get_errno()
         raise OSError(err, os.strerror(err))
     return result
 
@@ -56,7 +56,7 @@ def _syscall(*args) -> int:
 def abi() -> int:
     """The kernel's Landlock ABI version; 0 when Landlock is missing or disabled."""
     try:
-        return _syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0), CREATE_RULESET_VERSION)
+        return _syscall(SYS_CREATE_RULESET, None, syscalls.c_ulong(0), CREATE_RULESET_VERSION)
     except (OSError, AttributeError):
         return 0
 
@@ -75,7 +75,7 @@ def restrict(rules, version: int) -> list:
     attr = _RulesetAttr(fs, NET_BIND_TCP | NET_CONNECT_TCP if version >= 4 else 0,
                         SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if version >= 6 else 0)
     size = 8 if version < 4 else 16 if version < 6 else 24
-    ruleset = _syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0)
+    ruleset = _syscall(SYS_CREATE_RULESET, syscalls.byref(attr), syscalls.c_ulong(size), 0)
     try:
         for path, rights in rules:
             try:
@@ -87,7 +87,7 @@ def restrict(rules, version: int) -> list:
                     rights &= FILE_ONLY
                 rule = _PathBeneath(rights & fs, fd)
                 if rule.allowed_access:
-                    _syscall(SYS_ADD_RULE, ruleset, RULE_PATH_BENEATH, ctypes.byref(rule), 0)
+                    _syscall(SYS_ADD_RULE, ruleset, RULE_PATH_BENEATH, syscalls.byref(rule), 0)
             finally:
                 os.close(fd)
         _syscall(SYS_RESTRICT_SELF, ruleset, 0)

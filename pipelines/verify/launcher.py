@@ -17,7 +17,6 @@ is read from a file another process could write. The launcher (the supervisor) t
    namespace ends with its init; without one, a /proc sweep of its own children repeats until none
    is left), and only then prints one JSON result line for the verifier.
 """
-import ctypes
 import fcntl
 import marshal
 import os
@@ -35,18 +34,22 @@ REPORT_FD, SETUP_FD = 3, 4
 _RLIMITS = (("cpu", "RLIMIT_CPU"), ("memory", "RLIMIT_AS"), ("file_size", "RLIMIT_FSIZE"),
             ("processes", "RLIMIT_NPROC"), ("open_files", "RLIMIT_NOFILE"), ("core", "RLIMIT_CORE"))
 
-_libc = ctypes.CDLL(None, use_errno=True)
+if __name__.startswith("_sandbox_"):   # shipped into the sandbox next to syscalls.py (sandbox.BOOT)
+    import _sandbox_syscalls as syscalls
+else:
+    from pipelines.verify import syscalls
+_prctl_fn, _unshare, _mount, _capset = (syscalls.function(n) for n in ("prctl", "unshare", "mount", "capset"))
 
 
 def _check(result, what):
     if result != 0:
-        err = ctypes.get_errno()
+        err = syscalls.get_errno()
         raise OSError(err, "%s: %s" % (what, os.strerror(err)))
 
 
 def _prctl(option, arg=0, arg3=0):
-    _check(_libc.prctl(option, ctypes.c_ulong(arg), ctypes.c_ulong(arg3), ctypes.c_ulong(0),
-                       ctypes.c_ulong(0)), "prctl(%d)" % option)
+    ulong = syscalls.c_ulong
+    _check(_prctl_fn(option, ulong(arg), ulong(arg3), ulong(0), ulong(0)), "prctl(%d)" % option)
 
 
 def _write_file(path, text):
@@ -63,7 +66,7 @@ def unshare_namespaces(root):
     uid, gid = os.geteuid(), os.getegid()
     if not root:
         flags |= CLONE_NEWUSER
-    if _libc.unshare(flags) != 0:
+    if _unshare(flags) != 0:
         return []
     if not root:   # map only ourselves: same ids inside, no other uid exists in there
         _write_file("/proc/self/setgroups", "deny")
@@ -74,25 +77,28 @@ def unshare_namespaces(root):
 
 def _drop_capabilities():
     """capset(all zero): the runner keeps no capability of its user namespace."""
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
-    data = (ctypes.c_uint32 * 6)()
-    _check(_libc.capset(header, data), "capset")
+    header = (syscalls.c_uint32 * 2)(0x20080522, 0)
+    data = (syscalls.c_uint32 * 6)()
+    _check(_capset(header, data), "capset")
 
 
 def _mount_tmpfs(path, size, inodes, uid, gid):
-    _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    _check(_mount(b"none", b"/", None, syscalls.c_ulong(MS_REC | MS_PRIVATE), None), "mount --make-rprivate /")
     options = "size=%d,nr_inodes=%d,mode=0700,uid=%d,gid=%d" % (size, inodes, uid, gid)
-    _check(_libc.mount(b"sandbox", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                       options.encode()), "mount tmpfs")
+    _check(_mount(b"sandbox", os.fsencode(path), b"tmpfs", syscalls.c_ulong(MS_NOSUID | MS_NODEV | MS_NOEXEC),
+                  options.encode()), "mount tmpfs")
+
+
+class _SockFprog(syscalls.Structure):
+    _fields_ = [("len", syscalls.c_ushort), ("filter", syscalls.c_void_p)]
 
 
 def _install_seccomp(program):
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = SockFprog(len(program) // 8, ctypes.addressof(buffer))
-    _check(_libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog),
-                       ctypes.c_ulong(0), ctypes.c_ulong(0)), "seccomp")
+    buffer = syscalls.buffer(program)
+    fprog = _SockFprog(len(program) // 8, syscalls.addressof(buffer))
+    ulong = syscalls.c_ulong
+    _check(_prctl_fn(PR_SET_SECCOMP, ulong(SECCOMP_MODE_FILTER), syscalls.byref(fprog), ulong(0), ulong(0)),
+           "seccomp")
 
 
 def _set_rlimits(limits):

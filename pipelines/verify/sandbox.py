@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 
-from pipelines.verify import harness, landlock, launcher
+from pipelines.verify import harness, landlock, launcher, syscalls
 
 MiB = 1024 * 1024
 MARK = "code-mixtures-sandbox"   # argv of every sandbox process (tests look for survivors by it)
@@ -53,7 +53,7 @@ import marshal, sys
 def _boot():
     payload = marshal.loads(sys.stdin.buffer.read())
     mods = {}
-    for name in ("landlock", "harness", "launcher"):
+    for name in ("syscalls", "landlock", "harness", "launcher"):
         code = payload["modules"].pop(name)
         mod = type(sys)("_sandbox_" + name)
         exec(compile(code, "<sandbox %s>" % name, "exec") if isinstance(code, str) else marshal.loads(code),
@@ -214,7 +214,7 @@ def landlock_abi() -> int:
 def _modules(magic: str) -> dict[str, str | bytes]:
     """The launcher's modules: marshalled code when `magic` (the interpreter's bytecode) is ours."""
     out: dict[str, str | bytes] = {}
-    for module in (landlock, harness, launcher):
+    for module in (syscalls, landlock, harness, launcher):
         name = module.__name__.rsplit(".", 1)[1]
         with open(module.__file__, encoding="utf-8") as f:
             source = f.read()
