@@ -1,4 +1,4 @@
-"""Test helpers for the sandbox: find surviving processes of a run, run the verifier as another uid."""
+"""Test helpers for the sandbox: find surviving processes of a run, run the verifier as another uid (UserWorker)."""
 from __future__ import annotations
 
 import os
@@ -100,42 +100,3 @@ class UserWorker:
         os.close(self._to_child)
         os.close(self._from_child)
         os.waitpid(self.pid, 0)
-
-
-def run_as(uid: int | None, fn, *args, **kwargs):
-    """fn(*args, **kwargs) in a forked child that first drops to `uid` (None: as we are); its return
-    value comes back pickled, its exception as RuntimeError with the child's traceback."""
-    if uid is None:
-        return fn(*args, **kwargs)
-    _warm_up()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.close(read)
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            payload = pickle.dumps(("ok", fn(*args, **kwargs)))
-        except BaseException:
-            payload, code = pickle.dumps(("error", traceback.format_exc())), 1
-        try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(write, view):]
-        finally:
-            os._exit(code)
-    os.close(write)
-    chunks = []
-    while True:
-        chunk = os.read(read, 1 << 16)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(read)
-    os.waitpid(pid, 0)
-    kind, value = pickle.loads(b"".join(chunks))
-    if kind == "error":
-        raise RuntimeError(f"as uid {uid}:\n{value}")
-    return value
