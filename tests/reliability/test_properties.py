@@ -166,6 +166,6 @@ def test_every_check_takes_any_meta_types(text, meta):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.text(max_size=2000))
 def test_decontamination_check_takes_any_text(text):
-    from pipelines.decontaminate import DecontamConfig, cached_index, contamination_reason
+    from pipelines.filters.decontaminate import DecontamConfig, cached_index, contamination_reason
     reason = contamination_reason(Document("i", "code", text, {}), cached_index(DecontamConfig()))
     assert reason is None or reason.startswith("contaminated:")
