@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             f"## Synthetic verification throughput (benchmarks/verify.py) - {results.today()}\n\n"
             f"Command: `{command.strip()}`. Machine: {results.machine()} ({results.load_avg()} at the end: "
             f"shared machine). {n} real problems from data/sample/synthetic per block, {rounds} alternating blocks "
-            f"per system (problems that run into the CPU or wall limit left out), one thread, running as uid {os.geteuid()}; per core = solutions per CPU-second of the "
+            f"per system (problems that run into the CPU or wall limit left out), one thread, running as uid "
+            f"{os.geteuid()}; per core = solutions per CPU-second of the "
             f"process tree. Baseline = pipelines/sandbox.py at {BASELINE}.\n\n" + "\n".join(table)
             + f"\n\nRatio ours/baseline per core: **{ratio:.2f}x** (target >= 0.7x). CPU of the kernel's "
             "asynchronous network-namespace teardown (a kworker) is outside every process tree and not counted; "

@@ -25,7 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SandboxUnavailable as exc:
         print(f"sandbox unavailable ({cfg.mode}): {exc}")
         return 1
-    print(f"interpreter: {interp.executable} (Python {interp.version}); packages: {', '.join(interp.packages) or 'none'}")
+    packages = ", ".join(interp.packages) or "none"
+    print(f"interpreter: {interp.executable} (Python {interp.version}); packages: {packages}")
     print(f"layers ({cfg.mode}): {', '.join(layers)}")
     return 0
 

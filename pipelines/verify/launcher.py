@@ -291,8 +291,9 @@ def supervise(pid, fds, p):
             pass
     exit_info = ({"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status)
                  else {"exit": os.WEXITSTATUS(status)})
-    return {"status": exit_info, "killed": killed, "swept": swept, "cpu": usage.ru_utime + usage.ru_stime, "wall": round(time.monotonic() - start, 4),
-            "report": bytes(report.data).decode("latin-1"), "setup": bytes(setup.data),
+    return {"status": exit_info, "killed": killed, "swept": swept, "cpu": usage.ru_utime + usage.ru_stime,
+            "wall": round(time.monotonic() - start, 4), "report": bytes(report.data).decode("latin-1"),
+            "setup": bytes(setup.data),
             "stdout": out.text(), "stderr": err.text(), "output_bytes": out.total + err.total}
 
 

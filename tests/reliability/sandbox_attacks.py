@@ -136,8 +136,8 @@ a.connect('\\0@ABSTRACT@')
 """), ("tests_failed",)),
     Attack("exit_os_exit_0", "import os\nos._exit(0)\n", ("no_report",)),
     Attack("exit_atexit", "import atexit, os\natexit.register(os._exit, 0)\n", ("tests_failed",)),
-    Attack("exit_main_guard", "import sys\ndef main():\n    return 0\nif __name__ == '__main__':\n    sys.exit(main())\n",
-           ("tests_failed",)),
+    Attack("exit_main_guard", "import sys\ndef main():\n    return 0\n"
+                              "if __name__ == '__main__':\n    sys.exit(main())\n", ("tests_failed",)),
     Attack("exit_systemexit_in_function", "import sys\ndef add(a, b):\n    sys.exit(0)\n", ("exit_called",)),
     Attack("forge_report_fds", """
 import os
