@@ -259,3 +259,11 @@ def test_cli_prints_the_layers_and_fails_without_one(capsys, monkeypatch):
     monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
     assert main([]) == 1 and "missing layer landlock" in capsys.readouterr().out
     assert main(["--sandbox", "best-effort"]) == 0
+
+
+def test_launcher_runs_from_source_when_the_interpreter_bytecode_differs(monkeypatch):
+    modules = sandbox._modules
+    monkeypatch.setattr(sandbox, "_modules", lambda magic: modules("another interpreter's magic"))
+    assert all(isinstance(v, str) for v in sandbox._modules("x").values())
+    result = run_tests("def add(a, b):\n    return a + b\n", "assert add(2, 2) == 4\n", FAST)
+    assert result.ok and "seccomp" in result.layers
