@@ -151,6 +151,11 @@ def run(spec: dict, report_fd: int, nonce: str) -> None:
         unittest.main = main
     entry = spec.get("entry_point")
     if spec.get("audit"):
+        if spec.get("paths"):   # granted packages (numpy, ...) import ctypes themselves: not the solution's doing
+            try:
+                import ctypes  # noqa: F401
+            except ImportError:
+                pass
         install_audit_hook(os.path.realpath(os.getcwd()))
     sources = {name: source for name, source in units}
     del spec, units
