@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from evals.sandbox import Outcome, run_program
+from evals.sandbox import Outcome, run_solution
 
 HUMANEVAL_STOP = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
 MBPP_STOP = ("\nclass", "\nassert", '\n"""', "\nprint", "\nif", "\n```")
@@ -29,13 +29,12 @@ MBPP_STOP = ("\nclass", "\nassert", '\n"""', "\nprint", "\nif", "\n```")
 @dataclasses.dataclass(frozen=True)
 class CodeProblem:
     task_id: str
-    prompt: str              # what the model continues
-    test: str                # appended after prompt + completion; raises on failure
-    reference: str           # the canonical completion (for checks)
+    prompt: str                   # what the model continues; prompt + completion is the solution
+    test: str                     # run in the solution's namespace; raises on failure
+    reference: str                # the canonical completion (for checks)
     stop: tuple[str, ...]
-
-    def program(self, completion: str) -> str:
-        return self.prompt + completion + "\n\n" + self.test + "\n"
+    entry_point: str | None = None   # HumanEval: the tests define check(candidate), called with this function
+    setup: str = ""                  # MBPP's test_setup_code, run before the tests
 
 
 def load_humaneval(limit: int | None = None) -> list[CodeProblem]:
@@ -44,8 +43,8 @@ def load_humaneval(limit: int | None = None) -> list[CodeProblem]:
     for line in gzip.decompress(data).decode("utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            out.append(CodeProblem(row["task_id"], row["prompt"], f"{row['test']}\ncheck({row['entry_point']})",
-                                   row["canonical_solution"], HUMANEVAL_STOP))
+            out.append(CodeProblem(row["task_id"], row["prompt"], row["test"], row["canonical_solution"],
+                                   HUMANEVAL_STOP, entry_point=row["entry_point"]))
     return out[:limit]
 
 
@@ -53,7 +52,7 @@ def mbpp_problem(row: dict) -> CodeProblem:
     tests = list(row["test_list"])
     setup = row.get("test_setup_code") or ""
     prompt = f'"""\n{row["text"]}\n{tests[0] if tests else ""}\n"""\n'
-    return CodeProblem(f"mbpp/{row['task_id']}", prompt, "\n".join([setup, *tests]), row["code"], MBPP_STOP)
+    return CodeProblem(f"mbpp/{row['task_id']}", prompt, "\n".join(tests), row["code"], MBPP_STOP, setup=setup)
 
 
 def load_mbpp(path: str, limit: int | None = None) -> list[CodeProblem]:
@@ -85,10 +84,15 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 def execute(problems: Sequence[CodeProblem], completions: Sequence[Sequence[str]], workers: int = 2,
             timeout_s: float = 10.0) -> list[list[Outcome]]:
     """Run every completion of every problem in the sandbox (`workers` at a time)."""
-    jobs = [(i, j, p.program(c)) for i, (p, cs) in enumerate(zip(problems, completions)) for j, c in enumerate(cs)]
+    def run(job: tuple[int, int, str]) -> Outcome:
+        problem = problems[job[0]]
+        return run_solution(problem.prompt + job[2], problem.test, entry_point=problem.entry_point,
+                            setup=problem.setup, timeout_s=timeout_s)
+
+    jobs = [(i, j, c) for i, cs in enumerate(completions) for j, c in enumerate(cs)]
     out: list[list[Outcome | None]] = [[None] * len(cs) for cs in completions]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for (i, j, _), outcome in zip(jobs, pool.map(lambda job: run_program(job[2], timeout_s), jobs)):
+        for (i, j, _), outcome in zip(jobs, pool.map(run, jobs)):
             out[i][j] = outcome
     return out  # type: ignore[return-value]
 

@@ -1,7 +1,8 @@
-"""The one place evals runs untrusted code: the project's sandbox (pipelines/verify/sandbox.py, as curate uses it).
+"""The one place evals runs untrusted code: the project's sandbox (pipelines/verify/sandbox.py, the one
+curate verifies synthetic solutions with: seccomp, Landlock, namespaces, rlimits; strict by default, so a
+machine without the kernel layers refuses to run completions instead of running them unconfined).
 
-Every generated completion goes through `run_program`; swapping in another sandbox API (e.g. a
-`run_tests`-style one) is a change to this function only.
+Every generated completion goes through `run_solution`; another sandbox API is a change here only.
 """
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ class Outcome:
     reason: str | None      # None when passed; the sandbox's "<kind>: <detail>" otherwise
 
 
-def run_program(program: str, timeout_s: float = 10.0) -> Outcome:
-    """Run `program` (solution + its tests) in the sandbox; passed = exited 0 within every limit."""
-    from pipelines.verify.sandbox import SandboxConfig, run_python
+def run_solution(solution: str, tests: str, *, entry_point: str | None = None, setup: str = "",
+                 timeout_s: float = 10.0) -> Outcome:
+    """Run `solution`, then `setup` and `tests` in its namespace, then `check(entry_point)` when given
+    (HumanEval's convention); passed only when the sandbox's harness reports that the tests passed."""
+    from pipelines.verify.sandbox import SandboxConfig, run_tests
 
-    result = run_python(program, SandboxConfig(cpu_seconds=max(1, int(timeout_s // 2)), wall_seconds=timeout_s))
-    return Outcome(result.ok, result.reason)
+    cfg = SandboxConfig(cpu_seconds=max(1, int(timeout_s // 2)), wall_seconds=timeout_s)
+    verdict = run_tests(solution, tests, cfg, entry_point=entry_point, setup=setup)
+    return Outcome(verdict.ok, verdict.reason)
