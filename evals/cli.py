@@ -14,7 +14,8 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="TOKENS",
                    help="tokenized root whose manifests list held-out shards (local or gs://)")
     p.add_argument("--tasks", default="", help="comma-separated lm_eval task names (default: the shipped local "
-                   "suites cm_local_reasoning,cm_local_knowledge; e.g. arc_easy,piqa,... where their data is reachable)")
+                   "suites cm_local_reasoning,cm_local_knowledge; e.g. arc_easy,piqa,... where their data "
+                   "is reachable)")
     p.add_argument("--include-path", default=None, help="extra lm_eval task directory (--include_path)")
     p.add_argument("--heldout-tokens", type=int, default=20_000,
                    help="held-out tokens per source at most, whole documents (default 20000; 0 = all)")

@@ -86,8 +86,8 @@ def plot(entries: list[dict], names: list[str], path: str, title: str = "") -> s
                         yerr=[e[name][1] for e in sweep], marker="o", capsize=3, color="tab:blue",
                         label="code-N sweep")
         for i, e in enumerate(other):
-            ax.errorbar([e["code_share"]], [e[name][0]], yerr=[e[name][1]], marker="s^Dvp"[i % 5], capsize=3, color=f"C{i + 1}",
-                        linestyle="none", label=e["recipe"])
+            ax.errorbar([e["code_share"]], [e[name][0]], yerr=[e[name][1]], marker="s^Dvp"[i % 5], capsize=3,
+                        color=f"C{i + 1}", linestyle="none", label=e["recipe"])
         label = TITLES.get(name) or f"held-out loss: {name[len('heldout_'):]} (nats/token)"
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("code share of training tokens (%)")

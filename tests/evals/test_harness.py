@@ -38,7 +38,8 @@ def test_cli_runs_a_multiple_choice_and_a_generative_task_end_to_end(tiny_run, t
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "evals", "harness", "--model", "code-mixtures", "--model_args",
-         f"checkpoint={tiny_run['run']}", "--batch_size", "4", "--tasks", "tiny_mc,tiny_gen", "--include_path", str(tasks),
+         f"checkpoint={tiny_run['run']}", "--batch_size", "4", "--tasks", "tiny_mc,tiny_gen",
+         "--include_path", str(tasks),
          "--output_path", str(out), "--log_samples"],
         cwd=str(tmp_path), env=_env(tmp_path), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -68,7 +69,8 @@ def test_python_api_runs_the_shipped_suites_and_a_rolling_task(tiny_run, tmp_pat
                                                    {"text": "The quick brown fox jumps over the lazy dog. " * 30}])
     local_tasks.write_task(str(tasks), "tiny_ppl", "rolling", rolling)
     out = lm_eval.simple_evaluate(model="code-mixtures", model_args=f"checkpoint={tiny_run['run']}",
-                                  tasks=[*names.values(), "tiny_ppl"], task_manager=TaskManager(include_path=str(tasks)))
+                                  tasks=[*names.values(), "tiny_ppl"],
+                                  task_manager=TaskManager(include_path=str(tasks)))
     res = out["results"]
     assert 0 <= res[names["reasoning"]]["acc,none"] <= 1 and 0 <= res[names["knowledge"]]["exact_match,none"] <= 1
     assert res["tiny_ppl"]["bits_per_byte,none"] > 0 and res["tiny_ppl"]["word_perplexity,none"] > 1

@@ -32,8 +32,8 @@ def test_launch_only_prints_every_stage_chained_and_the_evaluation(tmp_path, cap
 def test_code_share_counts_code_family_tokens_over_all_stages():
     stage1 = {"sources": {"text": {"target_tokens": 50}, "code": {"target_tokens": 50}}}
     stage2 = {"sources": {"text": {"target_tokens": 90}, "code": {"target_tokens": 5}, "markup": {"target_tokens": 5}}}
-    cooldown = {"sources": {"text": {"target_tokens": 10}, "math": {"target_tokens": 5}, "instruct": {"target_tokens": 3},
-                            "code": {"target_tokens": 2}}}
+    cooldown = {"sources": {"text": {"target_tokens": 10}, "math": {"target_tokens": 5},
+                            "instruct": {"target_tokens": 3}, "code": {"target_tokens": 2}}}
     assert sweep.code_share([stage1]) == 50.0
     assert sweep.code_share([stage1, stage2, cooldown]) == pytest.approx(100 * 62 / 220)
 

@@ -106,7 +106,8 @@ def make_mixture(root: str, documents: int = 200, weights: dict[str, float] | No
                "schedule": schedule or {"kind": "cosine", "warmup_steps": 5},
                "total_tokens": total_tokens or total, "seq_len": seq_len, "seed": seed,
                "tokenizer_sha256": (tokenizer or {}).get("sha256", TOKENIZER_SHA),
-               "vocab_size": (tokenizer or {}).get("vocab_size", VOCAB), "command": "tests/trainer/corpus.py", "sources": sources}
+               "vocab_size": (tokenizer or {}).get("vocab_size", VOCAB), "command": "tests/trainer/corpus.py",
+               "sources": sources}
     os.makedirs(os.path.join(root, "mix"), exist_ok=True)
     path = os.path.join(root, "mix", "mixture.json")
     with open(path, "w") as f:
