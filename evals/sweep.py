@@ -193,6 +193,9 @@ def sweep(opts: SweepOptions, say: Callable = print) -> list[dict]:
     unknown = [r for r in opts.recipes if r not in PRESETS]
     if unknown:
         raise ValueError(f"unknown recipes {unknown}; mixer presets: {sorted(PRESETS)}")
+    if not opts.launch_only and "://" in opts.output:
+        raise ValueError(f"--output {opts.output}: a sweep that trains here writes a local EXP; for gs:// use "
+                         "--launch-only (the printed commands write there) and `python -m evals compare gs://...`")
     if opts.launch_only:
         for seed in opts.seeds:
             for recipe in opts.recipes:

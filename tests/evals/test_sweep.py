@@ -27,6 +27,8 @@ def test_launch_only_prints_every_stage_chained_and_the_evaluation(tmp_path, cap
             and "--output gs://b/exp/runs/balanced-to-text/seed-1/result.json" in text)
     with pytest.raises(ValueError, match="unknown recipes"):
         sweep.sweep(_opts(tmp_path, recipes=("code-33",)), say=lines.append)
+    with pytest.raises(ValueError, match="local EXP"):               # training here needs a local EXP
+        sweep.sweep(_opts(tmp_path, launch_only=False), say=lines.append)
 
 
 def test_code_share_counts_code_family_tokens_over_all_stages():
