@@ -125,14 +125,17 @@ class ContaminationIndex:
     """Sorted n-gram hashes of every benchmark item, with the item each came from."""
 
     def __init__(self, hashes: np.ndarray, owners: np.ndarray, names: Sequence[str], cfg: DecontamConfig,
-                 skipped_short: int = 0):
+                 skipped_short: int = 0, sets: dict[str, int] | None = None):
         self.hashes, self.owners, self.names, self.cfg = hashes, owners, list(names), cfg
         self.skipped_short = skipped_short   # items with fewer than n tokens: cannot be matched
+        self.sets = dict(sets or {})         # set name -> items given (indexed or too short), for reports
 
     @classmethod
     def build(cls, items: Iterable[BenchmarkItem], cfg: DecontamConfig = DecontamConfig()) -> "ContaminationIndex":
-        names, chunks, owner_chunks, short = [], [], [], 0
+        names, chunks, owner_chunks, short, sets = [], [], [], 0, {}
         for item in items:
+            key = item.name.split("/", 1)[0]
+            sets[key] = sets.get(key, 0) + 1
             grams = np.unique(ngram_hashes(item.text, cfg.ngram))
             if not len(grams):
                 short += 1
@@ -141,13 +144,13 @@ class ContaminationIndex:
             owner_chunks.append(np.full(len(grams), len(names), dtype=np.int32))
             names.append(item.name)
         if not chunks:
-            return cls(np.zeros(0, np.uint64), np.zeros(0, np.int32), names, cfg, short)
+            return cls(np.zeros(0, np.uint64), np.zeros(0, np.int32), names, cfg, short, sets)
         hashes, owners = np.concatenate(chunks), np.concatenate(owner_chunks)
         order = np.lexsort((owners, hashes))
         hashes, owners = hashes[order], owners[order]
         _, counts = np.unique(hashes, return_counts=True)
         keep = np.repeat(counts <= cfg.max_items_per_ngram, counts)
-        return cls(hashes[keep], owners[keep], names, cfg, short)
+        return cls(hashes[keep], owners[keep], names, cfg, short, sets)
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -232,12 +235,8 @@ def build_index(cfg: DecontamConfig = DecontamConfig()) -> ContaminationIndex:
 
 
 def sets_used(index: ContaminationIndex) -> dict[str, int]:
-    """{set name: items indexed}, for reports."""
-    counts: dict[str, int] = {}
-    for name in index.names:
-        key = name.split("/", 1)[0]
-        counts[key] = counts.get(key, 0) + 1
-    return dict(sorted(counts.items()))
+    """{set name: items given}, for reports (describe() says how many were too short to index)."""
+    return dict(sorted(index.sets.items()))
 
 
 _CACHE: dict[DecontamConfig, ContaminationIndex] = {}

@@ -37,6 +37,7 @@ def test_report_names_the_eval_sets_decontaminated_against(curated):
     base, _, report = curated
     used = report["decontaminated_against"]
     assert used["sets"] == {"humaneval": 164, "harness_tasks": 3} and "humaneval" in used["index"]
+    assert "3 items shorter than 13 tokens not indexed" in used["index"]   # short QA items cannot match 13-grams
     assert "Decontaminated against: harness_tasks (3 items), humaneval (164 items)" in (
         base / "out" / "report.md").read_text()
 
