@@ -6,15 +6,16 @@ the solution against them before it is kept (without storing the text twice).
 """
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Mapping
 
 from pipelines.document import Document, Rejected
 from pipelines.sources.jsonl import field, parse_records
-from pipelines.sources.limits import ReadLimits, checked_document
+from pipelines.sources.limits import ReadLimits, checked_document, document_key
 
 FAMILY = "synthetic"
 SOURCE = "synthetic"
 PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.jsonl.zst")
+FIELDS = ("id", "prompt", "solution", "tests", "entry_point")
 
 
 def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document | Rejected:
@@ -22,11 +23,13 @@ def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document |
     prompt = field(obj, "prompt")
     solution = field(obj, "solution")
     tests = field(obj, "tests")
-    meta = {"task_id": task_id, "tests": tests, "prompt_chars": len(prompt), "file": path, "line": lineno}
+    meta = {"task_id": task_id, "original_id": task_id, "tests": tests, "prompt_chars": len(prompt),
+            "file": path, "line": lineno}
     if obj.get("entry_point"):
         meta["entry_point"] = str(obj["entry_point"])
-    return checked_document(SOURCE, task_id, prompt + "\n" + solution, meta, limits)
+    return checked_document(SOURCE, document_key(path, f"line {lineno}"), prompt + "\n" + solution, meta, limits)
 
 
-def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:
-    return parse_records(stream, path, SOURCE, limits, _record)
+def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits(),
+          fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
+    return parse_records(stream, path, SOURCE, limits, _record, fields)

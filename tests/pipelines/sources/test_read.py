@@ -17,10 +17,8 @@ def root(tmp_path_factory):
 
 
 def _local_records(root, family):
-    from pipelines import io
-    from pipelines.sources import family_patterns
-    return [r for pattern in family_patterns(family, root) for path in io.match(pattern)
-            for r in parse_file(family, path, root=root)]
+    from pipelines.sources import family_files
+    return [r for path in family_files(family, root) for r in parse_file(family, path, root=root)]
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

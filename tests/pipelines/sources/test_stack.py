@@ -27,7 +27,8 @@ def test_rows_routed_by_language_and_licence():
     assert _reasons(out) == ["language_not_selected: COBOL", "license_not_permissive: GPL-3.0",
                              "license_not_permissive: AGPL-3.0", "license_not_permissive: none"]
     first = docs[0]
-    assert first.id == doc_id("code", "org/repo0/src/m0.py@" + "0" * 40)
+    assert first.id == doc_id("code", "stack/x.parquet#row 0")
+    assert first.meta["original_id"] == "org/repo0/src/m0.py@" + "0" * 40
     assert first.text == rows[0]["content"]
     assert first.meta["repo"] == "org/repo0" and first.meta["path"] == "src/m0.py"
     assert first.meta["licenses"] == ["MIT"] and first.meta["file"] == "stack/x.parquet"
@@ -63,8 +64,10 @@ def test_corrupt_page_keeps_earlier_row_groups():
     out = _parse(bytes(data))
     docs = [r for r in out if isinstance(r, Document)]
     assert [d.meta["row"] for d in docs] == list(range(10)) + list(range(20, 30))  # groups 0 and 2 survive
-    assert _reasons(out)[0].startswith("unreadable_parquet: row group 1 (10 of 10 rows unread)")
-    assert len(out) == 21
+    lost = [r for r in out if isinstance(r, Rejected)]
+    assert [r.meta["row"] for r in lost] == list(range(10, 20))                   # each lost row counted
+    assert all(r.reason.startswith("unreadable_parquet: column content") for r in lost)
+    assert len(out) == 30
 
 
 def test_schema_mismatch():
