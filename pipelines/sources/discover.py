@@ -152,8 +152,8 @@ def open_input(path: str, root: str | None) -> BinaryIO:
 
     Local paths are checked before opening (realpath inside ROOT), opened without blocking (a FIFO
     cannot hang the worker), and checked again on the descriptor itself. gs:// goes through Beam."""
-    from pipelines import io
     if "://" in path:
+        from pipelines import io   # Beam's filesystems: only for object stores
         return io.open_read(path)
     if root is not None and not _inside(os.path.realpath(path), os.path.realpath(root)):
         raise InputRefused(OUTSIDE_INPUT)

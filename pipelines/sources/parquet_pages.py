@@ -23,7 +23,13 @@ MAX_PAGES = 1 << 20             # pages per column chunk (a 1 TB chunk of 1 MB p
 
 
 class PageError(ValueError):
-    """The page headers cannot be walked (truncated, inconsistent or hostile); message says where."""
+    """The page headers cannot be walked (truncated, inconsistent or hostile); message says where.
+
+    `pages` holds the pages walked before the bad header: the decoder can read those, no further."""
+
+    def __init__(self, message: str, pages: list["Page"] | None = None):
+        super().__init__(message)
+        self.pages = list(pages or [])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,12 +172,15 @@ def column_chunk_pages(stream: BinaryIO, column) -> list[Page]:
     pages: list[Page] = []
     values = 0
     while offset < end and values < column.num_values:
-        header, used = _read_header(stream, offset)
-        page = _page(header, offset)
+        try:
+            header, used = _read_header(stream, offset)
+            page = _page(header, offset)
+        except PageError as e:
+            raise PageError(f"column {column.path_in_schema}: {e}", pages) from None
         pages.append(page)
         if page.kind in ("data", "data_v2"):
             values += page.values
         offset += used + page.compressed
         if len(pages) > MAX_PAGES:
-            raise PageError(f"column {column.path_in_schema}: more than {MAX_PAGES} pages")
+            raise PageError(f"column {column.path_in_schema}: more than {MAX_PAGES} pages", pages)
     return pages

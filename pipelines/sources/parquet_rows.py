@@ -13,9 +13,12 @@ rejected. The Python copy (to_pylist) is made one batch at a time, so it is boun
 
 Recovery: a cell that does not convert (invalid UTF-8 in a string column) costs its row only
 (required column) or leaves that value None (other columns). A column whose pages cannot be decoded
-is found by reading each column alone; the rest of the row group is then read without it (its values
-None) when it is optional, or rejected row by row when it is required. Rows decoded before the
-failure are kept either way.
+(corrupt compressed data, a failed page checksum, a garbled header) is found by reading each column
+alone; the rest of the row group is then read without it (its values None) when it is optional, or
+rejected row by row when it is required. Rows decoded before the failure are kept either way; rows
+after a bad page of a required column are lost (a Parquet reader cannot skip to the next page), each
+counted with its reason. Without compression or page checksums, overwritten bytes inside a page
+cannot be told from data (no format-level check exists); the reader verifies checksums when present.
 """
 from __future__ import annotations
 
@@ -59,8 +62,12 @@ def plan_group(pf, stream: BinaryIO, group: int, columns: Sequence[str], limits:
         try:
             pages = column_chunk_pages(stream, chunk)
         except PageError as e:
-            lost[name] = f"unreadable_parquet: column {name}: {e}"
-            continue
+            # The decoder stops at the same bad header: the pages before it are read (and bounded
+            # by their sizes); the failure there is handled like any decoding error.
+            if not e.pages:
+                lost[name] = f"unreadable_parquet: {e}"
+                continue
+            pages = e.pages
         biggest = max((p.uncompressed for p in pages), default=0)
         if biggest > limits.max_page_bytes:
             lost[name] = (f"decompression_limit: column {name} has a page of {biggest} bytes > "

@@ -128,7 +128,8 @@ def _open(stream: BinaryIO, path: str):
     """(ParquetFile, None), (None, reject) for a file Arrow cannot open, or (None, None) for an empty file."""
     import pyarrow.parquet as pq
     try:
-        return pq.ParquetFile(stream, pre_buffer=False, buffer_size=READ_BUFFER_BYTES), None
+        return pq.ParquetFile(stream, pre_buffer=False, buffer_size=READ_BUFFER_BYTES,
+                              page_checksum_verification=True), None
     except arrow_errors() as e:
         if not _has_bytes(stream):
             return None, None   # an empty file holds no rows: nothing to read, nothing lost

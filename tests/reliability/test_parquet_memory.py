@@ -14,59 +14,21 @@ import os
 import subprocess
 import sys
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pipelines.sources.limits import ReadLimits
+from tests.pipelines.sources.corpus import footer_lie_parquet
 
 MiB = 1 << 20
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def patch_footer_sizes(data: bytes, true_sizes: list[int], claimed: int) -> bytes:
-    """The file with every thrift varint equal to one of `true_sizes` in its footer replaced by `claimed`.
-
-    The footer is thrift compact protocol: i32/i64 fields are zigzag varints, so a size n is stored as
-    varint(2n). Footer length (the 4 bytes before the trailing PAR1) is rewritten to match.
-    """
-    assert data[-4:] == b"PAR1"
-    length = int.from_bytes(data[-8:-4], "little")
-    footer = data[-8 - length:-8]
-    for size in true_sizes:
-        old, new = _varint(2 * size), _varint(2 * claimed)
-        assert old in footer, size
-        footer = footer.replace(old, new)
-    return data[:-8 - length] + footer + len(footer).to_bytes(4, "little") + b"PAR1"
-
-
-def footer_lie_parquet(value_bytes: int, claimed: int = 1000) -> bytes:
-    """One Stack-shaped row holding `value_bytes` of 'a' (zstd: a few KB on disk), footer claiming `claimed` bytes."""
-    table = pa.table({"content": ["a" * value_bytes], "lang": ["Python"], "licenses": [["MIT"]]})
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
-    data = sink.getvalue()
-    meta = pq.ParquetFile(io.BytesIO(data)).metadata
-    group = meta.row_group(0)
-    sizes = [group.total_byte_size] + [group.column(i).total_uncompressed_size for i in range(group.num_columns)
-                                       if group.column(i).total_uncompressed_size > value_bytes // 2]
-    return patch_footer_sizes(data, sizes, claimed)
 
 
 _MEASURE = r"""
 import json, sys
 from pipelines.sources import parse_file
 from pipelines.sources.limits import ReadLimits
-import pyarrow.parquet, pipelines.sources.stack  # imported before the baseline
+import pyarrow.parquet, pipelines.io, pipelines.sources.stack  # imported before the baseline (as on a worker)
 
 def status(key):
     with open("/proc/self/status") as f:
