@@ -110,3 +110,15 @@ def test_curate_flags_build_the_field_map(tmp_path):
     args, _ = curate.parse_args(["--input", "in", "--output", "out", "--field", "math.txt=body"])
     with pytest.raises(SystemExit, match="math has no field 'txt'"):
         curate.config_from_args(args)
+
+
+def test_readme_examples_are_the_tested_mappings():
+    """The README's one-example-per-family table states exactly the mappings tested above."""
+    import pathlib
+    import re
+    readme = (pathlib.Path(__file__).resolve().parents[3] / "README.md").read_text()
+    documented: dict[str, dict[str, str]] = {}
+    for spec in re.findall(r"--field ([a-z]+\.\w+=\w+)", readme):
+        family, name, column = fields.parse_field(spec)
+        documented.setdefault(family, {})[name] = column
+    assert documented == {family: export[2] for family, export in EXPORTS.items()}
