@@ -4,8 +4,8 @@ Decisions (the paper is silent; see also trainer/data.py and trainer/checkpoint.
   * Steps: min(--steps, mixture total_tokens // (global_batch * seq_len)); without --steps the mixture's token
     budget alone decides. The schedule's length is that total, so a run stopped early (--stop-at) and resumed
     follows the same LR curve as an uninterrupted one.
-  * The packed row length is the model config's seq_len (a property of the model); a mixture built for
-    another seq_len only changes the step count arithmetic, and a note is logged.
+  * The packed row length is the mixture's seq_len (`mixer build --seq-len`, the data's contract); an explicit
+    `--set model.seq_len=N` wins over it, and then a note is logged.
   * Data order comes from the mixture's seed (part of its hash); TrainConfig.seed seeds parameter init.
   * Schedule: mixture["schedule"] (cosine with warmup, or the linear cooldown to final_lr); a cooldown that
     starts from a previous stage starts at the LR that stage ended with (recorded in its checkpoint meta).
@@ -51,10 +51,13 @@ class RunOptions:
 def build_config(opts: RunOptions, mixture: dict):
     from trainer.configs import get_config, resolve_vocab
 
-    cfg = get_config(opts.config, **dict(opts.overrides))
+    overrides = {key.replace("__", "."): value for key, value in opts.overrides}
+    cfg = get_config(opts.config, **overrides)
     for field in ("log_every", "eval_every", "checkpoint_every"):
         if getattr(opts, field) is not None:
             cfg = dataclasses.replace(cfg, **{field: getattr(opts, field)})
+    if "model.seq_len" not in overrides and mixture.get("seq_len"):
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, seq_len=int(mixture["seq_len"])))
     return resolve_vocab(cfg, int(mixture["vocab_size"]))
 
 
@@ -158,7 +161,7 @@ def _fmt_time(seconds: float) -> str:
 
 def train(opts: RunOptions, log=print) -> dict[str, Any]:
     """Run (or resume) one training stage; returns a summary {steps, final_loss, checkpoint_step, ...}."""
-    from mixer.mixture import load_mixture
+    from mixer.mixture import load_mixture, mixture_hash
 
     mixture = load_mixture(opts.mixture)
     cfg = build_config(opts, mixture)
@@ -185,10 +188,10 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     writer = MetricsWriter(opts.workdir, enabled=primary)
     say = log if primary else (lambda *_: None)
     sources = sorted(mixture["sources"])
-    mix_hash = ckpt_lib.mixture_hash(mixture)
+    mix_hash = mixture_hash(mixture)
     if int(mixture.get("seq_len", cfg.model.seq_len)) != cfg.model.seq_len:
-        say(f"note: mixture seq_len {mixture['seq_len']} != model seq_len {cfg.model.seq_len}; rows are packed "
-            f"to {cfg.model.seq_len} tokens")
+        say(f"note: --set model.seq_len={cfg.model.seq_len} overrides the mixture's seq_len {mixture['seq_len']}; "
+            f"rows are packed to {cfg.model.seq_len} tokens")
     checkpointer = ckpt_lib.Checkpointer(opts.workdir, max_to_keep=cfg.keep_checkpoints,
                                          async_save=opts.async_checkpoints)
     resume_meta = None

@@ -141,6 +141,3 @@ class CountSharedIds(beam.PTransform):
                 | "Records per user id" >> beam.CombinePerKey(sum)
                 | "Count ids shared by several records" >> beam.ParDo(_CountSharedFn(self.namespace)))
 
-
-def is_document(record: Document | Rejected) -> bool:
-    return isinstance(record, Document)
