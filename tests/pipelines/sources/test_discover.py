@@ -105,3 +105,44 @@ def test_gcs_listing_is_recursive_and_literal(gcs_emulator):
     listing = discover.list_family(f"{base}/cur[1]", "stack")
     assert listing.files == (f"{base}/cur[1]/stack/data/python/a.parquet",)
     assert listing.unmatched == 1
+
+
+_AS_NOBODY = r"""
+import json, os, sys
+from pipelines import io
+from pipelines.sources import family_files, parse_file
+root = sys.argv[1]
+os.setgid(65534); os.setuid(65534)   # as in production, a non-root user (imports done: the venv may sit under /root)
+print(json.dumps(sorted((os.path.basename(p), r.reason if hasattr(r, "reason") else r.text)
+                        for p in family_files("math", root) for r in parse_file("math", p, root=root))))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create a root-only file and drop to nobody")
+def test_non_root_worker_refuses_a_link_to_a_root_only_file(tmp_path):
+    """As a non-root user the link is refused by the rule (not an `error: PermissionError`), and a
+    readable file next to it is still read."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    base = tempfile.mkdtemp(dir="/tmp")   # tmp_path's parents are 0700: nobody could not enter them
+    try:
+        os.chmod(base, 0o755)
+        secret = os.path.join(base, "secret.jsonl")
+        _touch(secret, b'{"text": "root only"}\n')
+        os.chmod(secret, 0o600)
+        root = os.path.join(base, "root")
+        _touch(os.path.join(root, "math", "ok.jsonl"), b'{"text": "public"}\n')
+        for d in (root, os.path.join(root, "math")):
+            os.chmod(d, 0o755)
+        os.chmod(os.path.join(root, "math", "ok.jsonl"), 0o644)
+        os.symlink(secret, os.path.join(root, "math", "secret.jsonl"))
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+        out = subprocess.run([sys.executable, "-c", _AS_NOBODY, root], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": repo}, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert json.loads(out.stdout) == [["ok.jsonl", "public"], ["secret.jsonl", "symlink_outside_input"]]
+    finally:
+        shutil.rmtree(base)
