@@ -43,10 +43,16 @@ def test_external_entity_and_dtd_forbidden():
     assert [r.reason for r in _parse(dtd)] == ["xml_entities_forbidden: external DTD http://example.com/p.dtd"]
 
 
-def test_malformed_invalid_utf8_empty():
-    assert [r.reason_key for r in _parse(POSTS[:300])] == ["malformed_xml"]
-    assert [r.reason_key for r in _parse(POSTS.replace(b"Anyone?", b"Any\xff?"))] == ["malformed_xml"]
-    assert _parse(b"") == [] and _parse(b"<posts></posts>") == []
+def test_rows_are_parsed_one_by_one_truncated_invalid_utf8_empty():
+    # A file cut inside row 2: row 1 stays a thread, the cut row is rejected, the cut is reported.
+    cut = _parse(POSTS[:300])
+    assert [r.reason_key for r in cut if isinstance(r, Rejected)] == ["truncated_xml", "malformed_row"]
+    assert [d.meta["question_id"] for d in cut if isinstance(d, Document)] == [1]
+    # Invalid UTF-8 costs its own row only (a question here, so thread 4 is not built).
+    bad = _parse(POSTS.replace(b"Anyone?", b"Any\xff?"))
+    assert [r.reason_key for r in bad if isinstance(r, Rejected)] == ["malformed_row", "orphan_answer"]
+    assert [d.meta["question_id"] for d in bad if isinstance(d, Document)] == [1]
+    assert _parse(b"") == [] and _parse(b"<posts></posts>") == [] and _parse(b"<posts/>") == []
 
 
 def test_other_post_types_and_missing_ids():
