@@ -111,6 +111,19 @@ def _tag_end(data: bytes, start: int) -> int | None:
     return None
 
 
+def _broken_first_row(head: bytes, error_at: int) -> int | None:
+    """Offset of a first element that is not <posts> and failed to parse, else None.
+
+    Without a <posts> wrapper the first row is the first element: its own defect is that row's
+    problem (a malformed_row), not the file's.
+    """
+    at = head.rfind(b"<", 0, max(0, error_at) + 1)
+    match = re.match(rb"<([A-Za-z_:][-\w.:]*)", head[at:]) if at >= 0 else None
+    if match is None or match.group(1) == ROOT_TAG.encode("ascii"):
+        return None
+    return at
+
+
 def read_prolog(stream: BinaryIO) -> Prolog:
     """Where the rows begin; raises Forbidden (DTD, entities, non-UTF-8) or expat.ExpatError.
 
@@ -146,10 +159,13 @@ def read_prolog(stream: BinaryIO) -> Prolog:
         except expat.ExpatError as e:
             if e.code == expat.errors.codes[expat.errors.XML_ERROR_NO_ELEMENTS]:
                 return Prolog(None, None)              # empty, or only a declaration
-            raise
+            first = _broken_first_row(head, parser.ErrorByteIndex)
+            if first is None:
+                raise
+            return Prolog(first, None)
         if not chunk:
             return Prolog(None, None)
-        if len(head) > PROLOG_MAX_BYTES:
+        if len(head) >= PROLOG_MAX_BYTES:
             raise expat.ExpatError(f"no root element in the first {PROLOG_MAX_BYTES} bytes")
 
 

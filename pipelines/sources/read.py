@@ -1,7 +1,8 @@
 """Beam transform reading one raw family into a PCollection of Document | Rejected.
 
 Files are listed with FileSystems.match (local or gs://), reshuffled so a Dataflow job
-spreads files over workers, and parsed one file per element. Any unexpected exception
+spreads files over workers, and parsed one file per element; Stack Exchange instead splits
+each Posts.xml into byte ranges and groups rows into threads (stackexchange_read.ReadPosts). Any unexpected exception
 while parsing a file becomes a Rejected (reason "error: <ExcType>: <msg>", stage "read")
 so one poisoned file never kills the job; records the file yielded before the error stay.
 """
@@ -63,9 +64,13 @@ class ReadFamily(beam.PTransform):
 
     def expand(self, pbegin):
         f = self.family
-        return (pbegin
-                | f"List {f} file patterns" >> beam.Create(family_patterns(f, self.root))
-                | f"List {f} files" >> beam.ParDo(_MatchPatterns(f))
+        files = (pbegin
+                 | f"List {f} file patterns" >> beam.Create(family_patterns(f, self.root))
+                 | f"List {f} files" >> beam.ParDo(_MatchPatterns(f)))
+        if f == "stackexchange":   # one Posts.xml is many byte ranges; threads meet in a GroupByKey
+            from pipelines.sources.stackexchange_read import ReadPosts
+            return files | f"Read {f} posts" >> ReadPosts(self.root, self.limits)
+        return (files
                 | f"Reshuffle {f} files" >> beam.Reshuffle()
                 | f"Parse {f} files" >> beam.ParDo(_ParseFiles(f, self.root, self.limits)))
 

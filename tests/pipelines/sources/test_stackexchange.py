@@ -68,3 +68,56 @@ def test_html_to_text():
     html = "<p>Hi <b>there</b>,&amp; you</p><ul><li>one</li><li>two</li></ul><pre><code>if x &lt; 1:\n    y()\n</code></pre><p>end<br>line</p>"
     assert html_to_text(html) == "Hi there,& you\n\n- one\n- two\n\n```\nif x < 1:\n    y()\n```\n\nend\nline"
     assert html_to_text("<pre>unclosed") == "```\nunclosed\n```"
+
+
+DUPLICATES = b"""<?xml version="1.0" encoding="utf-8"?>
+<posts>
+  <row Id="1" PostTypeId="1" Score="1" Title="First" Body="&lt;p&gt;first question&lt;/p&gt;" />
+  <row Id="2" PostTypeId="2" ParentId="1" Score="3" Body="&lt;p&gt;answer two&lt;/p&gt;" />
+  <row Id="1" PostTypeId="1" Score="9" Title="Second" Body="&lt;p&gt;second question&lt;/p&gt;" />
+  <row Id="2" PostTypeId="2" ParentId="1" Score="1" Body="&lt;p&gt;answer two again&lt;/p&gt;" />
+  <row Id="1" PostTypeId="2" ParentId="1" Score="1" Body="&lt;p&gt;answer reusing the question Id&lt;/p&gt;" />
+  <row Id="3" PostTypeId="2" ParentId="1" Score="2" Body="&lt;p&gt;answer three&lt;/p&gt;" />
+</posts>
+"""
+
+
+def test_a_repeated_id_never_overwrites_the_first_row():
+    out = _parse(DUPLICATES)
+    docs = [r for r in out if isinstance(r, Document)]
+    assert [d.text for d in docs] == ["First\n\nfirst question\n\nAnswer:\nanswer two\n\nAnswer:\nanswer three"]
+    rejected = [(r.reason, r.text) for r in out if isinstance(r, Rejected)]
+    first_q, first_a = DUPLICATES.find(b'<row Id="1"'), DUPLICATES.find(b'<row Id="2"')
+    assert rejected == [
+        (f"duplicate_post_id: Id 1 first at byte {first_q}", "<p>second question</p>"),
+        (f"duplicate_post_id: Id 2 first at byte {first_a}", "<p>answer two again</p>"),
+        (f"duplicate_post_id: Id 1 first at byte {first_q}", "<p>answer reusing the question Id</p>")]
+    assert len({r.id for r in out}) == len(out)     # rejects of one Id stay distinct records
+
+
+def test_every_row_is_a_thread_row_or_a_reject():
+    xml = (b'<posts>\n<row Id="1" PostTypeId="1" Title="t" Body="b"/>\n<Row Id="2" PostTypeId="1" Body="x"/>\n'
+           b'<row Id="3" PostTypeId="2" ParentId="1" Body="a"/>\n<row Id="4" PostTypeId="7" Body="w"/>\n'
+           b'<row Id="5" PostTypeId="1" Body="&bad;"/>\n<row Id="6" PostTypeId="2" ParentId="99" Body="o"/>\n'
+           b'</posts>\n')
+    out = _parse(xml)
+    rows_in_threads = sum(1 + d.meta["answers"] for d in out if isinstance(d, Document))
+    rejects = [r.reason_key for r in out if isinstance(r, Rejected)]
+    assert rows_in_threads == 2 and sorted(rejects) == [
+        "malformed_row", "orphan_answer", "post_type_not_thread", "unknown_row_element"]
+    assert rows_in_threads + len(rejects) == xml.count(b"<row") + xml.count(b"<Row")
+
+
+def test_dtd_markup_after_the_first_rows_refuses_the_file():
+    xml = POSTS.replace(b'  <row Id="4"', b'<!ENTITY x SYSTEM "file:///etc/passwd">\n  <row Id="4"')
+    out = _parse(xml)
+    assert len(out) == 1 and out[0].reason.startswith("xml_entities_forbidden: <!ENTITY at byte ")
+
+
+def test_assemble_holds_no_thread_over_the_cap():
+    limits = ReadLimits(max_doc_chars=100)
+    rows = [(0, {"Id": "1", "PostTypeId": "1", "Title": "T", "Body": "q"})] + [
+        (10 * i, {"Id": str(i), "PostTypeId": "2", "ParentId": "1", "Body": "x" * 50}) for i in range(2, 1000)]
+    out = list(stackexchange.assemble(PATH, 1, iter(rows), limits))
+    assert [(r.reason, kind, n) for r, kind, n in out] == [
+        ("document_too_long: thread html > 400 chars", stackexchange.THREAD, 999)]

@@ -1,0 +1,124 @@
+"""Peak memory of reading Stack Exchange Posts.xml: a small file beside a large one, same run.
+
+Two measurements per file, each a child process measured by benchmarks.process_tree:
+- reader: what one Dataflow worker holds for the read, i.e. `stackexchange_read`'s range
+  parse (posts_xml records, each row parsed alone, classified into a keyed row or a reject)
+  over every byte range of the file in turn, then the thread assembly of one group at a time.
+  Output is counted and dropped, as a worker hands it to the shuffle.
+- curate: `python -m pipelines.curate --sources stackexchange` on the DirectRunner, the
+  whole job (read, GroupByKey, filters, exact and near dedup, Parquet).
+Peak RSS is getrusage(RUSAGE_CHILDREN).ru_maxrss of a fresh wrapper process per measurement:
+the largest process of that command's tree.
+
+    python -m benchmarks.posts_memory --sizes 20M,2G --work /tmp/posts [--skip-curate-above 300M]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def read_ranges(path: str, range_bytes: int) -> dict:
+    """Every range of `path` parsed as ReadPosts' workers do; counts only (nothing kept)."""
+    from pipelines.document import Rejected
+    from pipelines.sources import ReadLimits
+    from pipelines.sources.posts_xml import iter_items
+    from pipelines.sources.stackexchange import classify, prolog_of
+
+    limits = ReadLimits()
+    size = os.path.getsize(path)
+    counts = {"ranges": 0, "rows": 0, "keyed": 0, "rejected": 0, "forbidden": 0}
+    with open(path, "rb") as stream:
+        prolog = prolog_of(stream, path)
+        assert not isinstance(prolog, Rejected), prolog
+        for start in range(prolog.body_start, size, range_bytes):
+            counts["ranges"] += 1
+            for item in iter_items(stream, start, min(size, start + range_bytes), prolog, limits.max_line_bytes):
+                counts["rows"] += 1
+                if item.forbidden:
+                    counts["forbidden"] += 1
+                    continue
+                out = classify(path, item)
+                counts["rejected" if isinstance(out, Rejected) else "keyed"] += 1
+    return counts
+
+
+def measure(kind: str, posts: str, out: str) -> dict:
+    """{"peak_rss_bytes", "wall_s", "stdout"} of one child run, in a fresh wrapper process.
+
+    The wrapper's getrusage(RUSAGE_CHILDREN).ru_maxrss sees only this command's process tree
+    (largest process), never an earlier measurement of ours.
+    """
+    import subprocess
+    import time
+    env = dict(os.environ, PYTHONPATH=REPO)
+    if kind == "reader":
+        cmd = [sys.executable, "-m", "benchmarks.posts_memory", "--read-only", posts]
+    else:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(posts)))
+        cmd = [sys.executable, "-m", "pipelines.curate", "--input", root, "--output", out,
+               "--sources", "stackexchange"]
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.posts_memory", "--peak-of", "--", *cmd],
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} on {posts} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    *lines, last = proc.stdout.strip().splitlines()
+    return {"peak_rss_bytes": int(last) * 1024, "wall_s": time.perf_counter() - start,
+            "stdout": "\n".join(lines)}
+
+
+def peak_of(cmd: list[str]) -> int:
+    """Run `cmd`, forward its output, print its process tree's peak RSS in KiB last; its exit code."""
+    import resource
+    import subprocess
+    code = subprocess.run(cmd).returncode
+    sys.stdout.flush()
+    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.posts_memory", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="20M,2G", help="Posts.xml sizes to generate and measure (K/M/G, binary)")
+    ap.add_argument("--work", default="/tmp/posts_memory", help="folder for the generated files and outputs")
+    ap.add_argument("--skip-curate-above", default="0",
+                    help="measure whole curate only up to this file size (0: every size); the DirectRunner "
+                         "holds every stage's output in memory, so large sizes may not fit the machine")
+    ap.add_argument("--read-only", metavar="POSTS_XML", help=argparse.SUPPRESS)
+    ap.add_argument("--peak-of", action="store_true", help=argparse.SUPPRESS)
+    args, rest = ap.parse_known_args(argv)
+    if args.peak_of:
+        return peak_of(rest[1:] if rest[:1] == ["--"] else rest)
+    from pipelines.sources.stackexchange_read import RANGE_BYTES
+    if args.read_only:
+        print(json.dumps(read_ranges(args.read_only, RANGE_BYTES)))
+        return 0
+    from benchmarks.posts_corpus import parse_size, write_posts
+    cap = parse_size(args.skip_curate_above)
+    rows = []
+    for size in args.sizes.split(","):
+        posts = os.path.join(args.work, size, "raw", "stackexchange", "site.example.com", "Posts.xml")
+        if not os.path.exists(posts):
+            write_posts(posts, parse_size(size))
+        row = {"size": size, "bytes": os.path.getsize(posts), "reader": measure("reader", posts, "")}
+        if not cap or parse_size(size) <= cap:
+            row["curate"] = measure("curate", posts, os.path.join(args.work, size, "curated"))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print("| Posts.xml | reader peak RSS | curate peak RSS (DirectRunner) | curate wall |")
+    print("|---|---:|---:|---:|")
+    for r in rows:
+        c = r.get("curate")
+        print(f"| {r['size']} ({r['bytes']:,} B) | {r['reader']['peak_rss_bytes'] / 2**20:,.0f} MiB | "
+              + (f"{c['peak_rss_bytes'] / 2**20:,.0f} MiB | {c['wall_s']:.0f} s |" if c else "not run | |"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
