@@ -30,9 +30,12 @@ def passwd_lines() -> list[str]:
         return []
 
 
-def curate_in_process(raw: pathlib.Path, out: pathlib.Path, limits) -> dict:
-    """pipelines.curate.build_pipeline on the DirectRunner with `limits`, then its report and invariant check."""
+def curate_in_process(raw: pathlib.Path, out: pathlib.Path, limits, filters=None) -> dict:
+    """pipelines.curate.build_pipeline on the DirectRunner with `limits` (and `filters`, default the
+    job's), then its report and invariant check."""
     cfg = dataclasses.replace(curate.CurateConfig(), read_limits=limits)
+    if filters is not None:
+        cfg = dataclasses.replace(cfg, filters=filters)
     families = curate.present_families(str(raw))
     p = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
     sources = curate.build_pipeline(p, str(raw), str(out), families, cfg)
