@@ -23,15 +23,21 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def read_ranges(path: str, range_bytes: int) -> dict:
-    """Every range of `path` parsed as ReadPosts' workers do; counts only (nothing kept)."""
+    """Every range of `path` parsed as ReadPosts' workers do; counts only (nothing kept).
+
+    Also the process's peak RSS before reading (Python, Beam and the readers imported) and after:
+    the difference is what reading the file added.
+    """
     from pipelines.document import Rejected
     from pipelines.sources import ReadLimits
     from pipelines.sources.posts_xml import iter_items
     from pipelines.sources.stackexchange import classify, prolog_of
 
+    import resource
     limits = ReadLimits()
     size = os.path.getsize(path)
-    counts = {"ranges": 0, "rows": 0, "keyed": 0, "rejected": 0, "forbidden": 0}
+    counts = {"ranges": 0, "rows": 0, "keyed": 0, "rejected": 0, "forbidden": 0,
+              "baseline_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}   # after imports
     with open(path, "rb") as stream:
         prolog = prolog_of(stream, path)
         assert not isinstance(prolog, Rejected), prolog
@@ -44,10 +50,28 @@ def read_ranges(path: str, range_bytes: int) -> dict:
                     continue
                 out = classify(path, item)
                 counts["rejected" if isinstance(out, Rejected) else "keyed"] += 1
+    counts["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return counts
 
 
-def measure(kind: str, posts: str, out: str) -> dict:
+def read_job(path: str, beam_args: list[str]) -> dict:
+    """ReadPosts alone on the DirectRunner (ranges, GroupByKey, threads), records counted and dropped."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.document import Document
+    from pipelines.sources.stackexchange_read import ReadPosts
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+    p = beam.Pipeline(options=PipelineOptions(beam_args))
+    (p | beam.Create([path]) | ReadPosts(root)
+     | beam.Map(lambda r: ("documents" if isinstance(r, Document) else "rejected", 1))
+     | beam.CombinePerKey(sum) | beam.Map(lambda kv: print(json.dumps(dict([kv])), flush=True)))
+    p.run().wait_until_finish()
+    return {}
+
+
+def measure(kind: str, posts: str, out: str, beam_args: list[str] = ()) -> dict:
     """{"peak_rss_bytes", "wall_s", "stdout"} of one child run, in a fresh wrapper process.
 
     The wrapper's getrusage(RUSAGE_CHILDREN).ru_maxrss sees only this command's process tree
@@ -58,10 +82,12 @@ def measure(kind: str, posts: str, out: str) -> dict:
     env = dict(os.environ, PYTHONPATH=REPO)
     if kind == "reader":
         cmd = [sys.executable, "-m", "benchmarks.posts_memory", "--read-only", posts]
+    elif kind == "read_job":
+        cmd = [sys.executable, "-m", "benchmarks.posts_memory", "--read-job", posts, *beam_args]
     else:
         root = os.path.dirname(os.path.dirname(os.path.dirname(posts)))
         cmd = [sys.executable, "-m", "pipelines.curate", "--input", root, "--output", out,
-               "--sources", "stackexchange"]
+               "--sources", "stackexchange", *beam_args]
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "benchmarks.posts_memory", "--peak-of", "--", *cmd],
                           cwd=REPO, env=env, capture_output=True, text=True)
@@ -92,10 +118,14 @@ def main(argv: list[str] | None = None) -> int:
                          "holds every stage's output in memory, so large sizes may not fit the machine")
     ap.add_argument("--read-only", metavar="POSTS_XML", help=argparse.SUPPRESS)
     ap.add_argument("--peak-of", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--read-job", metavar="POSTS_XML", help=argparse.SUPPRESS)
     args, rest = ap.parse_known_args(argv)
     if args.peak_of:
         return peak_of(rest[1:] if rest[:1] == ["--"] else rest)
     from pipelines.sources.stackexchange_read import RANGE_BYTES
+    if args.read_job:
+        read_job(args.read_job, rest)
+        return 0
     if args.read_only:
         print(json.dumps(read_ranges(args.read_only, RANGE_BYTES)))
         return 0

@@ -3,10 +3,11 @@
 Thread text: title, question, then the accepted answer, then the other answers by score
 (ties by id), each HTML body converted to text with code blocks fenced.
 
-Getting Posts.xml: the official dumps are on archive.org (https://archive.org/details/stackexchange),
+Getting Posts.xml: the official dumps are on archive.org (https://archive.org/details/stackexchange,
+up to the April 2024 dump; later ones are Stack Exchange's own per-site download, same format),
 one 7-Zip archive per site: `cooking.stackexchange.com.7z` holds Posts.xml next to Users.xml,
 Comments.xml, ... (only Posts.xml is read); stackoverflow.com is split per table, so fetch
-`stackoverflow.com-Posts.7z` (~20 GB compressed, ~100 GB of Posts.xml). Extract with
+`stackoverflow.com-Posts.7z` (about 20 GB compressed, about 100 GB of Posts.xml). Extract with
 `7z x cooking.stackexchange.com.7z -oRAW/stackexchange/cooking.stackexchange.com Posts.xml`
 (p7zip-full / 7-Zip): the folder name becomes the `site` and the thread URL. A `gs://` ROOT
 works the same after uploading the extracted file (7z archives are not splittable: extract first).
