@@ -10,7 +10,7 @@ Two measurements per file, each a child process measured by benchmarks.process_t
 Peak RSS is getrusage(RUSAGE_CHILDREN).ru_maxrss of a fresh wrapper process per measurement:
 the largest process of that command's tree.
 
-    python -m benchmarks.posts_memory --sizes 20M,2G --work /tmp/posts [--skip-curate-above 300M]
+    python -m benchmarks.posts_memory --sizes 20M,2G --work /tmp/posts [--skip-curate-above 300M] [--record]
 """
 from __future__ import annotations
 
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-curate-above", default="0",
                     help="measure whole curate only up to this file size (0: every size); the DirectRunner "
                          "holds every stage's output in memory, so large sizes may not fit the machine")
+    ap.add_argument("--record", action="store_true",
+                    help="append the table, command, machine and date to benchmarks/RESULTS.md")
     ap.add_argument("--read-only", metavar="POSTS_XML", help=argparse.SUPPRESS)
     ap.add_argument("--peak-of", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--read-job", metavar="POSTS_XML", help=argparse.SUPPRESS)
@@ -141,13 +143,31 @@ def main(argv: list[str] | None = None) -> int:
             row["curate"] = measure("curate", posts, os.path.join(args.work, size, "curated"))
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("| Posts.xml | reader peak RSS | curate peak RSS (DirectRunner) | curate wall |")
-    print("|---|---:|---:|---:|")
-    for r in rows:
-        c = r.get("curate")
-        print(f"| {r['size']} ({r['bytes']:,} B) | {r['reader']['peak_rss_bytes'] / 2**20:,.0f} MiB | "
-              + (f"{c['peak_rss_bytes'] / 2**20:,.0f} MiB | {c['wall_s']:.0f} s |" if c else "not run | |"))
+    table = format_table(rows)
+    print(table)
+    if args.record:
+        from benchmarks import results
+        command = "python -m benchmarks.posts_memory " + " ".join(argv if argv is not None else sys.argv[1:])
+        results.append_section(f"## Stack Exchange Posts.xml memory, small vs large file "
+                               f"(benchmarks/posts_memory.py) — {results.today()}\n\n`{command}` on "
+                               f"{results.machine()}, {results.load_avg()}\n\n{table}\n")
     return 0
+
+
+def format_table(rows: list[dict]) -> str:
+    """Markdown: per file, the reader's peak (and what reading added over imports) and curate's."""
+    lines = ["| Posts.xml | reader peak RSS (reading added) | ratio to first | curate peak RSS (DirectRunner) "
+             "| curate wall |", "|---|---:|---:|---:|---:|"]
+    first = rows[0]["reader"]["peak_rss_bytes"] if rows else 1
+    for r in rows:
+        reader, c = r["reader"], r.get("curate")
+        counts = json.loads(reader["stdout"].strip().splitlines()[-1])
+        added = (counts["peak_rss_kib"] - counts["baseline_rss_kib"]) / 1024
+        lines.append(f"| {r['size']} ({r['bytes']:,} B, {counts['rows']:,} rows, {counts['ranges']} ranges) | "
+                     f"{reader['peak_rss_bytes'] / 2**20:,.0f} MiB ({added:,.1f} MiB) | "
+                     f"{reader['peak_rss_bytes'] / first:.2f}x | "
+                     + (f"{c['peak_rss_bytes'] / 2**20:,.0f} MiB | {c['wall_s']:,.0f} s |" if c else "not run | |"))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

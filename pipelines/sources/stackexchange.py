@@ -163,7 +163,8 @@ def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Ite
     """
     if not stream.seekable():
         stream = io.BytesIO(stream.read(limits.max_xml_bytes + 1))
-    size = stream.seek(0, io.SEEK_END)
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
     stream.seek(0)
     if size > limits.max_xml_bytes:
         yield file_reject(path, f"file_too_large: > {limits.max_xml_bytes} bytes of XML")

@@ -21,6 +21,8 @@ are never read and not counted: that file is its one Rejected.
 """
 from __future__ import annotations
 
+import os
+
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsDict, TaggedOutput
@@ -59,8 +61,10 @@ class _SplitFile(beam.DoFn):
     def process(self, path: str):
         name = relative_name(path, self._root)
         try:
-            size = io.size(path)
             with io.open_read(path) as stream:
+                stream.seek(0, os.SEEK_END)   # the size from the open file: `path` is never a glob
+                size = stream.tell()
+                stream.seek(0)
                 prolog = prolog_of(stream, name)
                 if isinstance(prolog, Rejected):
                     yield TaggedOutput(_DONE, prolog)

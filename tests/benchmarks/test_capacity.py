@@ -35,3 +35,14 @@ def test_run_all_refuses_unknown_benchmarks(capsys):
     with pytest.raises(SystemExit):
         run_all.main(["--only", "nope"])
     assert "unknown benchmark(s) nope" in capsys.readouterr().err
+
+
+def test_regeneration_keeps_the_measured_sections(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(RATES))
+    out = tmp_path / "capacity.md"
+    out.write_text("old generated text\n\n" + capacity.MEASURED + "\n\n### Posts.xml\n\n| a | b |\n")
+    assert capacity.main(["--results", str(results), "--output", str(out)]) == 0
+    text = out.read_text()
+    assert "old generated text" not in text and "| 470m |" in text
+    assert text.endswith(capacity.MEASURED + "\n\n### Posts.xml\n\n| a | b |\n")
