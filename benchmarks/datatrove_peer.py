@@ -14,7 +14,7 @@ from datatrove.utils.word_tokenizers import WordTokenizer
 
 
 class WhitespaceWords(WordTokenizer):
-    """Words = str.split() (what pipelines.filters.text and pipelines.minhash use)."""
+    """Words = str.split() (what pipelines.filters.gopher and pipelines.dedup.minhash use)."""
 
     def __init__(self):
         super().__init__("en")
@@ -35,7 +35,7 @@ class WhitespaceWords(WordTokenizer):
 
 
 def same_shingles_norm():
-    """TextNormConfig that only lowercases and collapses whitespace, as pipelines.minhash.shingles does."""
+    """TextNormConfig that only lowercases and collapses whitespace, as pipelines.dedup.minhash.shingles does."""
     from datatrove.utils.text import TextNormConfig
 
     return TextNormConfig(lowercase=True, norm_whitespace=True, remove_punctuation=False,

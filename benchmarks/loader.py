@@ -1,7 +1,7 @@
 """Trainer input pipeline throughput: packed tokens/s per core of trainer.data vs raw ArrayRecord reads.
 
-Fixture: three sources (code, text, math) of ArrayRecord shards written with pipelines.records.encode_example
-and pipelines.manifest.write_manifest, log-normal document lengths (medians 400 / 700 / 250 tokens, tails to
+Fixture: three sources (code, text, math) of ArrayRecord shards written with tokens.records.encode_example
+and tokens.manifest.write_manifest, log-normal document lengths (medians 400 / 700 / 250 tokens, tails to
 16k), Zipf-like ids from a 32,000-token vocabulary; full mode >= 5M tokens, --quick ~0.4M. A contract
 mixture.json (weights 0.5 / 0.35 / 0.15) over them is validated with mixer.mixture.validate_mixture.
 
@@ -9,7 +9,7 @@ Measured in one process, one after the other, on the same documents in the same 
   loader   trainer.data.make_train_iterator (SamplingPlan -> TokenizedSource -> packing into host batches ->
            prefetch thread), counting non-padding tokens of the [B, L] batches
   raw      the same (source, document) picks, precomputed, read one record at a time with
-           ArrayRecordReader.read([i]) + pipelines.records.decode_tokens: no plan, no checks, no packing
+           ArrayRecordReader.read([i]) + tokens.records.decode_tokens: no plan, no checks, no packing
   seq      every record of every shard read in chunks of 1024 + decode_tokens (the cheapest possible read)
 "per core" = tokens / process CPU seconds (all threads), so other jobs on a shared machine do not count
 against us; wall-clock rates are printed too. Targets: loader >= 0.7x raw and >= 1M tokens/s per core.
@@ -59,9 +59,9 @@ def write_fixture(root: str, tokens_per_source: dict[str, int], seed: int = 0) -
     from array_record.python.array_record_module import ArrayRecordWriter
 
     from mixer.mixture import validate_mixture
-    from pipelines.manifest import Manifest, Shard, write_manifest
-    from pipelines.records import encode_example
-    from pipelines.shards import write_lengths
+    from tokens.manifest import Manifest, Shard, write_manifest
+    from tokens.records import encode_example
+    from tokens.shards import write_lengths
 
     rng = np.random.default_rng(seed)
     entries = {}
@@ -137,8 +137,8 @@ def run_loader(mixture: dict, seq_len: int, batch: int, tokens: int) -> dict:
 
 def planned_picks(mixture: dict, seq_len: int, batch: int, tokens: int) -> list[tuple[int, int]]:
     """The (source id, document) picks the loader's plan makes for about `tokens` tokens (untimed)."""
-    from mixer.sampling import SamplingPlan
-    from pipelines.records import TokenizedSource
+    from mixer.sampling_plan import SamplingPlan
+    from tokens.source import TokenizedSource
     from trainer.data import DataConfig, training_mixture
 
     cfg = DataConfig(seq_len=seq_len, global_batch=batch)
@@ -160,7 +160,7 @@ def planned_picks(mixture: dict, seq_len: int, batch: int, tokens: int) -> list[
 def open_raw(mixture: dict) -> list[list]:
     from array_record.python.array_record_module import ArrayRecordReader
 
-    from pipelines.records import RANDOM_ACCESS_OPTIONS
+    from tokens.records import RANDOM_ACCESS_OPTIONS
     return [[ArrayRecordReader(p, RANDOM_ACCESS_OPTIONS) for p in mixture["sources"][name]["shards"]]
             for name in sorted(mixture["sources"])]
 
@@ -169,7 +169,7 @@ def run_raw(mixture: dict, picks: list[tuple[int, int]]) -> dict:
     """Read the same picks as bare records: locate shard, read([i]), decode_tokens. Nothing else."""
     import bisect
 
-    from pipelines.records import decode_tokens
+    from tokens.records import decode_tokens
 
     readers = open_raw(mixture)
     offsets = []
@@ -189,7 +189,7 @@ def run_raw(mixture: dict, picks: list[tuple[int, int]]) -> dict:
 
 
 def run_sequential(mixture: dict) -> dict:
-    from pipelines.records import decode_tokens
+    from tokens.records import decode_tokens
 
     readers = open_raw(mixture)
     got = 0

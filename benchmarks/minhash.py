@@ -1,17 +1,16 @@
-"""MinHash signatures: pipelines.minhash.signature vs datasketch vs datatrove's signature step, in memory.
+"""MinHash signatures: pipelines.dedup.minhash.signature vs datasketch vs datatrove's signature step, in memory.
 
 All three turn the same texts (benchmarks.corpus) into 256-permutation signatures of
 lowercased whitespace word 5-grams:
-  ours        pipelines.minhash.signature(text, MinHashConfig()), one call per document (numba kernel)
-  ours, batches of 256  pipelines.minhash.signatures(256 texts), as NearDedup calls it
-  ours, numpy path      the same without numba (mmh3 from Python, numpy broadcast), per document
+  ours        pipelines.dedup.minhash.signature(text, MinHashConfig()), one call per document (numba kernel)
+  ours, batches of 256  pipelines.dedup.minhash.signatures(256 texts), as NearDedup calls it
   datasketch  MinHash(num_perm=256, scheme="affine64", hashfunc=shingle_hash, permutations shared)
-              .update_batch(pipelines.minhash.shingles(text)), i.e. datasketch's fastest per-document
+              .update_batch(pipelines.dedup.minhash.shingles(text)), i.e. datasketch's fastest per-document
               use; "datasketch, new permutations per doc" is the naive MinHash(num_perm=256) per document
   datatrove   MinhashDedupSignature.get_shingles + get_signature (its stage-1 hashing, no file writes),
               16 buckets x 16 hashes, whitespace words, lowercasing only (benchmarks.datatrove_peer)
 Accuracy: pairs (document, copy with a fraction f ~ U[0, 0.25] of its words replaced); the label
-is the exact Jaccard of the two shingle sets (pipelines.minhash.jaccard); each method's estimate
+is the exact Jaccard of the two shingle sets (pipelines.dedup.minhash.jaccard); each method's estimate
 is the share of equal signature positions; reported as mean absolute error.
 Rates are documents per CPU-second of this process (one thread) and per wall second.
 
@@ -28,9 +27,9 @@ import time
 import numpy as np
 
 from benchmarks import corpus, results
-from pipelines import minhash
+from pipelines.dedup import minhash
 
-BATCH = 256   # documents per minhash.signatures call in the batched row (= pipelines.dedup.SIGNATURE_BATCH)
+BATCH = 256   # documents per minhash.signatures call in the batched row (= pipelines.dedup.transforms.SIGNATURE_BATCH)
 
 
 def _timed(fn, items) -> tuple[list, float, float]:
@@ -73,10 +72,7 @@ def methods(cfg: minhash.MinHashConfig):
             return np.full(cfg.num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
         return np.concatenate([np.asarray(b, dtype=np.uint64) for b in step.get_signature(sh)])
 
-    def ours_numpy(text):
-        return minhash._signatures_numpy([text], cfg)[0]
-
-    return {"ours": ours, "ours, numpy path (no numba)": ours_numpy, "datasketch": datasketch_shared,
+    return {"ours": ours, "datasketch": datasketch_shared,
             "datasketch, new permutations per doc": datasketch_naive, "datatrove": datatrove}
 
 
@@ -150,9 +146,8 @@ affine64 with permutations shared across documents (its fast path); the naive ro
 
 Ours vs datasketch: {ratio:.2f}x per document, {batch_ratio:.2f}x in batches of {BATCH} (target >= 3x with equal
 accuracy: ours equals datasketch affine64 bit for bit on every path, so the errors are identical by
-construction). "ours" uses the numba kernel (pipelines/minhash_jit.py: n-gram MurmurHash3, affine64 and min
-in one compiled loop; Python still lowercases and splits); without numba, signatures fall back to numpy
-(row "numpy path").""")
+construction). "ours" uses the numba kernel (pipelines/dedup/minhash_jit.py: n-gram MurmurHash3, affine64 and min
+in one compiled loop; Python still lowercases and splits; numba is a hard dependency, so it is the only path).""")
         results.merge_results({"minhash_docs_per_s": round(ours, 1),
                                "minhash_batch_docs_per_s": round(rates[f"ours, batches of {BATCH}"][0], 1)})
     return {"rates": rates, "errors": errors, "ratio": ratio}

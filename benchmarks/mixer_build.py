@@ -46,7 +46,7 @@ def write_manifests(root: str, shards_per_source: int, total_tokens: int) -> Non
 
 def picks_per_second(n: int = 300_000) -> float:
     sys.path.insert(0, REPO)
-    from mixer.sampling import SamplingPlan
+    from mixer.sampling_plan import SamplingPlan
 
     mixture = {"seed": 0, "sources": {s: {"weight": 0.1, "documents": 10**8, "available_tokens": 2 * 10**11}
                                       for s in SOURCES}}

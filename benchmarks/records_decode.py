@@ -17,8 +17,10 @@ import time
 
 import numpy as np
 
-from pipelines import records, shards
-from pipelines.manifest import Manifest, Shard, write_manifest
+from tokens import records
+from tokens.source import TokenizedSource
+from tokens import shards
+from tokens.manifest import Manifest, Shard, write_manifest
 
 
 def _make_records(n_docs: int, length: int, vocab: int, seed: int = 0) -> list[bytes]:
@@ -52,7 +54,7 @@ def _random_access(recs: list[bytes], vocab: int, reads: int) -> float:
             source="code", tokenizer={"sha256": "0" * 64, "vocab_size": vocab, "eos_id": 2, "pad_id": 0},
             shards=(Shard(name, len(recs), tokens),), documents=len(recs), tokens=tokens,
             length_histogram={}, config_hash="bench", code_version="bench"))
-        src = records.TokenizedSource.open(tmp)
+        src = TokenizedSource.open(tmp)
         order = np.random.default_rng(1).integers(0, len(recs), reads)
         start = time.perf_counter()
         for i in order:

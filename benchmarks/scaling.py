@@ -4,7 +4,7 @@
    decontamination, exact + near dedup, Parquet, report) over benchmarks.corpus at B, 4B and 16B
    documents in a child process: wall seconds and peak RSS (largest process) per document must
    stay flat (benchmarks.process_tree).
-2. NearDedup (pipelines.dedup, DirectRunner) over K near copies of one document (each with one word
+2. NearDedup (pipelines.dedup.transforms, DirectRunner) over K near copies of one document (each with one word
    replaced and a numbered line) for K = C/4, C/2, C: wall time and the "dedup/candidate_edges"
    counter must grow linearly (star edges: at most bands x (K-1), never K^2 pairs).
 3. Shuffle bytes per document of exact + near dedup, from Beam's default coder on the elements
@@ -56,7 +56,7 @@ def near_cluster(k: int) -> tuple[float, int, int]:
     from apache_beam.metrics.metric import MetricsFilter
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.dedup import NearDedup
+    from pipelines.dedup.transforms import NearDedup
     from pipelines.document import Document
 
     words = corpus.base_documents()[0][1].split()[:300]
@@ -81,7 +81,8 @@ def near_cluster(k: int) -> tuple[float, int, int]:
 def shuffle_bytes_per_doc(n: int = 300) -> float:
     from apache_beam.coders import registry
 
-    from pipelines import dedup, minhash
+    from pipelines.dedup import transforms as dedup
+    from pipelines.dedup import minhash
     from pipelines.document import Document
 
     coder = registry.get_coder(object)

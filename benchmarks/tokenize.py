@@ -1,14 +1,14 @@
 """Tokenize job end to end (Parquet in, ArrayRecord out, DirectRunner) vs SentencePiece alone in memory.
 
 Fixture: benchmarks.corpus documents written as a curated tree (CURATED/kept/text/part-*.parquet,
-the curate job's schema) and a SentencePiece BPE model (pipelines.tokenizer.train, vocab 8192) on
+the curate job's schema) and a SentencePiece BPE model (pipelines.train_tokenizer.train, vocab 8192) on
 their first 4 MB. Then, on the same texts with the same model and thread count:
   ours  `python -m pipelines.tokenize --input CURATED --tokenizer M --output TOKENS` in a child
         process (read Parquet, encode in batches, tf.train.Example records, hash-placed ArrayRecord
         shards, manifest): tokens / CPU seconds of its process tree (benchmarks.process_tree)
   peer  SentencePieceProcessor.encode(texts, num_threads=T) on the in-memory list (no I/O, no EOS,
         no serialization): tokens / CPU seconds of this process
-T = pipelines.tokenizer.default_num_threads() (min(8, cores)), what the job uses by default.
+T = tokens.tokenizer.default_num_threads() (min(8, cores)), what the job uses by default.
 Also reports ArrayRecord bytes per token (shard bytes / manifest tokens).
 
     python -m benchmarks.tokenize [--quick] [--documents N] [--no-record]
@@ -34,7 +34,7 @@ def write_fixture(tmp: str, n_docs: int, vocab: int) -> tuple[str, str, list[str
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipelines import tokenizer
+    from pipelines import train_tokenizer
 
     docs = list(corpus.documents(n_docs))
     texts = [d["text"] for d in docs]
@@ -51,22 +51,22 @@ def write_fixture(tmp: str, n_docs: int, vocab: int) -> tuple[str, str, list[str
     with open(sample, "w", encoding="utf-8") as f:
         size = 0
         for t in texts:
-            for line in tokenizer.training_lines(t, 16384):
+            for line in train_tokenizer.training_lines(t, 16384):
                 f.write(line + "\n")
                 size += len(line)
             if size > 4 << 20:
                 break
     model = os.path.join(tmp, "tokenizer.model")
     with open(model, "wb") as f:
-        f.write(tokenizer.train(sample, tokenizer.TokenizerConfig(vocab_size=vocab)))
+        f.write(train_tokenizer.train(sample, train_tokenizer.TokenizerConfig(vocab_size=vocab)))
     return os.path.join(tmp, "curated"), model, texts
 
 
 def run(n_docs: int, vocab: int, record: bool, quick: bool) -> dict:
     import sentencepiece as spm
 
-    from pipelines.manifest import load_manifest
-    from pipelines.tokenizer import default_num_threads
+    from tokens.manifest import load_manifest
+    from tokens.tokenizer import default_num_threads
 
     tmp = tempfile.mkdtemp(prefix="bench-tokenize-")
     try:

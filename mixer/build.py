@@ -10,8 +10,9 @@ from typing import Mapping
 
 from mixer import mixture as mixture_lib
 from mixer.budget import format_tokens
-from mixer.plan import MixSpec, PlanError, allocate, float_weights, resolve_shares
+from mixer.shares import MixSpec, PlanError, allocate, float_weights, resolve_shares
 from mixer.presets import schedule_for
+from tokens import paths
 
 REPEAT_WARNING_EPOCHS = 4.0   # data-constrained scaling (Muennighoff et al. 2023): returns fade past ~4 epochs
 
@@ -41,20 +42,17 @@ class BuildOptions:
 
 
 def manifest_path(data: str, source: str) -> str:
-    from pipelines import io
-
-    return io.join(data, source, "manifest.json")
+    return paths.join(data, source, "manifest.json")
 
 
 def load_manifests(data: str, sources: list[str]) -> dict:
     """Manifests that exist under DATA for `sources` (missing ones are simply absent)."""
-    from pipelines import io
-    from pipelines.manifest import ManifestError, load_manifest
+    from tokens.manifest import ManifestError, load_manifest
 
     found = {}
     for source in sorted(set(sources)):
         path = manifest_path(data, source)
-        if not io.exists(path):
+        if not paths.exists(path):
             continue
         try:
             found[source] = load_manifest(path)

@@ -9,8 +9,9 @@ import sys
 from mixer import mixture as mixture_lib
 from mixer.budget import parse_tokens
 from mixer.build import BuildError, BuildOptions, StageRequest, build_all, recipe
-from mixer.plan import MixSpec, PlanError, parse_weights
+from mixer.shares import MixSpec, PlanError, parse_weights
 from mixer.presets import PRESETS
+from tokens import paths
 
 DEFAULT_TOKENS = {"pretrain": "200B", "continue": "200B", "cooldown": "40B"}
 
@@ -42,7 +43,7 @@ def _build_parser(sub) -> None:
     p.add_argument("--stage", choices=("pretrain", "continue", "cooldown"),
                    help="training stage of a flag-built mixture (default pretrain; not with --preset)")
     p.add_argument("--init-from", metavar="STAGE", help="stage this one continues from (recorded as init_from)")
-    p.add_argument("--seq-len", type=int, default=8192, help="training sequence length in tokens (default 8192)")
+    p.add_argument("--seq-len", type=int, default=8192, help="training sequence length in tokens: the trainer packs rows of this length (default 8192)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed; recipe stage i uses seed + i (default 0)")
     p.add_argument("--max-epochs", type=float, default=4.0,
                    help="refuse a source that must repeat more epochs than this (default 4)")
@@ -118,12 +119,10 @@ def run_build(args, argv: list[str]) -> int:
     if not args.output:
         print(json.dumps({"recipe": plan, "stages": mixtures} if multi else mixtures[0], indent=2, sort_keys=True))
         return 0
-    from pipelines import io
-
     if multi:
         for r, m in zip(requests, mixtures):
-            mixture_lib.write_mixture(io.join(args.output, r.stage_dir), m)
-        path = mixture_lib.write_json(io.join(args.output, mixture_lib.RECIPE_NAME), plan)
+            mixture_lib.write_mixture(paths.join(args.output, r.stage_dir), m)
+        path = mixture_lib.write_json(paths.join(args.output, mixture_lib.RECIPE_NAME), plan)
     else:
         path = mixture_lib.write_mixture(args.output, mixtures[0])
     print(f"wrote {path}")
@@ -155,7 +154,7 @@ def run_inspect(args) -> int:
 
 
 def run_sample(args) -> int:
-    from mixer.sample import decoded, sample_documents
+    from mixer.sample_command import decoded, sample_documents
 
     try:
         m = mixture_lib.load_mixture(args.mixture)

@@ -6,17 +6,16 @@ import posixpath
 
 from mixer import mixture as mixture_lib
 from mixer.budget import format_tokens
+from tokens import paths
 
 
 def load_stages(path: str, check_shards: bool = False) -> list[tuple[str, dict]]:
     """[(stage name, mixture)] for a mixture.json (one stage) or a recipe.json (its stages in order)."""
-    from pipelines import io
-
-    with io.open_read(path) as f:
+    with paths.open_read(path) as f:
         body = json.loads(f.read().decode("utf-8"))
     if isinstance(body, dict) and "stages" in body and "sources" not in body:
-        base = io.dirname(path)
-        return [(stage["name"], mixture_lib.load_mixture(io.join(base, stage["mixture"]) if base
+        base = paths.dirname(path)
+        return [(stage["name"], mixture_lib.load_mixture(paths.join(base, stage["mixture"]) if base
                                                          else stage["mixture"], check_shards=check_shards))
                 for stage in body["stages"]]
     return [(body.get("stage", "stage") if isinstance(body, dict) else "stage",
@@ -49,11 +48,12 @@ def format_table(mixture: dict) -> str:
 def check_mixture(mixture: dict, verify_tokens: bool = False) -> list[str]:
     """Problems found comparing the mixture with each source's manifest and shards ([] = all good).
 
-    Record counts come from pipelines.records.TokenizedSource (it opens every shard and
+    Record counts come from tokens.source.TokenizedSource (it opens every shard and
     compares its record count with the manifest); verify_tokens also reads every record.
     """
-    from pipelines.manifest import ManifestError, load_manifest
-    from pipelines.records import CorruptRecordError, TokenizedSource
+    from tokens.manifest import ManifestError, load_manifest
+    from tokens.records import CorruptRecordError
+    from tokens.source import TokenizedSource
 
     problems = []
     for name, entry in sorted(mixture["sources"].items()):

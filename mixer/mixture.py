@@ -16,7 +16,7 @@ import os
 import posixpath
 from typing import Any
 
-from pipelines.manifest import join_path
+from tokens import paths
 
 FORMAT_VERSION = 1
 MIXTURE_NAME = "mixture.json"
@@ -129,11 +129,9 @@ def missing_shards(mixture: dict) -> list[str]:
                 if not os.path.isfile(path):
                     missing.append(path)
                 continue
-            from pipelines import io
-
-            parent = io.dirname(path)
+            parent = paths.dirname(path)
             if parent not in listed:
-                listed[parent] = set(io.match(io.join(parent, "*")))
+                listed[parent] = {paths.join(parent, name) for name in paths.list_dir(parent)}
             if path not in listed[parent]:
                 missing.append(path)
     return missing
@@ -142,15 +140,8 @@ def missing_shards(mixture: dict) -> list[str]:
 def load_mixture(path: str, check_shards: bool = True) -> dict:
     """Read and validate a mixture.json (local or gs://); shard existence is checked by default."""
     try:
-        if "://" in path:
-            from pipelines import io
-
-            with io.open_read(path) as f:
-                text = f.read().decode("utf-8")
-        else:
-            with open(path, "rb") as f:
-                text = f.read().decode("utf-8")
-    except Exception as e:  # missing file, permissions, Beam's own IO errors
+        text = paths.read_bytes(path).decode("utf-8")
+    except Exception as e:  # missing file, permissions, object-store errors
         raise MixtureError(f"{path}: cannot read mixture ({type(e).__name__}: {e})") from None
     try:
         body = json.loads(text)
@@ -164,10 +155,20 @@ def to_json(body: Any) -> str:
     return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
 
-def mixture_sha256(mixture: dict) -> str:
-    """Identity of what a stage trains on: everything except the recorded command line."""
-    body = {k: v for k, v in mixture.items() if k != "command"}
-    return hashlib.sha256(to_json(body).encode("utf-8")).hexdigest()
+# Not part of a mixture's identity: the command line, and where the shards live (a copy of the data
+# moved to gs:// is the same mixture, so a run resumes on it).
+HASH_EXCLUDED_TOP = ("command",)
+HASH_EXCLUDED_SOURCE = ("manifest", "shards", "path")
+
+
+def mixture_hash(mixture: dict) -> str:
+    """SHA-256 of what a stage trains on: the mixture without its command line and data locations.
+
+    The one identity of a mixture: the trainer records it in checkpoints and refuses to resume on another."""
+    body = {k: v for k, v in mixture.items() if k not in HASH_EXCLUDED_TOP and k != "sources"}
+    body["sources"] = {name: {k: v for k, v in spec.items() if k not in HASH_EXCLUDED_SOURCE}
+                       for name, spec in sorted(mixture["sources"].items())}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def source_dir(entry: dict) -> str:
@@ -187,17 +188,13 @@ def maxtext_mixture(mixture: dict) -> dict:
 
 def write_mixture(directory: str, mixture: dict) -> str:
     """Validate, then write DIR/mixture.json and DIR/maxtext_mixture.json atomically; returns the mixture path."""
-    from pipelines import io
-
     validate_mixture(mixture, "<mixture being written>")
-    path = join_path(directory, MIXTURE_NAME)
-    io.write_atomic(join_path(directory, MAXTEXT_NAME), to_json(maxtext_mixture(mixture)).encode("utf-8"))
-    io.write_atomic(path, to_json(mixture).encode("utf-8"))
+    path = paths.join(directory, MIXTURE_NAME)
+    paths.write_atomic(paths.join(directory, MAXTEXT_NAME), to_json(maxtext_mixture(mixture)).encode("utf-8"))
+    paths.write_atomic(path, to_json(mixture).encode("utf-8"))
     return path
 
 
 def write_json(path: str, body: Any) -> str:
-    from pipelines import io
-
-    io.write_atomic(path, to_json(body).encode("utf-8"))
+    paths.write_atomic(path, to_json(body).encode("utf-8"))
     return path

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from mixer.plan import MixSpec, allocate
+from mixer.shares import MixSpec, allocate
 
 B = 10**9
 WARMUP_STEPS = 1325

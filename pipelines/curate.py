@@ -4,7 +4,7 @@ Per family:  Read <family> -> Count <family> input -> Filter <family>
              [-> Verify synthetic] -> Decontaminate <family>
 then over all families:  Exact dedup -> Near dedup -> per source
              Count kept <source> -> Write kept <source> / Write rejected <source>.
-Outputs (contracts.md): OUTPUT/kept/<source>/part-NNNNN-of-MMMMM.parquet (id, source,
+Outputs (README, "The stages"): OUTPUT/kept/<source>/part-NNNNN-of-MMMMM.parquet (id, source,
 text, meta), OUTPUT/rejected/<source>/... (+ reason, stage), OUTPUT/report.json,
 report.md and funnel.png built from the job's "curate" counters. The job exits non-zero if any source
 breaks in = kept + rejected + duplicates + errors. Same code on DirectRunner and Dataflow.
@@ -26,16 +26,18 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 
-from pipelines import dry_run, funnel, io
-from pipelines.decontaminate import DecontamConfig
-from pipelines.dedup import ExactDedup, NearDedup
+from pipelines import dry_run, io
+from pipelines.report import funnel
+from pipelines.filters import decontaminate
+from pipelines.filters.decontaminate import DecontamConfig
+from pipelines.dedup.transforms import ExactDedup, NearDedup
 from pipelines.document import Document, Rejected
 from pipelines.filters import FilterConfig, filters_for
-from pipelines.minhash import MinHashConfig
-from pipelines.progress import LogProgress, show_progress
+from pipelines.dedup.minhash import MinHashConfig
+from pipelines.report.progress import LogProgress, show_progress
 from pipelines.sources import ReadLimits
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
-from pipelines.verify import VerifyConfig
+from pipelines.verify.synthetic import VerifyConfig
 
 CHART_NAME = "funnel.png"   # next to report.md, linked from it
 
@@ -72,7 +74,7 @@ class CurateConfig:
 
 def decontam_checks(cfg: DecontamConfig, source: str):
     """[contamination check] for any source; the n-gram index is built once per worker process."""
-    from pipelines.decontaminate import cached_index, contamination_reason
+    from pipelines.filters.decontaminate import cached_index, contamination_reason
     return [functools.partial(contamination_reason, index=cached_index(cfg))]
 
 
@@ -80,7 +82,7 @@ def verify_checks(cfg: VerifyConfig, source: str):
     """Execution check for synthetic problems; other sources have nothing to run."""
     if source != "synthetic":
         return []
-    from pipelines.verify import verification_reason
+    from pipelines.verify.synthetic import verification_reason
     return [functools.partial(verification_reason, cfg=cfg)]
 
 
@@ -214,17 +216,17 @@ def finish_report(result, output_root: str, sources: Sequence[str], extra: dict)
     """Counters -> report.json, funnel.png, report.md (atomic); the caller checks the invariant.
 
     A report that breaks the invariant gets no chart (it would not add up); report.md says VIOLATED."""
-    from pipelines import funnel_chart
+    from pipelines.report import chart
     metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
     report = funnel.build_report(funnel.counters_from_metrics(metrics), sources, extra)
     io.write_atomic(io.join(output_root, "report.json"), funnel.to_json(report))
-    chart = None
+    picture = None
     if report["invariant_ok"]:
-        chart = CHART_NAME
-        io.write_atomic(io.join(output_root, chart), funnel_chart.render_png(report))
+        picture = CHART_NAME
+        io.write_atomic(io.join(output_root, picture), chart.render_png(report))
     else:
         io.delete(io.join(output_root, CHART_NAME))   # an earlier run's picture would not match this report
-    io.write_atomic(io.join(output_root, "report.md"), funnel.render_markdown(report, chart).encode("utf-8"))
+    io.write_atomic(io.join(output_root, "report.md"), funnel.render_markdown(report, picture).encode("utf-8"))
     return report
 
 
@@ -255,27 +257,30 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
                     help="label-propagation rounds for near-dup connected components (count)")
     ap.add_argument("--no-verify-edges", action="store_true",
                     help="merge every LSH candidate pair without checking its estimated Jaccard")
-    ap.add_argument("--mbpp", default=None,
-                    help="MBPP jsonl (text, code, test_list, task_id) to decontaminate against, with HumanEval")
     ap.add_argument("--no-langid", action="store_true", help="skip fastText English filtering on every source")
+    decontaminate.add_arguments(ap)
+    limits = ap.add_argument_group("read limits", "caps per file and record (pipelines/sources/limits.py); "
+                                   "input over a cap becomes a rejected record with its reason")
+    for f in dataclasses.fields(ReadLimits):
+        limits.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=f.default, metavar="N",
+                            help=f"{f.name.rsplit('_', 1)[-1]} (default %(default)s)")
     return ap.parse_known_args(argv)
 
 
 def config_from_args(args: argparse.Namespace) -> CurateConfig:
     mh = MinHashConfig(ngram=args.ngram, num_perm=args.num_perm, threshold=args.threshold)
-    decontam = DecontamConfig()
-    if args.mbpp:
-        decontam = dataclasses.replace(decontam, mbpp_path=args.mbpp)
     filters = dataclasses.replace(FilterConfig(), use_langid=not args.no_langid)
-    return CurateConfig(filters=filters, decontam=decontam, minhash=mh, across_sources=args.across_sources,
-                        cc_rounds=args.cc_rounds, verify_edges=not args.no_verify_edges,
-                        num_shards=args.num_shards)
+    limits = ReadLimits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ReadLimits)})
+    return CurateConfig(filters=filters, decontam=decontaminate.config_from_args(args), minhash=mh,
+                        across_sources=args.across_sources, cc_rounds=args.cc_rounds,
+                        verify_edges=not args.no_verify_edges, num_shards=args.num_shards, read_limits=limits)
 
 
 def run(argv: Sequence[str] | None = None) -> dict:
     """Run the job, write the report, print the funnel; raises InvariantError if a record leaked.
 
     On a dry run (--dry_run=True) returns dry_run.summary() instead and writes nothing."""
+    io.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
     args, beam_args = parse_args(argv)
     cfg = config_from_args(args)
     options = PipelineOptions(beam_args)

@@ -78,3 +78,15 @@ def rejected_input(source: str, path: str, locator: str, reason: str, raw: bytes
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     return Rejected(doc_id(source, f"{path}#{locator}"), source, text[:MAX_REJECTED_TEXT_CHARS],
                     {"path": path, "locator": locator}, reason, "read")
+
+
+def first_reason(doc: Document, rules, *args) -> str | None:
+    """The first rule's reason (`rule(doc, *args)`), or None when every rule passes.
+
+    The one loop behind every filter list (code rules, prose rules, curate's checks);
+    exceptions propagate so the caller decides how an error is counted."""
+    for rule in rules:
+        reason = rule(doc, *args)
+        if reason:
+            return str(reason)
+    return None

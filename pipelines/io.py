@@ -9,8 +9,9 @@ Local GCS emulator: when STORAGE_EMULATOR_HOST is set (tests, `gcp-storage-emula
 google-cloud-storage already sends every request there, but Beam first looks for
 Application Default Credentials with retries (~25 s offline) before falling back to an
 anonymous client. `configure_gcs_emulator()` records "no credentials" in Beam's
-credential cache instead, so Beam builds the anonymous client at once; it runs on import
-and does nothing when the variable is unset (real GCS keeps real credentials).
+credential cache instead, so Beam builds the anonymous client at once. Each job's `run()`
+calls it explicitly (never on import); it does nothing when the variable is unset, so real
+GCS keeps real credentials.
 """
 from __future__ import annotations
 
@@ -41,8 +42,6 @@ def configure_gcs_emulator() -> bool:
         auth._Credentials._credentials_init = True
     return True
 
-
-configure_gcs_emulator()
 
 
 def is_gcs(path: str) -> bool:

@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
-from pipelines.document import Document, Rejected
+from pipelines.document import Document, Rejected, first_reason
 
 NAMESPACE = "curate"
 REJECTED = "rejected"
@@ -36,15 +36,6 @@ def error_reason(exc: BaseException) -> str:
     """Reason text for a check that raised; one line, bounded."""
     message = " ".join(str(exc).split())[:500]
     return f"{ERROR_KEY}: {type(exc).__name__}: {message}"
-
-
-def first_reason(doc: Document, checks: Sequence[Check]) -> str | None:
-    """The first check's reason, or None when all pass (pure; exceptions propagate)."""
-    for check in checks:
-        reason = check(doc)
-        if reason:
-            return str(reason)
-    return None
 
 
 def is_error(rejected: Rejected) -> bool:
@@ -113,6 +104,3 @@ class ApplyChecks(beam.PTransform):
         return docs | "Apply checks" >> beam.ParDo(_ApplyChecksFn(self.stage, self.factory)).with_outputs(
             REJECTED, main="kept")
 
-
-# The brief's name for the same step.
-ApplyFilters = ApplyChecks

@@ -1,6 +1,6 @@
 """`python -m pipelines.tokenize`: curated Parquet -> ArrayRecord token shards + manifest per source.
 
-Per document: SentencePiece ids + EOS, serialized as a tf.train.Example (pipelines.records).
+Per document: SentencePiece ids + EOS, serialized as a tf.train.Example (tokens.records).
 Placement is by id hash (shard = hash % shards, order inside a shard by another
 hash), so a rerun writes byte-identical shards. Each shard, and then its lengths
 sidecar part-NNNNN-of-MMMMM.lengths (uint32 LE tokens per record, record order: the
@@ -24,10 +24,12 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import dry_run, io, records, shards
-from pipelines.curated_input import ReadCurated, resolve_sources
-from pipelines.manifest import MANIFEST_NAME, Manifest, ManifestError, Shard, load_manifest, write_manifest
-from pipelines.progress import LogProgress, show_progress
+from pipelines import dry_run, io
+from tokens import records
+from tokens import shards
+from pipelines.sources.curated import ReadCurated, resolve_sources
+from tokens.manifest import MANIFEST_NAME, Manifest, ManifestError, Shard, load_manifest, write_manifest
+from pipelines.report.progress import LogProgress, show_progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,6 +209,7 @@ def check_previous(output: str, sources: list[str], sha256: str, overwrite: bool
 
 
 def run(argv: list[str] | None = None) -> dict[str, Manifest]:
+    io.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
     parser = argparse.ArgumentParser(prog="python -m pipelines.tokenize", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="curated root (kept/<source>/*.parquet); local or gs://")

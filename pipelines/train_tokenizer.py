@@ -25,10 +25,108 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import dry_run, io, tokenizer
-from pipelines.curated_input import ReadCurated, resolve_sources
+from pipelines import dry_run, io
+from pipelines.sources.curated import ReadCurated, resolve_sources
+from tokens.tokenizer import SPACE, Tokenizer
 
 SAMPLE_DIR = ".sample"   # under --output: the Beam job's sharded sample, removed after training
+
+# ---------------------------------------------------------------- SentencePiece training
+
+# Whitespace runs as single pieces (spaces are written as U+2581 inside pieces).
+WHITESPACE_PIECES = ("\n", "\n\n", "\r\n", "\t", "\t\t", "\t\t\t\t",
+                     SPACE * 2, SPACE * 4, SPACE * 8, SPACE * 16)
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerConfig:
+    vocab_size: int = 8192              # sample-corpus default; the paper uses 256000 (preset FULL)
+    sample_bytes: int = 8 << 20         # UTF-8 bytes of documents sampled across sources
+    sample_docs: int = 0                # if > 0, sample this many documents instead of bytes
+    min_source_share: float = 0.05      # floor per source, so code and markup are represented
+    max_sentence_length: int = 16384    # bytes per training line; longer lines are cut (SPM default 4192)
+    input_sentence_size: int = 0        # lines SPM keeps (0 = all; sampling is ours, by id hash)
+    character_coverage: float = 1.0     # keep every seen character; rare ones still fall back to bytes
+    num_threads: int = 2                # SPM trainer threads (does not change the result)
+    seed: int = 0                       # SPM's global RNG seed (its own sampling is disabled anyway)
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+    unk_id: int = 3
+
+    def spm_args(self) -> dict:
+        """Keyword arguments for SentencePieceTrainer.train (input/model_prefix added by caller)."""
+        return dict(
+            model_type="bpe", vocab_size=self.vocab_size, byte_fallback=True, split_digits=True,
+            remove_extra_whitespaces=False, allow_whitespace_only_pieces=True, add_dummy_prefix=False,
+            normalization_rule_name="identity", user_defined_symbols=list(WHITESPACE_PIECES),
+            character_coverage=self.character_coverage, max_sentence_length=self.max_sentence_length,
+            input_sentence_size=self.input_sentence_size, shuffle_input_sentence=False,
+            num_threads=self.num_threads, pad_id=self.pad_id, bos_id=self.bos_id,
+            eos_id=self.eos_id, unk_id=self.unk_id, hard_vocab_limit=True, minloglevel=2)
+
+
+SAMPLE = TokenizerConfig()
+FULL = dataclasses.replace(SAMPLE, vocab_size=256000, sample_bytes=4 << 30, input_sentence_size=20_000_000,
+                           num_threads=32)
+PRESETS = {"sample": SAMPLE, "full": FULL}
+
+
+def training_lines(text: str, max_bytes: int) -> list[str]:
+    """A document as SPM training sentences: its lines (newlines are user pieces), long ones cut.
+
+    Cuts fall on character boundaries so every line stays valid UTF-8; empty lines
+    carry nothing to learn and are dropped.
+    """
+    out = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        raw = line.encode("utf-8", "surrogatepass")
+        while len(raw) > max_bytes:
+            cut = max_bytes
+            while cut > 0 and (raw[cut] & 0xC0) == 0x80:   # back off to a character start
+                cut -= 1
+            out.append(raw[:cut].decode("utf-8", "replace"))
+            raw = raw[cut:]
+        if raw.strip():
+            out.append(raw.decode("utf-8", "replace"))
+    return out
+
+
+def train(sample_path: str, config: TokenizerConfig) -> bytes:
+    """Train SentencePiece on one local text file (one sentence per line); returns model bytes.
+
+    The model is fed through an iterator and returned as bytes, then canonicalised,
+    so its SHA-256 depends only on the sample and the settings that shape the model:
+    not on temporary paths or the thread count SentencePiece records in its spec.
+    """
+    import io as _io
+
+    import sentencepiece as spm
+
+    def lines():
+        with open(sample_path, encoding="utf-8", errors="surrogatepass", newline="\n") as f:
+            for line in f:
+                yield line[:-1] if line.endswith("\n") else line
+
+    spm.set_random_generator_seed(config.seed)
+    writer = _io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=lines(), model_writer=writer, **config.spm_args())
+    return canonical_model(writer.getvalue())
+
+
+# TrainerSpec fields that describe the training run, not the model.
+_RUN_ONLY_TRAINER_FIELDS = ("input", "model_prefix", "input_format", "num_threads")
+
+
+def canonical_model(model: bytes) -> bytes:
+    """The model without run-only TrainerSpec fields (tokens/proto/sentencepiece_model.proto), so its
+    SHA-256 depends only on the sample and the settings that shape the model."""
+    from tokens.proto import sentencepiece_model_pb2
+
+    proto = sentencepiece_model_pb2.ModelProto.FromString(model)
+    for name in _RUN_ONLY_TRAINER_FIELDS:
+        proto.trainer_spec.ClearField(name)
+    return proto.SerializeToString(deterministic=True)
 
 
 def id_fraction(doc_id: str) -> float:
@@ -60,7 +158,7 @@ def source_shares(byte_totals: dict[str, int], floor: float,
         floored |= low
 
 
-def keep_rates(stats: dict[str, tuple[int, int]], config: tokenizer.TokenizerConfig,
+def keep_rates(stats: dict[str, tuple[int, int]], config: TokenizerConfig,
                weights: dict[str, float] | None) -> dict[str, float]:
     """stats: source -> (documents, bytes). Rate in [0, 1] per source for `id_fraction < rate`."""
     shares = source_shares({s: b for s, (_, b) in stats.items()}, config.min_source_share, weights)
@@ -90,7 +188,7 @@ class KeepSampled(beam.DoFn):
 
 
 def build_sample(p, curated: str, sources: list[str], out_dir: str,
-                 config: tokenizer.TokenizerConfig, weights: dict[str, float] | None,
+                 config: TokenizerConfig, weights: dict[str, float] | None,
                  validate: bool = True) -> None:
     """The Beam graph: sizes per source -> keep-rates -> sampled rows as JSON lines."""
     rows = p | "read curated" >> ReadCurated(curated, sources, validate)
@@ -119,7 +217,7 @@ def write_training_text(sample_dir: str, path: str, max_bytes: int) -> dict[str,
     with open(path, "w", encoding="utf-8", errors="surrogatepass", newline="\n") as out:
         for doc in docs:
             counts[doc["source"]] = counts.get(doc["source"], 0) + 1
-            for line in tokenizer.training_lines(doc["text"], max_bytes):
+            for line in training_lines(doc["text"], max_bytes):
                 out.write(line + "\n")
     return dict(sorted(counts.items()))
 
@@ -142,11 +240,12 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
 
 
 def run(argv: list[str] | None = None) -> dict:
+    io.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
     parser = argparse.ArgumentParser(prog="python -m pipelines.train_tokenizer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="curated root (holds kept/<source>/*.parquet); local or gs://")
     parser.add_argument("--output", required=True, help="tokenizer dir: writes tokenizer.model and tokenizer.json")
-    parser.add_argument("--preset", choices=sorted(tokenizer.PRESETS), default="sample",
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="sample",
                         help="defaults: 'sample' (vocab 8192, 8 MiB sample) or 'full' (vocab 256000, 4 GiB)")
     parser.add_argument("--vocab-size", type=int, help="vocabulary size in pieces (incl. 4 specials, 256 bytes)")
     parser.add_argument("--sample-bytes", type=int, help="target UTF-8 bytes of sampled documents")
@@ -163,7 +262,7 @@ def run(argv: list[str] | None = None) -> dict:
         vocab_size=args.vocab_size, sample_bytes=args.sample_bytes, sample_docs=args.sample_docs,
         min_source_share=args.min_source_share, num_threads=args.num_threads,
         max_sentence_length=args.max_sentence_length).items() if v is not None}
-    config = dataclasses.replace(tokenizer.PRESETS[args.preset], **overrides)
+    config = dataclasses.replace(PRESETS[args.preset], **overrides)
     weights = parse_weights(args.weights)
     sample_dir = io.join(args.output, SAMPLE_DIR)
     options = PipelineOptions(beam_args)
@@ -189,8 +288,8 @@ def run(argv: list[str] | None = None) -> dict:
         counts = write_training_text(sample_dir, text_path, config.max_sentence_length)
         if not counts:
             raise SystemExit(f"train_tokenizer: the sample is empty (rates {rates})")
-        model = tokenizer.train(text_path, config)
-        tok = tokenizer.Tokenizer(model)
+        model = train(text_path, config)
+        tok = Tokenizer(model)
         meta = {"sha256": tok.sha256, "vocab_size": tok.vocab_size, "pad_id": tok.pad_id,
                 "unk_id": tok.sp.unk_id(), "bos_id": tok.sp.bos_id(), "eos_id": tok.eos_id,
                 "config": dict(dataclasses.asdict(config), weights=weights, keep_rates=rates,

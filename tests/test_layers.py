@@ -1,8 +1,19 @@
-"""Light imports per layer (STYLE.md 10): the mixer never pulls in JAX, the pipelines never Flax."""
+"""Import rules per layer (STYLE.md 10): data flows pipelines -> tokens <- mixer <- trainer.
+
+The token format (`tokens`) and the mixer import neither Beam nor JAX; the trainer never
+imports `pipelines`; the pipelines never import Flax; no package imports a layer above it.
+"""
+import ast
+import pathlib
 import subprocess
 import sys
 
 import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGES = ("pipelines", "tokens", "mixer", "trainer")
+# What each package may import from the project (besides itself).
+ALLOWED = {"tokens": set(), "pipelines": {"tokens"}, "mixer": {"tokens"}, "trainer": {"tokens", "mixer"}}
 
 
 def _loaded_after(imports: str) -> set[str]:
@@ -12,10 +23,35 @@ def _loaded_after(imports: str) -> set[str]:
 
 
 @pytest.mark.parametrize("imports,forbidden", [
-    ("import mixer.cli, mixer.sampling, mixer.build, mixer.inspect, mixer.mixture", {"jax", "flax", "optax", "orbax"}),
-    ("import pipelines.records, pipelines.manifest, pipelines.sources, pipelines.filters",
-     {"jax", "flax", "apache_beam"}),
+    ("import tokens.manifest, tokens.records, tokens.source, tokens.lengths, tokens.shards, tokens.tokenizer, "
+     "tokens.paths", {"apache_beam", "jax", "flax", "optax", "orbax", "pipelines", "mixer", "trainer"}),
+    ("import mixer.cli, mixer.sampling_plan, mixer.build, mixer.inspect, mixer.mixture, mixer.sample_command",
+     {"apache_beam", "jax", "flax", "optax", "orbax", "pipelines", "trainer"}),
+    ("import pipelines.sources, pipelines.filters", {"jax", "flax", "apache_beam"}),
     ("import pipelines.curate, pipelines.tokenize, pipelines.train_tokenizer", {"jax", "flax", "optax", "orbax"}),
+    ("import trainer.train, trainer.data, trainer.checkpoint, trainer.metrics", {"pipelines", "apache_beam"}),
 ])
 def test_layer_does_not_import_heavy_dependencies(imports, forbidden):
     assert not (_loaded_after(imports) & forbidden)
+
+
+def _project_imports(path: pathlib.Path) -> set[str]:
+    """Top-level project packages named by any import statement in the file (lazy ones included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found & set(PACKAGES)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_package_imports_only_layers_below_it(package):
+    """Static check over every module, function-level imports included, so no lazy import hides a cycle."""
+    offenders = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        bad = _project_imports(path) - ALLOWED[package] - {package}
+        if bad:
+            offenders[str(path.relative_to(ROOT))] = sorted(bad)
+    assert not offenders, f"{package} imports layers it must not: {offenders}"

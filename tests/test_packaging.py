@@ -20,7 +20,8 @@ def wheel(tmp_path_factory):
 
 def test_wheel_carries_every_package_and_no_tests(wheel):
     names = wheel.namelist()
-    for module in ("pipelines/curate.py", "pipelines/document.py", "pipelines/manifest.py",
+    for module in ("pipelines/curate.py", "pipelines/document.py", "tokens/manifest.py", "tokens/proto/example_pb2.py",
+                   "tokens/proto/sentencepiece_model_pb2.py",
                    "pipelines/sources/__init__.py", "mixer/__init__.py", "trainer/__init__.py"):
         assert module in names, module
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "data/"))]
@@ -42,5 +43,5 @@ def test_pip_install_in_a_clean_venv(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "-q", str(ROOT)], check=True, timeout=1500)
-    subprocess.run([str(py), "-c", "import pipelines.curate, pipelines.tokenize, mixer.sampling"],
+    subprocess.run([str(py), "-c", "import pipelines.curate, pipelines.tokenize, mixer.sampling_plan"],
                    check=True, cwd=tmp_path)

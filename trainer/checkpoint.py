@@ -15,28 +15,15 @@ file locations or the command line, so data copied to gs:// still resumes. `forc
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from typing import Any
 
-from pipelines.manifest import join_path
-
-HASH_EXCLUDED_TOP = ("command",)
-HASH_EXCLUDED_SOURCE = ("manifest", "shards", "path")
+from tokens import paths
 
 
 class ResumeError(RuntimeError):
     """A checkpoint that must not be resumed from here (different mixture, missing pieces)."""
-
-
-def mixture_hash(mixture: dict) -> str:
-    """SHA-256 of the data-defining part of a mixture.json dict (locations and command line excluded)."""
-    body = {k: v for k, v in mixture.items() if k not in HASH_EXCLUDED_TOP and k != "sources"}
-    body["sources"] = {name: {k: v for k, v in spec.items() if k not in HASH_EXCLUDED_SOURCE}
-                       for name, spec in sorted(mixture["sources"].items())}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def check_resume(meta: dict, expected_hash: str, force: bool = False) -> None:
@@ -60,7 +47,7 @@ class Checkpointer:
         self._ocp, self._gp = ocp, gp
         if "://" not in workdir:     # Orbax's tensorstore layer refuses relative local paths
             workdir = os.path.abspath(workdir)
-        self.directory = join_path(workdir, "checkpoints")
+        self.directory = paths.join(workdir, "checkpoints")
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, enable_async_checkpointing=async_save, create=not read_only,
             read_only=read_only)

@@ -176,7 +176,7 @@ class SourceReaders:
 
     def source(self, sid: int):
         if sid not in self._open:
-            from pipelines.records import TokenizedSource
+            from tokens.source import TokenizedSource
 
             name = self.names[sid]
             path = resolve_manifest(self._mixture["sources"][name]["manifest"], self._dir)
@@ -280,7 +280,7 @@ def _iterator_class():
 
         def __init__(self, mixture: dict, cfg: DataConfig, mixture_dir: str | None):
             super().__init__()
-            from mixer.sampling import SamplingPlan
+            from mixer.sampling_plan import SamplingPlan
 
             self._cfg = cfg
             self._readers = SourceReaders(mixture, mixture_dir)

@@ -2,40 +2,29 @@
 
 Only process 0 writes. Each record is one line {"kind": "train"|"eval"|"info", "step": N, ...}; the file is
 appended and flushed per line, so a crashed run keeps everything logged before the crash, and a resumed run
-appends after it (steps > the restored step). Remote workdirs (gs://) are written through Beam FileSystems
+appends after it (steps > the restored step). Remote workdirs (gs://) are written through tokens.paths
 by rewriting the whole file at each flush (it is small: one line per log interval).
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 from typing import Any
 
-from pipelines.manifest import join_path
+from tokens import paths
 
 METRICS_NAME = "metrics.jsonl"
 PLOT_NAME = "loss_per_source.png"
 
 
-def _is_remote(path: str) -> bool:
-    return "://" in path
-
-
 def read_metrics(workdir: str) -> list[dict[str, Any]]:
     """Every record of RUN/metrics.jsonl (empty when absent)."""
-    path = join_path(workdir, METRICS_NAME)
-    if _is_remote(path):
-        from pipelines import io
-        if not io.exists(path):
-            return []
-        with io.open_read(path) as f:
-            text = f.read().decode("utf-8")
-    elif not os.path.exists(path):
+    path = paths.join(workdir, METRICS_NAME)
+    if not paths.exists(path):
         return []
-    else:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+    text = paths.read_bytes(path).decode("utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
@@ -44,8 +33,8 @@ class MetricsWriter:
 
     def __init__(self, workdir: str, enabled: bool = True, tensorboard: bool = True):
         self.workdir, self.enabled = workdir, enabled
-        self._remote = _is_remote(workdir)
-        self._path = join_path(workdir, METRICS_NAME)
+        self._remote = paths.is_remote(workdir)
+        self._path = paths.join(workdir, METRICS_NAME)
         self._lines: list[str] = []
         self._tb = None
         if not enabled:
@@ -56,16 +45,15 @@ class MetricsWriter:
             os.makedirs(workdir, exist_ok=True)
         if tensorboard:
             from tensorboardX import SummaryWriter
-            self._tb = SummaryWriter(join_path(workdir, "tb"))
+            self._tb = SummaryWriter(paths.join(workdir, "tb"))
 
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
         line = json.dumps(record, sort_keys=True, allow_nan=True)
         if self._remote:
-            from pipelines import io
             self._lines.append(line)
-            io.write_atomic(self._path, ("\n".join(self._lines) + "\n").encode("utf-8"))
+            paths.write_atomic(self._path, ("\n".join(self._lines) + "\n").encode("utf-8"))
         else:
             with open(self._path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
@@ -120,16 +108,9 @@ def plot_loss_per_source(workdir: str, out_path: str | None = None) -> str | Non
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    out_path = out_path or join_path(workdir, PLOT_NAME)
-    if _is_remote(out_path):
-        import io as _io
-        from pipelines import io
-        buf = _io.BytesIO()
-        fig.savefig(buf, format="png")
-        io.write_atomic(out_path, buf.getvalue())
-    else:
-        tmp = out_path + ".tmp.png"
-        fig.savefig(tmp)
-        os.replace(tmp, out_path)
+    out_path = out_path or paths.join(workdir, PLOT_NAME)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
+    paths.write_atomic(out_path, buf.getvalue())
     return out_path

@@ -97,15 +97,3 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
     Works on one host and on many: each host passes only its own rows."""
     return {k: jax.make_array_from_process_local_data(batch_sharding(mesh, np.ndim(v)), np.asarray(v))
             for k, v in batch.items()}
-
-
-def local_batch_size(global_batch: int, mesh: Mesh | None = None) -> int:
-    """Rows this host must supply per step (global batch split evenly over processes)."""
-    n = jax.process_count()
-    if global_batch % n:
-        raise ValueError(f"global_batch={global_batch} not divisible by {n} processes")
-    if mesh is not None:
-        ranks = mesh.shape["data"] * mesh.shape["fsdp"]
-        if global_batch % ranks:
-            raise ValueError(f"global_batch={global_batch} not divisible by data*fsdp={ranks}")
-    return global_batch // n

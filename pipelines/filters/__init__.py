@@ -1,6 +1,6 @@
 """Which filters run on which source, in order, with one place for their defaults.
 
-A filter is a pure `(doc) -> None | reason` function (contracts.md). `filters_for`
+A filter is a pure `(doc) -> None | reason` function (pipelines/document.py: `first_reason` applies a list of them). `filters_for`
 returns named steps built with `functools.partial` over module-level functions and
 frozen configs, so the list pickles for Beam workers; the fastText model is loaded
 lazily inside each worker (see langid.py).
@@ -11,12 +11,11 @@ import dataclasses
 import functools
 from typing import Callable
 
-from pipelines.decontaminate import DecontamConfig
-from pipelines.document import Document
+from pipelines.document import Document, first_reason
 from pipelines.filters.code import MARKUP, CodeFilterConfig, code_reasons
 from pipelines.filters.langid import LangIdConfig, langid_reason
-from pipelines.filters.text import LIGHT, TextFilterConfig, slimpajama_set_reason, text_reasons
-from pipelines.verify import VerifyConfig
+from pipelines.filters.c4 import c4_rules
+from pipelines.filters.gopher import LIGHT, TextFilterConfig, gopher_quality, gopher_repetition
 
 Filter = Callable[[Document], "str | None"]
 
@@ -56,11 +55,26 @@ class FilterConfig:
     minimal: MinimalConfig = MinimalConfig()
     # Off switch for language ID everywhere (e.g. a non-English experiment).
     use_langid: bool = True
-    # Stages after the per-source filters, configured here so every default lives in
-    # one place: synthetic execution (pipelines/verify.py) and eval-set overlap
-    # (pipelines/decontaminate.py, applied to every source).
-    verify: VerifyConfig = VerifyConfig()
-    decontam: DecontamConfig = DecontamConfig()
+
+
+SLIMPAJAMA_EXCLUDED_SETS = frozenset({"RedPajamaGithub", "RedPajamaStackExchange"})
+
+
+def slimpajama_set_reason(doc: Document) -> str | None:
+    """GitHub and StackExchange parts of SlimPajama: code comes from the code sources."""
+    name = (doc.meta or {}).get("redpajama_set_name")
+    # meta may hold any JSON type (re-read curated rows, other producers): only a string names a set.
+    return f"slimpajama_set_excluded: {name}" if isinstance(name, str) and name in SLIMPAJAMA_EXCLUDED_SETS \
+        else None
+
+
+# Cheap, decisive rules first; the repetition rules count n-grams and run last.
+TEXT_RULES = (gopher_quality, c4_rules, gopher_repetition)
+
+
+def text_reasons(doc: Document, cfg: TextFilterConfig = TextFilterConfig()) -> str | None:
+    """The first failing Gopher or C4 rule's reason, or None when the document is kept."""
+    return first_reason(doc, TEXT_RULES, cfg)
 
 
 def length_reason(doc: Document, cfg: MinimalConfig = MinimalConfig()) -> str | None:
@@ -95,7 +109,7 @@ def filters_for(source: str, cfg: FilterConfig = FilterConfig()) -> list[tuple[s
                       *langid(cfg.notebook_langid)],
         "commits": [("commit diff", commit_diff_reason),
                     ("commit size and encoded data", p(code_reasons, cfg=cfg.commits))],
-        "synthetic": [],  # verified by execution instead (pipelines/verify.py)
+        "synthetic": [],  # verified by execution instead (pipelines/verify/synthetic.py)
         "math": [("length", p(length_reason, cfg=cfg.minimal)), *langid(cfg.math_langid)],
         "instruct": [("length", p(length_reason, cfg=cfg.minimal)), *langid(cfg.langid)],
     }
@@ -104,4 +118,5 @@ def filters_for(source: str, cfg: FilterConfig = FilterConfig()) -> list[tuple[s
     return steps[source]
 
 
-__all__ = ["FilterConfig", "MinimalConfig", "filters_for", "length_reason", "commit_diff_reason", "Filter"]
+__all__ = ["FilterConfig", "MinimalConfig", "filters_for", "length_reason", "commit_diff_reason", "Filter",
+           "slimpajama_set_reason", "text_reasons"]

@@ -12,7 +12,7 @@ import posixpath
 import re
 from typing import Callable
 
-from pipelines.document import Document
+from pipelines.document import Document, first_reason
 
 # Encoded-data detectors from the StarCoder paper (section 3.3, "encoded data"):
 # base64 >= 64 chars, hex byte lists >= 8 bytes, unicode escapes >= 8. The hex
@@ -81,7 +81,6 @@ class CodeFilterConfig:
 # rule is BigCode's (>= 20% of the file and >= 100 chars of visible text).
 MARKUP = CodeFilterConfig(max_line_length=5000, mean_line_length=1000.0, alphanum_fraction=0.15,
                           html_min_visible_fraction=0.2, html_min_visible_chars=100)
-CODE = CodeFilterConfig()
 
 
 def _lines(text: str) -> list[str]:
@@ -200,8 +199,4 @@ RULES: tuple[Callable[[Document, CodeFilterConfig], str | None], ...] = (
 
 def code_reasons(doc: Document, cfg: CodeFilterConfig = CodeFilterConfig()) -> str | None:
     """The first failing rule's reason, or None when the file is kept."""
-    for rule in RULES:
-        reason = rule(doc, cfg)
-        if reason is not None:
-            return reason
-    return None
+    return first_reason(doc, RULES, cfg)

@@ -16,6 +16,7 @@ from pipelines.sources import FAMILIES, ReadLimits, family_patterns, parse_file
 
 def summarize(root: str, families: list[str], limits: ReadLimits) -> list[dict]:
     from pipelines import io  # imports Beam's filesystems: only when there is work to do
+    io.configure_gcs_emulator()
     rows = []
     for family in families:
         paths = sorted({p for pattern in family_patterns(family, root) for p in io.match(pattern)})

@@ -74,6 +74,3 @@ class ReadFamily(beam.PTransform):
                 | f"Reshuffle {f} files" >> beam.Reshuffle()
                 | f"Parse {f} files" >> beam.ParDo(_ParseFiles(f, self.root, self.limits)))
 
-
-def is_document(record: Document | Rejected) -> bool:
-    return isinstance(record, Document)

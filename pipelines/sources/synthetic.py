@@ -1,7 +1,7 @@
 """Synthetic Python problems: {"id", "prompt", "solution", "tests"} -> `synthetic` documents.
 
 The text is what the model trains on (prompt + solution); the tests travel in meta["tests"]
-and meta["prompt_chars"] marks where the solution starts, so pipelines.verify runs exactly
+and meta["prompt_chars"] marks where the solution starts, so pipelines.verify.synthetic runs exactly
 the solution against them before it is kept (without storing the text twice).
 """
 from __future__ import annotations

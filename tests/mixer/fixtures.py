@@ -78,8 +78,8 @@ def write_corpus(root: str, documents: int = 12) -> tuple[str, str]:
     """A real tokenized corpus: TOK/tokenizer.model (SentencePiece BPE) + TOKENS/<source>/ shards + manifests."""
     import sentencepiece as spm
     from array_record.python.array_record_module import ArrayRecordWriter
-    from pipelines.manifest import Manifest, Shard, write_manifest as write_real_manifest
-    from pipelines.records import encode_example
+    from tokens.manifest import Manifest, Shard, write_manifest as write_real_manifest
+    from tokens.records import encode_example
 
     tok = os.path.join(root, "TOK")
     os.makedirs(tok, exist_ok=True)

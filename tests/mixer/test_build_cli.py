@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from mixer.mixture import load_mixture, mixture_sha256
+from mixer.mixture import load_mixture, mixture_hash
 from tests.mixer.fixtures import SMALL, run_mixer, run_mixer_subprocess, write_manifest, write_manifests
 
 
@@ -53,7 +53,7 @@ def test_build_is_deterministic(tmp_path, tokens):
         assert run_mixer("build", "--code", "25", "--adjacent", "15", "--data", tokens, "--tokens", "100K",
                          "--output", str(out)).returncode == 0
     ma, mb = (json.loads((d / "mixture.json").read_text()) for d in (a, b))
-    assert mixture_sha256(ma) == mixture_sha256(mb)
+    assert mixture_hash(ma) == mixture_hash(mb)
     adjacent = {n: ma["sources"][n]["target_tokens"] for n in ("commits", "notebooks", "stackexchange")}
     assert sum(adjacent.values()) == round(100_000 * 0.25 * 0.15)
     assert adjacent["stackexchange"] > adjacent["commits"] > adjacent["notebooks"]   # 60K > 30K > 10K available

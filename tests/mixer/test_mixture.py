@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from mixer.mixture import (MixtureError, load_mixture, maxtext_mixture, mixture_sha256, validate_mixture,
+from mixer.mixture import (MixtureError, load_mixture, maxtext_mixture, mixture_hash, validate_mixture,
                            write_mixture)
 
 
@@ -101,5 +101,5 @@ def test_unreadable_and_invalid_files(tmp_path):
 def test_hash_ignores_the_command_line_only(tmp_path):
     m = body(tmp_path, with_files=False)
     other = dict(m, command="something else")
-    assert mixture_sha256(m) == mixture_sha256(other)
-    assert mixture_sha256(m) != mixture_sha256(dict(m, seed=1))
+    assert mixture_hash(m) == mixture_hash(other)
+    assert mixture_hash(m) != mixture_hash(dict(m, seed=1))

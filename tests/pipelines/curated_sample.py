@@ -71,13 +71,13 @@ def train_tokenizer(docs: dict, vocab: int = 700) -> bytes:
     """A small real SentencePiece model trained on `docs` (as write_curated returns them)."""
     import tempfile
 
-    from pipelines import tokenizer
+    from pipelines import train_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
         sample = os.path.join(tmp, "sample.txt")
         with open(sample, "w", encoding="utf-8", errors="surrogatepass") as f:
             for rows in docs.values():
                 for row in rows:
-                    for line in tokenizer.training_lines(row["text"], 16384):
+                    for line in train_tokenizer.training_lines(row["text"], 16384):
                         f.write(line + "\n")
-        return tokenizer.train(sample, tokenizer.TokenizerConfig(vocab_size=vocab))
+        return train_tokenizer.train(sample, train_tokenizer.TokenizerConfig(vocab_size=vocab))

@@ -144,7 +144,7 @@ def test_sample_planted_duplicates_and_leaks_removed(tmp_path):
                 for rec in parse_file(family, str(path), root=str(SAMPLE)):
                     loc = rec.meta.get("row", rec.meta.get("line"))
                     records[(rec.meta.get("file"), loc)] = rec
-    from pipelines.minhash import jaccard
+    from pipelines.dedup.minhash import jaccard
     kept_by_source = {}
     for r in kept:
         kept_by_source.setdefault(r["source"], []).append(r["text"])

@@ -29,14 +29,14 @@ def config(tmp_path_factory):
 @pytest.fixture(scope="module")
 def local_tokenizer(tmp_path_factory):
     """tokenize reads --tokenizer in the launcher (its sha256 goes into the job); a tiny real model."""
-    from pipelines import tokenizer
+    from pipelines import train_tokenizer
     tmp = tmp_path_factory.mktemp("tok")
     sample = tmp / "sample.txt"
     sample.write_text("".join(f"def handler_{i}(value, count={i * 7919}):\n    return value * count + {i}\n"
                               f"The quick brown fox number {i} jumps over the lazy dog {i * 31}.\n"
                               for i in range(300)))
     model = tmp / "tokenizer.model"
-    model.write_bytes(tokenizer.train(str(sample), tokenizer.TokenizerConfig(vocab_size=320)))
+    model.write_bytes(train_tokenizer.train(str(sample), train_tokenizer.TokenizerConfig(vocab_size=320)))
     return str(model)
 
 

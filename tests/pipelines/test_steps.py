@@ -7,6 +7,7 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import steps
+from pipelines.document import first_reason
 from pipelines.document import Document, Rejected
 
 
@@ -27,8 +28,8 @@ def factory(source):
 
 
 def test_first_reason_order():
-    assert steps.first_reason(Document("a", "code", "xy"), [too_short, no_x]) == "too_short: 2 < 5"
-    assert steps.first_reason(Document("a", "code", "hello"), [too_short, no_x]) is None
+    assert first_reason(Document("a", "code", "xy"), [too_short, no_x]) == "too_short: 2 < 5"
+    assert first_reason(Document("a", "code", "hello"), [too_short, no_x]) is None
     assert steps.error_reason(ValueError("k\n  v")) == "error: ValueError: k v"
 
 

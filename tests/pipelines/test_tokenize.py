@@ -15,9 +15,13 @@ import numpy as np
 import pytest
 from array_record.python.array_record_module import ArrayRecordReader
 
-from pipelines import io, records, shards, tokenize, tokenizer
-from pipelines.manifest import load_manifest
-from pipelines.proto import example_pb2
+from pipelines import io, tokenize
+from tokens.tokenizer import Tokenizer
+from tokens import records
+from tokens.source import TokenizedSource
+from tokens import shards
+from tokens.manifest import load_manifest
+from tokens.proto import example_pb2
 from tests.pipelines.curated_sample import train_tokenizer, write_curated
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -45,7 +49,7 @@ def tokenized(corpus):
 
 def _expected_shards(root, docs, count, where):
     """The placement spec computed without Beam: shard_of for placement, order_key inside."""
-    tok = tokenizer.Tokenizer.load(str(root / "tok" / "tokenizer.model"))
+    tok = Tokenizer.load(str(root / "tok" / "tokenizer.model"))
     digests = {}
     for source, rows in docs.items():
         per = collections.defaultdict(list)
@@ -85,7 +89,7 @@ def test_shards_match_the_placement_spec_byte_for_byte(corpus, tokenized, tmp_pa
 
 def test_manifest_agrees_with_records_on_disk(corpus, tokenized):
     root, docs = corpus
-    tok = tokenizer.Tokenizer.load(str(root / "tok" / "tokenizer.model"))
+    tok = Tokenizer.load(str(root / "tok" / "tokenizer.model"))
     for source, manifest in tokenized.items():
         assert manifest.documents == len(docs[source]) == sum(s.documents for s in manifest.shards)
         assert manifest.tokens == sum(s.tokens for s in manifest.shards)
@@ -119,15 +123,15 @@ def test_lengths_sidecars_hold_every_record_length(corpus, tokenized):
             raw = open(sidecar, "rb").read()
             assert len(raw) == 4 * shard.documents
             assert np.frombuffer(raw, "<u4").tolist() == want      # uint32 little-endian, record order
-        src = records.TokenizedSource.open(str(root / "tokens" / source))
+        src = TokenizedSource.open(str(root / "tokens" / source))
         assert src.lengths().tolist() == [len(ids) for ids in src.iter_source()]
 
 
 def test_every_document_decodes_back_to_its_text(corpus, tokenized):
     root, docs = corpus
-    tok = tokenizer.Tokenizer.load(str(root / "tok" / "tokenizer.model"))
+    tok = Tokenizer.load(str(root / "tok" / "tokenizer.model"))
     for source in docs:
-        src = records.TokenizedSource.open(str(root / "tokens" / source / "manifest.json"))
+        src = TokenizedSource.open(str(root / "tokens" / source / "manifest.json"))
         assert src.verify_tokens() == src.tokens
         texts = []
         for ids in src.iter_source():
@@ -142,7 +146,7 @@ def test_grain_reads_shards_like_maxtext(corpus, tokenized):
     root, _ = corpus
     manifest = tokenized["code"]
     source = grain.sources.ArrayRecordDataSource(manifest.shard_paths)
-    mine = records.TokenizedSource.open(str(root / "tokens" / "code"))
+    mine = TokenizedSource.open(str(root / "tokens" / "code"))
     assert len(source) == len(mine) == manifest.documents
     for i in range(len(source)):
         # MaxText: parse tf.train.Example, take the int64 list under "text" (train_data_columns).
@@ -217,7 +221,7 @@ def test_other_tokenizer_is_refused_unless_overwrite(corpus, tokenized, tmp_path
     assert load_manifest(str(out / "code")).tokenizer_sha256 == tokenized["code"].tokenizer_sha256
     manifests = tokenize.run(args + ["--overwrite"])
     assert manifests["code"].vocab_size == 600
-    assert records.TokenizedSource.open(str(out / "code")).verify_tokens() == manifests["code"].tokens
+    assert TokenizedSource.open(str(out / "code")).verify_tokens() == manifests["code"].tokens
 
 
 def test_source_selection_and_unknown_source(corpus, tmp_path):
@@ -249,9 +253,9 @@ def test_gcs_end_to_end(corpus, tokenized, gcs_emulator):
                               "--output", f"{base}/tokens", "--num-shards", "3"])
     assert {s: m.tokens for s, m in manifests.items()} == {s: m.tokens for s, m in tokenized.items()}
     with tempfile.TemporaryDirectory() as cache:
-        src = records.TokenizedSource.open(f"{base}/tokens/code/manifest.json", cache_dir=cache)
+        src = TokenizedSource.open(f"{base}/tokens/code/manifest.json", cache_dir=cache)
         assert src.verify_tokens() == tokenized["code"].tokens
-        local = records.TokenizedSource.open(str(root / "tokens" / "code"))
+        local = TokenizedSource.open(str(root / "tokens" / "code"))
         assert [x.tolist() for x in src.iter_source()] == [x.tolist() for x in local.iter_source()]
     for shard in tokenized["code"].shards:
         with io.open_read(f"{base}/tokens/code/{shard.path}") as f:

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines import tokenizer, train_tokenizer
+from pipelines import train_tokenizer
+from tokens.tokenizer import Tokenizer
 from tests.pipelines.curated_sample import HARD_CASES, write_curated
 
 VOCAB = 1024
@@ -51,7 +52,7 @@ def test_training_is_deterministic(trained):
 
 def test_round_trip_every_source(trained):
     root, docs, _, _ = trained
-    tok = tokenizer.Tokenizer.load(str(root / "tok" / "tokenizer.model"), num_threads=2)
+    tok = Tokenizer.load(str(root / "tok" / "tokenizer.model"), num_threads=2)
     for source, rows in docs.items():
         texts = [r["text"] for r in rows]
         for text, ids in zip(texts, tok.encode_batch(texts)):
@@ -62,7 +63,7 @@ def test_round_trip_every_source(trained):
 
 def test_whitespace_runs_are_single_pieces(trained):
     root = trained[0]
-    tok = tokenizer.Tokenizer.load(str(root / "tok" / "tokenizer.model"))
+    tok = Tokenizer.load(str(root / "tok" / "tokenizer.model"))
     for run in ("\n", "\n\n", "\t", "\r\n"):
         assert len(tok.encode(run)) == 1, repr(run)
     assert len(tok.encode(" " * 8)) == 1
@@ -91,10 +92,10 @@ def _cached_tokenizer():
             sample = os.path.join(tmp, "s.txt")
             with open(sample, "w", encoding="utf-8", errors="surrogatepass") as f:
                 for text in HARD_CASES * 20:
-                    for line in tokenizer.training_lines(text, 4096):
+                    for line in train_tokenizer.training_lines(text, 4096):
                         f.write(line + "\n")
-            model = tokenizer.train(sample, tokenizer.TokenizerConfig(vocab_size=400))
-        _TOKENIZERS["tok"] = tokenizer.Tokenizer(model)
+            model = train_tokenizer.train(sample, train_tokenizer.TokenizerConfig(vocab_size=400))
+        _TOKENIZERS["tok"] = Tokenizer(model)
     return _TOKENIZERS["tok"]
 
 
@@ -110,12 +111,12 @@ def test_source_shares_floor_and_weights():
 
 
 def test_keep_rates_hit_the_budget():
-    config = tokenizer.TokenizerConfig(sample_bytes=1000, min_source_share=0.0)
+    config = train_tokenizer.TokenizerConfig(sample_bytes=1000, min_source_share=0.0)
     rates = train_tokenizer.keep_rates({"a": (10, 4000), "b": (5, 100)}, config, None)
     assert rates["a"] == pytest.approx(1000 * 4000 / 4100 / 4000)
     assert rates["b"] == pytest.approx(1000 * 100 / 4100 / 100)
     by_docs = train_tokenizer.keep_rates({"a": (100, 1), "b": (100, 1)},
-                                         tokenizer.TokenizerConfig(sample_docs=50), None)
+                                         train_tokenizer.TokenizerConfig(sample_docs=50), None)
     assert by_docs == {"a": 0.25, "b": 0.25}
 
 
@@ -128,7 +129,7 @@ def test_id_fraction_is_stable_and_spread():
 
 def test_training_lines_cut_on_character_boundaries():
     text = "short\n\n" + "é" * 3000 + "\r\nlast"
-    lines = tokenizer.training_lines(text, 1001)
+    lines = train_tokenizer.training_lines(text, 1001)
     assert all(len(line.encode()) <= 1001 for line in lines)
     assert "".join(lines) == text.replace("\r\n", "").replace("\n", "")
     assert "" not in lines

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pathlib
 
-from pipelines.manifest import load_manifest
+from tokens.manifest import load_manifest
 from tests.pipelines.curated_sample import train_tokenizer, write_curated
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -32,7 +32,7 @@ def published_sources(tokens: str) -> dict[str, str]:
     exist and hold exactly the documents it claims: a reader may use it the moment it exists.
     """
     from pipelines import io
-    from pipelines.records import TokenizedSource
+    from tokens.source import TokenizedSource
 
     out = {}
     for path in io.match(io.join(tokens, "*", "manifest.json")):

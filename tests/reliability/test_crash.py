@@ -83,7 +83,7 @@ def test_damaged_real_shard_is_named_by_the_trainers_loader(corpus, tmp_path):
     import shutil
 
     from mixer.cli import main as mixer_main
-    from pipelines.manifest import load_manifest
+    from tokens.manifest import load_manifest
     from trainer import data
 
     root, _ = corpus

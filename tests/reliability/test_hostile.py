@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import curate, funnel
+from pipelines import curate
+from pipelines.report import funnel
 from tests.reliability.hostile import SECRET_ENV, SECRET_VALUE, limits_for, write_hostile_root
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

@@ -22,9 +22,9 @@ import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.dedup import NearDedup
+from pipelines.dedup.transforms import NearDedup
 from pipelines.document import Document
-from pipelines.minhash import MinHashConfig
+from pipelines.dedup.minhash import MinHashConfig
 from tests.reliability.stages import REPO
 
 WORDS = [f"w{i}" for i in range(5000)]

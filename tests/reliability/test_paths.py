@@ -131,7 +131,7 @@ def test_failed_gcs_rename_leaves_neither_file_nor_temporary(gcs_emulator, monke
 def test_tokenize_to_gcs_interrupted_mid_upload_publishes_no_broken_manifest(tokens, gcs_emulator, monkeypatch):
     """A full run to gs://, then a rerun with another shard count whose 4th shard upload dies: every
     manifest left in the bucket must still describe shards that exist with its record counts."""
-    from pipelines import shards
+    from tokens import shards
 
     base = f"gs://{gcs_emulator}/interrupt-{uuid.uuid4().hex[:8]}"
     _upload_tree(tokens / "curated", f"{base}/curated")

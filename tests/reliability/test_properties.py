@@ -152,7 +152,7 @@ META_KEYS = ("path", "language", "lang", "redpajama_set_name", "ext", "licenses"
        meta=st.dictionaries(st.sampled_from(META_KEYS), json_value | st.lists(json_scalar, min_size=1, max_size=2),
                             max_size=len(META_KEYS)))
 def test_every_check_takes_any_meta_types(text, meta):
-    from pipelines.verify import program_for
+    from pipelines.verify.synthetic import program_for
     for source in SOURCES:      # every source's checks see the same hostile meta
         doc = Document("i", source, text, meta)
         for _, fn in filters_for(source, FilterConfig(use_langid=False)):
@@ -166,6 +166,6 @@ def test_every_check_takes_any_meta_types(text, meta):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.text(max_size=2000))
 def test_decontamination_check_takes_any_text(text):
-    from pipelines.decontaminate import DecontamConfig, cached_index, contamination_reason
+    from pipelines.filters.decontaminate import DecontamConfig, cached_index, contamination_reason
     reason = contamination_reason(Document("i", "code", text, {}), cached_index(DecontamConfig()))
     assert reason is None or reason.startswith("contaminated:")

@@ -1,6 +1,6 @@
 """A tiny real token corpus for trainer tests: ArrayRecord shards + manifests + a contract mixture.json.
 
-Token ids are written directly with pipelines.records.encode_example (no tokenizer needed); documents have
+Token ids are written directly with tokens.records.encode_example (no tokenizer needed); documents have
 learnable structure so a tiny model's loss visibly falls: "code" documents count upwards from a random start
 with a per-document stride, "text" documents repeat a short random phrase. Every document ends with EOS (2).
 """
@@ -33,9 +33,9 @@ def write_source(tokens_dir: str, source: str, documents: list[list[int]], shard
     tokenize job writes them, unless `sidecars` is False: an older manifest) + manifest.json; `corrupt`
     replaces that record's bytes."""
     from array_record.python.array_record_module import ArrayRecordWriter
-    from pipelines import lengths as lengths_sidecar
-    from pipelines.manifest import Manifest, Shard, write_manifest
-    from pipelines.records import encode_example
+    from tokens import lengths as lengths_sidecar
+    from tokens.manifest import Manifest, Shard, write_manifest
+    from tokens.records import encode_example
 
     out = os.path.join(tokens_dir, source)
     os.makedirs(out, exist_ok=True)
@@ -71,7 +71,7 @@ def make_mixture(root: str, documents: int = 200, weights: dict[str, float] | No
                  corrupt: dict[str, int] | None = None, name: str = "test-mix",
                  total_tokens: int | None = None) -> str:
     """Write a two-source corpus under root/tokens and root/mix/mixture.json; return the mixture path."""
-    from pipelines.manifest import load_manifest
+    from tokens.manifest import load_manifest
 
     weights = weights or {"code": 0.5, "text": 0.5}
     makers = {"code": code_document, "text": text_document}

@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from mixer.mixture import mixture_hash
 from tests.trainer.corpus import make_mixture
 from trainer import checkpoint, data
 from trainer.configs import get_config, resolve_vocab
@@ -62,18 +63,18 @@ def test_round_trip_state_and_iterator_keep_last(tmp_path, mixture, tiny_state):
 
 
 def test_mixture_hash_ignores_locations_not_data(mixture):
-    h = checkpoint.mixture_hash(mixture)
+    h = mixture_hash(mixture)
     moved = copy.deepcopy(mixture)
     moved["command"] = "python -m mixer build --elsewhere"
     for spec in moved["sources"].values():
         spec["manifest"] = "gs://bucket/" + spec["manifest"].lstrip("/")
         spec["shards"] = ["gs://bucket/x"]
-    assert checkpoint.mixture_hash(moved) == h
+    assert mixture_hash(moved) == h
     reweighted = copy.deepcopy(mixture)
     reweighted["sources"]["code"]["weight"] = 0.6
-    assert checkpoint.mixture_hash(reweighted) != h
+    assert mixture_hash(reweighted) != h
     reseeded = dict(mixture, seed=1)
-    assert checkpoint.mixture_hash(reseeded) != h
+    assert mixture_hash(reseeded) != h
 
 
 def test_check_resume_refuses_other_mixture():

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from mixer.sampling import SamplingPlan
+from mixer.sampling_plan import SamplingPlan
 from tests.trainer.corpus import EOS, TOKENIZER_SHA, VOCAB, make_mixture, write_source
 from trainer import data
 

@@ -8,7 +8,7 @@ import sys
 import jax
 import pytest
 
-from mixer.sampling import SamplingPlan
+from mixer.sampling_plan import SamplingPlan
 from tests.trainer.corpus import make_mixture
 from trainer import checkpoint, data
 from trainer.__main__ import main

@@ -1,0 +1,261 @@
+"""`TokenizedSource`: random access over one source's shards, trusting nothing it has not checked.
+
+Shard record counts are checked against the manifest on open, and every decoded record
+is validated, so a corrupt record is an error naming the shard and record index, never
+garbage handed to the trainer. `lengths()` gives every document's token count from the
+shards' lengths sidecars (tokens.lengths) without reading records.
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from tokens import lengths as lengths_sidecar
+from tokens import paths
+from tokens.manifest import Manifest, ManifestError, load_manifest
+from tokens.records import CorruptRecordError, _packed_values, decode_example
+
+# Random access: no readahead, no background threads (array_record's documented setting).
+RANDOM_ACCESS_OPTIONS = "readahead_buffer_size:0,max_parallelism:0"
+
+
+def _local_copy(path: str, cache_dir: str | None) -> str:
+    """array_record's pip build reads local files only: fetch gs:// shards once into a cache."""
+    if "://" not in path:
+        return path
+    cache_dir = cache_dir or os.environ.get("CODE_MIXTURES_CACHE") or os.path.join(
+        tempfile.gettempdir(), "code-mixtures-cache")
+    key = hashlib.sha256(path.encode()).hexdigest()[:16]
+    local = os.path.join(cache_dir, f"{key}-{path.rsplit('/', 1)[-1]}")
+    if not os.path.exists(local):
+        os.makedirs(cache_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".fetch-")
+        try:
+            with os.fdopen(fd, "wb") as out, paths.open_read(path) as src:
+                while chunk := src.read(16 << 20):
+                    out.write(chunk)
+            os.replace(tmp, local)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return local
+
+
+def _close_quietly(reader) -> None:
+    """Closing a reader on a damaged file raises again; the first error is the one to report."""
+    if reader is None:
+        return
+    try:
+        reader.close()
+    except Exception:
+        pass
+
+
+class TokenizedSource:
+    """Random access over one source's shards: item i is document i in shard order."""
+
+    def __init__(self, manifest: Manifest, cache_dir: str | None = None):
+        self.manifest = manifest
+        self._paths = manifest.shard_paths
+        self._cache_dir = cache_dir
+        self._offsets = np.cumsum([0] + [s.documents for s in manifest.shards]).tolist()
+        self._documents = manifest.documents
+        self._readers: list = [None] * len(self._paths)
+        self._lock = threading.Lock()
+        self._lengths: np.ndarray | None = None
+
+    @classmethod
+    def open(cls, manifest_path: str, verify: bool = True,
+             cache_dir: str | None = None) -> "TokenizedSource":
+        """Load and validate the manifest; with verify, open every shard and check its record count, and load
+        the lengths sidecars (count and sum against the manifest; skipped for manifests without sidecars)."""
+        source = cls(load_manifest(manifest_path), cache_dir)
+        if verify:
+            for shard in range(len(source._paths)):
+                source._reader(shard)
+            if None not in source.manifest.lengths_paths:
+                source.lengths()
+        return source
+
+    def lengths(self) -> np.ndarray:
+        """Tokens of every document (read-only uint32, shard order), loaded once from the lengths sidecars
+        (through the same local cache as gs:// shards); each is checked against its manifest entry (count =
+        documents, sum = tokens; ManifestError naming the file). A manifest without sidecars (written before
+        them) falls back to decoding every record of those shards: correct, but as slow as reading them."""
+        if self._lengths is None:
+            parts = [self._shard_lengths(shard) for shard in range(len(self._paths))]
+            values = np.concatenate(parts) if parts else np.zeros(0, np.uint32)
+            values.flags.writeable = False
+            self._lengths = values
+        return self._lengths
+
+    def length(self, i: int) -> int:
+        """Tokens of document i (from lengths())."""
+        shard, index = self._locate(int(i))
+        return int(self.lengths()[self._offsets[shard] + index])
+
+    def _shard_lengths(self, shard: int) -> np.ndarray:
+        meta, sidecar = self.manifest.shards[shard], self.manifest.lengths_paths[shard]
+        if sidecar is None:  # older manifest: decode the records
+            sizes = np.zeros(meta.documents, np.uint32)
+            for begin in range(0, meta.documents, 1024):
+                idx = list(range(begin, min(begin + 1024, meta.documents)))
+                for index, record in zip(idx, self._read(shard, idx)):
+                    sizes[index] = self._checked(record, shard, index).size
+            return lengths_sidecar.check(sizes, self._paths[shard], meta.documents, meta.tokens)
+        try:
+            with open(_local_copy(sidecar, self._cache_dir), "rb") as f:
+                data = f.read()
+        except Exception as e:  # missing sidecar, unreadable object
+            raise ManifestError(f"{sidecar}: cannot read lengths sidecar ({type(e).__name__}: {e})") from None
+        return lengths_sidecar.check(lengths_sidecar.decode(data, sidecar), sidecar, meta.documents, meta.tokens)
+
+    @property
+    def source(self) -> str:
+        return self.manifest.source
+
+    @property
+    def tokens(self) -> int:
+        return self.manifest.tokens
+
+    @property
+    def vocab_size(self) -> int:
+        return self.manifest.vocab_size
+
+    @property
+    def shard_paths(self) -> list[str]:
+        return list(self._paths)
+
+    def __len__(self) -> int:
+        return self.manifest.documents
+
+    def _reader(self, shard: int):
+        reader = self._readers[shard]
+        if reader is None:
+            from array_record.python.array_record_module import ArrayRecordReader
+
+            path = self._paths[shard]
+            reader = None
+            try:
+                reader = ArrayRecordReader(_local_copy(path, self._cache_dir), RANDOM_ACCESS_OPTIONS)
+                count = reader.num_records()
+                if not reader.ok():
+                    reader.close()   # raises riegeli's status: the reason worth reporting
+                    raise RuntimeError("reader failed without a status")
+            except Exception as e:  # missing file, damaged footer/index: riegeli says which
+                _close_quietly(reader)
+                raise ManifestError(f"{path}: cannot open shard ({type(e).__name__}: {e})") from None
+            expected = self.manifest.shards[shard].documents
+            if count != expected:
+                _close_quietly(reader)
+                raise ManifestError(f"{path}: shard holds {count} records, manifest says {expected}")
+            self._readers[shard] = reader
+        return reader
+
+    def _locate(self, i: int) -> tuple[int, int]:
+        n = self._documents
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"document {i} out of range for {self.source} ({n} documents)")
+        shard = bisect.bisect_right(self._offsets, i) - 1
+        return shard, i - self._offsets[shard]
+
+    def _read(self, shard: int, indices: list[int]) -> list[bytes]:
+        with self._lock:
+            reader = self._reader(shard)
+            try:
+                return reader.read(indices)
+            except Exception as e:
+                raise CorruptRecordError(
+                    f"{self._paths[shard]}: cannot read record {self._first_bad(reader, indices)} "
+                    f"({type(e).__name__}: {e})") from None
+
+    @staticmethod
+    def _first_bad(reader, indices: list[int]) -> int:
+        """A batch read fails as a whole; find the record that broke it."""
+        for index in indices:
+            try:
+                reader.read([index])
+            except Exception:
+                return index
+        return indices[0]
+
+    def _checked(self, record: bytes, shard: int, index: int) -> np.ndarray:
+        """decode_tokens + non-empty + ids < vocab_size; errors name shard and record. Long records take one
+        max() over the packed ids for both the int32 and the vocabulary bound (varints are never negative)."""
+        try:
+            values = _packed_values(record)
+            ids = decode_example(record)[0] if values is None else values
+        except CorruptRecordError as e:
+            raise CorruptRecordError(f"{self._paths[shard]}: record {index}: {e}") from None
+        top = int(ids.max()) if ids.size else -1
+        if values is not None and top >= 1 << 31:
+            raise CorruptRecordError(f"{self._paths[shard]}: record {index}: token id outside int32 range")
+        if ids.size == 0 or top >= self.vocab_size:
+            raise CorruptRecordError(
+                f"{self._paths[shard]}: record {index}: "
+                + ("empty token list" if ids.size == 0 else f"token id {top} >= vocab_size {self.vocab_size}"))
+        return ids if values is None else ids.astype(np.int32)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        shard, index = self._locate(int(i))
+        return self._checked(self._read(shard, [index])[0], shard, index)
+
+    def get_many(self, indices: Iterable[int]) -> list[np.ndarray]:
+        """Batch read: one reader call per shard touched, results in the order asked."""
+        located = [self._locate(int(i)) for i in indices]
+        by_shard: dict[int, list[int]] = {}
+        for shard, index in located:
+            by_shard.setdefault(shard, []).append(index)
+        fetched = {}
+        for shard, idx in by_shard.items():
+            for index, record in zip(idx, self._read(shard, idx)):
+                fetched[(shard, index)] = self._checked(record, shard, index)
+        return [fetched[key] for key in located]
+
+    def iter_source(self, chunk: int = 1024) -> Iterator[np.ndarray]:
+        """Every document in shard order (sequential reads in chunks)."""
+        for shard, meta in enumerate(self.manifest.shards):
+            for begin in range(0, meta.documents, chunk):
+                idx = list(range(begin, min(begin + chunk, meta.documents)))
+                for index, record in zip(idx, self._read(shard, idx)):
+                    yield self._checked(record, shard, index)
+
+    def verify_tokens(self) -> int:
+        """Read every record: ids in vocab, EOS last, source tag and per-shard totals as the manifest says."""
+        eos = int(self.manifest.tokenizer["eos_id"])
+        total = 0
+        for shard, meta in enumerate(self.manifest.shards):
+            path, shard_tokens = self._paths[shard], 0
+            for begin in range(0, meta.documents, 1024):
+                idx = list(range(begin, min(begin + 1024, meta.documents)))
+                for index, record in zip(idx, self._read(shard, idx)):
+                    ids = self._checked(record, shard, index)
+                    tag = decode_example(record)[1]
+                    if tag != self.source:
+                        raise CorruptRecordError(f"{path}: record {index}: source {tag!r}, expected {self.source!r}")
+                    if int(ids[-1]) != eos:
+                        raise CorruptRecordError(f"{path}: record {index}: does not end with EOS {eos}")
+                    shard_tokens += ids.size
+            if shard_tokens != meta.tokens:
+                raise ManifestError(f"{path}: holds {shard_tokens} tokens, manifest says {meta.tokens}")
+            total += shard_tokens
+        return total
+
+    def close(self) -> None:
+        for i, reader in enumerate(self._readers):
+            _close_quietly(reader)
+            self._readers[i] = None
+
+    def __enter__(self) -> "TokenizedSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
