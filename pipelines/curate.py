@@ -39,6 +39,9 @@ from pipelines.sources import ReadLimits
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
 from pipelines.verify.synthetic import VerifyConfig
 
+# ReadLimits fields the job never applies: Posts.xml is read by byte ranges (any size); the cap is
+# for the in-memory reader (`python -m pipelines.sources`, parse_file).
+IN_MEMORY_ONLY = ("max_xml_bytes",)
 CHART_NAME = "funnel.png"   # next to report.md, linked from it
 
 # Source tags each family can produce (a reader emitting another tag is an error record).
@@ -262,6 +265,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     limits = ap.add_argument_group("read limits", "caps per file and record (pipelines/sources/limits.py); "
                                    "input over a cap becomes a rejected record with its reason")
     for f in dataclasses.fields(ReadLimits):
+        if f.name in IN_MEMORY_ONLY:
+            continue
         limits.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=f.default, metavar="N",
                             help=f"{f.name.rsplit('_', 1)[-1]} (default %(default)s)")
     return ap.parse_known_args(argv)
@@ -270,7 +275,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
 def config_from_args(args: argparse.Namespace) -> CurateConfig:
     mh = MinHashConfig(ngram=args.ngram, num_perm=args.num_perm, threshold=args.threshold)
     filters = dataclasses.replace(FilterConfig(), use_langid=not args.no_langid)
-    limits = ReadLimits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ReadLimits)})
+    limits = ReadLimits(**{f.name: getattr(args, f.name, f.default) for f in dataclasses.fields(ReadLimits)})
     return CurateConfig(filters=filters, decontam=decontaminate.config_from_args(args), minhash=mh,
                         across_sources=args.across_sources, cc_rounds=args.cc_rounds,
                         verify_edges=not args.no_verify_edges, num_shards=args.num_shards, read_limits=limits)

@@ -2,8 +2,8 @@
 
 Files are listed with FileSystems.match (local or gs://), reshuffled so a Dataflow job
 spreads files over workers, and parsed one file per element; Stack Exchange instead splits
-each Posts.xml into byte ranges and groups rows into threads (stackexchange_read.ReadPosts). Any unexpected exception
-while parsing a file becomes a Rejected (reason "error: <ExcType>: <msg>", stage "read")
+each Posts.xml into byte ranges and groups rows into threads (stackexchange_read.ReadPosts).
+Any unexpected exception while parsing a file becomes a Rejected (reason "error: <ExcType>: <msg>", stage "read")
 so one poisoned file never kills the job; records the file yielded before the error stay.
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ from xml.sax.saxutils import quoteattr
 
 import pytest
 
-from pipelines import funnel
+from pipelines.report import funnel
 from pipelines.filters import FilterConfig
 from pipelines.sources import ReadLimits
 from tests.reliability.test_hostile import curate_in_process, output_rows

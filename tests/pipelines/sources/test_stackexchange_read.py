@@ -64,7 +64,7 @@ def _run(root, range_bytes, limits=ReadLimits()):
 
 def _rows_counters(result):
     """Row counters summed over the steps that use them (as the curate report does)."""
-    from pipelines.funnel import counters_from_metrics
+    from pipelines.report.funnel import counters_from_metrics
     counters = counters_from_metrics(c for c in result.metrics().query()["counters"]
                                      if c.key.metric.namespace == NAMESPACE)
     return {name.split("/rows/")[1]: n for name, n in counters.items() if "/rows/" in name}
