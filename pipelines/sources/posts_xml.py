@@ -347,6 +347,10 @@ def parse_record(record: Record, root: str | None, max_record_bytes: int) -> lis
                      raw=_raw(data))]
     except Forbidden as e:   # unreachable after the markup check; kept as the parser's own guard
         return [Item(record.offset, forbidden=True, reason=str(e))]
+    finally:
+        # parser -> handlers -> collector -> parser is a cycle: left to the cyclic GC, millions of
+        # dead parsers pile up in its oldest generation (measured: +40 MiB over a 2 GB file).
+        collector.parser = None
     return collector.items
 
 
