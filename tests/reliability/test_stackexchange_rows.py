@@ -11,6 +11,7 @@ from xml.sax.saxutils import quoteattr
 import pytest
 
 from pipelines.report import funnel
+from pipelines.curate import CurateConfig
 from pipelines.filters import FilterConfig
 from pipelines.sources import ReadLimits
 from tests.reliability.test_hostile import curate_in_process, output_rows
@@ -79,8 +80,8 @@ def run(tmp_path_factory):
     for rel, data in FILES.items():
         (raw / rel).parent.mkdir(parents=True, exist_ok=True)
         (raw / rel).write_bytes(data)
-    report = curate_in_process(raw, tmp / "out", ReadLimits(max_xml_bytes=len(FILES[CLEAN]) + 1),
-                               filters=dataclasses.replace(FilterConfig(), use_langid=False))
+    cfg = CurateConfig(filters=dataclasses.replace(FilterConfig(), use_langid=False))
+    report = curate_in_process(raw, tmp / "out", ReadLimits(max_xml_bytes=len(FILES[CLEAN]) + 1), cfg)
     by_file: dict[str, dict[str, list[dict]]] = {rel: {"kept": [], "rejected": []} for rel in FILES}
     for kind in ("kept", "rejected"):
         for row in output_rows(tmp / "out", kind):
