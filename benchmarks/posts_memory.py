@@ -1,16 +1,19 @@
 """Peak memory of reading Stack Exchange Posts.xml: a small file beside a large one, same run.
 
-Two measurements per file, each a child process measured by benchmarks.process_tree:
-- reader: what one Dataflow worker holds for the read, i.e. `stackexchange_read`'s range
-  parse (posts_xml records, each row parsed alone, classified into a keyed row or a reject)
-  over every byte range of the file in turn, then the thread assembly of one group at a time.
-  Output is counted and dropped, as a worker hands it to the shuffle.
-- curate: `python -m pipelines.curate --sources stackexchange` on the DirectRunner, the
-  whole job (read, GroupByKey, filters, exact and near dedup, Parquet).
-Peak RSS is getrusage(RUSAGE_CHILDREN).ru_maxrss of a fresh wrapper process per measurement:
-the largest process of that command's tree.
+Measurements per file, each a child process under a fresh wrapper:
+- reader: what one Dataflow worker holds for the read, i.e. `stackexchange_read`'s range parse
+  (posts_xml records, each row parsed alone, classified into a keyed row or a reject) over every
+  byte range of the file in turn. Output is counted and dropped, as a worker hands it to the
+  shuffle; the process also reports what reading added to its peak over the imports.
+- curate: `python -m pipelines.curate --sources stackexchange` on the DirectRunner, the whole
+  job (read, GroupByKey, filters, exact and near dedup, Parquet).
+- `--read-job POSTS_XML [Beam options]` (run it under `--peak-of`): ReadPosts alone on the
+  DirectRunner (ranges, GroupByKey, threads), to see what that runner's buffers add.
+Peak RSS is getrusage(RUSAGE_CHILDREN).ru_maxrss of the wrapper: the largest process of that
+command's tree, never an earlier measurement's.
 
     python -m benchmarks.posts_memory --sizes 20M,2G --work /tmp/posts [--skip-curate-above 300M] [--record]
+    python -m benchmarks.posts_memory --peak-of -- python -m benchmarks.posts_memory --read-job POSTS_XML
 """
 from __future__ import annotations
 
