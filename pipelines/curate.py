@@ -40,6 +40,9 @@ from pipelines.sources.fields import FieldMap
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
 from pipelines.verify.synthetic import VerifyConfig
 
+# ReadLimits fields the job never applies: Posts.xml is read by byte ranges (any size); the cap is
+# for the in-memory reader (`python -m pipelines.sources`, parse_file).
+IN_MEMORY_ONLY = ("max_xml_bytes",)
 CHART_NAME = "funnel.png"   # next to report.md, linked from it
 
 # Source tags each family can produce (a reader emitting another tag is an error record).
@@ -290,6 +293,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     limits = ap.add_argument_group("read limits", "caps per file and record (pipelines/sources/limits.py); "
                                    "input over a cap becomes a rejected record with its reason")
     for f in dataclasses.fields(ReadLimits):
+        if f.name in IN_MEMORY_ONLY:
+            continue
         limits.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=f.default, metavar="N",
                             help=f"{f.name.rsplit('_', 1)[-1]} (default %(default)s)")
     return ap.parse_known_args(argv)
@@ -303,7 +308,7 @@ def config_from_args(args: argparse.Namespace) -> CurateConfig:
         field_map = fields.build(args.field, args.fields)
     except fields.FieldMapError as e:
         raise SystemExit(f"curate: {e}") from e
-    limits = ReadLimits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ReadLimits)})
+    limits = ReadLimits(**{f.name: getattr(args, f.name, f.default) for f in dataclasses.fields(ReadLimits)})
     verify = VerifyConfig()
     verify = dataclasses.replace(verify, sandbox=dataclasses.replace(
         verify.sandbox, python=args.verify_python, mode=args.sandbox))

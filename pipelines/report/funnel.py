@@ -3,7 +3,10 @@
 Counters come from namespace "curate" with names "<source>/<what>":
 in, in_bytes, rejected/<reason key>, errors, exact_duplicates, near_duplicates,
 kept, kept_bytes; duplicate_ids / duplicate_id_documents (user ids that several input
-records carry: reported, never merged, outside the conservation sum). Names that do not start with a source tag ("dedup/...") are
+records carry: reported, never merged, outside the conservation sum). A source whose records
+group several raw rows (Stack Exchange threads) also counts rows/in, rows/in_threads,
+rows/rejected, rows/in_refused_files, and its row ledger must balance too. Names that do not
+start with a source tag ("dedup/...") are
 job-wide and reported as they are. No Beam import: the job hands over a dict.
 """
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from pipelines.document import SOURCES
 
 FORMAT_VERSION = 1
+ROW_PARTS = ("in_threads", "rejected", "in_refused_files")   # where each raw row of a source ends
 
 
 class InvariantError(RuntimeError):
@@ -52,7 +56,24 @@ def source_funnel(source: str, counters: Mapping[str, int]) -> dict[str, Any]:
     }
     row["invariant_ok"] = accounted == row["in"]
     row["unaccounted"] = row["in"] - accounted
+    rows = _row_ledger(source, counters)
+    if rows is not None:
+        row["rows"] = rows
+        row["invariant_ok"] = row["invariant_ok"] and rows["unaccounted"] == 0
     return row
+
+
+def _row_ledger(source: str, counters: Mapping[str, int]) -> dict[str, int] | None:
+    """Raw rows behind a source whose records are not one per row (Stack Exchange: a thread is a
+    question plus its answers): rows/in = rows/in_threads + rows/rejected + rows/in_refused_files."""
+    prefix = f"{source}/rows/"
+    found = {k[len(prefix):]: int(v) for k, v in counters.items() if k.startswith(prefix)}
+    if not found:
+        return None
+    ledger = {k: found.get(k, 0) for k in ROW_PARTS}
+    ledger["unaccounted"] = found.get("in", 0) - sum(ledger.values())
+    ledger["in"] = found.get("in", 0)
+    return ledger
 
 
 def build_report(counters: Mapping[str, int], sources: Iterable[str], extra: Mapping[str, Any] | None = None
@@ -71,7 +92,9 @@ def check_invariant(report: Mapping[str, Any]) -> None:
     if bad:
         lines = [f"  {s}: in={r['in']} kept={r['kept']} rejected={r['rejected_total']} "
                  f"exact={r['exact_duplicates']} near={r['near_duplicates']} errors={r['errors']} "
-                 f"unaccounted={r['unaccounted']}" for s, r in bad.items()]
+                 f"unaccounted={r['unaccounted']}" + (f"; rows in={r['rows']['in']} unaccounted="
+                                                      f"{r['rows']['unaccounted']}" if "rows" in r else "")
+                 for s, r in bad.items()]
         raise InvariantError("CONSERVATION INVARIANT VIOLATED (in != kept + rejected + duplicates + errors):\n"
                              + "\n".join(lines))
 
@@ -103,6 +126,12 @@ def funnel_table(report: Mapping[str, Any]) -> str:
         lines += [f"| {s} | {d['ids']} | {d['documents']} |" for s, d in shared]
         lines += ["", "Records that share a user id are kept apart (each has its own file/row key); "
                       "they are only counted here."]
+    ledgers = [(s, r["rows"]) for s, r in report["sources"].items() if "rows" in r]
+    if ledgers:
+        lines += ["", "| source | raw rows in | in kept-or-rejected threads | rejected rows | in refused files "
+                      "| unaccounted |", "|---|---|---|---|---|---|"]
+        lines += [f"| {s} | {g['in']} | {g['in_threads']} | {g['rejected']} | {g['in_refused_files']} | "
+                  f"{g['unaccounted']} |" for s, g in ledgers]
     reasons = [(s, k, n) for s, r in report["sources"].items() for k, n in r["rejected"].items()]
     if reasons:
         lines += ["", "| source | reject reason | documents | % of in |", "|---|---|---|---|"]

@@ -3,9 +3,10 @@
 The family folder is listed recursively (discover.py: literal ROOT, links out of ROOT refused),
 files are reshuffled so a Dataflow job spreads them over workers, and each file becomes one or
 more work items: a Parquet file is expanded into one item per row group (a 2 GB file is not one
-worker's job), then reshuffled again. Any unexpected exception while parsing an item becomes a
-Rejected (reason "error: <ExcType>: <msg>", stage "read") so one poisoned file never kills the
-job; records the item yielded before the error stay.
+worker's job), then reshuffled again. Stack Exchange instead splits each Posts.xml into byte
+ranges and groups rows into threads (stackexchange_read.ReadPosts). Any unexpected exception
+while parsing an item becomes a Rejected (reason "error: <ExcType>: <msg>", stage "read") so one
+poisoned file never kills the job; records the item yielded before the error stay.
 """
 from __future__ import annotations
 
@@ -96,8 +97,11 @@ class ReadFamily(beam.PTransform):
         f = self.family
         files = (pbegin
                  | f"Family {f}" >> beam.Create([f])
-                 | f"List {f} files" >> beam.ParDo(_ListFiles(f, self.root))
-                 | f"Reshuffle {f} files" >> beam.Reshuffle())
+                 | f"List {f} files" >> beam.ParDo(_ListFiles(f, self.root)))
+        if f == "stackexchange":   # one Posts.xml is many byte ranges; threads meet in a GroupByKey
+            from pipelines.sources.stackexchange_read import ReadPosts
+            return files | f"Read {f} posts" >> ReadPosts(self.root, self.limits)
+        files = files | f"Reshuffle {f} files" >> beam.Reshuffle()
         if hasattr(FAMILIES[f], "parts"):
             items = (files
                      | f"Split {f} files into row groups" >> beam.ParDo(_SplitFiles(f, self.root, self.limits))
