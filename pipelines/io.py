@@ -59,9 +59,29 @@ def join(root: str, *parts: str) -> str:
 
 
 def match(pattern: str) -> list[str]:
-    """Paths matching a glob, sorted (deterministic order); [] when nothing matches."""
+    """Paths matching a glob, sorted (deterministic order); [] when nothing matches.
+
+    `pattern` is a glob: a user's path inside it must go through escape_glob first."""
     results = FileSystems.match([pattern])
     return sorted(m.path for r in results for m in r.metadata_list)
+
+
+def escape_glob(path: str) -> str:
+    """`path` with Beam's glob characters (`*`, `?`, `[`) made literal: `cur[1]` matches only itself.
+
+    Beam's FileSystems.match has no quoting syntax, but a one-character class is literal
+    (`[[]` is "[", `[*]` is "*"), in the local and the gs:// filesystem alike."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
+
+
+def list_files(folder: str) -> list[str]:
+    """Every object below `folder` (recursive, sorted), the folder name taken literally.
+
+    For gs:// and other object stores; local trees are walked by pipelines.sources.discover,
+    which also needs to see symlinks."""
+    prefix = folder.rstrip("/") + "/"
+    results = FileSystems.match([escape_glob(prefix) + "**"])
+    return sorted(m.path for r in results for m in r.metadata_list if not m.path.endswith("/"))
 
 
 def open_read(path: str) -> BinaryIO:
@@ -75,7 +95,7 @@ def exists(path: str) -> bool:
 
 def size(path: str) -> int:
     """Size in bytes of the stored object."""
-    results = FileSystems.match([path])
+    results = FileSystems.match([escape_glob(path)])
     metas = results[0].metadata_list if results else []
     if not metas:
         raise FileNotFoundError(path)
@@ -83,9 +103,35 @@ def size(path: str) -> int:
 
 
 def delete(path: str) -> None:
-    """Delete one file; missing files are ignored (idempotent cleanup)."""
+    """Delete one file, the name taken literally; missing files are ignored (idempotent cleanup).
+
+    Beam's gs:// delete matches its argument as a glob (`tok[1]/x` would delete `tok1/x`), so the
+    name is escaped there; locally the file is unlinked, and a directory is refused, never removed
+    recursively."""
+    if "://" not in path:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
     if FileSystems.exists(path):
-        FileSystems.delete([path])
+        FileSystems.delete([escape_glob(path)])
+
+
+def list_dir(folder: str) -> list[str]:
+    """Names directly under `folder` (files and subfolders), sorted; [] when it does not exist.
+
+    The folder name is literal (no glob expansion): callers keep the names that follow their
+    own naming pattern, so a job only ever touches files it wrote itself."""
+    if "://" not in folder:
+        try:
+            return sorted(os.listdir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+    prefix = folder.rstrip("/") + "/"
+    results = FileSystems.match([escape_glob(prefix) + "*"])
+    return sorted({m.path[len(prefix):].split("/", 1)[0] for r in results for m in r.metadata_list
+                   if m.path.startswith(prefix) and len(m.path) > len(prefix)})
 
 
 def dirname(path: str) -> str:

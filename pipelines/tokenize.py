@@ -107,15 +107,18 @@ class WriteShard(beam.DoFn):
 class WriteManifest(beam.DoFn):
     """All shard summaries of a source -> stale files removed -> manifest.json (last)."""
 
-    def __init__(self, output: str, config: TokenizeConfig, code_version: str, created_by: str):
+    def __init__(self, output: str, config: TokenizeConfig, code_version: str, created_by: str,
+                 listed: dict[str, list[str]] | None = None):
         self.output, self.config = output, config
         self.code_version, self.created_by = code_version, created_by
+        self.listed = listed   # source -> names in its folder before the job wrote (None: list now)
 
     def process(self, element):
         source, summaries = element
         summaries = sorted(summaries, key=lambda s: s["path"])
         directory = io.join(self.output, source)
-        for path in shards.stale_files(directory, keep=[s["path"] for s in summaries]):
+        listed = None if self.listed is None else self.listed.get(source, [])
+        for path in shards.stale_files(directory, keep=[s["path"] for s in summaries], listed=listed):
             io.delete(path)
         lengths: Counter = Counter()
         for s in summaries:
@@ -145,8 +148,10 @@ def _all_shard_keys(sources, counts):
 
 
 def build(p, curated: str, sources: list[str], output: str, config: TokenizeConfig,
-          code_version: str, created_by: str, validate: bool = True):
-    """The Beam graph; returns the PCollection of written manifest paths."""
+          code_version: str, created_by: str, validate: bool = True,
+          listed: dict[str, list[str]] | None = None):
+    """The Beam graph; returns the PCollection of written manifest paths. `listed`: each source folder's
+    names before the job (stale-file candidates; see shards.stale_files)."""
     encoded = (p
                | "read curated" >> ReadCurated(curated, sources, validate)
                | "batch documents" >> beam.BatchElements(min_batch_size=8, max_batch_size=config.batch_size)
@@ -170,7 +175,7 @@ def build(p, curated: str, sources: list[str], output: str, config: TokenizeConf
             | "group by shard" >> beam.GroupByKey()
             | "write shard" >> beam.ParDo(WriteShard(output))
             | "group by source" >> beam.GroupByKey()
-            | "write manifest" >> beam.ParDo(WriteManifest(output, config, code_version, created_by)))
+            | "write manifest" >> beam.ParDo(WriteManifest(output, config, code_version, created_by, listed)))
 
 
 def code_version() -> str:
@@ -247,8 +252,10 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
         return info
     sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
     check_previous(args.output, sources, tok.sha256, args.overwrite)
+    listed = {s: shards.stale_files(io.join(args.output, s), keep=()) for s in sources}   # before any write
+    listed = {s: [io.basename(path) for path in found] for s, found in listed.items()}
     with beam.Pipeline(options=options) as p:
-        build(p, args.input, sources, args.output, config, code_version(), created_by)
+        build(p, args.input, sources, args.output, config, code_version(), created_by, listed=listed)
     manifests = {s: load_manifest(io.join(args.output, s, MANIFEST_NAME)) for s in sources}
     print(f"{'source':<16}{'documents':>12}{'tokens':>14}{'shards':>8}{'median len':>12}{'share':>8}")
     total = sum(m.tokens for m in manifests.values()) or 1

@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -25,11 +26,13 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import dry_run, io
+from pipelines import dry_run, io, sinks
 from pipelines.sources.curated import ReadCurated, resolve_sources
 from tokens.tokenizer import SPACE, Tokenizer
 
 SAMPLE_DIR = ".sample"   # under --output: the Beam job's sharded sample, removed after training
+_SAMPLE_SHARD = re.compile(r"^part-\d{5}-of-\d{5}\.jsonl$")
+_SAMPLE_OWN = re.compile(r"^(part-\d{5}-of-\d{5}\.jsonl|rates\.json)$")   # what the sample job publishes
 
 # ---------------------------------------------------------------- SentencePiece training
 
@@ -199,18 +202,20 @@ def build_sample(p, curated: str, sources: list[str], out_dir: str,
              | "keep rates" >> beam.Map(keep_rates, config, weights))
     (rows
      | "sample by id hash" >> beam.ParDo(KeepSampled(), beam.pvalue.AsSingleton(rates))
-     | "write sample" >> beam.io.WriteToText(io.join(out_dir, "part"), file_name_suffix=".jsonl"))
+     | "write sample" >> sinks.WriteToText(io.join(out_dir, "part"), file_name_suffix=".jsonl"))
     (rates
      | "rates json" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
-     | "write rates" >> beam.io.WriteToText(io.join(out_dir, "rates"), file_name_suffix=".json",
+     | "write rates" >> sinks.WriteToText(io.join(out_dir, "rates"), file_name_suffix=".json",
                                             shard_name_template=""))
 
 
 def write_training_text(sample_dir: str, path: str, max_bytes: int) -> dict[str, int]:
     """Sampled docs in id-hash order, one training line per text line; docs per source."""
     docs = []
-    for shard in io.match(io.join(sample_dir, "part-*.jsonl")):
-        with io.open_read(shard) as f:
+    for name in io.list_dir(sample_dir):   # literal: `--output 'tok[1]'` never reads tok1's sample
+        if not _SAMPLE_SHARD.match(name):
+            continue
+        with io.open_read(io.join(sample_dir, name)) as f:
             docs.extend(json.loads(line) for line in f.read().decode("utf-8").splitlines() if line)
     docs.sort(key=lambda d: (d["key"], d["id"]))
     counts: dict[str, int] = {}
@@ -220,6 +225,13 @@ def write_training_text(sample_dir: str, path: str, max_bytes: int) -> dict[str,
             for line in training_lines(doc["text"], max_bytes):
                 out.write(line + "\n")
     return dict(sorted(counts.items()))
+
+
+def remove_sample(sample_dir: str) -> None:
+    """Delete the sample job's own files (literal listing, its own names only) from SAMPLE_DIR."""
+    for name in io.list_dir(sample_dir):
+        if _SAMPLE_OWN.match(name):
+            io.delete(io.join(sample_dir, name))
 
 
 def parse_weights(text: str | None) -> dict[str, float] | None:
@@ -275,8 +287,7 @@ def run(argv: list[str] | None = None) -> dict:
         dry_run.print_summary("train_tokenizer", info)
         return info
     sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
-    for stale in io.match(io.join(sample_dir, "*")):   # a crashed earlier run's sample
-        io.delete(stale)
+    remove_sample(sample_dir)   # a crashed earlier run's sample
 
     with beam.Pipeline(options=options) as p:
         build_sample(p, args.input, sources, sample_dir, config, weights)
@@ -300,9 +311,8 @@ def run(argv: list[str] | None = None) -> dict:
     io.write_atomic(io.join(args.output, "tokenizer.model"), model)
     io.write_atomic(io.join(args.output, "tokenizer.json"),
                     (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
-    for path in io.match(io.join(sample_dir, "*")):
-        io.delete(path)
-    if "://" not in sample_dir and os.path.isdir(sample_dir):
+    remove_sample(sample_dir)
+    if "://" not in sample_dir and os.path.isdir(sample_dir) and not os.listdir(sample_dir):
         os.rmdir(sample_dir)
     print(f"{'source':<16}{'keep rate':>10}{'docs':>10}")
     for source in sorted(rates):

@@ -88,14 +88,17 @@ def write_lengths(shard_path: str, doc_lengths: Sequence[int]) -> str:
     return path
 
 
-def stale_files(directory: str, keep: Iterable[str]) -> list[str]:
+def stale_files(directory: str, keep: Iterable[str], listed: Iterable[str] | None = None) -> list[str]:
     """Temporaries, shards and lengths sidecars of other runs (other shard counts) in a source directory.
 
-    `keep`: the shard names of this run; their sidecars are kept with them."""
+    `keep`: the shard names of this run; their sidecars are kept with them. `listed`: the directory's
+    names as listed before the job wrote anything (default: list it now); a file that appeared since
+    (another job's) is then never a candidate, so a job deletes only what an earlier run of it left."""
     keep = set(keep)
     keep |= {lengths_name(name) for name in keep if name.endswith(lengths.SHARD_SUFFIX)}
     out = []
-    for name in paths.list_dir(directory):   # a literal listing: no glob expansion of `directory`
+    names = paths.list_dir(directory) if listed is None else sorted(listed)
+    for name in names:   # a literal listing: no glob expansion of `directory`
         ours = SHARD_RE.match(name) or lengths.NAME_RE.match(name)
         if name.startswith(TEMP_PREFIX) or (ours and name not in keep):
             out.append(paths.join(directory, name))
