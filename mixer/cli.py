@@ -130,7 +130,7 @@ def run_build(args, argv: list[str]) -> int:
 
 
 def run_inspect(args) -> int:
-    from mixer.inspect import check_mixture, format_table, load_stages, plot_stages
+    from mixer.inspect import check_mixture, format_table, load_stages, plot_stages, unverifiable
 
     try:
         stages = load_stages(args.mixture, check_shards=False)
@@ -142,6 +142,9 @@ def run_inspect(args) -> int:
         print(format_table(m))
         if args.check:
             problems = check_mixture(m, verify_tokens=args.verify_tokens)
+            for name in unverifiable(m):
+                print(f"note: {name}: this mixture records no fingerprint of its manifest (built before they "
+                      "were recorded): a re-tokenized source cannot be detected; rebuild to add one")
             for problem in problems:
                 print(f"CHECK FAILED: {problem}")
             print(f"check: {'FAILED' if problems else 'ok'} ({len(m['sources'])} sources, "

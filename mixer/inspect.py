@@ -48,10 +48,12 @@ def format_table(mixture: dict) -> str:
 def check_mixture(mixture: dict, verify_tokens: bool = False) -> list[str]:
     """Problems found comparing the mixture with each source's manifest and shards ([] = all good).
 
-    Record counts come from tokens.source.TokenizedSource (it opens every shard and
-    compares its record count with the manifest); verify_tokens also reads every record.
+    The manifest must still match the fingerprint the mixture recorded (a re-tokenized source is
+    reported with what changed). Record counts come from tokens.source.TokenizedSource (it opens every
+    shard and compares its record count and size with the manifest); every shard and sidecar is read
+    whole against its CRC32C; verify_tokens also decodes every record.
     """
-    from tokens.manifest import ManifestError, load_manifest
+    from tokens.manifest import ManifestError, fingerprint, fingerprint_changes, load_manifest
     from tokens.records import CorruptRecordError
     from tokens.source import TokenizedSource
 
@@ -62,6 +64,11 @@ def check_mixture(mixture: dict, verify_tokens: bool = False) -> list[str]:
         except ManifestError as e:
             problems.append(f"{name}: {e}")
             continue
+        if "fingerprint" in entry:
+            changes = fingerprint_changes(entry["fingerprint"], fingerprint(manifest))
+            if changes:
+                problems.append(stale_message(mixture, name, entry["manifest"], changes))
+                continue
         if manifest.shard_paths != entry["shards"]:
             problems.append(f"{name}: the manifest's shard list differs from the mixture's "
                             f"({len(manifest.shard_paths)} vs {len(entry['shards'])} shards)")
@@ -73,11 +80,24 @@ def check_mixture(mixture: dict, verify_tokens: bool = False) -> list[str]:
                             f"mixture's {mixture['tokenizer_sha256'][:12]}")
         try:
             with TokenizedSource.open(entry["manifest"], verify=True) as source:
+                source.verify_checksums()
                 if verify_tokens:
                     source.verify_tokens()
         except (ManifestError, CorruptRecordError) as e:
             problems.append(f"{name}: {e}")
     return problems
+
+
+def stale_message(mixture: dict, name: str, manifest_path: str, changes: list[str]) -> str:
+    """Why a mixture no longer describes its data, and the command that rebuilds it."""
+    return (f"{name}: {manifest_path} changed since mixture {mixture.get('name')!r} was built ("
+            + "; ".join(changes) + "): it would train on different data than it says. Rebuild the mixture: "
+            + (mixture.get("command") or "python -m mixer build ..."))
+
+
+def unverifiable(mixture: dict) -> list[str]:
+    """Sources the mixture cannot vouch for: built before fingerprints were recorded."""
+    return sorted(name for name, entry in mixture["sources"].items() if "fingerprint" not in entry)
 
 
 def plot_stages(stages: list[tuple[str, dict]], out_path: str, title: str = "") -> str:

@@ -2,7 +2,9 @@
 
 The file is plain JSON so the trainer, `mixer inspect` and people read the same thing:
 stage, schedule, budget, tokenizer, and per source its weight (token share), target and
-available tokens, documents, epochs, manifest and full shard paths. `load_mixture`
+available tokens, documents, epochs, manifest, full shard paths and the fingerprint of the
+manifest it was built from (tokens.manifest.fingerprint: shard names, sizes, counts, checksums,
+tokenizer); the trainer and `mixer inspect --check` refuse data whose manifest no longer matches. `load_mixture`
 validates everything the trainer relies on, so a hand-edited or stale mixture fails here
 with a message naming the file and field instead of deep inside a training run.
 MaxText's mixture file ({name: {"path": glob, "weight": w}}) is derived from it.
@@ -63,6 +65,11 @@ def _validate_source(name: str, entry: Any, where: str) -> None:
     shards = _field(entry, "shards", list, sw)
     if not shards or not all(isinstance(s, str) and s for s in shards):
         raise MixtureError(f"{sw}: shards must be a non-empty list of paths")
+    fingerprint = _field(entry, "fingerprint", dict, sw, optional=True)   # absent in older mixtures
+    if fingerprint is not None:
+        listed = _field(fingerprint, "shards", list, f"{sw}: fingerprint")
+        if len(listed) != len(shards) or not all(isinstance(s, dict) for s in listed):
+            raise MixtureError(f"{sw}: fingerprint must list one object per shard ({len(shards)})")
 
 
 def validate_mixture(body: Any, where: str = "<mixture>", check_shards: bool = False) -> dict:

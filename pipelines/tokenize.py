@@ -25,7 +25,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import dry_run, io
-from tokens import records
+from tokens import checksums, records
+from tokens.lengths import encode as encode_lengths
 from tokens import shards
 from pipelines.sources.curated import ReadCurated, resolve_sources
 from tokens.manifest import MANIFEST_NAME, Manifest, ManifestError, Shard, load_manifest, write_manifest
@@ -96,12 +97,15 @@ class WriteShard(beam.DoFn):
         name = shards.shard_name(index, count)
         path = io.join(self.output, source, name)
         written = shards.write_shard(path, (d[3] for d in docs))
-        if written != len(docs):
-            raise RuntimeError(f"{path}: wrote {written} records of {len(docs)}")
-        shards.write_lengths(path, [d[2] for d in docs])
+        if written.records != len(docs):
+            raise RuntimeError(f"{path}: wrote {written.records} records of {len(docs)}")
+        doc_lengths = [d[2] for d in docs]
+        shards.write_lengths(path, doc_lengths)
+        sidecar = checksums.of_bytes(encode_lengths(doc_lengths))   # the bytes write_lengths published
         Metrics.counter("tokenize", f"{source}/shards").inc()
-        yield source, {"path": name, "lengths_path": shards.lengths_name(name), "documents": written,
-                       "tokens": sum(d[2] for d in docs), "lengths": dict(Counter(d[2] for d in docs))}
+        yield source, {"path": name, "lengths_path": shards.lengths_name(name), "documents": written.records,
+                       "tokens": sum(d[2] for d in docs), "lengths": dict(Counter(d[2] for d in docs)),
+                       "bytes": written.bytes, "crc32c": written.crc32c, "lengths_crc32c": sidecar.crc32c}
 
 
 class WriteManifest(beam.DoFn):
@@ -128,7 +132,8 @@ class WriteManifest(beam.DoFn):
             source=source,
             tokenizer={"sha256": cfg.tokenizer_sha256, "vocab_size": cfg.vocab_size, "eos_id": cfg.eos_id,
                        "pad_id": cfg.pad_id, "path": cfg.tokenizer},
-            shards=tuple(Shard(s["path"], s["documents"], s["tokens"], s["lengths_path"]) for s in summaries),
+            shards=tuple(Shard(s["path"], s["documents"], s["tokens"], s["lengths_path"], s["bytes"], s["crc32c"],
+                               s["lengths_crc32c"]) for s in summaries),
             documents=sum(s["documents"] for s in summaries), tokens=sum(s["tokens"] for s in summaries),
             length_histogram=shards.length_histogram(lengths), config_hash=cfg.hash(),
             code_version=self.code_version, created_by=self.created_by)

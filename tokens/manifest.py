@@ -8,17 +8,35 @@ never sees a source whose shards are still being written.
 Each shard entry may name its lengths sidecar ("lengths": relative path, checked like
 "path"; tokens.shards documents the format). Manifests written before sidecars
 existed omit it and stay valid: readers then compute lengths from the records.
+A shard (or sidecar) listed twice is refused: it would count its documents twice.
+
+Checksums (tokens.checksums: CRC32C, 8 hex digits): each shard entry records "bytes" and
+"crc32c" of the shard and "lengths_crc32c" of its sidecar. Verification policy (TokenizedSource):
+  - sidecars: always, whenever one is read (4 bytes per document, read whole anyway);
+  - shards: the size on every open (a stat); the full CRC32C when a gs:// shard is fetched into
+    the local cache (the bytes stream through anyway), by `TokenizedSource.verify_checksums()`, and
+    by `mixer inspect --check`. Not on every local open: reading a TB corpus at each trainer start
+    costs more than it protects, and every record read is decoded and range-checked anyway.
+Manifests written before checksums are accepted with a warning (nothing to verify; re-tokenize
+to add them): refusing them would force re-tokenizing whole corpora for no new information.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import posixpath
 from typing import Any
 
 from tokens import paths
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+
+
+_LOG = logging.getLogger(__name__)
+_CRC_HEX = "0123456789abcdef"
+_OPTIONAL = ("lengths", "bytes", "crc32c", "lengths_crc32c")   # shard fields older manifests omit
 
 
 class ManifestError(ValueError):
@@ -31,6 +49,9 @@ class Shard:
     documents: int
     tokens: int
     lengths: str | None = None   # sidecar of per-record token counts, relative; None in older manifests
+    bytes: int | None = None     # shard size; None in manifests written before checksums
+    crc32c: str | None = None    # shard CRC32C (tokens.checksums); None likewise
+    lengths_crc32c: str | None = None   # sidecar CRC32C; None likewise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +82,12 @@ class Manifest:
         return [paths.join(self.location, s.path) for s in self.shards]
 
     @property
+    def checksummed(self) -> bool:
+        """Every shard (and every sidecar it names) has a recorded checksum."""
+        return all(s.crc32c is not None and s.bytes is not None and (s.lengths is None or s.lengths_crc32c)
+                   for s in self.shards)
+
+    @property
     def lengths_paths(self) -> list[str | None]:
         """Full lengths-sidecar paths in shard order; None for a shard whose entry names none."""
         return [None if s.lengths is None else paths.join(self.location, s.lengths) for s in self.shards]
@@ -68,7 +95,7 @@ class Manifest:
     def to_json(self) -> str:
         body = dataclasses.asdict(self)
         body.pop("location")
-        body["shards"] = [{k: v for k, v in dataclasses.asdict(s).items() if not (k == "lengths" and v is None)}
+        body["shards"] = [{k: v for k, v in dataclasses.asdict(s).items() if not (k in _OPTIONAL and v is None)}
                           for s in self.shards]
         return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
@@ -105,18 +132,7 @@ def parse_manifest(text: str, where: str, location: str = "") -> Manifest:
     for key in ("sha256", "vocab_size", "eos_id"):
         if key not in tokenizer:
             raise ManifestError(f"{where}: tokenizer lacks {key!r}")
-    shards = []
-    for i, raw in enumerate(_require(body, "shards", list, where)):
-        sw = f"{where}: shards[{i}]"
-        if not isinstance(raw, dict):
-            raise ManifestError(f"{sw} must be an object")
-        _check_relative(raw.get("path"), sw)
-        if "lengths" in raw:
-            _check_relative(raw["lengths"], sw, "lengths path")
-        docs, toks = _require(raw, "documents", int, sw), _require(raw, "tokens", int, sw)
-        if docs < 0 or toks < 0 or toks < docs:
-            raise ManifestError(f"{sw}: impossible counts documents={docs} tokens={toks}")
-        shards.append(Shard(raw["path"], docs, toks, raw.get("lengths")))
+    shards = _parse_shards(_require(body, "shards", list, where), f"{where}: shards")
     documents = _require(body, "documents", int, where)
     tokens = _require(body, "tokens", int, where)
     if documents != sum(s.documents for s in shards):
@@ -129,6 +145,48 @@ def parse_manifest(text: str, where: str, location: str = "") -> Manifest:
         length_histogram=dict(body.get("length_histogram") or {}),
         config_hash=str(body.get("config_hash", "")), code_version=str(body.get("code_version", "")),
         created_by=str(body.get("created_by", "")), location=location, format_version=version)
+
+
+def _parse_shards(entries: Any, where: str) -> list[Shard]:
+    if not isinstance(entries, list):
+        raise ManifestError(f"{where} must be a list")
+    shards, seen = [], {}
+    for i, raw in enumerate(entries):
+        sw = f"{where}[{i}]"
+        if not isinstance(raw, dict):
+            raise ManifestError(f"{sw} must be an object")
+        _check_relative(raw.get("path"), sw)
+        if "lengths" in raw:
+            _check_relative(raw["lengths"], sw, "lengths path")
+        docs, toks = _require(raw, "documents", int, sw), _require(raw, "tokens", int, sw)
+        if docs < 0 or toks < 0 or toks < docs:
+            raise ManifestError(f"{sw}: impossible counts documents={docs} tokens={toks}")
+        size = _optional(raw, "bytes", int, sw)
+        if size is not None and size < 0:
+            raise ManifestError(f"{sw}: bytes must be >= 0")
+        crcs = [_crc(raw, key, sw) for key in ("crc32c", "lengths_crc32c")]
+        if crcs[1] is not None and "lengths" not in raw:
+            raise ManifestError(f"{sw}: lengths_crc32c without a lengths sidecar")
+        for name in (raw["path"], raw.get("lengths")):
+            key = name and posixpath.normpath(name.replace("\\", "/"))
+            if key is None:
+                continue
+            if key in seen:   # the same file twice would count its documents twice
+                raise ManifestError(f"{sw}: {name!r} is already listed by {seen[key]}; a shard may appear once")
+            seen[key] = sw
+        shards.append(Shard(raw["path"], docs, toks, raw.get("lengths"), size, *crcs))
+    return shards
+
+
+def _optional(body: dict, key: str, kind: type, where: str) -> Any:
+    return None if body.get(key) is None else _require(body, key, kind, where)
+
+
+def _crc(body: dict, key: str, where: str) -> str | None:
+    value = _optional(body, key, str, where)
+    if value is not None and (len(value) != 8 or any(c not in _CRC_HEX for c in value)):
+        raise ManifestError(f"{where}: {key} {value!r} is not 8 lowercase hex digits")
+    return value
 
 
 def load_manifest(path: str) -> Manifest:
@@ -151,3 +209,41 @@ def write_manifest(directory: str, manifest: Manifest) -> str:
     path = paths.join(directory, MANIFEST_NAME)
     paths.write_atomic(path, text.encode("utf-8"))
     return path
+
+
+def fingerprint(manifest: Manifest) -> dict[str, Any]:
+    """What a mixture records of each manifest it was built from (mixture.json sources.<name>.fingerprint):
+    tokenizer, totals and every shard's name, size, counts and checksums. Location-free (names are relative),
+    so the same data copied elsewhere keeps its fingerprint; a re-tokenization into the same folder does not."""
+    return {"tokenizer_sha256": manifest.tokenizer_sha256, "documents": manifest.documents,
+            "tokens": manifest.tokens, "config_hash": manifest.config_hash,
+            "shards": [{"path": s.path, "bytes": s.bytes, "documents": s.documents, "tokens": s.tokens,
+                        "crc32c": s.crc32c, "lengths_crc32c": s.lengths_crc32c} for s in manifest.shards]}
+
+
+def fingerprint_changes(recorded: dict[str, Any], current: dict[str, Any], limit: int = 3) -> list[str]:
+    """Human-readable differences between a recorded fingerprint and a manifest's current one ([] = same)."""
+    changes = []
+    for key, what in (("tokenizer_sha256", "tokenizer sha256"), ("config_hash", "tokenize config hash")):
+        if recorded.get(key) != current.get(key):
+            changes.append(f"{what} {str(recorded.get(key))[:12]} -> {str(current.get(key))[:12]}")
+    for key in ("documents", "tokens"):
+        if recorded.get(key) != current.get(key):
+            changes.append(f"{key} {recorded.get(key)} -> {current.get(key)}")
+    before = {s.get("path"): s for s in recorded.get("shards") or [] if isinstance(s, dict)}
+    after = {s["path"]: s for s in current.get("shards") or []}
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+    removed, added = sorted(set(before) - set(after)), sorted(set(after) - set(before))
+    if removed:
+        changes.append(f"shards gone: {listed(removed)}")
+    if added:
+        changes.append(f"shards new: {listed(added)}")
+    fields = ("bytes", "documents", "tokens", "crc32c", "lengths_crc32c")
+    changed = [f"{name} ({'/'.join(k for k in fields if before[name].get(k) != after[name].get(k))})"
+               for name in sorted(set(before) & set(after)) if before[name] != after[name]]
+    if changed:
+        changes.append(f"shards rewritten: {listed(changed)}")
+    return changes

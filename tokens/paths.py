@@ -120,12 +120,15 @@ def delete(path: str) -> None:
             pass
 
 
-def publish(path: str, write: Callable[[str], None]) -> None:
-    """`write(local_temporary_path)`, then move the result to `path` atomically.
+def publish(path: str, write: Callable[[str], None]):
+    """`write(local_temporary_path)`, then move the result to `path` atomically; returns the published
+    bytes' tokens.checksums.Digest (size, CRC32C), computed from the temporary before it moves.
 
     Local: the temporary is a hidden sibling, renamed into place. Remote: the temporary is a
     local file streamed to the final object name (visible only once the upload completes).
     A failure leaves no file under the final name and no temporary behind."""
+    from tokens import checksums
+
     if is_remote(path):
         fd, tmp = tempfile.mkstemp(prefix=".publish-", suffix=os.path.splitext(path)[1])
         os.close(fd)
@@ -136,6 +139,7 @@ def publish(path: str, write: Callable[[str], None]) -> None:
         tmp = os.path.join(directory, f".tmp-{uuid.uuid4().hex}-{os.path.basename(path)}")
     try:
         write(tmp)
+        digest = checksums.of_file(tmp)
         if is_remote(path):
             with open(tmp, "rb") as src, _remote(path).open("wb") as dst:
                 shutil.copyfileobj(src, dst, 16 << 20)
@@ -144,6 +148,7 @@ def publish(path: str, write: Callable[[str], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    return digest
 
 
 def write_atomic(path: str, data: bytes) -> None:

@@ -10,6 +10,7 @@ per record, record order), written right after the shard the same atomic way.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -50,8 +51,15 @@ def shard_count(tokens: int, target_shard_tokens: int, fixed: int = 0) -> int:
     return max(1, math.ceil(tokens / max(1, target_shard_tokens)))
 
 
-def write_shard(path: str, records: Iterable[bytes]) -> int:
-    """Write an ArrayRecord shard atomically; returns the record count.
+@dataclasses.dataclass(frozen=True)
+class WrittenShard:
+    records: int
+    bytes: int       # size of the published shard
+    crc32c: str      # its CRC32C (tokens.checksums), recorded in the manifest
+
+
+def write_shard(path: str, records: Iterable[bytes]) -> WrittenShard:
+    """Write an ArrayRecord shard atomically; returns its record count, size and CRC32C.
 
     Local: written under a hidden temporary name in the same directory, then renamed.
     gs://: written to a local temporary file, then streamed to the final object name
@@ -70,8 +78,8 @@ def write_shard(path: str, records: Iterable[bytes]) -> int:
             count += 1
         writer.close()
 
-    paths.publish(path, write)
-    return count
+    digest = paths.publish(path, write)
+    return WrittenShard(count, digest.size, digest.crc32c)
 
 
 def write_lengths(shard_path: str, doc_lengths: Sequence[int]) -> str:
