@@ -7,12 +7,13 @@ import posixpath
 from mixer import mixture as mixture_lib
 from mixer.budget import format_tokens
 from tokens import paths
+from tokens.manifest import reject_json_constant
 
 
 def load_stages(path: str, check_shards: bool = False) -> list[tuple[str, dict]]:
     """[(stage name, mixture)] for a mixture.json (one stage) or a recipe.json (its stages in order)."""
     with paths.open_read(path) as f:
-        body = json.loads(f.read().decode("utf-8"))
+        body = json.loads(f.read().decode("utf-8"), parse_constant=reject_json_constant)
     if isinstance(body, dict) and "stages" in body and "sources" not in body:
         base = paths.dirname(path)
         return [(stage["name"], mixture_lib.load_mixture(paths.join(base, stage["mixture"]) if base

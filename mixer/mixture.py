@@ -19,6 +19,7 @@ import posixpath
 from typing import Any
 
 from tokens import paths
+from tokens.manifest import reject_json_constant
 
 FORMAT_VERSION = 1
 MIXTURE_NAME = "mixture.json"
@@ -105,8 +106,8 @@ def validate_mixture(body: Any, where: str = "<mixture>", check_shards: bool = F
     _field(body, "tokenizer_sha256", str, where)
     _field(body, "command", str, where)
     max_epochs = _field(body, "max_epochs", (int, float), where, optional=True)
-    if max_epochs is not None and max_epochs <= 0:
-        raise MixtureError(f"{where}: max_epochs must be > 0")
+    if max_epochs is not None and not (math.isfinite(max_epochs) and max_epochs > 0):
+        raise MixtureError(f"{where}: max_epochs must be a finite number > 0")
     warnings = _field(body, "warnings", list, where, optional=True)
     if warnings is not None and not all(isinstance(w, str) for w in warnings):
         raise MixtureError(f"{where}: warnings must be a list of strings")
@@ -151,15 +152,16 @@ def load_mixture(path: str, check_shards: bool = True) -> dict:
     except Exception as e:  # missing file, permissions, object-store errors
         raise MixtureError(f"{path}: cannot read mixture ({type(e).__name__}: {e})") from None
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError as e:
+        body = json.loads(text, parse_constant=reject_json_constant)
+    except (json.JSONDecodeError, ValueError) as e:
         raise MixtureError(f"{path}: not valid JSON ({e})") from None
     return validate_mixture(body, path, check_shards=check_shards)
 
 
+
 def to_json(body: Any) -> str:
     """Canonical text: sorted keys, 2-space indent, trailing newline (same input, same bytes)."""
-    return json.dumps(body, indent=2, sort_keys=True) + "\n"
+    return json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 # Not part of a mixture's identity: the command line, and where the shards live (a copy of the data
@@ -175,7 +177,7 @@ def mixture_hash(mixture: dict) -> str:
     body = {k: v for k, v in mixture.items() if k not in HASH_EXCLUDED_TOP and k != "sources"}
     body["sources"] = {name: {k: v for k, v in spec.items() if k not in HASH_EXCLUDED_SOURCE}
                        for name, spec in sorted(mixture["sources"].items())}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()).hexdigest()
 
 
 def source_dir(entry: dict) -> str:

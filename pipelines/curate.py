@@ -41,6 +41,7 @@ from pipelines.report.progress import LogProgress, show_progress
 from pipelines.sources import ReadLimits
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
 from pipelines.verify.synthetic import VerifyConfig
+from tokens.flags import finite_float
 
 CHART_NAME = "funnel.png"   # next to report.md, linked from it
 
@@ -305,7 +306,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     ap.add_argument("--num-shards", type=int, default=d["num_shards"].default,
                     help="Parquet files per source in kept/ and rejected/ (count; 0 lets the runner choose, "
                          "use 0 or a large count on Dataflow)")
-    ap.add_argument("--threshold", type=float, default=m.threshold,
+    ap.add_argument("--threshold", type=finite_float, default=m.threshold,
                     help="near-duplicate Jaccard similarity of word 5-gram sets (0-1)")
     ap.add_argument("--num-perm", type=int, default=m.num_perm, help="MinHash permutations (signature length)")
     ap.add_argument("--ngram", type=int, default=m.ngram, help="words per MinHash shingle")
@@ -375,7 +376,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
 def json_config(cfg: CurateConfig) -> dict:
     """The config as plain JSON data (nested dataclasses flattened, other values as strings)."""
     import json
-    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str, sort_keys=True))
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str, sort_keys=True, allow_nan=False))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 import shlex
@@ -28,6 +29,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import dry_run, io, sinks
 from pipelines.sources.curated import ReadCurated, resolve_sources
+from tokens.flags import finite_float
 from tokens.tokenizer import SPACE, Tokenizer
 
 SAMPLE_DIR = ".sample"   # under --output: the Beam job's sharded sample, removed after training
@@ -187,7 +189,7 @@ class KeepSampled(beam.DoFn):
         if id_fraction(row["id"]) < rates.get(source, 0.0):
             Metrics.counter("train_tokenizer", f"{source}/sampled_docs").inc()
             yield json.dumps({"key": hashlib.sha256(row["id"].encode()).hexdigest(), "id": row["id"],
-                              "source": source, "text": row["text"]}, ensure_ascii=False)
+                              "source": source, "text": row["text"]}, ensure_ascii=False, allow_nan=False)
 
 
 def build_sample(p, curated: str, sources: list[str], out_dir: str,
@@ -204,7 +206,7 @@ def build_sample(p, curated: str, sources: list[str], out_dir: str,
      | "sample by id hash" >> beam.ParDo(KeepSampled(), beam.pvalue.AsSingleton(rates))
      | "write sample" >> sinks.WriteToText(io.join(out_dir, "part"), file_name_suffix=".jsonl"))
     (rates
-     | "rates json" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
+     | "rates json" >> beam.Map(lambda r: json.dumps(r, sort_keys=True, allow_nan=False))
      | "write rates" >> sinks.WriteToText(io.join(out_dir, "rates"), file_name_suffix=".json",
                                             shard_name_template=""))
 
@@ -244,8 +246,8 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
             weights[name.strip()] = float(value)
         except ValueError:
             raise SystemExit(f"--weights: {item!r} is not source=number") from None
-        if weights[name.strip()] < 0:
-            raise SystemExit(f"--weights: {item!r} is negative")
+        if not math.isfinite(weights[name.strip()]) or weights[name.strip()] < 0:
+            raise SystemExit(f"--weights: {item!r} must be a finite number >= 0")
     if sum(weights.values()) <= 0:
         raise SystemExit("--weights: all weights are zero")
     return weights
@@ -262,7 +264,7 @@ def run(argv: list[str] | None = None) -> dict:
     parser.add_argument("--vocab-size", type=int, help="vocabulary size in pieces (incl. 4 specials, 256 bytes)")
     parser.add_argument("--sample-bytes", type=int, help="target UTF-8 bytes of sampled documents")
     parser.add_argument("--sample-docs", type=int, help="target number of sampled documents (overrides bytes)")
-    parser.add_argument("--min-source-share", type=float, help="floor on each source's share of the sample (0-1)")
+    parser.add_argument("--min-source-share", type=finite_float, help="floor on each source's share of the sample (0-1)")
     parser.add_argument("--weights", help="explicit shares 'code=0.5,text=0.5' (relative; unlisted sources get 0)")
     parser.add_argument("--sources", help="comma-separated sources to sample (default: all under kept/; "
                                           "required with --dry_run=True, which lists nothing)")
@@ -310,7 +312,7 @@ def run(argv: list[str] | None = None) -> dict:
                                                                  *(argv if argv is not None else sys.argv[1:])])}
     io.write_atomic(io.join(args.output, "tokenizer.model"), model)
     io.write_atomic(io.join(args.output, "tokenizer.json"),
-                    (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+                    (json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
     remove_sample(sample_dir)
     if "://" not in sample_dir and os.path.isdir(sample_dir) and not os.listdir(sample_dir):
         os.rmdir(sample_dir)

@@ -97,7 +97,12 @@ class Manifest:
         body.pop("location")
         body["shards"] = [{k: v for k, v in dataclasses.asdict(s).items() if not (k in _OPTIONAL and v is None)}
                           for s in self.shards]
-        return json.dumps(body, indent=2, sort_keys=True) + "\n"
+        return json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def reject_json_constant(name: str):
+    """json.loads hook: NaN and Infinity are not JSON; Python's parser accepts them unless told not to."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _check_relative(path: str, where: str, what: str = "shard path") -> None:
@@ -120,8 +125,8 @@ def _require(body: dict, key: str, kind: type | tuple, where: str) -> Any:
 def parse_manifest(text: str, where: str, location: str = "") -> Manifest:
     """Validate a manifest's schema and totals; raise ManifestError naming `where`."""
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError as e:
+        body = json.loads(text, parse_constant=reject_json_constant)
+    except (json.JSONDecodeError, ValueError) as e:
         raise ManifestError(f"{where}: not valid JSON ({e})") from None
     if not isinstance(body, dict):
         raise ManifestError(f"{where}: top level must be an object")

@@ -133,4 +133,4 @@ def length_histogram(length_counts: Mapping[int, int]) -> dict[str, int]:
 
 def config_hash(config: Mapping) -> str:
     """sha256 of the canonical JSON of the tokenize settings (tokenizer sha included by caller)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(config, sort_keys=True, allow_nan=False).encode()).hexdigest()
