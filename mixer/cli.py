@@ -121,12 +121,17 @@ def run_build(args, argv: list[str]) -> int:
         print(json.dumps({"recipe": plan, "stages": mixtures} if multi else mixtures[0], indent=2, sort_keys=True,
                          allow_nan=False))
         return 0
+    files: dict[str, bytes] = {}
+    for r, m in zip(requests, mixtures):
+        files.update(mixture_lib.mixture_files(paths.join(args.output, r.stage_dir) if multi else args.output, m))
+    path = paths.join(args.output, mixture_lib.RECIPE_NAME if multi else mixture_lib.MIXTURE_NAME)
     if multi:
-        for r, m in zip(requests, mixtures):
-            mixture_lib.write_mixture(paths.join(args.output, r.stage_dir), m)
-        path = mixture_lib.write_json(paths.join(args.output, mixture_lib.RECIPE_NAME), plan)
-    else:
-        path = mixture_lib.write_mixture(args.output, mixtures[0])
+        files[path] = mixture_lib.to_json(plan).encode("utf-8")
+    try:   # every stage's files or none: a full disk never leaves a recipe with some stages rebuilt
+        paths.write_all_atomic(files)
+    except OSError as e:
+        print(f"mixer build: error: {e}; nothing under {args.output} was changed", file=sys.stderr)
+        return 1
     print(f"wrote {path}")
     return 0
 

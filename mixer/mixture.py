@@ -195,13 +195,18 @@ def maxtext_mixture(mixture: dict) -> dict:
             for name, e in sorted(mixture["sources"].items()) if e["weight"] > 0}
 
 
-def write_mixture(directory: str, mixture: dict) -> str:
-    """Validate, then write DIR/mixture.json and DIR/maxtext_mixture.json atomically; returns the mixture path."""
+def mixture_files(directory: str, mixture: dict) -> dict[str, bytes]:
+    """Validated: DIR/maxtext_mixture.json, then DIR/mixture.json (the file readers look for, last)."""
     validate_mixture(mixture, "<mixture being written>")
-    path = paths.join(directory, MIXTURE_NAME)
-    paths.write_atomic(paths.join(directory, MAXTEXT_NAME), to_json(maxtext_mixture(mixture)).encode("utf-8"))
-    paths.write_atomic(path, to_json(mixture).encode("utf-8"))
-    return path
+    return {paths.join(directory, MAXTEXT_NAME): to_json(maxtext_mixture(mixture)).encode("utf-8"),
+            paths.join(directory, MIXTURE_NAME): to_json(mixture).encode("utf-8")}
+
+
+def write_mixture(directory: str, mixture: dict) -> str:
+    """Validate, then write DIR/mixture.json and DIR/maxtext_mixture.json, both or neither (a full disk
+    leaves the previous pair as it was); returns the mixture path."""
+    paths.write_all_atomic(mixture_files(directory, mixture))
+    return paths.join(directory, MIXTURE_NAME)
 
 
 def write_json(path: str, body: Any) -> str:

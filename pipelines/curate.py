@@ -387,6 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except funnel.InvariantError as e:
         print(f"\n!!! {e}", file=sys.stderr)
         return 2
+    except OSError as e:   # full disk, unwritable --output: one line naming the file; no report was published
+        print(f"curate: error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

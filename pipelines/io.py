@@ -166,9 +166,12 @@ def write_atomic(path: str, data: bytes) -> None:
             # GCS rename is copy + delete; the copy replaces the object in one step,
             # so readers see the old or the new bytes, never a partial object.
             FileSystems.rename([tmp], [path])
-    except BaseException:
+    except BaseException as e:
         try:
             delete(tmp)
         except Exception:  # the original error matters more than the cleanup's
             pass
+        if isinstance(e, OSError):   # a full disk names the file asked for, not the temporary
+            from tokens.paths import write_error
+            raise write_error(e, path) from e
         raise

@@ -26,7 +26,31 @@ _LOG = logging.getLogger(__name__)
 
 
 class _LiteralFinalize:
-    """pre_finalize / finalize_write of FileBasedSink with exact names instead of globs."""
+    """pre_finalize / finalize_write of FileBasedSink with exact names instead of globs; write errors
+    (a full disk) name the output instead of Beam's temporary and stay OSErrors through the runner."""
+
+    def open(self, temp_path):
+        try:
+            return super().open(temp_path)
+        except OSError as e:
+            raise self._write_error(e) from e
+
+    def write_record(self, file_handle, value):
+        try:
+            return super().write_record(file_handle, value)
+        except OSError as e:
+            raise self._write_error(e) from e
+
+    def close(self, file_handle):
+        try:
+            return super().close(file_handle)
+        except OSError as e:
+            raise self._write_error(e) from e
+
+    def _write_error(self, error: OSError) -> OSError:
+        from tokens.paths import write_error
+        shards = "-*" if self.shard_name_format else ""
+        return write_error(error, f"{self.file_path_prefix.get()}{shards}{self.file_name_suffix.get()}")
 
     def final_name(self, shard: int, num_shards: int) -> str:
         return "".join([self.file_path_prefix.get(),

@@ -271,6 +271,15 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
     return manifests
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
     show_progress()
-    run()
+    try:
+        run(argv)
+    except OSError as e:   # full disk, unwritable --output: one line naming the file, no half-published source
+        print(f"tokenize: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -73,10 +73,13 @@ def write_shard(path: str, records: Iterable[bytes]) -> WrittenShard:
     def write(tmp: str) -> None:
         nonlocal count
         writer = ArrayRecordWriter(tmp, WRITER_OPTIONS)
-        for record in records:
-            writer.write(record)
-            count += 1
-        writer.close()
+        try:
+            for record in records:
+                writer.write(record)
+                count += 1
+            writer.close()
+        except RuntimeError as e:   # riegeli's status ("write() failed: No space left on device; ..."): an I/O
+            raise OSError(str(e)) from e   # error, re-raised by paths.publish naming the shard, not the temporary
 
     digest = paths.publish(path, write)
     return WrittenShard(count, digest.size, digest.crc32c)

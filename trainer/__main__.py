@@ -84,7 +84,16 @@ def main(argv: list[str] | None = None) -> int:
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, stop_at=args.stop_at,
         force=args.force, log_documents=args.log_documents, prefetch=args.prefetch,
         assumed_mfu=args.assumed_mfu, chips=args.chips, async_checkpoints=not args.sync_checkpoints)
-    train(opts, log=lambda line: print(line, flush=True))
+    from mixer.mixture import MixtureError
+    from trainer.checkpoint import CheckpointWriteError, ResumeError
+    from trainer.data import DataError
+
+    try:
+        train(opts, log=lambda line: print(line, flush=True))
+    except (CheckpointWriteError, ResumeError, DataError, MixtureError, OSError) as e:
+        # What the user can act on (full disk, stale mixture, wrong workdir) as one line; bugs keep a traceback.
+        print(f"trainer: error: {e}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

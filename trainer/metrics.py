@@ -55,8 +55,11 @@ class MetricsWriter:
             self._lines.append(line)
             paths.write_atomic(self._path, ("\n".join(self._lines) + "\n").encode("utf-8"))
         else:
-            with open(self._path, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
+            try:
+                with open(self._path, "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+            except OSError as e:   # a full disk names the file
+                raise paths.write_error(e, self._path) from e
         if self._tb is not None and "step" in record:
             prefix = record.get("kind", "train")
             for key, value in _flatten(record):
