@@ -69,7 +69,6 @@ def check_mixture(mixture: dict, verify_tokens: bool = False) -> list[str]:
             changes = fingerprint_changes(entry["fingerprint"], fingerprint(manifest))
             if changes:
                 problems.append(stale_message(mixture, name, entry["manifest"], changes))
-                continue
         if manifest.shard_paths != entry["shards"]:
             problems.append(f"{name}: the manifest's shard list differs from the mixture's "
                             f"({len(manifest.shard_paths)} vs {len(entry['shards'])} shards)")
