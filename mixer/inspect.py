@@ -66,7 +66,8 @@ def check_mixture(mixture: dict, verify_tokens: bool = False) -> list[str]:
             problems.append(f"{name}: {e}")
             continue
         if "fingerprint" in entry:
-            changes = fingerprint_changes(entry["fingerprint"], fingerprint(manifest))
+            changes = fingerprint_changes(entry["fingerprint"], fingerprint(manifest),
+                                          [s.path for s in manifest.shards])
             if changes:
                 problems.append(stale_message(mixture, name, entry["manifest"], changes))
         if manifest.shard_paths != entry["shards"]:

@@ -68,9 +68,10 @@ def _validate_source(name: str, entry: Any, where: str) -> None:
         raise MixtureError(f"{sw}: shards must be a non-empty list of paths")
     fingerprint = _field(entry, "fingerprint", dict, sw, optional=True)   # absent in older mixtures
     if fingerprint is not None:
-        listed = _field(fingerprint, "shards", list, f"{sw}: fingerprint")
-        if len(listed) != len(shards) or not all(isinstance(s, dict) for s in listed):
-            raise MixtureError(f"{sw}: fingerprint must list one object per shard ({len(shards)})")
+        _field(fingerprint, "shards_sha256", str, f"{sw}: fingerprint")
+        crcs = _field(fingerprint, "crc32c", list, f"{sw}: fingerprint")
+        if _field(fingerprint, "shard_count", int, f"{sw}: fingerprint") != len(shards) or len(crcs) != len(shards):
+            raise MixtureError(f"{sw}: fingerprint must describe the {len(shards)} shards listed")
 
 
 def validate_mixture(body: Any, where: str = "<mixture>", check_shards: bool = False) -> dict:

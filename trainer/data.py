@@ -175,7 +175,7 @@ def check_fingerprint(mixture: dict, name: str, path: str, manifest) -> None:
     recorded = mixture["sources"][name].get("fingerprint")
     if recorded is None:   # a mixture built before fingerprints: nothing to compare
         return
-    changes = fingerprint_changes(recorded, fingerprint(manifest))
+    changes = fingerprint_changes(recorded, fingerprint(manifest), [s.path for s in manifest.shards])
     if changes:
         raise DataError(stale_message(mixture, name, path, changes))
 
