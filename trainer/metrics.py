@@ -75,7 +75,8 @@ class MetricsWriter:
 
 def strict_record(record: dict[str, Any]) -> dict[str, Any]:
     """`record` as strict JSON data: a diverged value (NaN/inf loss) becomes null and its dotted key is
-    listed under "non_finite" with what it was, so the line parses anywhere and the event stays visible."""
+    listed under "non_finite" with what it was, so the line parses anywhere and the event stays visible.
+    Also used for the evaluation results (evals/), which carry losses too."""
     found: dict[str, str] = {}
 
     def clean(value, key):
@@ -83,7 +84,9 @@ def strict_record(record: dict[str, Any]) -> dict[str, Any]:
             found[key] = str(value)
             return None
         if isinstance(value, dict):
-            return {k: clean(v, f"{key}.{k}" if key else k) for k, v in value.items()}
+            return {k: clean(v, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, f"{key}.{i}") for i, v in enumerate(value)]
         return value
 
     out = clean(record, "")
