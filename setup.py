@@ -13,6 +13,7 @@ REQUIRED = [
     "array-record>=0.8.1",
     "pyarrow>=18.0.0",
     "google-cloud-storage>=2.18.0",
+    "google-crc32c>=1.5.0",        # CRC32C of shards and sidecars in manifests (tokens/checksums.py)
     "gcsfs>=2024.2.0",             # gs:// for tokens.paths through etils.epath (mixer, trainer, Orbax)
     "etils[epath]>=1.7.0",         # tokens.paths: one path API for local and gs://
     "zstandard>=0.23.0",

@@ -105,7 +105,7 @@ def write_corpus(output: str, n: int, shards: int = 4, seed: int = 0, sample_roo
         tmp = path + ".tmp"
         with open(tmp, "wb") as raw, zstandard.ZstdCompressor(level=3).stream_writer(raw) as out:
             for _ in range(bounds[s], bounds[s + 1]):
-                out.write(json.dumps(next(docs), ensure_ascii=False).encode("utf-8") + b"\n")
+                out.write(json.dumps(next(docs), ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n")
         os.replace(tmp, path)
         paths.append(path)
     return paths

@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     workers = args.workers or (1 if args.quick else os.cpu_count() or 1)
     if args.run:   # child process: one system
         kept = (run_ours if args.run == "ours" else run_datatrove)(args.input, args.output, workers)
-        print(json.dumps({"kept": kept}))
+        print(json.dumps({"kept": kept}, allow_nan=False))
         return 0
     n_docs = args.documents or (600 if args.quick else 200_000)
     run(n_docs, workers, record=not args.no_record and not args.quick, quick=args.quick, keep=args.keep)

@@ -41,7 +41,7 @@ def write_manifests(root: str, shards_per_source: int, total_tokens: int) -> Non
                 "length_histogram": {"min": 1, "median": 1500, "p99": 9000, "max": 60000},
                 "config_hash": "bench", "code_version": "bench"}
         with open(os.path.join(out, "manifest.json"), "w") as f:
-            json.dump(body, f)
+            json.dump(body, f, allow_nan=False)
 
 
 def picks_per_second(n: int = 300_000) -> float:

@@ -74,7 +74,7 @@ def merge_results(values: dict, path: str = RESULTS_JSON) -> dict:
         with open(path, encoding="utf-8") as f:
             merged = json.load(f)
     merged.update(values)
-    write_atomic(path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    write_atomic(path, json.dumps(merged, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return merged
 
 

@@ -45,7 +45,7 @@ def write_fixture(tmp: str, n_docs: int, vocab: int) -> tuple[str, str, list[str
         part = docs[s::shards]
         pq.write_table(pa.table({"id": [d["id"] for d in part], "source": ["text"] * len(part),
                                  "text": [d["text"] for d in part],
-                                 "meta": [json.dumps(d["meta"]) for d in part]}),
+                                 "meta": [json.dumps(d["meta"], allow_nan=False) for d in part]}),
                        os.path.join(kept, f"part-{s:05d}-of-{shards:05d}.parquet"))
     sample = os.path.join(tmp, "sample.txt")
     with open(sample, "w", encoding="utf-8") as f:

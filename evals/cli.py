@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             row = {"recipe": args.recipe, "seed": args.seed, **evaluate_run(args.checkpoint, _eval_options(args),
                                                                              scratch)}
-        print(json.dumps(row, indent=2, sort_keys=True))
+        from trainer.metrics import strict_record
+
+        print(json.dumps(strict_record(row), indent=2, sort_keys=True, allow_nan=False))
         print(f"wrote {write_json(args.output, row)}")
         return 0
     from evals.checkpoint import load
@@ -150,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     result = code.evaluate(model, problems, args.samples, args.temperature, args.k, args.workers,
                            args.max_new_tokens, args.seed)
-    print(json.dumps({k: v for k, v in result.items() if k != "per_task"}, indent=2))
+    from trainer.metrics import strict_record
+
+    print(json.dumps(strict_record({k: v for k, v in result.items() if k != "per_task"}), indent=2,
+                     allow_nan=False))
     if args.output:
         from evals.run_eval import write_json
 

@@ -44,7 +44,7 @@ def task_yaml(name: str, kind: str, data_path: str) -> str:
                     metric_list=[{"metric": m} for m in ("word_perplexity", "byte_perplexity", "bits_per_byte")])
     else:
         raise ValueError(f"unknown task kind {kind!r}")
-    return json.dumps(body, indent=2) + "\n"
+    return json.dumps(body, indent=2, allow_nan=False) + "\n"
 
 
 def write_task(directory: str, name: str, kind: str, data_path: str) -> str:

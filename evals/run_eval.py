@@ -91,7 +91,10 @@ def evaluate_run(workdir: str, opts: EvalOptions, scratch: str) -> dict:
 
 
 def write_json(path: str, body: dict) -> str:
+    """Strict JSON (a NaN loss of a diverged run becomes null + "non_finite", trainer.metrics.strict_record)."""
     from tokens import paths
+    from trainer.metrics import strict_record
 
-    paths.write_atomic(path, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    text = json.dumps(strict_record(body), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    paths.write_atomic(path, text.encode("utf-8"))
     return path

@@ -13,6 +13,7 @@ from mixer.budget import format_tokens
 from mixer.shares import MixSpec, PlanError, allocate, float_weights, resolve_shares
 from mixer.presets import schedule_for
 from tokens import paths
+from tokens.manifest import fingerprint
 
 REPEAT_WARNING_EPOCHS = 4.0   # data-constrained scaling (Muennighoff et al. 2023): returns fade past ~4 epochs
 
@@ -106,7 +107,8 @@ def build_stage(request: StageRequest, manifests: Mapping, options: BuildOptions
                             f"{REPEAT_WARNING_EPOCHS:g}: repeated data is worth less, data-constrained scaling)")
         sources[name] = {"weight": weights[name], "target_tokens": targets[name], "available_tokens": m.tokens,
                          "documents": m.documents, "epochs": round(epochs, 6),
-                         "manifest": manifest_path(options.data, name), "shards": m.shard_paths}
+                         "manifest": manifest_path(options.data, name), "shards": m.shard_paths,
+                         "fingerprint": fingerprint(m)}
     first = next(iter(used.values()))
     body = {"format_version": mixture_lib.FORMAT_VERSION, "name": request.name, "stage": request.stage,
             "init_from": request.init_from, "schedule": schedule_for(request.stage),

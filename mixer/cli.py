@@ -12,6 +12,7 @@ from mixer.build import BuildError, BuildOptions, StageRequest, build_all, recip
 from mixer.shares import MixSpec, PlanError, parse_weights
 from mixer.presets import PRESETS
 from tokens import paths
+from tokens.flags import finite_float, positive_int
 
 DEFAULT_TOKENS = {"pretrain": "200B", "continue": "200B", "cooldown": "40B"}
 
@@ -24,15 +25,15 @@ def _build_parser(sub) -> None:
     what.add_argument("--preset", choices=sorted(PRESETS),
                       help="a PAPER.md Table 2 recipe: " + "; ".join(
                           f"{k}: {v.description}" for k, v in sorted(PRESETS.items())).replace("%", "%%"))
-    what.add_argument("--code", type=float, metavar="P", help="percent of the token budget that is code (0-100); "
+    what.add_argument("--code", type=finite_float, metavar="P", help="percent of the token budget that is code (0-100); "
                       "text gets the rest")
     what.add_argument("--weights", metavar="SRC=X,...", help="full control: relative token weights per source "
                       "(normalised to sum to 1), e.g. text=0.5,math=0.15,instruct=0.15,code=0.2")
-    p.add_argument("--synth", type=float, default=0.0, metavar="S",
+    p.add_argument("--synth", type=finite_float, default=0.0, metavar="S",
                    help="percent of the code share taken from web code for `synthetic` (default 0)")
-    p.add_argument("--markup", type=float, default=0.0, metavar="M",
+    p.add_argument("--markup", type=finite_float, default=0.0, metavar="M",
                    help="percent of the code share taken from web code for `markup` (default 0)")
-    p.add_argument("--adjacent", type=float, default=0.0, metavar="A",
+    p.add_argument("--adjacent", type=finite_float, default=0.0, metavar="A",
                    help="percent of the code share taken from web code for commits/notebooks/stackexchange, "
                    "split by their available tokens (default 0)")
     p.add_argument("--data", required=True, metavar="TOKENS",
@@ -45,7 +46,7 @@ def _build_parser(sub) -> None:
     p.add_argument("--init-from", metavar="STAGE", help="stage this one continues from (recorded as init_from)")
     p.add_argument("--seq-len", type=int, default=8192, help="training sequence length in tokens: the trainer packs rows of this length (default 8192)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed; recipe stage i uses seed + i (default 0)")
-    p.add_argument("--max-epochs", type=float, default=4.0,
+    p.add_argument("--max-epochs", type=finite_float, default=4.0,
                    help="refuse a source that must repeat more epochs than this (default 4)")
     p.add_argument("--allow-repeat", action="store_true",
                    help="build even when a source exceeds --max-epochs (a WARNING is still recorded)")
@@ -117,20 +118,26 @@ def run_build(args, argv: list[str]) -> int:
     multi = len(mixtures) > 1
     plan = recipe(name, requests, mixtures, command, description) if multi else None
     if not args.output:
-        print(json.dumps({"recipe": plan, "stages": mixtures} if multi else mixtures[0], indent=2, sort_keys=True))
+        print(json.dumps({"recipe": plan, "stages": mixtures} if multi else mixtures[0], indent=2, sort_keys=True,
+                         allow_nan=False))
         return 0
+    files: dict[str, bytes] = {}
+    for r, m in zip(requests, mixtures):
+        files.update(mixture_lib.mixture_files(paths.join(args.output, r.stage_dir) if multi else args.output, m))
+    path = paths.join(args.output, mixture_lib.RECIPE_NAME if multi else mixture_lib.MIXTURE_NAME)
     if multi:
-        for r, m in zip(requests, mixtures):
-            mixture_lib.write_mixture(paths.join(args.output, r.stage_dir), m)
-        path = mixture_lib.write_json(paths.join(args.output, mixture_lib.RECIPE_NAME), plan)
-    else:
-        path = mixture_lib.write_mixture(args.output, mixtures[0])
+        files[path] = mixture_lib.to_json(plan).encode("utf-8")
+    try:   # every stage's files or none: a full disk never leaves a recipe with some stages rebuilt
+        paths.write_all_atomic(files)
+    except OSError as e:
+        print(f"mixer build: error: {e}; nothing under {args.output} was changed", file=sys.stderr)
+        return 1
     print(f"wrote {path}")
     return 0
 
 
 def run_inspect(args) -> int:
-    from mixer.inspect import check_mixture, format_table, load_stages, plot_stages
+    from mixer.inspect import check_mixture, format_table, load_stages, plot_stages, unverifiable
 
     try:
         stages = load_stages(args.mixture, check_shards=False)
@@ -142,6 +149,9 @@ def run_inspect(args) -> int:
         print(format_table(m))
         if args.check:
             problems = check_mixture(m, verify_tokens=args.verify_tokens)
+            for name in unverifiable(m):
+                print(f"note: {name}: this mixture records no fingerprint of its manifest (built before they "
+                      "were recorded): a re-tokenized source cannot be detected; rebuild to add one")
             for problem in problems:
                 print(f"CHECK FAILED: {problem}")
             print(f"check: {'FAILED' if problems else 'ok'} ({len(m['sources'])} sources, "
@@ -154,15 +164,16 @@ def run_inspect(args) -> int:
 
 
 def run_sample(args) -> int:
-    from mixer.sample_command import decoded, sample_documents
+    from mixer.sample_command import SampleError, decoded, load_tokenizer, sample_documents
 
     try:
         m = mixture_lib.load_mixture(args.mixture)
-    except mixture_lib.MixtureError as e:
+        processor = load_tokenizer(args.tokenizer, m)
+    except (mixture_lib.MixtureError, SampleError) as e:
         print(f"mixer sample: error: {e}", file=sys.stderr)
         return 2
     picked = sample_documents(m, args.n, seed=args.seed)
-    for source, index, tokens, text in decoded(m, picked, args.tokenizer, args.max_chars):
+    for source, index, tokens, text in decoded(m, picked, processor, args.max_chars):
         print(f"=== {source} #{index} ({tokens} tokens)")
         print(text)
     return 0
@@ -182,10 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", metavar="PNG", help="write a stacked bar chart of token shares per stage")
     p = sub.add_parser("sample", help="decode a few documents per source in SamplingPlan order")
     p.add_argument("mixture", help="MIX/mixture.json")
-    p.add_argument("-n", type=int, default=3, help="documents per source (default 3)")
+    p.add_argument("-n", type=positive_int, default=3, help="documents per source, >= 1 (default 3)")
     p.add_argument("--tokenizer", required=True, help="TOK/tokenizer.model (SentencePiece)")
     p.add_argument("--seed", type=int, help="plan seed (default: the mixture's)")
-    p.add_argument("--max-chars", type=int, default=300, help="truncate each document to this many characters")
+    p.add_argument("--max-chars", type=positive_int, default=300,
+                   help="truncate each document to this many characters (>= 1)")
     args = parser.parse_args(argv)
     if args.command == "build":
         return run_build(args, argv)

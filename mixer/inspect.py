@@ -7,12 +7,13 @@ import posixpath
 from mixer import mixture as mixture_lib
 from mixer.budget import format_tokens
 from tokens import paths
+from tokens.manifest import reject_json_constant
 
 
 def load_stages(path: str, check_shards: bool = False) -> list[tuple[str, dict]]:
     """[(stage name, mixture)] for a mixture.json (one stage) or a recipe.json (its stages in order)."""
     with paths.open_read(path) as f:
-        body = json.loads(f.read().decode("utf-8"))
+        body = json.loads(f.read().decode("utf-8"), parse_constant=reject_json_constant)
     if isinstance(body, dict) and "stages" in body and "sources" not in body:
         base = paths.dirname(path)
         return [(stage["name"], mixture_lib.load_mixture(paths.join(base, stage["mixture"]) if base
@@ -48,10 +49,12 @@ def format_table(mixture: dict) -> str:
 def check_mixture(mixture: dict, verify_tokens: bool = False) -> list[str]:
     """Problems found comparing the mixture with each source's manifest and shards ([] = all good).
 
-    Record counts come from tokens.source.TokenizedSource (it opens every shard and
-    compares its record count with the manifest); verify_tokens also reads every record.
+    The manifest must still match the fingerprint the mixture recorded (a re-tokenized source is
+    reported with what changed). Record counts come from tokens.source.TokenizedSource (it opens every
+    shard and compares its record count and size with the manifest); every shard and sidecar is read
+    whole against its CRC32C; verify_tokens also decodes every record.
     """
-    from tokens.manifest import ManifestError, load_manifest
+    from tokens.manifest import ManifestError, fingerprint, fingerprint_changes, load_manifest
     from tokens.records import CorruptRecordError
     from tokens.source import TokenizedSource
 
@@ -62,6 +65,11 @@ def check_mixture(mixture: dict, verify_tokens: bool = False) -> list[str]:
         except ManifestError as e:
             problems.append(f"{name}: {e}")
             continue
+        if "fingerprint" in entry:
+            changes = fingerprint_changes(entry["fingerprint"], fingerprint(manifest),
+                                          [s.path for s in manifest.shards])
+            if changes:
+                problems.append(stale_message(mixture, name, entry["manifest"], changes))
         if manifest.shard_paths != entry["shards"]:
             problems.append(f"{name}: the manifest's shard list differs from the mixture's "
                             f"({len(manifest.shard_paths)} vs {len(entry['shards'])} shards)")
@@ -73,11 +81,24 @@ def check_mixture(mixture: dict, verify_tokens: bool = False) -> list[str]:
                             f"mixture's {mixture['tokenizer_sha256'][:12]}")
         try:
             with TokenizedSource.open(entry["manifest"], verify=True) as source:
+                source.verify_checksums()
                 if verify_tokens:
                     source.verify_tokens()
         except (ManifestError, CorruptRecordError) as e:
             problems.append(f"{name}: {e}")
     return problems
+
+
+def stale_message(mixture: dict, name: str, manifest_path: str, changes: list[str]) -> str:
+    """Why a mixture no longer describes its data, and the command that rebuilds it."""
+    return (f"{name}: {manifest_path} changed since mixture {mixture.get('name')!r} was built ("
+            + "; ".join(changes) + "): it would train on different data than it says. Rebuild the mixture: "
+            + (mixture.get("command") or "python -m mixer build ..."))
+
+
+def unverifiable(mixture: dict) -> list[str]:
+    """Sources the mixture cannot vouch for: built before fingerprints were recorded."""
+    return sorted(name for name, entry in mixture["sources"].items() if "fingerprint" not in entry)
 
 
 def plot_stages(stages: list[tuple[str, dict]], out_path: str, title: str = "") -> str:

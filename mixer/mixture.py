@@ -2,7 +2,9 @@
 
 The file is plain JSON so the trainer, `mixer inspect` and people read the same thing:
 stage, schedule, budget, tokenizer, and per source its weight (token share), target and
-available tokens, documents, epochs, manifest and full shard paths. `load_mixture`
+available tokens, documents, epochs, manifest, full shard paths and the fingerprint of the
+manifest it was built from (tokens.manifest.fingerprint: shard names, sizes, counts, checksums,
+tokenizer); the trainer and `mixer inspect --check` refuse data whose manifest no longer matches. `load_mixture`
 validates everything the trainer relies on, so a hand-edited or stale mixture fails here
 with a message naming the file and field instead of deep inside a training run.
 MaxText's mixture file ({name: {"path": glob, "weight": w}}) is derived from it.
@@ -17,6 +19,7 @@ import posixpath
 from typing import Any
 
 from tokens import paths
+from tokens.manifest import reject_json_constant
 
 FORMAT_VERSION = 1
 MIXTURE_NAME = "mixture.json"
@@ -63,6 +66,12 @@ def _validate_source(name: str, entry: Any, where: str) -> None:
     shards = _field(entry, "shards", list, sw)
     if not shards or not all(isinstance(s, str) and s for s in shards):
         raise MixtureError(f"{sw}: shards must be a non-empty list of paths")
+    fingerprint = _field(entry, "fingerprint", dict, sw, optional=True)   # absent in older mixtures
+    if fingerprint is not None:
+        _field(fingerprint, "shards_sha256", str, f"{sw}: fingerprint")
+        crcs = _field(fingerprint, "crc32c", list, f"{sw}: fingerprint")
+        if _field(fingerprint, "shard_count", int, f"{sw}: fingerprint") != len(shards) or len(crcs) != len(shards):
+            raise MixtureError(f"{sw}: fingerprint must describe the {len(shards)} shards listed")
 
 
 def validate_mixture(body: Any, where: str = "<mixture>", check_shards: bool = False) -> dict:
@@ -98,8 +107,8 @@ def validate_mixture(body: Any, where: str = "<mixture>", check_shards: bool = F
     _field(body, "tokenizer_sha256", str, where)
     _field(body, "command", str, where)
     max_epochs = _field(body, "max_epochs", (int, float), where, optional=True)
-    if max_epochs is not None and max_epochs <= 0:
-        raise MixtureError(f"{where}: max_epochs must be > 0")
+    if max_epochs is not None and not (math.isfinite(max_epochs) and max_epochs > 0):
+        raise MixtureError(f"{where}: max_epochs must be a finite number > 0")
     warnings = _field(body, "warnings", list, where, optional=True)
     if warnings is not None and not all(isinstance(w, str) for w in warnings):
         raise MixtureError(f"{where}: warnings must be a list of strings")
@@ -144,15 +153,16 @@ def load_mixture(path: str, check_shards: bool = True) -> dict:
     except Exception as e:  # missing file, permissions, object-store errors
         raise MixtureError(f"{path}: cannot read mixture ({type(e).__name__}: {e})") from None
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError as e:
+        body = json.loads(text, parse_constant=reject_json_constant)
+    except (json.JSONDecodeError, ValueError) as e:
         raise MixtureError(f"{path}: not valid JSON ({e})") from None
     return validate_mixture(body, path, check_shards=check_shards)
 
 
+
 def to_json(body: Any) -> str:
     """Canonical text: sorted keys, 2-space indent, trailing newline (same input, same bytes)."""
-    return json.dumps(body, indent=2, sort_keys=True) + "\n"
+    return json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 # Not part of a mixture's identity: the command line, and where the shards live (a copy of the data
@@ -168,7 +178,7 @@ def mixture_hash(mixture: dict) -> str:
     body = {k: v for k, v in mixture.items() if k not in HASH_EXCLUDED_TOP and k != "sources"}
     body["sources"] = {name: {k: v for k, v in spec.items() if k not in HASH_EXCLUDED_SOURCE}
                        for name, spec in sorted(mixture["sources"].items())}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()).hexdigest()
 
 
 def source_dir(entry: dict) -> str:
@@ -186,13 +196,18 @@ def maxtext_mixture(mixture: dict) -> dict:
             for name, e in sorted(mixture["sources"].items()) if e["weight"] > 0}
 
 
-def write_mixture(directory: str, mixture: dict) -> str:
-    """Validate, then write DIR/mixture.json and DIR/maxtext_mixture.json atomically; returns the mixture path."""
+def mixture_files(directory: str, mixture: dict) -> dict[str, bytes]:
+    """Validated: DIR/maxtext_mixture.json, then DIR/mixture.json (the file readers look for, last)."""
     validate_mixture(mixture, "<mixture being written>")
-    path = paths.join(directory, MIXTURE_NAME)
-    paths.write_atomic(paths.join(directory, MAXTEXT_NAME), to_json(maxtext_mixture(mixture)).encode("utf-8"))
-    paths.write_atomic(path, to_json(mixture).encode("utf-8"))
-    return path
+    return {paths.join(directory, MAXTEXT_NAME): to_json(maxtext_mixture(mixture)).encode("utf-8"),
+            paths.join(directory, MIXTURE_NAME): to_json(mixture).encode("utf-8")}
+
+
+def write_mixture(directory: str, mixture: dict) -> str:
+    """Validate, then write DIR/mixture.json and DIR/maxtext_mixture.json, both or neither (a full disk
+    leaves the previous pair as it was); returns the mixture path."""
+    paths.write_all_atomic(mixture_files(directory, mixture))
+    return paths.join(directory, MIXTURE_NAME)
 
 
 def write_json(path: str, body: Any) -> str:

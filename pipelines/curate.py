@@ -15,7 +15,10 @@ import argparse
 import dataclasses
 import functools
 import logging
+import os
+import re
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -26,7 +29,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 
-from pipelines import dry_run, io
+from pipelines import dry_run, io, sinks
 from pipelines.report import funnel
 from pipelines.filters import decontaminate
 from pipelines.filters.decontaminate import DecontamConfig
@@ -39,6 +42,7 @@ from pipelines.sources import ReadLimits
 from pipelines.sources.fields import FieldMap
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
 from pipelines.verify.synthetic import VerifyConfig
+from tokens.flags import finite_float
 
 # ReadLimits fields the job never applies: Posts.xml is read by byte ranges (any size); the cap is
 # for the in-memory reader (`python -m pipelines.sources`, parse_file).
@@ -197,12 +201,12 @@ def build_pipeline(p, input_root: str, output_root: str, families: Sequence[str]
     for i, source in enumerate(sources):
         (kept_parts[i]
          | f"Count kept {source}" >> beam.ParDo(_CountKeptFn())
-         | f"Write kept {source}" >> beam.io.WriteToParquet(
+         | f"Write kept {source}" >> sinks.WriteToParquet(
              io.join(output_root, "kept", source, "part"), kept_schema,
              file_name_suffix=".parquet", num_shards=cfg.num_shards))
         (rejected_parts[i]
          | f"Rows rejected {source}" >> beam.Map(_safe_row)
-         | f"Write rejected {source}" >> beam.io.WriteToParquet(
+         | f"Write rejected {source}" >> sinks.WriteToParquet(
              io.join(output_root, "rejected", source, "part"), rejected_schema,
              file_name_suffix=".parquet", num_shards=cfg.num_shards))
     return sources
@@ -224,21 +228,74 @@ def present_families(input_root: str, families: Sequence[str] | None = None) -> 
     return present
 
 
+REPORT_FILES = ("report.json", "report.md", CHART_NAME)
+_SHARD_NAME = re.compile(r"^part-\d{5}-of-\d{5}\.parquet$")             # what the Parquet sinks publish
+_BEAM_TEMP = re.compile(r"^beam-temp-part-[0-9a-f]{32}$")               # their temporaries (crashed runs)
+
+
 def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
-    """Delete part-*.parquet left by an earlier run (maybe with another shard count) in our folders only."""
+    """Before the job writes: retract the previous report, delete its shards and temporaries.
+
+    Only names of our own pattern directly inside our own folders (OUTPUT/kept|rejected/<source>/), from
+    a literal listing: `--output 'out[1]'` never touches `out1`. The report goes first, so a run that
+    fails later (full disk, crash) leaves no report describing shards that are gone."""
+    for name in REPORT_FILES:
+        io.delete(io.join(output_root, name))
     for kind in ("kept", "rejected"):
         for source in sources:
-            for path in io.match(io.join(output_root, kind, source, "part-*-of-*.parquet")):
-                io.delete(path)
+            folder = io.join(output_root, kind, source)
+            for name in io.list_dir(folder):
+                if _SHARD_NAME.match(name):
+                    io.delete(io.join(folder, name))
+                elif _BEAM_TEMP.match(name) and "://" not in folder:
+                    shutil.rmtree(os.path.join(folder, name))   # gs:// temporaries are renamed away per file
+
+
+def rows_written(output_root: str, sources: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Rows in the published Parquet shards per source and kind, from their footers (no data read)."""
+    import pyarrow.parquet as pq
+    out = {}
+    for source in sources:
+        out[source] = {}
+        for kind in ("kept", "rejected"):
+            folder, rows = io.join(output_root, kind, source), 0
+            for name in io.list_dir(folder):
+                if _SHARD_NAME.match(name):
+                    with io.open_read(io.join(folder, name)) as f:
+                        rows += pq.read_metadata(f).num_rows
+            out[source][kind] = rows
+    return out
+
+
+def reconcile_written(report: dict, written: dict[str, dict[str, int]]) -> list[str]:
+    """The counters must equal the rows on disk: a writer that lost (or doubled) a row breaks the invariant.
+
+    Adds "written" per source and clears invariant_ok where they differ; returns the differences."""
+    problems = []
+    for source, row in report["sources"].items():
+        have = written.get(source, {"kept": 0, "rejected": 0})
+        row["written"] = have
+        want = {"kept": row["kept"], "rejected": row["rejected_total"] + row["exact_duplicates"]
+                + row["near_duplicates"] + row["errors"]}
+        for kind in ("kept", "rejected"):
+            if have[kind] != want[kind]:
+                row["invariant_ok"] = False
+                problems.append(f"  {source}: {want[kind]} {kind} counted, {have[kind]} rows in "
+                                f"{kind}/{source}/part-*.parquet")
+    report["invariant_ok"] = report["invariant_ok"] and not problems
+    return problems
 
 
 def finish_report(result, output_root: str, sources: Sequence[str], extra: dict) -> dict:
     """Counters -> report.json, funnel.png, report.md (atomic); the caller checks the invariant.
 
-    A report that breaks the invariant gets no chart (it would not add up); report.md says VIOLATED."""
+    The counted kept and rejected documents are reconciled with the rows in the written shards
+    (report["written"]); a report that breaks the invariant gets no chart (it would not add up)
+    and report.md says VIOLATED."""
     from pipelines.report import chart
     metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
     report = funnel.build_report(funnel.counters_from_metrics(metrics), sources, extra)
+    report["written_mismatch"] = reconcile_written(report, rows_written(output_root, sources))
     io.write_atomic(io.join(output_root, "report.json"), funnel.to_json(report))
     picture = None
     if report["invariant_ok"]:
@@ -269,7 +326,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     ap.add_argument("--num-shards", type=int, default=d["num_shards"].default,
                     help="Parquet files per source in kept/ and rejected/ (count; 0 lets the runner choose, "
                          "use 0 or a large count on Dataflow)")
-    ap.add_argument("--threshold", type=float, default=m.threshold,
+    ap.add_argument("--threshold", type=finite_float, default=m.threshold,
                     help="near-duplicate Jaccard similarity of word 5-gram sets (0-1)")
     ap.add_argument("--num-perm", type=int, default=m.num_perm, help="MinHash permutations (signature length)")
     ap.add_argument("--ngram", type=int, default=m.ngram, help="words per MinHash shingle")
@@ -379,6 +436,9 @@ def run(argv: Sequence[str] | None = None) -> dict:
     report = finish_report(result, args.output, sources, extra)
     print(funnel.funnel_table(report))
     print(f"\ncurate: {len(sources)} sources in {time.time() - start:.1f} s -> {args.output}")
+    if report["written_mismatch"]:
+        raise funnel.InvariantError("CONSERVATION INVARIANT VIOLATED (counted documents != rows written):\n"
+                                    + "\n".join(report["written_mismatch"]))
     funnel.check_invariant(report)
     return report
 
@@ -386,7 +446,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
 def json_config(cfg: CurateConfig) -> dict:
     """The config as plain JSON data (nested dataclasses flattened, other values as strings)."""
     import json
-    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str, sort_keys=True))
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str, sort_keys=True, allow_nan=False))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -397,6 +457,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except funnel.InvariantError as e:
         print(f"\n!!! {e}", file=sys.stderr)
         return 2
+    except OSError as e:   # full disk, unwritable --output: one line naming the file; no report was published
+        print(f"curate: error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

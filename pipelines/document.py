@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from typing import Any
 
 # Source tags (DESIGN.md, "Sources"). Readers route raw families onto these.
@@ -29,6 +30,25 @@ def doc_id(source: str, key: str) -> str:
     return digest.hexdigest()[:24]
 
 
+def meta_json(meta: dict[str, Any], default=None) -> str:
+    """`meta` as strict JSON text (no NaN/Infinity tokens, which JSON does not have): a non-finite float
+    that came in through a lenient reader (Python's json accepts NaN) is written as its name, a string."""
+    try:
+        return json.dumps(meta, sort_keys=True, ensure_ascii=False, default=default, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(meta), sort_keys=True, ensure_ascii=False, default=default, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class Document:
     id: str
@@ -39,7 +59,7 @@ class Document:
     def to_row(self) -> dict[str, Any]:
         """Parquet row: `meta` travels as a JSON string so the schema stays fixed."""
         return {"id": self.id, "source": self.source, "text": self.text,
-                "meta": json.dumps(self.meta, sort_keys=True, ensure_ascii=False)}
+                "meta": meta_json(self.meta)}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Document":
@@ -68,7 +88,7 @@ class Rejected:
 
     def to_row(self) -> dict[str, Any]:
         return {"id": self.id, "source": self.source, "text": self.text[:MAX_REJECTED_TEXT_CHARS],
-                "meta": json.dumps(self.meta, sort_keys=True, ensure_ascii=False, default=str),
+                "meta": meta_json(self.meta, default=str),
                 "reason": self.reason, "stage": self.stage}
 
     @classmethod

@@ -103,9 +103,35 @@ def size(path: str) -> int:
 
 
 def delete(path: str) -> None:
-    """Delete one file; missing files are ignored (idempotent cleanup)."""
+    """Delete one file, the name taken literally; missing files are ignored (idempotent cleanup).
+
+    Beam's gs:// delete matches its argument as a glob (`tok[1]/x` would delete `tok1/x`), so the
+    name is escaped there; locally the file is unlinked, and a directory is refused, never removed
+    recursively."""
+    if "://" not in path:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
     if FileSystems.exists(path):
-        FileSystems.delete([path])
+        FileSystems.delete([escape_glob(path)])
+
+
+def list_dir(folder: str) -> list[str]:
+    """Names directly under `folder` (files and subfolders), sorted; [] when it does not exist.
+
+    The folder name is literal (no glob expansion): callers keep the names that follow their
+    own naming pattern, so a job only ever touches files it wrote itself."""
+    if "://" not in folder:
+        try:
+            return sorted(os.listdir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+    prefix = folder.rstrip("/") + "/"
+    results = FileSystems.match([escape_glob(prefix) + "*"])
+    return sorted({m.path[len(prefix):].split("/", 1)[0] for r in results for m in r.metadata_list
+                   if m.path.startswith(prefix) and len(m.path) > len(prefix)})
 
 
 def dirname(path: str) -> str:
@@ -140,9 +166,12 @@ def write_atomic(path: str, data: bytes) -> None:
             # GCS rename is copy + delete; the copy replaces the object in one step,
             # so readers see the old or the new bytes, never a partial object.
             FileSystems.rename([tmp], [path])
-    except BaseException:
+    except BaseException as e:
         try:
             delete(tmp)
         except Exception:  # the original error matters more than the cleanup's
             pass
+        if isinstance(e, OSError):   # a full disk names the file asked for, not the temporary
+            from tokens.paths import write_error
+            raise write_error(e, path) from e
         raise

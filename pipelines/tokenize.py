@@ -31,7 +31,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import dry_run, io
-from tokens import records
+from tokens import checksums, records
+from tokens.lengths import encode as encode_lengths
 from tokens import shards
 from pipelines.sources.curated import ReadCurated, resolve_sources
 from tokens.manifest import MANIFEST_NAME, Manifest, ManifestError, Shard, load_manifest, write_manifest
@@ -121,26 +122,33 @@ class WriteShard(beam.DoFn):
         name = (shards.heldout_name if split == HELDOUT else shards.shard_name)(index, count)
         path = io.join(self.output, source, name)
         written = shards.write_shard(path, (d[3] for d in docs))
-        if written != len(docs):
-            raise RuntimeError(f"{path}: wrote {written} records of {len(docs)}")
-        shards.write_lengths(path, [d[2] for d in docs])
+        if written.records != len(docs):
+            raise RuntimeError(f"{path}: wrote {written.records} records of {len(docs)}")
+        doc_lengths = [d[2] for d in docs]
+        shards.write_lengths(path, doc_lengths)
+        sidecar = checksums.of_bytes(encode_lengths(doc_lengths))   # the bytes write_lengths published
         Metrics.counter("tokenize", f"{source}/shards").inc()
-        yield source, {"split": split, "path": name, "lengths_path": shards.lengths_name(name), "documents": written,
-                       "tokens": sum(d[2] for d in docs), "lengths": dict(Counter(d[2] for d in docs))}
+        yield source, {"split": split, "path": name, "lengths_path": shards.lengths_name(name),
+                       "documents": written.records, "tokens": sum(d[2] for d in docs),
+                       "lengths": dict(Counter(d[2] for d in docs)),
+                       "bytes": written.bytes, "crc32c": written.crc32c, "lengths_crc32c": sidecar.crc32c}
 
 
 class WriteManifest(beam.DoFn):
     """All shard summaries of a source -> stale files removed -> manifest.json (last)."""
 
-    def __init__(self, output: str, config: TokenizeConfig, code_version: str, created_by: str):
+    def __init__(self, output: str, config: TokenizeConfig, code_version: str, created_by: str,
+                 listed: dict[str, list[str]] | None = None):
         self.output, self.config = output, config
         self.code_version, self.created_by = code_version, created_by
+        self.listed = listed   # source -> names in its folder before the job wrote (None: list now)
 
     def process(self, element):
         source, summaries = element
         summaries = sorted(summaries, key=lambda s: s["path"])
         directory = io.join(self.output, source)
-        for path in shards.stale_files(directory, keep=[s["path"] for s in summaries]):
+        listed = None if self.listed is None else self.listed.get(source, [])
+        for path in shards.stale_files(directory, keep=[s["path"] for s in summaries], listed=listed):
             io.delete(path)
         held = [s for s in summaries if s["split"] == HELDOUT]
         summaries = [s for s in summaries if s["split"] == TRAIN]
@@ -152,15 +160,21 @@ class WriteManifest(beam.DoFn):
             source=source,
             tokenizer={"sha256": cfg.tokenizer_sha256, "vocab_size": cfg.vocab_size, "eos_id": cfg.eos_id,
                        "pad_id": cfg.pad_id, "path": cfg.tokenizer},
-            shards=tuple(Shard(s["path"], s["documents"], s["tokens"], s["lengths_path"]) for s in summaries),
+            shards=tuple(_shard_entry(s) for s in summaries),
             documents=sum(s["documents"] for s in summaries), tokens=sum(s["tokens"] for s in summaries),
             length_histogram=shards.length_histogram(lengths), config_hash=cfg.hash(),
             code_version=self.code_version, created_by=self.created_by,
-            heldout=tuple(Shard(s["path"], s["documents"], s["tokens"], s["lengths_path"]) for s in held),
+            heldout=tuple(_shard_entry(s) for s in held),
             heldout_rule={"fraction": cfg.heldout_fraction, "min_documents": cfg.heldout_min_documents,
                           "key": "sha256('heldout\\0' + id)[:8] big-endian < fraction * 2^64, or among "
                                  "the min(min_documents, documents // 10) smallest keys"} if held else {})
         yield write_manifest(directory, manifest)
+
+
+def _shard_entry(summary: dict) -> Shard:
+    """The manifest entry of a written shard: counts, sidecar and both checksums."""
+    return Shard(summary["path"], summary["documents"], summary["tokens"], summary["lengths_path"],
+                 summary["bytes"], summary["crc32c"], summary["lengths_crc32c"])
 
 
 def _assign(item, counts):
@@ -180,8 +194,10 @@ def _split_keys(sources, heldout: bool) -> list[tuple[str, str]]:
 
 
 def build(p, curated: str, sources: list[str], output: str, config: TokenizeConfig,
-          code_version: str, created_by: str, validate: bool = True):
-    """The Beam graph; returns the PCollection of written manifest paths."""
+          code_version: str, created_by: str, validate: bool = True,
+          listed: dict[str, list[str]] | None = None):
+    """The Beam graph; returns the PCollection of written manifest paths. `listed`: each source folder's
+    names before the job (stale-file candidates; see shards.stale_files)."""
     encoded = (p
                | "read curated" >> ReadCurated(curated, sources, validate)
                | "batch documents" >> beam.BatchElements(min_batch_size=8, max_batch_size=config.batch_size)
@@ -224,7 +240,7 @@ def build(p, curated: str, sources: list[str], output: str, config: TokenizeConf
             | "group by shard" >> beam.GroupByKey()
             | "write shard" >> beam.ParDo(WriteShard(output))
             | "group by source" >> beam.GroupByKey()
-            | "write manifest" >> beam.ParDo(WriteManifest(output, config, code_version, created_by)))
+            | "write manifest" >> beam.ParDo(WriteManifest(output, config, code_version, created_by, listed)))
 
 
 def code_version() -> str:
@@ -311,8 +327,10 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
         return info
     sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
     check_previous(args.output, sources, tok.sha256, args.overwrite)
+    listed = {s: shards.stale_files(io.join(args.output, s), keep=()) for s in sources}   # before any write
+    listed = {s: [io.basename(path) for path in found] for s, found in listed.items()}
     with beam.Pipeline(options=options) as p:
-        build(p, args.input, sources, args.output, config, code_version(), created_by)
+        build(p, args.input, sources, args.output, config, code_version(), created_by, listed=listed)
     manifests = {s: load_manifest(io.join(args.output, s, MANIFEST_NAME)) for s in sources}
     print(f"{'source':<16}{'documents':>12}{'tokens':>14}{'shards':>8}{'median len':>12}{'share':>8}"
           f"{'held-out docs':>15}{'tokens':>10}")
@@ -325,6 +343,15 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
     return manifests
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
     show_progress()
-    run()
+    try:
+        run(argv)
+    except OSError as e:   # full disk, unwritable --output: one line naming the file, no half-published source
+        print(f"tokenize: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

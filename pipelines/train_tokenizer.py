@@ -16,7 +16,9 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -25,11 +27,14 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import dry_run, io
+from pipelines import dry_run, io, sinks
 from pipelines.sources.curated import ReadCurated, resolve_sources
+from tokens.flags import finite_float
 from tokens.tokenizer import SPACE, Tokenizer
 
 SAMPLE_DIR = ".sample"   # under --output: the Beam job's sharded sample, removed after training
+_SAMPLE_SHARD = re.compile(r"^part-\d{5}-of-\d{5}\.jsonl$")
+_SAMPLE_OWN = re.compile(r"^(part-\d{5}-of-\d{5}\.jsonl|rates\.json)$")   # what the sample job publishes
 
 # ---------------------------------------------------------------- SentencePiece training
 
@@ -184,7 +189,7 @@ class KeepSampled(beam.DoFn):
         if id_fraction(row["id"]) < rates.get(source, 0.0):
             Metrics.counter("train_tokenizer", f"{source}/sampled_docs").inc()
             yield json.dumps({"key": hashlib.sha256(row["id"].encode()).hexdigest(), "id": row["id"],
-                              "source": source, "text": row["text"]}, ensure_ascii=False)
+                              "source": source, "text": row["text"]}, ensure_ascii=False, allow_nan=False)
 
 
 def build_sample(p, curated: str, sources: list[str], out_dir: str,
@@ -199,18 +204,20 @@ def build_sample(p, curated: str, sources: list[str], out_dir: str,
              | "keep rates" >> beam.Map(keep_rates, config, weights))
     (rows
      | "sample by id hash" >> beam.ParDo(KeepSampled(), beam.pvalue.AsSingleton(rates))
-     | "write sample" >> beam.io.WriteToText(io.join(out_dir, "part"), file_name_suffix=".jsonl"))
+     | "write sample" >> sinks.WriteToText(io.join(out_dir, "part"), file_name_suffix=".jsonl"))
     (rates
-     | "rates json" >> beam.Map(lambda r: json.dumps(r, sort_keys=True))
-     | "write rates" >> beam.io.WriteToText(io.join(out_dir, "rates"), file_name_suffix=".json",
+     | "rates json" >> beam.Map(lambda r: json.dumps(r, sort_keys=True, allow_nan=False))
+     | "write rates" >> sinks.WriteToText(io.join(out_dir, "rates"), file_name_suffix=".json",
                                             shard_name_template=""))
 
 
 def write_training_text(sample_dir: str, path: str, max_bytes: int) -> dict[str, int]:
     """Sampled docs in id-hash order, one training line per text line; docs per source."""
     docs = []
-    for shard in io.match(io.join(sample_dir, "part-*.jsonl")):
-        with io.open_read(shard) as f:
+    for name in io.list_dir(sample_dir):   # literal: `--output 'tok[1]'` never reads tok1's sample
+        if not _SAMPLE_SHARD.match(name):
+            continue
+        with io.open_read(io.join(sample_dir, name)) as f:
             docs.extend(json.loads(line) for line in f.read().decode("utf-8").splitlines() if line)
     docs.sort(key=lambda d: (d["key"], d["id"]))
     counts: dict[str, int] = {}
@@ -220,6 +227,13 @@ def write_training_text(sample_dir: str, path: str, max_bytes: int) -> dict[str,
             for line in training_lines(doc["text"], max_bytes):
                 out.write(line + "\n")
     return dict(sorted(counts.items()))
+
+
+def remove_sample(sample_dir: str) -> None:
+    """Delete the sample job's own files (literal listing, its own names only) from SAMPLE_DIR."""
+    for name in io.list_dir(sample_dir):
+        if _SAMPLE_OWN.match(name):
+            io.delete(io.join(sample_dir, name))
 
 
 def parse_weights(text: str | None) -> dict[str, float] | None:
@@ -232,8 +246,8 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
             weights[name.strip()] = float(value)
         except ValueError:
             raise SystemExit(f"--weights: {item!r} is not source=number") from None
-        if weights[name.strip()] < 0:
-            raise SystemExit(f"--weights: {item!r} is negative")
+        if not math.isfinite(weights[name.strip()]) or weights[name.strip()] < 0:
+            raise SystemExit(f"--weights: {item!r} must be a finite number >= 0")
     if sum(weights.values()) <= 0:
         raise SystemExit("--weights: all weights are zero")
     return weights
@@ -250,7 +264,7 @@ def run(argv: list[str] | None = None) -> dict:
     parser.add_argument("--vocab-size", type=int, help="vocabulary size in pieces (incl. 4 specials, 256 bytes)")
     parser.add_argument("--sample-bytes", type=int, help="target UTF-8 bytes of sampled documents")
     parser.add_argument("--sample-docs", type=int, help="target number of sampled documents (overrides bytes)")
-    parser.add_argument("--min-source-share", type=float, help="floor on each source's share of the sample (0-1)")
+    parser.add_argument("--min-source-share", type=finite_float, help="floor on each source's share of the sample (0-1)")
     parser.add_argument("--weights", help="explicit shares 'code=0.5,text=0.5' (relative; unlisted sources get 0)")
     parser.add_argument("--sources", help="comma-separated sources to sample (default: all under kept/; "
                                           "required with --dry_run=True, which lists nothing)")
@@ -275,8 +289,7 @@ def run(argv: list[str] | None = None) -> dict:
         dry_run.print_summary("train_tokenizer", info)
         return info
     sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
-    for stale in io.match(io.join(sample_dir, "*")):   # a crashed earlier run's sample
-        io.delete(stale)
+    remove_sample(sample_dir)   # a crashed earlier run's sample
 
     with beam.Pipeline(options=options) as p:
         build_sample(p, args.input, sources, sample_dir, config, weights)
@@ -299,10 +312,9 @@ def run(argv: list[str] | None = None) -> dict:
                                                                  *(argv if argv is not None else sys.argv[1:])])}
     io.write_atomic(io.join(args.output, "tokenizer.model"), model)
     io.write_atomic(io.join(args.output, "tokenizer.json"),
-                    (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
-    for path in io.match(io.join(sample_dir, "*")):
-        io.delete(path)
-    if "://" not in sample_dir and os.path.isdir(sample_dir):
+                    (json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
+    remove_sample(sample_dir)
+    if "://" not in sample_dir and os.path.isdir(sample_dir) and not os.listdir(sample_dir):
         os.rmdir(sample_dir)
     print(f"{'source':<16}{'keep rate':>10}{'docs':>10}")
     for source in sorted(rates):

@@ -8,6 +8,17 @@ never sees a source whose shards are still being written.
 Each shard entry may name its lengths sidecar ("lengths": relative path, checked like
 "path"; tokens.shards documents the format). Manifests written before sidecars
 existed omit it and stay valid: readers then compute lengths from the records.
+A shard (or sidecar) listed twice is refused: it would count its documents twice.
+
+Checksums (tokens.checksums: CRC32C, 8 hex digits): each shard entry records "bytes" and
+"crc32c" of the shard and "lengths_crc32c" of its sidecar. Verification policy (TokenizedSource):
+  - sidecars: always, whenever one is read (4 bytes per document, read whole anyway);
+  - shards: the size on every open (a stat); the full CRC32C when a gs:// shard is fetched into
+    the local cache (the bytes stream through anyway), by `TokenizedSource.verify_checksums()`, and
+    by `mixer inspect --check`. Not on every local open: reading a TB corpus at each trainer start
+    costs more than it protects, and every record read is decoded and range-checked anyway.
+Manifests written before checksums are accepted with a warning (nothing to verify; re-tokenize
+to add them): refusing them would force re-tokenizing whole corpora for no new information.
 
 "heldout" (optional) lists a second set of shards holding the source's held-out documents (chosen by id
 hash in pipelines.tokenize). They are not counted in "documents"/"tokens" and not in "shards", so the mixer
@@ -16,13 +27,21 @@ and the training loader never see them; evaluation opens them with `Manifest.hel
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import logging
+import posixpath
 from typing import Any
 
 from tokens import paths
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+
+
+_LOG = logging.getLogger(__name__)
+_CRC_HEX = "0123456789abcdef"
+_OPTIONAL = ("lengths", "bytes", "crc32c", "lengths_crc32c")   # shard fields older manifests omit
 
 
 class ManifestError(ValueError):
@@ -35,6 +54,9 @@ class Shard:
     documents: int
     tokens: int
     lengths: str | None = None   # sidecar of per-record token counts, relative; None in older manifests
+    bytes: int | None = None     # shard size; None in manifests written before checksums
+    crc32c: str | None = None    # shard CRC32C (tokens.checksums); None likewise
+    lengths_crc32c: str | None = None   # sidecar CRC32C; None likewise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +94,12 @@ class Manifest:
         return [paths.join(self.location, s.path) for s in self.shards]
 
     @property
+    def checksummed(self) -> bool:
+        """Every shard (and every sidecar it names) has a recorded checksum."""
+        return all(s.crc32c is not None and s.bytes is not None and (s.lengths is None or s.lengths_crc32c)
+                   for s in self.shards)
+
+    @property
     def lengths_paths(self) -> list[str | None]:
         """Full lengths-sidecar paths in shard order; None for a shard whose entry names none."""
         return [None if s.lengths is None else paths.join(self.location, s.lengths) for s in self.shards]
@@ -81,7 +109,7 @@ class Manifest:
         body.pop("location")
 
         def entries(shards):
-            return [{k: v for k, v in dataclasses.asdict(s).items() if not (k == "lengths" and v is None)}
+            return [{k: v for k, v in dataclasses.asdict(s).items() if not (k in _OPTIONAL and v is None)}
                     for s in shards]
 
         body["shards"] = entries(self.shards)
@@ -90,7 +118,12 @@ class Manifest:
         else:
             body.pop("heldout")
             body.pop("heldout_rule")
-        return json.dumps(body, indent=2, sort_keys=True) + "\n"
+        return json.dumps(body, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def reject_json_constant(name: str):
+    """json.loads hook: NaN and Infinity are not JSON; Python's parser accepts them unless told not to."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _check_relative(path: str, where: str, what: str = "shard path") -> None:
@@ -113,8 +146,8 @@ def _require(body: dict, key: str, kind: type | tuple, where: str) -> Any:
 def parse_manifest(text: str, where: str, location: str = "") -> Manifest:
     """Validate a manifest's schema and totals; raise ManifestError naming `where`."""
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError as e:
+        body = json.loads(text, parse_constant=reject_json_constant)
+    except (json.JSONDecodeError, ValueError) as e:
         raise ManifestError(f"{where}: not valid JSON ({e})") from None
     if not isinstance(body, dict):
         raise ManifestError(f"{where}: top level must be an object")
@@ -147,7 +180,7 @@ def parse_manifest(text: str, where: str, location: str = "") -> Manifest:
 def _parse_shards(entries: Any, where: str) -> list[Shard]:
     if not isinstance(entries, list):
         raise ManifestError(f"{where} must be a list")
-    shards = []
+    shards, seen = [], {}
     for i, raw in enumerate(entries):
         sw = f"{where}[{i}]"
         if not isinstance(raw, dict):
@@ -158,8 +191,32 @@ def _parse_shards(entries: Any, where: str) -> list[Shard]:
         docs, toks = _require(raw, "documents", int, sw), _require(raw, "tokens", int, sw)
         if docs < 0 or toks < 0 or toks < docs:
             raise ManifestError(f"{sw}: impossible counts documents={docs} tokens={toks}")
-        shards.append(Shard(raw["path"], docs, toks, raw.get("lengths")))
+        size = _optional(raw, "bytes", int, sw)
+        if size is not None and size < 0:
+            raise ManifestError(f"{sw}: bytes must be >= 0")
+        crcs = [_crc(raw, key, sw) for key in ("crc32c", "lengths_crc32c")]
+        if crcs[1] is not None and "lengths" not in raw:
+            raise ManifestError(f"{sw}: lengths_crc32c without a lengths sidecar")
+        for name in (raw["path"], raw.get("lengths")):
+            key = name and posixpath.normpath(name.replace("\\", "/"))
+            if key is None:
+                continue
+            if key in seen:   # the same file twice would count its documents twice
+                raise ManifestError(f"{sw}: {name!r} is already listed by {seen[key]}; a shard may appear once")
+            seen[key] = sw
+        shards.append(Shard(raw["path"], docs, toks, raw.get("lengths"), size, *crcs))
     return shards
+
+
+def _optional(body: dict, key: str, kind: type, where: str) -> Any:
+    return None if body.get(key) is None else _require(body, key, kind, where)
+
+
+def _crc(body: dict, key: str, where: str) -> str | None:
+    value = _optional(body, key, str, where)
+    if value is not None and (len(value) != 8 or any(c not in _CRC_HEX for c in value)):
+        raise ManifestError(f"{where}: {key} {value!r} is not 8 lowercase hex digits")
+    return value
 
 
 def load_manifest(path: str) -> Manifest:
@@ -182,3 +239,40 @@ def write_manifest(directory: str, manifest: Manifest) -> str:
     path = paths.join(directory, MANIFEST_NAME)
     paths.write_atomic(path, text.encode("utf-8"))
     return path
+
+
+def fingerprint(manifest: Manifest) -> dict[str, Any]:
+    """What a mixture records of each manifest it was built from (mixture.json sources.<name>.fingerprint).
+
+    Tokenizer, config hash, totals, the shard count, a SHA-256 over every shard entry (relative name, size,
+    counts, shard and sidecar checksums) and each shard's CRC32C (to name the rewritten ones): about 20 bytes
+    per shard, so a 100,000-shard source adds ~2 MB. Location-free (names are relative), so the same data
+    copied elsewhere keeps its fingerprint; a re-tokenization into the same folder does not."""
+    table = [[s.path, s.bytes, s.documents, s.tokens, s.crc32c, s.lengths_crc32c] for s in manifest.shards]
+    return {"tokenizer_sha256": manifest.tokenizer_sha256, "config_hash": manifest.config_hash,
+            "documents": manifest.documents, "tokens": manifest.tokens, "shard_count": len(table),
+            "shards_sha256": hashlib.sha256(json.dumps(table, separators=(",", ":"), allow_nan=False).encode())
+            .hexdigest(), "crc32c": [s.crc32c for s in manifest.shards]}
+
+
+def fingerprint_changes(recorded: dict[str, Any], current: dict[str, Any], names: list[str] | None = None,
+                        limit: int = 3) -> list[str]:
+    """Human-readable differences between a recorded fingerprint and a manifest's current one ([] = same);
+    `names`: the manifest's shard names, to say which shards were rewritten."""
+    changes = []
+    for key, what in (("tokenizer_sha256", "tokenizer sha256"), ("config_hash", "tokenize config hash")):
+        if recorded.get(key) != current.get(key):
+            changes.append(f"{what} {str(recorded.get(key))[:12]} -> {str(current.get(key))[:12]}")
+    for key in ("documents", "tokens", "shard_count"):
+        if recorded.get(key) != current.get(key):
+            changes.append(f"{key.replace('_', ' ')} {recorded.get(key)} -> {current.get(key)}")
+    old, new = recorded.get("crc32c") or [], current.get("crc32c") or []
+    if len(old) == len(new):
+        rewritten = [(names[i] if names and i < len(names) else f"shard {i}")
+                     for i, (a, b) in enumerate(zip(old, new)) if a != b]
+        if rewritten:
+            more = f" and {len(rewritten) - limit} more" if len(rewritten) > limit else ""
+            changes.append(f"shards rewritten: {', '.join(rewritten[:limit])}{more}")
+    if not changes and recorded.get("shards_sha256") != current.get("shards_sha256"):
+        changes.append("shard entries differ (names, sizes or counts)")
+    return changes

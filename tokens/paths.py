@@ -120,34 +120,41 @@ def delete(path: str) -> None:
             pass
 
 
-def publish(path: str, write: Callable[[str], None]) -> None:
-    """`write(local_temporary_path)`, then move the result to `path` atomically.
+def publish(path: str, write: Callable[[str], None]):
+    """`write(local_temporary_path)`, then move the result to `path` atomically; returns the published
+    bytes' tokens.checksums.Digest (size, CRC32C), computed from the temporary before it moves.
 
     Local: the temporary is a hidden sibling, renamed into place. Remote: the temporary is a
     local file streamed to the final object name (visible only once the upload completes).
-    A failure leaves no file under the final name and no temporary behind."""
-    if is_remote(path):
-        fd, tmp = tempfile.mkstemp(prefix=".publish-", suffix=os.path.splitext(path)[1])
-        os.close(fd)
-    else:
-        directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f".tmp-{uuid.uuid4().hex}-{os.path.basename(path)}")
+    A failure leaves no file under the final name and no temporary behind; an OSError (a full
+    disk, a read-only folder) is raised again naming `path`, whatever file the system call named."""
+    tmp, digest = _stage(path, write)
     try:
-        write(tmp)
-        if is_remote(path):
-            with open(tmp, "rb") as src, _remote(path).open("wb") as dst:
-                shutil.copyfileobj(src, dst, 16 << 20)
-        else:
-            os.replace(tmp, path)
+        _move(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _discard(tmp)
+    return digest
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old bytes or the new, never a part."""
+def write_all_atomic(files: dict[str, bytes]) -> None:
+    """Publish several files so that none changes unless every one could be written.
+
+    Every temporary is written first (a full disk fails here, before anything is replaced), then each
+    is moved into place in the order given: put the file readers look for (mixture.json, recipe.json)
+    last. Local renames need no space. On object stores the moves are uploads: a failed one leaves the
+    earlier ones published (there is no multi-object rename), so the order still matters."""
+    staged: list[tuple[str, str]] = []
+    try:
+        for path, data in files.items():
+            staged.append((_stage(path, _bytes_writer(data))[0], path))
+        for tmp, path in staged:
+            _move(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            _discard(tmp)
+
+
+def _bytes_writer(data: bytes) -> Callable[[str], None]:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"write_atomic needs bytes, got {type(data).__name__}")
 
@@ -157,4 +164,60 @@ def write_atomic(path: str, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
 
-    publish(path, write)
+    return write
+
+
+def _stage(path: str, write: Callable[[str], None]):
+    """(local temporary holding the new bytes, their Digest); nothing is left behind on failure."""
+    from tokens import checksums
+
+    tmp = None
+    try:
+        if is_remote(path):
+            fd, tmp = tempfile.mkstemp(prefix=".publish-", suffix=os.path.splitext(path)[1])
+            os.close(fd)
+        else:
+            directory = os.path.dirname(path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            tmp = os.path.join(directory, f".tmp-{uuid.uuid4().hex}-{os.path.basename(path)}")
+        write(tmp)
+        return tmp, checksums.of_file(tmp)
+    except OSError as e:
+        _discard(tmp)
+        raise write_error(e, path) from e
+    except BaseException:
+        _discard(tmp)
+        raise
+
+
+def _move(tmp: str, path: str) -> None:
+    try:
+        if is_remote(path):
+            with open(tmp, "rb") as src, _remote(path).open("wb") as dst:
+                shutil.copyfileobj(src, dst, 16 << 20)
+        else:
+            os.replace(tmp, path)
+    except OSError as e:
+        raise write_error(e, path) from e
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp and os.path.exists(tmp):
+        os.unlink(tmp)
+
+
+def write_error(error: OSError, path: str) -> OSError:
+    """`error` as "cannot write PATH: [Errno 28] No space left on device", naming the file the caller asked
+    for (not a temporary); .errno is kept. One message argument on purpose: Beam re-raises a DoFn's
+    exception as the same type only when its args are one string (an OSError(errno, strerror) becomes a
+    RuntimeError), so the CLIs can still tell an I/O failure from a bug."""
+    detail = f"[Errno {error.errno}] {error.strerror}" if error.errno is not None and error.strerror else str(error)
+    named = OSError(f"cannot write {path}: {detail}")
+    named.errno = error.errno
+    return named
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old bytes or the new, never a part."""
+    publish(path, _bytes_writer(data))

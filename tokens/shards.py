@@ -10,6 +10,7 @@ per record, record order), written right after the shard the same atomic way.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -60,8 +61,15 @@ def shard_count(tokens: int, target_shard_tokens: int, fixed: int = 0) -> int:
     return max(1, math.ceil(tokens / max(1, target_shard_tokens)))
 
 
-def write_shard(path: str, records: Iterable[bytes]) -> int:
-    """Write an ArrayRecord shard atomically; returns the record count.
+@dataclasses.dataclass(frozen=True)
+class WrittenShard:
+    records: int
+    bytes: int       # size of the published shard
+    crc32c: str      # its CRC32C (tokens.checksums), recorded in the manifest
+
+
+def write_shard(path: str, records: Iterable[bytes]) -> WrittenShard:
+    """Write an ArrayRecord shard atomically; returns its record count, size and CRC32C.
 
     Local: written under a hidden temporary name in the same directory, then renamed.
     gs://: written to a local temporary file, then streamed to the final object name
@@ -75,13 +83,16 @@ def write_shard(path: str, records: Iterable[bytes]) -> int:
     def write(tmp: str) -> None:
         nonlocal count
         writer = ArrayRecordWriter(tmp, WRITER_OPTIONS)
-        for record in records:
-            writer.write(record)
-            count += 1
-        writer.close()
+        try:
+            for record in records:
+                writer.write(record)
+                count += 1
+            writer.close()
+        except RuntimeError as e:   # riegeli's status ("write() failed: No space left on device; ..."): an I/O
+            raise OSError(str(e)) from e   # error, re-raised by paths.publish naming the shard, not the temporary
 
-    paths.publish(path, write)
-    return count
+    digest = paths.publish(path, write)
+    return WrittenShard(count, digest.size, digest.crc32c)
 
 
 def write_lengths(shard_path: str, doc_lengths: Sequence[int]) -> str:
@@ -98,14 +109,17 @@ def write_lengths(shard_path: str, doc_lengths: Sequence[int]) -> str:
     return path
 
 
-def stale_files(directory: str, keep: Iterable[str]) -> list[str]:
+def stale_files(directory: str, keep: Iterable[str], listed: Iterable[str] | None = None) -> list[str]:
     """Temporaries, shards and lengths sidecars of other runs (other shard counts) in a source directory.
 
-    `keep`: the shard names of this run; their sidecars are kept with them."""
+    `keep`: the shard names of this run; their sidecars are kept with them. `listed`: the directory's
+    names as listed before the job wrote anything (default: list it now); a file that appeared since
+    (another job's) is then never a candidate, so a job deletes only what an earlier run of it left."""
     keep = set(keep)
     keep |= {lengths_name(name) for name in keep if name.endswith(lengths.SHARD_SUFFIX)}
     out = []
-    for name in paths.list_dir(directory):   # a literal listing: no glob expansion of `directory`
+    names = paths.list_dir(directory) if listed is None else sorted(listed)
+    for name in names:   # a literal listing: no glob expansion of `directory`
         ours = SHARD_RE.match(name) or lengths.NAME_RE.match(name)
         if name.startswith(TEMP_PREFIX) or (ours and name not in keep):
             out.append(paths.join(directory, name))
@@ -132,4 +146,4 @@ def length_histogram(length_counts: Mapping[int, int]) -> dict[str, int]:
 
 def config_hash(config: Mapping) -> str:
     """sha256 of the canonical JSON of the tokenize settings (tokenizer sha included by caller)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(config, sort_keys=True, allow_nan=False).encode()).hexdigest()

@@ -1,14 +1,16 @@
 """`TokenizedSource`: random access over one source's shards, trusting nothing it has not checked.
 
-Shard record counts are checked against the manifest on open, and every decoded record
-is validated, so a corrupt record is an error naming the shard and record index, never
-garbage handed to the trainer. `lengths()` gives every document's token count from the
+Shard record counts and sizes are checked against the manifest on open, sidecars against
+their CRC32C whenever they are read, gs:// shards against theirs when fetched into the local
+cache, and every decoded record is validated, so a corrupt record is an error naming the shard
+and record index, never garbage handed to the trainer (policy: tokens.manifest docstring). `lengths()` gives every document's token count from the
 shards' lengths sidecars (tokens.lengths) without reading records.
 """
 from __future__ import annotations
 
 import bisect
 import hashlib
+import logging
 import os
 import tempfile
 import threading
@@ -16,6 +18,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from tokens import checksums
 from tokens import lengths as lengths_sidecar
 from tokens import paths
 from tokens.manifest import Manifest, ManifestError, load_manifest
@@ -25,21 +28,29 @@ from tokens.records import CorruptRecordError, _packed_values, decode_example
 RANDOM_ACCESS_OPTIONS = "readahead_buffer_size:0,max_parallelism:0"
 
 
-def _local_copy(path: str, cache_dir: str | None) -> str:
-    """array_record's pip build reads local files only: fetch gs:// shards once into a cache."""
+def _local_copy(path: str, cache_dir: str | None, size: int | None = None, crc32c: str | None = None) -> str:
+    """array_record's pip build reads local files only: fetch gs:// shards once into a cache.
+
+    With the manifest's size/CRC32C the fetched bytes are verified before they enter the cache, and the
+    CRC is part of the cache name, so a shard re-tokenized under the same path is fetched again."""
     if "://" not in path:
         return path
     cache_dir = cache_dir or os.environ.get("CODE_MIXTURES_CACHE") or os.path.join(
         tempfile.gettempdir(), "code-mixtures-cache")
-    key = hashlib.sha256(path.encode()).hexdigest()[:16]
+    key = hashlib.sha256(path.encode()).hexdigest()[:16] + (f"-{crc32c}" if crc32c else "")
     local = os.path.join(cache_dir, f"{key}-{path.rsplit('/', 1)[-1]}")
     if not os.path.exists(local):
         os.makedirs(cache_dir, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".fetch-")
         try:
+            running = checksums.Running()
             with os.fdopen(fd, "wb") as out, paths.open_read(path) as src:
                 while chunk := src.read(16 << 20):
                     out.write(chunk)
+                    running.update(chunk)
+            problem = checksums.mismatch(path, "the fetched file", running.digest(), size, crc32c)
+            if problem:
+                raise ManifestError(problem)
             os.replace(tmp, local)
         finally:
             if os.path.exists(tmp):
@@ -55,6 +66,18 @@ def _close_quietly(reader) -> None:
         reader.close()
     except Exception:
         pass
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_unchecksummed(manifest: Manifest) -> None:
+    where = manifest.location or manifest.source
+    if where not in _WARNED:
+        _WARNED.add(where)
+        logging.getLogger(__name__).warning(
+            "%s: manifest has no checksums (written before they were recorded): its shards and sidecars "
+            "cannot be verified; re-tokenize to add them", where)
 
 
 class TokenizedSource:
@@ -76,6 +99,8 @@ class TokenizedSource:
         """Load and validate the manifest; with verify, open every shard and check its record count, and load
         the lengths sidecars (count and sum against the manifest; skipped for manifests without sidecars)."""
         source = cls(load_manifest(manifest_path), cache_dir)
+        if not source.manifest.checksummed:
+            _warn_unchecksummed(source.manifest)
         if verify:
             for shard in range(len(source._paths)):
                 source._reader(shard)
@@ -110,10 +135,16 @@ class TokenizedSource:
                     sizes[index] = self._checked(record, shard, index).size
             return lengths_sidecar.check(sizes, self._paths[shard], meta.documents, meta.tokens)
         try:
-            with open(_local_copy(sidecar, self._cache_dir), "rb") as f:
+            with open(_local_copy(sidecar, self._cache_dir, crc32c=meta.lengths_crc32c), "rb") as f:
                 data = f.read()
+        except ManifestError:
+            raise
         except Exception as e:  # missing sidecar, unreadable object
             raise ManifestError(f"{sidecar}: cannot read lengths sidecar ({type(e).__name__}: {e})") from None
+        problem = checksums.mismatch(sidecar, "the lengths sidecar", checksums.of_bytes(data), None,
+                                     meta.lengths_crc32c)
+        if problem:
+            raise ManifestError(problem)
         return lengths_sidecar.check(lengths_sidecar.decode(data, sidecar), sidecar, meta.documents, meta.tokens)
 
     @property
@@ -140,14 +171,20 @@ class TokenizedSource:
         if reader is None:
             from array_record.python.array_record_module import ArrayRecordReader
 
-            path = self._paths[shard]
+            path, meta = self._paths[shard], self.manifest.shards[shard]
             reader = None
             try:
-                reader = ArrayRecordReader(_local_copy(path, self._cache_dir), RANDOM_ACCESS_OPTIONS)
+                local = _local_copy(path, self._cache_dir, meta.bytes, meta.crc32c)
+                if meta.bytes is not None and os.path.getsize(local) != meta.bytes:
+                    raise ManifestError(f"{path}: shard is {os.path.getsize(local)} bytes, the manifest says "
+                                        f"{meta.bytes} (changed or truncated after tokenize)")
+                reader = ArrayRecordReader(local, RANDOM_ACCESS_OPTIONS)
                 count = reader.num_records()
                 if not reader.ok():
                     reader.close()   # raises riegeli's status: the reason worth reporting
                     raise RuntimeError("reader failed without a status")
+            except ManifestError:
+                raise
             except Exception as e:  # missing file, damaged footer/index: riegeli says which
                 _close_quietly(reader)
                 raise ManifestError(f"{path}: cannot open shard ({type(e).__name__}: {e})") from None
@@ -227,6 +264,29 @@ class TokenizedSource:
                 idx = list(range(begin, min(begin + chunk, meta.documents)))
                 for index, record in zip(idx, self._read(shard, idx)):
                     yield self._checked(record, shard, index)
+
+    def verify_checksums(self) -> int:
+        """Read every shard and sidecar whole and compare size and CRC32C with the manifest (ManifestError
+        naming the file). Returns the bytes checked; 0 for a manifest written before checksums."""
+        checked = 0
+        for shard, meta in enumerate(self.manifest.shards):
+            if meta.crc32c is None:
+                continue
+            path = self._paths[shard]
+            try:
+                have = checksums.of_file(_local_copy(path, self._cache_dir, meta.bytes, meta.crc32c))
+            except ManifestError:
+                raise
+            except Exception as e:  # missing or unreadable shard
+                raise ManifestError(f"{path}: cannot read shard ({type(e).__name__}: {e})") from None
+            problem = checksums.mismatch(path, "shard", have, meta.bytes, meta.crc32c)
+            if problem:
+                raise ManifestError(problem)
+            checked += have.size
+            if meta.lengths is not None:
+                self._shard_lengths(shard)
+                checked += 4 * meta.documents
+        return checked
 
     def verify_tokens(self) -> int:
         """Read every record: ids in vocab, EOS last, source tag and per-shard totals as the manifest says."""

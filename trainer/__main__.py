@@ -4,12 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+from tokens.flags import finite_float
+from tokens.flags import positive_int as _positive
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the (source id, document index) pairs each host trained on per step to "
                         "WORKDIR/documents/process_<i>-of-<n>.jsonl (provenance audits)")
     t.add_argument("--prefetch", type=int, default=2, help="host batches prefetched by a Grain thread (0 = off)")
-    t.add_argument("--assumed-mfu", type=float, default=0.40,
+    t.add_argument("--assumed-mfu", type=finite_float, default=0.40,
                    help="MFU (fraction) assumed by --dry-run's chip-hour projection (default 0.40)")
     t.add_argument("--chips", type=_positive, default=None,
                    help="chips assumed by --dry-run (default: the preset's target slice: tiny 1, 470m 64, 2.8b 256)")
@@ -64,9 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from trainer.configs import parse_overrides
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from trainer.configs import get_config, parse_overrides
     from trainer.train import RunOptions, train
+
+    try:   # a bad --set (unknown field, unparsable or non-finite value) is a usage error, not a traceback
+        get_config(args.config, **parse_overrides(args.overrides))
+    except (KeyError, ValueError) as e:
+        parser.error(f"--set: {e}")
 
     if args.coordinator or args.num_processes:
         import jax
@@ -82,7 +84,16 @@ def main(argv: list[str] | None = None) -> int:
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, stop_at=args.stop_at,
         force=args.force, log_documents=args.log_documents, prefetch=args.prefetch,
         assumed_mfu=args.assumed_mfu, chips=args.chips, async_checkpoints=not args.sync_checkpoints)
-    train(opts, log=lambda line: print(line, flush=True))
+    from mixer.mixture import MixtureError
+    from trainer.checkpoint import CheckpointWriteError, ResumeError
+    from trainer.data import DataError
+
+    try:
+        train(opts, log=lambda line: print(line, flush=True))
+    except (CheckpointWriteError, ResumeError, DataError, MixtureError, OSError) as e:
+        # What the user can act on (full disk, stale mixture, wrong workdir) as one line; bugs keep a traceback.
+        print(f"trainer: error: {e}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

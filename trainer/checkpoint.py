@@ -15,6 +15,7 @@ file locations or the command line, so data copied to gs:// still resumes. `forc
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -24,6 +25,10 @@ from tokens import paths
 
 class ResumeError(RuntimeError):
     """A checkpoint that must not be resumed from here (different mixture, missing pieces)."""
+
+
+class CheckpointWriteError(RuntimeError):
+    """A save that did not complete (full disk, lost bucket): nothing was published for that step."""
 
 
 def check_resume(meta: dict, expected_hash: str, force: bool = False) -> None:
@@ -45,12 +50,16 @@ class Checkpointer:
         import orbax.checkpoint as ocp
 
         self._ocp, self._gp = ocp, gp
+        self._started: int | None = None   # the last step whose save was started (errors name it)
         if "://" not in workdir:     # Orbax's tensorstore layer refuses relative local paths
             workdir = os.path.abspath(workdir)
         self.directory = paths.join(workdir, "checkpoints")
+        # A save killed or failed midway (SIGKILL, full disk) leaves Orbax's <step>.orbax-checkpoint-tmp-*
+        # folder, never a finalized <step>: the latest complete step is resumed, and the leftover is removed
+        # when the next run opens the directory for writing.
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, enable_async_checkpointing=async_save, create=not read_only,
-            read_only=read_only)
+            read_only=read_only, cleanup_tmp_directories=not read_only)
         self._manager = ocp.CheckpointManager(
             self.directory, options=options,
             item_handlers={"state": ocp.StandardCheckpointHandler(), "data": gp.PyGrainCheckpointHandler(),
@@ -69,7 +78,32 @@ class Checkpointer:
         items = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta)}
         if data_iterator is not None:
             items["data"] = gp.PyGrainCheckpointSave(data_iterator)
-        return self._manager.save(int(step), args=ocp.args.Composite(**items), force=True)
+        what = f"step {step}" if self._started is None else \
+            f"step {step} (or the asynchronous save of step {self._started} before it)"
+        with self._writing(what):   # Orbax raises a failed asynchronous save at the next save or wait
+            started = self._manager.save(int(step), args=ocp.args.Composite(**items), force=True)
+        self._started = int(step) if started else self._started
+        return started
+
+    @contextlib.contextmanager
+    def _writing(self, what: str):
+        """Orbax reports a failed write (tensorstore RESOURCE_EXHAUSTED, OSError) from its own threads, in
+        several tracebacks: re-raise it once, naming the checkpoint folder and the latest complete step."""
+        try:
+            yield
+        except Exception as e:  # noqa: BLE001 - any failure of the storage layer
+            lines = str(e).strip().splitlines() or [type(e).__name__]
+            raise CheckpointWriteError(
+                f"cannot write checkpoint {what} under {self.directory}: {type(e).__name__}: {lines[0]} "
+                f"(nothing published for it; the latest complete checkpoint is step {self._complete_step()}, "
+                "which a rerun resumes from)") from e
+
+    def _complete_step(self):
+        try:
+            self._manager.reload()   # from disk: a step whose save failed is not in it
+            return self._manager.latest_step()
+        except Exception:  # noqa: BLE001 - best effort inside an error message
+            return "unknown"
 
     def read_meta(self, step: int | None = None) -> dict:
         step = self.latest_step() if step is None else step
@@ -94,10 +128,11 @@ class Checkpointer:
         return restored["state"], dict(restored["meta"])
 
     def wait(self) -> None:
-        self._manager.wait_until_finished()
+        with self._writing(f"step {self._started}"):
+            self._manager.wait_until_finished()
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
+        self.wait()
         self._manager.close()
 
 

@@ -41,6 +41,7 @@ memory arithmetic (trainer/flops.py::memory_per_device):
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any
 
@@ -167,8 +168,13 @@ def _parse_value(text: str, annotation: Any) -> Any:
         raise ValueError(f"not a boolean: {text!r}")
     if kind is int:
         return int(float(text)) if "e" in text.lower() else int(text)
-    if kind in (float, str):
-        return kind(text)
+    if kind is float:
+        value = float(text)
+        if not math.isfinite(value):   # NaN would disable every comparison it reaches (and is not JSON)
+            raise ValueError(f"{text!r} is not a finite number")
+        return value
+    if kind is str:
+        return text
     raise ValueError(f"cannot parse a value of type {annotation}")
 
 

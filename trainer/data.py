@@ -169,6 +169,20 @@ def resolve_manifest(path: str, mixture_dir: str | None) -> str:
     return candidate if os.path.exists(candidate) else path
 
 
+def check_fingerprint(mixture: dict, name: str, path: str, manifest) -> None:
+    """DataError when the manifest no longer matches the fingerprint mixture.json recorded for `name`
+    (re-tokenized since the build): the message says what changed and how to rebuild."""
+    from mixer.inspect import stale_message
+    from tokens.manifest import fingerprint, fingerprint_changes
+
+    recorded = mixture["sources"][name].get("fingerprint")
+    if recorded is None:   # a mixture built before fingerprints: nothing to compare
+        return
+    changes = fingerprint_changes(recorded, fingerprint(manifest), [s.path for s in manifest.shards])
+    if changes:
+        raise DataError(stale_message(mixture, name, path, changes))
+
+
 class SourceReaders:
     """One TokenizedSource per mixture source, opened on first use; reads carry source/document context."""
 
@@ -205,6 +219,7 @@ class SourceReaders:
             if want and have != want:
                 raise DataError(f"source {name!r} ({path}) was tokenized with {have[:12]}..., "
                                 f"the mixture expects {want[:12]}...")
+            check_fingerprint(self._mixture, name, path, src.manifest)
             self._open[sid] = src
         return self._open[sid]
 

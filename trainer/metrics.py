@@ -40,7 +40,7 @@ class MetricsWriter:
         if not enabled:
             return
         if self._remote:
-            self._lines = [json.dumps(r, sort_keys=True) for r in read_metrics(workdir)]
+            self._lines = [json.dumps(r, sort_keys=True, allow_nan=False) for r in read_metrics(workdir)]
         else:
             os.makedirs(workdir, exist_ok=True)
         if tensorboard:
@@ -50,13 +50,16 @@ class MetricsWriter:
     def write(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        line = json.dumps(record, sort_keys=True, allow_nan=True)
+        line = json.dumps(strict_record(record), sort_keys=True, allow_nan=False)
         if self._remote:
             self._lines.append(line)
             paths.write_atomic(self._path, ("\n".join(self._lines) + "\n").encode("utf-8"))
         else:
-            with open(self._path, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
+            try:
+                with open(self._path, "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+            except OSError as e:   # a full disk names the file
+                raise paths.write_error(e, self._path) from e
         if self._tb is not None and "step" in record:
             prefix = record.get("kind", "train")
             for key, value in _flatten(record):
@@ -68,6 +71,28 @@ class MetricsWriter:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+
+
+def strict_record(record: dict[str, Any]) -> dict[str, Any]:
+    """`record` as strict JSON data: a diverged value (NaN/inf loss) becomes null and its dotted key is
+    listed under "non_finite" with what it was, so the line parses anywhere and the event stays visible.
+    Also used for the evaluation results (evals/), which carry losses too."""
+    found: dict[str, str] = {}
+
+    def clean(value, key):
+        if isinstance(value, float) and not math.isfinite(value):
+            found[key] = str(value)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, f"{key}.{i}") for i, v in enumerate(value)]
+        return value
+
+    out = clean(record, "")
+    if found:
+        out["non_finite"] = found
+    return out
 
 
 def _flatten(record: dict[str, Any], prefix: str = ""):
@@ -101,7 +126,8 @@ def plot_loss_per_source(workdir: str, out_path: str | None = None) -> str | Non
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, style, color=color, label=f"{source} ({label})", markersize=3)
     if train:
-        ax.plot([r["step"] for r in train], [r["loss"] for r in train], ":", color="black", label="all (train)")
+        ax.plot([r["step"] for r in train], [math.nan if r["loss"] is None else r["loss"] for r in train], ":",
+                color="black", label="all (train)")
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy (nats / token)")
     ax.set_title(f"loss per source: {os.path.basename(workdir.rstrip('/'))}")

@@ -346,7 +346,7 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     while step < stop:
         host = next(batches)
         if doc_log is not None:
-            doc_log.write(json.dumps({"step": step + 1, "documents": _host_documents(host)}) + "\n")
+            doc_log.write(json.dumps({"step": step + 1, "documents": _host_documents(host)}, allow_nan=False) + "\n")
         state, metrics = train_fn(state, shard_batch({k: host[k] for k in data_lib.BATCH_KEYS}, mesh))
         step += 1
         interval_steps += 1

@@ -17,8 +17,8 @@ class Defects:
         self.items[kind].append(locator)
 
     def to_json(self) -> bytes:
-        data = {k: sorted(v, key=lambda d: json.dumps(d, sort_keys=True)) for k, v in sorted(self.items.items())}
-        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+        data = {k: sorted(v, key=lambda d: json.dumps(d, sort_keys=True, allow_nan=False)) for k, v in sorted(self.items.items())}
+        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False).encode() + b"\n"
 
     def to_markdown(self, descriptions: dict[str, str]) -> bytes:
         lines = ["# Planted defects in data/sample", "",
@@ -31,7 +31,7 @@ class Defects:
             lines.append("")
             lines.append(descriptions.get(kind, ""))
             lines.append("")
-            for loc in sorted(locs, key=lambda d: json.dumps(d, sort_keys=True)):
+            for loc in sorted(locs, key=lambda d: json.dumps(d, sort_keys=True, allow_nan=False)):
                 lines.append("- " + ", ".join(f"{k}={v}" for k, v in sorted(loc.items())))
             lines.append("")
         return "\n".join(lines).encode()

@@ -75,7 +75,7 @@ def notebook(page_rst: str, name: str) -> dict:
 
 
 def _dumps(nb: dict) -> str:
-    return json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    return json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True, allow_nan=False) + "\n"
 
 
 def build(ins: inp.Inputs, defects: Defects, seed: int) -> dict[str, bytes]:

@@ -184,7 +184,7 @@ def _tests(name: str, solution: str, inputs: list[tuple]) -> str:
     exec(compile(solution, "<solution>", "exec"), ns)  # our own template code, run to get expected values
     lines = []
     for args in inputs:
-        expected = ns[name](*[json.loads(json.dumps(a)) if isinstance(a, (list, dict)) else a for a in args])
+        expected = ns[name](*[json.loads(json.dumps(a, allow_nan=False)) if isinstance(a, (list, dict)) else a for a in args])
         lines.append(f"assert {name}({', '.join(map(repr, args))}) == {expected!r}")
     return "\n".join(lines) + "\n"
 

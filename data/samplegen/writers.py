@@ -17,7 +17,7 @@ def write_atomic(path: pathlib.Path, data: bytes) -> None:
 
 
 def json_line(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=False).encode("utf-8") + b"\n"
+    return json.dumps(obj, ensure_ascii=False, sort_keys=False, allow_nan=False).encode("utf-8") + b"\n"
 
 
 def jsonl_bytes(lines: Iterable[Any]) -> bytes:

@@ -164,4 +164,4 @@ def render_markdown(report: Mapping[str, Any], chart: str | None = None) -> str:
 
 
 def to_json(report: Mapping[str, Any]) -> bytes:
-    return (json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    return (json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
