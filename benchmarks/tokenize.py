@@ -15,7 +15,6 @@ Also reports ArrayRecord bytes per token (shard bytes / manifest tokens).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -120,18 +119,9 @@ per token (group_size:1, tf.train.Example varints, ArrayRecord's default compres
     return {"ours": ours, "peer": peer, "ratio": ratio, "bytes_per_token": bytes_per_token}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.tokenize", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small run (400 documents, vocab 1024) for CI smoke tests")
-    ap.add_argument("--documents", type=int, default=0, help="documents to tokenize (default 20000; quick 400)")
-    ap.add_argument("--vocab-size", type=int, default=0, help="SentencePiece vocabulary (default 8192; quick 1024)")
-    ap.add_argument("--no-record", action="store_true", help="do not write RESULTS.md / results.json")
-    args = ap.parse_args(argv)
-    n_docs = args.documents or (400 if args.quick else 20_000)
-    vocab = args.vocab_size or (1024 if args.quick else 8192)
-    run(n_docs, vocab, record=not args.no_record and not args.quick, quick=args.quick)
-    return 0
-
+main = results.entry(run, "small run (400 documents, vocab 1024) for CI smoke tests",
+                     results.Size("--documents", "documents to tokenize", 20_000, 400),
+                     results.Size("--vocab-size", "SentencePiece vocabulary, pieces", 8192, 1024))
 
 if __name__ == "__main__":
     sys.exit(main())
