@@ -161,7 +161,7 @@ def _fmt_time(seconds: float) -> str:
 
 def train(opts: RunOptions, log=print) -> dict[str, Any]:
     """Run (or resume) one training stage; returns a summary {steps, final_loss, checkpoint_step, ...}."""
-    from mixer.mixture import load_mixture, mixture_hash
+    from mixer.mixture import load_mixture
 
     mixture = load_mixture(opts.mixture)
     cfg = build_config(opts, mixture)
@@ -173,25 +173,35 @@ def train(opts: RunOptions, log=print) -> dict[str, Any]:
     return _run(opts, cfg, mixture, steps, log)
 
 
-def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any]:
+def per_source_losses(sums: dict, sources: list[str]) -> dict[str, float | None]:
+    """Mean loss per source from summed step metrics; None for a source that had no tokens in them."""
+    return {s: (float(sums["source_loss_sum"][i] / sums["source_tokens"][i]) if sums["source_tokens"][i] > 0
+                else None) for i, s in enumerate(sources)}
+
+
+@dataclasses.dataclass
+class _Start:
+    """Everything the loop needs, built once: from this run's checkpoint, a previous stage, or fresh."""
+    state: Any
+    shardings: Any
+    mesh: Any
+    schedule: Any
+    optimizer: Any
+    checkpointer: Any
+    batches: Any
+    data_config: Any
+    start_lr: float | None
+
+
+def _start(opts: RunOptions, cfg, mixture: dict, steps: int, mix_hash: str, say) -> _Start:
     import jax
-    import numpy as np
 
     from trainer import checkpoint as ckpt_lib
     from trainer import data as data_lib
-    from trainer.metrics import MetricsWriter, plot_loss_per_source
     from trainer.optim import make_optimizer, make_schedule
-    from trainer.sharding import make_mesh, shard_batch
-    from trainer.step import init_state, make_eval_step, make_train_step
+    from trainer.sharding import make_mesh
+    from trainer.step import init_state
 
-    primary = jax.process_index() == 0
-    writer = MetricsWriter(opts.workdir, enabled=primary)
-    say = log if primary else (lambda *_: None)
-    sources = sorted(mixture["sources"])
-    mix_hash = mixture_hash(mixture)
-    if int(mixture.get("seq_len", cfg.model.seq_len)) != cfg.model.seq_len:
-        say(f"note: --set model.seq_len={cfg.model.seq_len} overrides the mixture's seq_len {mixture['seq_len']}; "
-            f"rows are packed to {cfg.model.seq_len} tokens")
     checkpointer = ckpt_lib.Checkpointer(opts.workdir, max_to_keep=cfg.keep_checkpoints,
                                          async_save=opts.async_checkpoints)
     resume_meta = None
@@ -212,8 +222,7 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     dcfg = data_lib.DataConfig(seq_len=cfg.model.seq_len, global_batch=cfg.global_batch, seed=None,
                                process_index=jax.process_index(), process_count=jax.process_count(),
                                prefetch=opts.prefetch)
-    mixture_dir = os.path.dirname(opts.mixture) if "://" not in opts.mixture else None
-    batches = data_lib.make_train_iterator(mixture, dcfg, mixture_dir)
+    batches = data_lib.make_train_iterator(mixture, dcfg, _mixture_dir(opts))
     if resume_meta is not None:
         state, _ = checkpointer.restore(abstract, batches)
         if resume_meta.get("total_steps") not in (None, steps):
@@ -226,13 +235,86 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
                               opt_state=previous.opt_state if opts.init_optimizer else state.opt_state)
         say(f"initialised from {init_dir} step {init_meta.get('step')} (parameters"
             f"{' and optimizer state' if opts.init_optimizer else ''}); start lr {start_lr}")
+    return _Start(state, shardings, mesh, schedule, optimizer, checkpointer, batches, dcfg, start_lr)
 
-    train_fn = make_train_step(cfg, mesh=mesh, state_shardings=shardings, num_sources=len(sources),
-                               optimizer=optimizer, schedule=schedule)
-    eval_fn = make_eval_step(cfg, mesh=mesh, state_shardings=shardings, num_sources=len(sources))
-    eval_batches = (data_lib.make_eval_batches(mixture, dcfg, cfg.eval_batches, mixture_dir)
-                    if cfg.eval_every > 0 else [])
+
+def _mixture_dir(opts: RunOptions) -> str | None:
+    return os.path.dirname(opts.mixture) if "://" not in opts.mixture else None
+
+
+def _open_document_log(opts: RunOptions):
+    """--log-documents: this process's picks, one JSON line per step (local workdirs only)."""
+    import jax
+
+    if "://" in opts.workdir:
+        raise ValueError("--log-documents writes local files; use a local --workdir")
+    os.makedirs(os.path.join(opts.workdir, "documents"), exist_ok=True)
+    return open(os.path.join(opts.workdir, "documents",
+                             f"process_{jax.process_index()}-of-{jax.process_count()}.jsonl"), "a")
+
+
+def _evaluate(params, eval_fn, eval_batches: list, mesh, sources: list[str]) -> tuple[float, dict, float]:
+    """(mean loss, loss per source, tokens) over the fixed held-out batches."""
+    import jax
+    import numpy as np
+
+    from trainer.data import BATCH_KEYS
+    from trainer.sharding import shard_batch
+
+    sums = None
+    for eb in eval_batches:
+        out = eval_fn(params, shard_batch({k: eb[k] for k in BATCH_KEYS}, mesh))
+        sums = out if sums is None else jax.tree.map(np.add, sums, out)
+    sums = jax.device_get(sums)
+    tokens = float(sums["tokens"])
+    return float(sums["nll_sum"] / max(tokens, 1.0)), per_source_losses(sums, sources), tokens
+
+
+def _interval_record(step: int, steps: int, got: dict, lr: float, n: int, elapsed: float, cfg,
+                     sources: list[str], per_token: float, peak: float) -> dict[str, Any]:
+    """The "train" metrics record of the last `n` steps (summed metrics `got`, `elapsed` seconds)."""
     from trainer import flops
+
+    tokens_per_s = n * cfg.tokens_per_step / elapsed
+    return {"kind": "train", "step": step, "loss": float(got["loss"] / n),
+            "loss_per_source": per_source_losses(got, sources), "lr": lr, "grad_norm": float(got["grad_norm"] / n),
+            "tokens_per_s": tokens_per_s, "step_time_s": elapsed / n,
+            "mfu": flops.mfu(tokens_per_s, per_token, peak), "eta_s": (steps - step) * elapsed / n,
+            "tokens_seen": step * cfg.tokens_per_step}
+
+
+def _format_record(r: dict, steps: int) -> str:
+    return (f"step {r['step']}/{steps} | loss {r['loss']:.4f} | "
+            + " ".join(f"{s} {v:.3f}" for s, v in r["loss_per_source"].items() if v is not None)
+            + f" | lr {r['lr']:.2e} | gnorm {r['grad_norm']:.3f} | {r['tokens_per_s']:,.0f} tok/s | "
+            f"{r['step_time_s']:.3f} s/step | MFU {r['mfu']:.2%} | ETA {_fmt_time(r['eta_s'])}")
+
+
+def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any]:
+    import jax
+
+    from mixer.mixture import mixture_hash
+    from trainer import data as data_lib
+    from trainer import flops
+    from trainer.metrics import MetricsWriter, plot_loss_per_source
+    from trainer.sharding import shard_batch
+    from trainer.step import make_eval_step, make_train_step
+
+    primary = jax.process_index() == 0
+    writer = MetricsWriter(opts.workdir, enabled=primary)
+    say = log if primary else (lambda *_: None)
+    sources = sorted(mixture["sources"])
+    mix_hash = mixture_hash(mixture)
+    if int(mixture.get("seq_len", cfg.model.seq_len)) != cfg.model.seq_len:
+        say(f"note: --set model.seq_len={cfg.model.seq_len} overrides the mixture's seq_len {mixture['seq_len']}; "
+            f"rows are packed to {cfg.model.seq_len} tokens")
+    run = _start(opts, cfg, mixture, steps, mix_hash, say)
+    state, mesh, batches = run.state, run.mesh, run.batches
+    train_fn = make_train_step(cfg, mesh=mesh, state_shardings=run.shardings, num_sources=len(sources),
+                               optimizer=run.optimizer, schedule=run.schedule)
+    eval_fn = make_eval_step(cfg, mesh=mesh, state_shardings=run.shardings, num_sources=len(sources))
+    eval_batches = (data_lib.make_eval_batches(mixture, run.data_config, cfg.eval_batches, _mixture_dir(opts))
+                    if cfg.eval_every > 0 else [])
     per_token = flops.flops_per_token(cfg.model)
     peak, peak_note = _peak_flops()
     first = int(state.step)
@@ -242,35 +324,21 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
                   "mixture": mixture.get("name"), "mixture_hash": mix_hash, "peak_flops": peak,
                   "peak_note": peak_note, "flops_per_token": per_token, "processes": jax.process_count(),
                   "devices": jax.device_count()})
-    doc_log = None
-    if opts.log_documents:
-        if "://" in opts.workdir:
-            raise ValueError("--log-documents writes local files; use a local --workdir")
-        os.makedirs(os.path.join(opts.workdir, "documents"), exist_ok=True)
-        doc_log = open(os.path.join(opts.workdir, "documents",
-                                    f"process_{jax.process_index()}-of-{jax.process_count()}.jsonl"), "a")
+    doc_log = _open_document_log(opts) if opts.log_documents else None
 
     def save(step: int, lr: float):
         meta = {"mixture_hash": mix_hash, "mixture_name": mixture.get("name"), "stage": mixture.get("stage"),
                 "config_name": opts.config, "config": dataclasses.asdict(cfg), "total_steps": steps,
-                "start_lr": start_lr, "lr": lr, "tokens_seen": step * cfg.tokens_per_step}
-        checkpointer.save(step, state, batches, meta)
+                "start_lr": run.start_lr, "lr": lr, "tokens_seen": step * cfg.tokens_per_step}
+        run.checkpointer.save(step, state, batches, meta)
 
     def evaluate(step: int):
-        sums = None
-        for eb in eval_batches:
-            out = eval_fn(state.params, shard_batch({k: eb[k] for k in data_lib.BATCH_KEYS}, mesh))
-            sums = out if sums is None else jax.tree.map(np.add, sums, out)
-        sums = jax.device_get(sums)
-        per_source = {s: (float(sums["source_loss_sum"][i] / sums["source_tokens"][i])
-                          if sums["source_tokens"][i] > 0 else None) for i, s in enumerate(sources)}
-        loss = float(sums["nll_sum"] / max(float(sums["tokens"]), 1.0))
-        writer.write({"kind": "eval", "step": step, "loss": loss, "loss_per_source": per_source,
-                      "tokens": float(sums["tokens"])})
+        loss, per_source, tokens = _evaluate(state.params, eval_fn, eval_batches, mesh, sources)
+        writer.write({"kind": "eval", "step": step, "loss": loss, "loss_per_source": per_source, "tokens": tokens})
         say(f"eval step {step}: loss {loss:.4f} | " + " ".join(
             f"{s} {v:.4f}" for s, v in per_source.items() if v is not None))
 
-    acc, last_lr, loss = None, float(schedule(first)), float("nan")
+    acc, last_lr, loss = None, float(run.schedule(first)), float("nan")
     tick, interval_steps = time.perf_counter(), 0
     step = first
     stop = steps if opts.stop_at is None else min(steps, opts.stop_at)
@@ -288,24 +356,12 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
             if step < stop and step % cfg.log_every:
                 acc, tick, interval_steps = None, time.perf_counter(), 0
         if step % cfg.log_every == 0 or step == stop:
-            got = jax.device_get(acc)
-            now = time.perf_counter()
-            elapsed = now - tick
-            n = interval_steps
-            tokens_per_s = n * cfg.tokens_per_step / elapsed
-            loss = float(got["loss"] / n)
             last_lr = float(metrics["lr"])
-            per_source = {s: (float(got["source_loss_sum"][i] / got["source_tokens"][i])
-                              if got["source_tokens"][i] > 0 else None) for i, s in enumerate(sources)}
-            record = {"kind": "train", "step": step, "loss": loss, "loss_per_source": per_source,
-                      "lr": last_lr, "grad_norm": float(got["grad_norm"] / n), "tokens_per_s": tokens_per_s,
-                      "step_time_s": elapsed / n, "mfu": flops.mfu(tokens_per_s, per_token, peak),
-                      "eta_s": (steps - step) * elapsed / n, "tokens_seen": step * cfg.tokens_per_step}
+            record = _interval_record(step, steps, jax.device_get(acc), last_lr, interval_steps,
+                                      time.perf_counter() - tick, cfg, sources, per_token, peak)
+            loss = record["loss"]
             writer.write(record)
-            say(f"step {step}/{steps} | loss {loss:.4f} | " + " ".join(
-                f"{s} {v:.3f}" for s, v in per_source.items() if v is not None)
-                + f" | lr {last_lr:.2e} | gnorm {record['grad_norm']:.3f} | {tokens_per_s:,.0f} tok/s | "
-                f"{record['step_time_s']:.3f} s/step | MFU {record['mfu']:.2%} | ETA {_fmt_time(record['eta_s'])}")
+            say(_format_record(record, steps))
             acc, tick, interval_steps = None, time.perf_counter(), 0
         if eval_batches and step % cfg.eval_every == 0:
             evaluate(step)
@@ -313,9 +369,9 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
             save(step, float(metrics["lr"]))
     if eval_batches and step > first and step % cfg.eval_every != 0:
         evaluate(step)
-    if step > first or checkpointer.latest_step() is None:
+    if step > first or run.checkpointer.latest_step() is None:
         save(step, last_lr)
-    checkpointer.close()
+    run.checkpointer.close()
     if doc_log is not None:
         doc_log.close()
     plot = plot_loss_per_source(opts.workdir) if primary else None
