@@ -96,11 +96,11 @@ def gopher_quality(doc: Document, cfg: TextFilterConfig) -> str | None:
 
 
 def _quality_counts(text: str, stop_words: tuple[str, ...]) -> list[int]:
-    """The kernel's counts (pipelines.filters.gopher_jit.quality_counts) for this text."""
-    from pipelines.filters import gopher_jit   # numba: imported where used
+    """The kernel's counts (pipelines.filters.gopher_quality_jit.quality_counts) for this text."""
+    from pipelines.filters import char_tables, gopher_quality_jit   # numba: imported where used
     tables = _tables()
-    stop = gopher_jit.stop_word_table(stop_words) or _NO_STOP
-    return gopher_jit.quality_counts(gopher_jit.codepoints(text), tables.classes, tables.lower, tables.punct,
+    stop = char_tables.stop_word_table(stop_words) or _NO_STOP
+    return gopher_quality_jit.quality_counts(char_tables.codepoints(text), tables.classes, tables.lower, tables.punct,
                                      *stop).tolist()
 
 
@@ -109,21 +109,21 @@ def _stop_words_found(text: str, stop_words: tuple[str, ...], mask: int) -> set[
 
     The kernel finds ASCII stop words (bit k of `mask`); others, in plain Python.
     """
-    from pipelines.filters import gopher_jit
-    if gopher_jit.stop_word_table(stop_words) is not None:
+    from pipelines.filters import char_tables
+    if char_tables.stop_word_table(stop_words) is not None:
         return {s for k, s in enumerate(stop_words) if mask >> k & 1}
     return set(stop_words).intersection(w.lower().strip(string.punctuation) for w in text.split())
 
 
 def gopher_repetition(doc: Document, cfg: TextFilterConfig) -> str | None:
-    from pipelines.filters import gopher_jit
+    from pipelines.filters import char_tables, gopher_repetition_jit
     text = doc.text
     if not text.strip():
         return None
     size = len(text)
     top_n, dup_n, limits = _repetition_rules(cfg)
-    cp = gopher_jit.codepoints(text)
-    counts = gopher_jit.repetition_counts(cp, _tables().classes, _powers(size + 1), top_n, dup_n, limits,
+    cp = char_tables.codepoints(text)
+    counts = gopher_repetition_jit.repetition_counts(cp, _tables().classes, _powers(size + 1), top_n, dup_n, limits,
                                           size).tolist()
     paragraphs, n_dup, chars = counts[0:3]
     if n_dup / paragraphs > cfg.max_dup_para_fraction:
@@ -158,9 +158,9 @@ _NO_STOP = (np.zeros(0, np.uint8), np.zeros(1, np.int64))
 @functools.lru_cache(maxsize=1)
 def _tables() -> _Tables:
     """Per-code-point tables, built once per process (~0.1 s)."""
-    from pipelines.filters import gopher_jit
-    return _Tables(gopher_jit.char_classes(_PUNCT, _BULLETS), gopher_jit.ascii_lower(),
-                   gopher_jit.ascii_punctuation())
+    from pipelines.filters import char_tables
+    return _Tables(char_tables.char_classes(_PUNCT, _BULLETS), char_tables.ascii_lower(),
+                   char_tables.ascii_punctuation())
 
 
 _POWERS = [np.ones(1, np.int64)]
@@ -170,8 +170,8 @@ def _powers(size: int) -> np.ndarray:
     """BASE^k for k < size, from a table grown by doubling and kept for the process."""
     table = _POWERS[0]
     if table.size < size:
-        from pipelines.filters import gopher_jit
-        table = gopher_jit.powers(max(size, 2 * table.size, 1 << 16))
+        from pipelines.filters import gopher_repetition_jit
+        table = gopher_repetition_jit.powers(max(size, 2 * table.size, 1 << 16))
         _POWERS[0] = table
     return table
 

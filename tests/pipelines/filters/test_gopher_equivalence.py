@@ -20,7 +20,7 @@ import zstandard
 from hypothesis import given, settings, strategies as st
 
 from pipelines.document import Document
-from pipelines.filters import gopher, gopher_jit
+from pipelines.filters import char_tables, gopher, gopher_repetition_jit
 from pipelines.filters.gopher import LIGHT, TextFilterConfig
 from tests.pipelines.filters import gopher_reference as ref
 
@@ -62,7 +62,7 @@ def sample_texts(limit: int | None = None) -> list[str]:
 
 
 def assert_equal_values(text: str) -> None:
-    cp = gopher_jit.codepoints(text)
+    cp = char_tables.codepoints(text)
     assert cp.size == len(text)
     fields = ("words", "content", "content_chars", "alpha_words", "longest", "lines", "bullet_lines",
               "ellipsis_lines", "symbols")
@@ -73,7 +73,7 @@ def assert_equal_values(text: str) -> None:
     ns = np.array(ALL_N, np.int64)
     limits = np.full(4 + 2 * len(ALL_N), np.inf)
     size = max(len(text), 1)
-    got = gopher_jit.repetition_counts(cp, gopher._tables().classes, gopher._powers(size + 1), ns, ns, limits,
+    got = gopher_repetition_jit.repetition_counts(cp, gopher._tables().classes, gopher._powers(size + 1), ns, ns, limits,
                                        size).tolist()
     assert got == ref.repetition_values(text, ALL_N, ALL_N)
 
@@ -92,13 +92,13 @@ def assert_classes_are_pythons(code_points) -> None:
     for cp in code_points:
         ch = chr(cp)
         k = int(cls[cp])
-        assert bool(k & gopher_jit.SPACE) == ch.isspace(), hex(cp)
-        assert bool(k & gopher_jit.ALPHA) == ch.isalpha(), hex(cp)
+        assert bool(k & char_tables.SPACE) == ch.isspace(), hex(cp)
+        assert bool(k & char_tables.ALPHA) == ch.isalpha(), hex(cp)
         low = ch.lower()
         assert lower[cp] == (ord(low) if len(low) == 1 and low.isascii() and cp else 0), hex(cp)
-        assert bool(k & gopher_jit.BREAK) == (len(f"a{ch}b".splitlines()) == 2), hex(cp)
-        assert bool(k & gopher_jit.PUNCT) == (ch in gopher._PUNCT), hex(cp)
-        assert bool(k & gopher_jit.BULLET) == (ch in gopher._BULLETS), hex(cp)
+        assert bool(k & char_tables.BREAK) == (len(f"a{ch}b".splitlines()) == 2), hex(cp)
+        assert bool(k & char_tables.PUNCT) == (ch in gopher._PUNCT), hex(cp)
+        assert bool(k & char_tables.BULLET) == (ch in gopher._BULLETS), hex(cp)
 
 
 def test_char_classes_are_pythons():
@@ -115,7 +115,7 @@ def test_char_classes_are_pythons_everywhere():
 
 def test_codepoints_keep_surrogates_and_astral():
     text = "a\ud800b\U0001F600\udc00"
-    assert gopher_jit.codepoints(text).tolist() == [ord(c) for c in text]
+    assert char_tables.codepoints(text).tolist() == [ord(c) for c in text]
 
 
 def test_mulmod_and_prefix_hash_match_integers():
@@ -124,11 +124,11 @@ def test_mulmod_and_prefix_hash_match_integers():
     pairs = [(0, 0), (mod - 1, mod - 1), (1, mod - 1), ((1 << 60) + 12345, (1 << 61) - 2)] + \
         [(rng.randrange(mod), rng.randrange(mod)) for _ in range(300)]
     for a, b in pairs:
-        assert gopher_jit._mulmod(a, b) == a * b % mod
+        assert gopher_repetition_jit._mulmod(a, b) == a * b % mod
     seq = np.array([rng.randrange(1 << 32) for _ in range(300)] + [(1 << 32) - 1] * 5, np.uint32)
-    prefix = gopher_jit._prefix(seq, seq.size)
-    pow_ = gopher_jit.powers(seq.size + 1)
-    base, h = gopher_jit._BASE, 0
+    prefix = gopher_repetition_jit._prefix(seq, seq.size)
+    pow_ = gopher_repetition_jit.powers(seq.size + 1)
+    base, h = gopher_repetition_jit._BASE, 0
     for k, x in enumerate(seq.tolist()):
         h = (h * base + x + 1) % mod
         assert prefix[k + 1] == h and pow_[k + 1] == pow(base, k + 1, mod)

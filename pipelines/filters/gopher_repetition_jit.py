@@ -1,216 +1,27 @@
-"""Compiled counting for the Gopher rules (numba): one pass over the text's code points per rule set.
+"""Compiled counts for the Gopher repetition rules (numba): duplicate lines, paragraphs and word n-grams.
 
-Why: the rules are loops over words, lines and word n-grams; in Python they cost ~5 ms per
-4 KB document (a Counter of joined strings per n-gram size), ~10x the rest of a curate
-subset. Here the text is its code points (`codepoints`, UTF-32), each code point has a class
-byte (`char_classes`: whitespace as `str.split` sees it, letters as `str.isalpha`, Gopher
-punctuation, `str.splitlines` line breaks, bullet starts) and an ASCII lowercase (`ascii_lower`),
-and two kernels count what the rules need; `pipelines.filters.gopher` turns the counts into
-the same decisions and reasons as the plain-Python rules (tests compare them value by value).
+Why: in Python the rules cost ~4 ms per 4 KB document (a Counter of joined strings per n-gram size);
+here ~0.1 ms. `pipelines.filters.gopher.gopher_repetition` turns the counts into the same decisions
+and reasons (tests compare with the plain-Python rules value by value).
 
-Equal strings are found by polynomial hashes mod 2^61-1: spans of the text (lines, paragraphs,
-words) from one prefix hash, Gopher's "".join n-grams from the words' hashes (so "ab"+"c"
-equals "a"+"bc"), space-joined n-grams over word ids (equal iff the words are). Every hash
-match is confirmed element by element, so a collision costs time, never a wrong count.
-Compiled code is cached next to this file (or in numba's user cache).
+Equal strings are found by polynomial hashes mod 2^61-1: spans of the text (lines, paragraphs, words)
+from one prefix hash, Gopher's "".join n-grams from the words' hashes (so "ab"+"c" equals "a"+"bc"),
+space-joined n-grams over word ids (equal iff the words are). Every hash match is confirmed element
+by element, so a collision costs time, never a wrong count. The hashing helpers live in this file
+because numba's cache only notices edits to the file of the function it caches.
 """
 from __future__ import annotations
-
-import functools
-import string
 
 import numba
 import numpy as np
 
-SPACE, ALPHA, PUNCT, BREAK, BULLET = 1, 2, 4, 8, 16
-# str.splitlines() breaks (all of them are also str.isspace(); \x1f is space, not a break).
-LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+from pipelines.filters.char_tables import SPACE
+
 _MOD = (1 << 61) - 1
 _BASE = 0x5BD1E995          # < 2^31: the per-character step needs two multiplies, not four
 _EMPTY = -1
 _NEWLINE = 10
-_DOT = 46
-_HASH = 35
-_ELLIPSIS = 0x2026
 
-
-@functools.lru_cache(maxsize=4)
-def char_classes(punct: frozenset[str], bullets: tuple[str, ...]) -> np.ndarray:
-    """uint8 [0x110000]: class bits per code point (numpy's str predicates are CPython's)."""
-    chars = np.arange(0x110000, dtype=np.uint32).view("<U1")   # code point 0 reads as "": no class
-    cls = np.strings.isspace(chars).astype(np.uint8) * np.uint8(SPACE)
-    cls |= np.strings.isalpha(chars).astype(np.uint8) * np.uint8(ALPHA)
-    for group, bit in ((punct, PUNCT), (LINE_BREAKS, BREAK), (bullets, BULLET)):
-        for ch in group:
-            if len(ch) != 1:
-                raise ValueError(f"class {bit}: {ch!r} is not one character")
-            cls[ord(ch)] |= bit
-    cls.flags.writeable = False
-    return cls
-
-
-@functools.lru_cache(maxsize=1)
-def ascii_lower() -> np.ndarray:
-    """uint8 [0x110000]: chr(c).lower() when that is one ASCII character (e.g. KELVIN SIGN -> 'k'), else 0.
-
-    Outside ASCII only upper- and titlecase characters lowercase to something else (tests check
-    every code point), so only those ~2,000 are asked.
-    """
-    chars = np.arange(0x110000, dtype=np.uint32).view("<U1")
-    cased = np.nonzero(np.strings.isupper(chars) | np.strings.istitle(chars))[0]
-    table = np.zeros(0x110000, np.uint8)
-    for c in range(1, 128):
-        table[c] = ord(chr(c).lower())
-    for c in cased[cased >= 128].tolist():
-        low = chr(c).lower()
-        if len(low) == 1 and low.isascii():
-            table[c] = ord(low)
-    table.flags.writeable = False
-    return table
-
-
-@functools.lru_cache(maxsize=8)
-def stop_word_table(stop_words: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
-    """(uint8 bytes, int64 offsets) of the stop words for `quality_counts`; None (Python decides)
-    if one is not ASCII or holds NUL (0 marks "no ASCII lowercase"), or there are more than 63
-    (found words come back as bits of an int64)."""
-    if len(stop_words) > 63 or not all(s.isascii() and "\x00" not in s for s in stop_words):
-        return None
-    data = np.frombuffer("".join(stop_words).encode("ascii"), dtype=np.uint8).copy()
-    offsets = np.zeros(len(stop_words) + 1, np.int64)
-    np.cumsum([len(s) for s in stop_words], out=offsets[1:])
-    return data, offsets
-
-
-def ascii_punctuation() -> np.ndarray:
-    """bool [128]: string.punctuation, the characters `str.strip` removes from stop-word candidates."""
-    table = np.zeros(128, np.bool_)
-    table[[ord(c) for c in string.punctuation]] = True
-    return table
-
-
-def codepoints(text: str) -> np.ndarray:
-    """uint32 code points, one per character of `text` (lone surrogates kept as themselves)."""
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-
-
-# ---------------------------------------------------------------- quality
-
-@numba.njit(cache=True)
-def quality_counts(cp, cls, lower, punct, stop, stop_off):
-    """int64 [10] for gopher_quality and c4_rules:
-      0 words (str.split), 1 words with a non-punctuation char, 2 their chars, 3 words with a letter,
-      4 longest word's chars, 5 non-blank stripped lines (str.splitlines), 6 of those starting with a
-      bullet, 7 ending in an ellipsis, 8 '#' + '...' (non-overlapping) + '…' occurrences,
-      9 bit k set when stop word k equals some word lowercased and stripped of string.punctuation.
-    Stop words are ASCII; a word takes part when each character lowercases to one ASCII character.
-    """
-    words = content_words = content_chars = alpha_words = longest = 0
-    lines = bullets = ellipses = symbols = found = 0
-    stop_min = 1 << 30
-    stop_max = 0
-    for s in range(stop_off.size - 1):
-        stop_min = min(stop_min, stop_off[s + 1] - stop_off[s])
-        stop_max = max(stop_max, stop_off[s + 1] - stop_off[s])
-    in_word = False
-    wlen = wstart = dots = 0
-    content = alpha = False
-    ascii_ok = True
-    first = last = -1
-    n = cp.size
-    for i in range(n + 1):
-        c = cp[i] if i < n else 32      # a space after the end closes the last word
-        k = cls[c]
-        if c == _DOT:
-            dots += 1
-            continue_dots = True
-        else:
-            continue_dots = False
-        if not continue_dots:
-            if dots:
-                symbols += dots // 3
-                dots = 0
-            if c == _HASH or c == _ELLIPSIS:
-                symbols += 1
-        if k & SPACE:
-            if in_word:
-                in_word = False
-                words += 1
-                if content:
-                    content_words += 1
-                    content_chars += wlen
-                if alpha:
-                    alpha_words += 1
-                if wlen > longest:
-                    longest = wlen
-                if ascii_ok and wlen >= stop_min:
-                    found |= _stop_bits(cp, lower, punct, stop, stop_off, stop_min, stop_max, wstart, i)
-            if (k & BREAK or i == n) and first >= 0:
-                lines += 1
-                if cls[cp[first]] & BULLET:
-                    bullets += 1
-                if cp[last] == _ELLIPSIS or (last - first >= 2 and cp[last] == _DOT and cp[last - 1] == _DOT
-                                             and cp[last - 2] == _DOT):
-                    ellipses += 1
-                first = -1
-        else:
-            if not in_word:
-                in_word = True
-                wstart = i
-                wlen = 0
-                content = False
-                alpha = False
-                ascii_ok = True
-            wlen += 1
-            if not k & PUNCT:
-                content = True
-            if k & ALPHA:
-                alpha = True
-            if lower[c] == 0:
-                ascii_ok = False
-            if first < 0:
-                first = i
-            last = i
-    out = np.empty(10, np.int64)
-    out[0] = words
-    out[1] = content_words
-    out[2] = content_chars
-    out[3] = alpha_words
-    out[4] = longest
-    out[5] = lines
-    out[6] = bullets
-    out[7] = ellipses
-    out[8] = symbols
-    out[9] = found
-    return out
-
-
-@numba.njit(inline="always")
-def _stop_bits(cp, lower, punct, stop, stop_off, stop_min, stop_max, start, end):
-    """Bit k set when stop word k equals cp[start:end] lowercased and stripped of punctuation."""
-    while start < end and punct[lower[cp[start]]]:
-        start += 1
-    while end > start and punct[lower[cp[end - 1]]]:
-        end -= 1
-    n = end - start
-    bits = 0
-    if n < stop_min or n > stop_max:
-        return bits
-    for s in range(stop_off.size - 1):
-        lo = stop_off[s]
-        if stop_off[s + 1] - lo != n:
-            continue
-        same = True
-        for j in range(n):
-            if lower[cp[start + j]] != stop[lo + j]:
-                same = False
-                break
-        if same:
-            bits |= 1 << s
-    return bits
-
-
-# ---------------------------------------------------------------- hashing
 
 @numba.njit(inline="always")
 def _fold(r):
