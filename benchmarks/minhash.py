@@ -18,7 +18,6 @@ Rates are documents per CPU-second of this process (one thread) and per wall sec
 """
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 import tempfile
@@ -153,18 +152,9 @@ in one compiled loop; Python still lowercases and splits; numba is a hard depend
     return {"rates": rates, "errors": errors, "ratio": ratio}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.minhash", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small run (~300 documents, 200 pairs) for CI smoke tests")
-    ap.add_argument("--documents", type=int, default=0, help="documents to sign (default 5000, quick 300)")
-    ap.add_argument("--pairs", type=int, default=0, help="labelled pairs for the accuracy check (default 1000)")
-    ap.add_argument("--no-record", action="store_true", help="do not write RESULTS.md / results.json")
-    args = ap.parse_args(argv)
-    n_docs = args.documents or (300 if args.quick else 5000)
-    n_pairs = args.pairs or (200 if args.quick else 1000)
-    run(n_docs, n_pairs, record=not args.no_record and not args.quick, quick=args.quick)
-    return 0
-
+SIZES = (results.Size("--documents", "documents to sign", 5000, 300),
+         results.Size("--pairs", "labelled pairs for the accuracy check", 1000, 200))
+main = results.entry(run, "small run (~300 documents, 200 pairs) for CI smoke tests", *SIZES)
 
 if __name__ == "__main__":
     sys.exit(main())

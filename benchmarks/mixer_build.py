@@ -92,14 +92,18 @@ def main(argv: list[str] | None = None) -> int:
         weights = ",".join(f"{s}=1" for s in SOURCES)
         cmd = [sys.executable, "-m", "mixer", "build", "--weights", weights, "--data", tokens, "--tokens", "200B",
                "--output", mix]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
         seconds = time.perf_counter() - start
-        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        peak_mib = after.ru_maxrss / 1024
         size_mib = os.path.getsize(os.path.join(mix, "mixture.json")) / 2**20
     rate = picks_per_second()
     total_shards = shards * len(SOURCES)
-    line = (f"| mixer build | {total_shards:,} shards / 10 sources / 200B tokens | {seconds:.2f} s | "
+    line = (f"| mixer build | {total_shards:,} shards / 10 sources / 200B tokens | {seconds:.2f} s ({cpu:.2f} CPU-s, "
+            f"{results.load_avg()}) | "
             f"peak RSS {peak_mib:.0f} MiB | mixture.json {size_mib:.1f} MiB | SamplingPlan {rate / 1e3:.0f}k picks/s "
             f"| `python -m benchmarks.mixer_build{' --quick' if args.quick else ''}` | {results.machine()} | "
             f"{results.today()} |")

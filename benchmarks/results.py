@@ -5,11 +5,14 @@ reads per-core rates from it). Both are rewritten atomically so concurrent bench
 """
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import datetime
 import json
 import os
 import platform
 import tempfile
+from typing import Callable, Sequence
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS_MD = os.path.join(HERE, "RESULTS.md")
@@ -83,3 +86,50 @@ def read_results(path: str = RESULTS_JSON) -> dict:
         return {}
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    """One size flag of a benchmark CLI: 0 (the default) means the mode's own value."""
+    flag: str     # e.g. "--documents"
+    help: str     # what it counts, with its unit
+    full: int     # value in full mode (the recorded run)
+    quick: int    # value in --quick (CI smoke) mode
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+def cli(prog: str, doc: str, quick_help: str, sizes: Sequence[Size]) -> argparse.ArgumentParser:
+    """The flags every benchmark shares: --quick, its sizes, --no-record (add more to the parser)."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    for size in sizes:
+        parser.add_argument(size.flag, type=int, default=0,
+                            help=f"{size.help} (default {size.full}; quick {size.quick})")
+    parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md / results.json")
+    return parser
+
+
+def chosen(args: argparse.Namespace, sizes: Sequence[Size]) -> tuple[list[int], dict]:
+    """(size values for the mode, {"record", "quick"}): --quick never records over full-mode numbers."""
+    values = [getattr(args, s.dest) or (s.quick if args.quick else s.full) for s in sizes]
+    return values, {"record": not args.no_record and not args.quick, "quick": args.quick}
+
+
+def entry(run: Callable[..., object], quick_help: str, *sizes: Size) -> Callable[[list[str] | None], int]:
+    """`main(argv)` for a benchmark module: parse the shared flags, call run(*sizes, record=..., quick=...).
+
+    The program name and description come from run's module (its `python -m` name and docstring).
+    """
+    import sys
+    module = sys.modules[run.__module__]
+    name = module.__spec__.name if getattr(module, "__spec__", None) else module.__name__
+
+    def main(argv: list[str] | None = None) -> int:
+        values, mode = chosen(cli(f"python -m {name}", module.__doc__ or "", quick_help, sizes).parse_args(argv),
+                              sizes)
+        run(*values, **mode)
+        return 0
+    return main

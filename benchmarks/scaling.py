@@ -16,7 +16,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -151,18 +150,9 @@ Dedup shuffle volume (Beam default coder, exact + near GroupByKey inputs): {per_
     return {"curate": curate, "clusters": clusters, "shuffle_bytes_per_doc": per_doc}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="tiny sizes (base 20, cluster 400) for CI smoke tests")
-    ap.add_argument("--base", type=int, default=0, help="documents at 1x (default 500; quick 20)")
-    ap.add_argument("--cluster", type=int, default=0, help="largest near-duplicate cluster (default 10000; quick 400)")
-    ap.add_argument("--no-record", action="store_true", help="do not write RESULTS.md / results.json")
-    args = ap.parse_args(argv)
-    base = args.base or (20 if args.quick else 500)
-    cluster = args.cluster or (400 if args.quick else 10_000)
-    run(base, cluster, record=not args.no_record and not args.quick, quick=args.quick)
-    return 0
-
+main = results.entry(run, "tiny sizes (base 20, cluster 400) for CI smoke tests",
+                     results.Size("--base", "documents at 1x", 500, 20),
+                     results.Size("--cluster", "largest near-duplicate cluster, documents", 10_000, 400))
 
 if __name__ == "__main__":
     sys.exit(main())

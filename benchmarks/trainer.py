@@ -12,7 +12,10 @@ MFU = tokens/s x flops_per_token (trainer.flops: 6 N_matmul + 6 n_layers d_model
 peak is the best of a few 20 ms products), so MFU per process-CPU second is reported too (same ratio with
 both sides timed by process CPU time). Each variant (compute dtype, batch, remat) is compiled once, warmed
 up one step, then timed over --steps steps (best step kept: the machine is shared). A forward-only step
-(eval loss) is timed for the breakdown. Target: >= 30% of the measured peak of the same dtype.
+(eval loss) is timed for the breakdown. Target: >= 40% of the peak of the same dtype measured when the
+benchmark holds the cores (best of 20 short products, before and after), with MFU per CPU-second as the
+figure other jobs on a shared machine cannot distort. The tiny preset (d_model 64) stays float32: there a
+step costs ~6% more CPU in bfloat16 (casts outweigh the halved traffic); at 37M parameters bfloat16 wins.
 
     python -m benchmarks.trainer [--quick] [--steps 3] [--no-record]
 """
@@ -114,12 +117,12 @@ def measure_peaks(quick: bool) -> dict[str, float]:
     n = 512 if quick else 1024
     out = {}
     for dtype in ("float32", "bfloat16"):
-        out[dtype] = measure_cpu_matmul_peak(dtype, n=n, repeats=3 if quick else 5)
+        out[dtype] = measure_cpu_matmul_peak(dtype, n=n, repeats=3 if quick else 20)
         a = jnp.ones((n, n), jnp.dtype(dtype))
         matmul = jax.jit(lambda x, y: x @ y)
         matmul(a, a).block_until_ready()
         best = float("inf")
-        for _ in range(3 if quick else 5):
+        for _ in range(3 if quick else 20):
             cpu = time.process_time()
             matmul(a, a).block_until_ready()
             best = min(best, time.process_time() - cpu)
@@ -173,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{fwd_share:.0%} |")
     best = max(runs, key=lambda r: r["tokens_per_s"])
     print(f"best: {best['dtype']} B={best['batch']}: {best['tokens_per_s']:,.0f} tokens/s, MFU {best['mfu']:.1%} "
-          f"(target >= 30%: {'met' if best['mfu'] >= 0.3 else 'MISSED'})")
+          f"(target >= 40%: {'met' if best['mfu'] >= 0.4 else 'MISSED'}); per CPU-second {best['mfu_cpu']:.1%} "
+          f"({'met' if best['mfu_cpu'] >= 0.4 else 'MISSED'})")
     if args.no_record:
         return 0
     results.merge_results({
@@ -199,7 +203,8 @@ denominator of "MFU per CPU-s", which other jobs on the machine cannot distort) 
 |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 """ + "\n".join(rows) + f"""
 
-Target >= 30% of the measured peak: {'met' if best['mfu'] >= 0.3 else 'MISSED'} (best {best['mfu']:.1%}, {best['dtype']}).
+Target >= 40% of the measured peak: {'met' if best['mfu'] >= 0.4 else 'MISSED'} (best {best['mfu']:.1%}, {best['dtype']});
+per CPU-second {best['mfu_cpu']:.1%} ({'met' if best['mfu_cpu'] >= 0.4 else 'MISSED'}).
 """
     results.append_section(section)
     return 0

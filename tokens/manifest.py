@@ -91,7 +91,7 @@ class Manifest:
     @property
     def shard_paths(self) -> list[str]:
         """Full shard paths (local or gs://), in shard order."""
-        return [paths.join(self.location, s.path) for s in self.shards]
+        return paths.join_each(self.location, [s.path for s in self.shards])
 
     @property
     def checksummed(self) -> bool:
@@ -143,6 +143,44 @@ def _require(body: dict, key: str, kind: type | tuple, where: str) -> Any:
     return value
 
 
+def _plain_shards(raw_shards: list) -> list[Shard] | None:
+    """Every shard entry checked in bulk (100,000 shards in ~0.1 s, not ~0.6 s one by one);
+    None when any entry fails or needs a closer look, so the per-entry loop decides and names it."""
+    if not all(type(r) is dict for r in raw_shards):
+        return None
+    get = dict.get
+    rel = [get(r, "path") for r in raw_shards]
+    docs = [get(r, "documents") for r in raw_shards]
+    toks = [get(r, "tokens") for r in raw_shards]
+    lengths = [get(r, "lengths") for r in raw_shards]
+    sizes = [get(r, "bytes") for r in raw_shards]
+    crcs = [get(r, "crc32c") for r in raw_shards]
+    lcrcs = [get(r, "lengths_crc32c") for r in raw_shards]
+    named = [p for p in lengths if p is not None]
+    if len(named) != sum("lengths" in r for r in raw_shards):   # "lengths": null is not a path
+        return None
+    if not (all(type(d) is int and d >= 0 for d in docs) and all(type(t) is int for t in toks)
+            and all(t >= d for t, d in zip(toks, docs))
+            and all(b is None or (type(b) is int and b >= 0) for b in sizes)):
+        return None
+    given = [c for c in crcs + lcrcs if c is not None]
+    if not all(type(c) is str and len(c) == 8 for c in given) or set("".join(given)) - set(_CRC_HEX):
+        return None
+    if any(c is not None and n is None for c, n in zip(lcrcs, lengths)):
+        return None
+    for group in (rel, named):
+        if not all(type(p) is str and p for p in group):
+            return None
+        joined = "\x00".join(group)    # NUL is no '/', ':' or '.', so no hit spans two paths
+        if ("://" in joined or ":" in joined or ".." in joined or "\x00/" in joined or joined.startswith("/")
+                or "\\" in joined or "//" in joined or "./" in joined or "/\x00" in joined or joined.endswith("/")
+                or "/.\x00" in joined or joined.endswith("/.")):
+            return None   # rare: the per-entry check decides (it normalises names, allows ':' and '..' inside)
+    if len(set(rel) | set(named)) != len(rel) + len(named):
+        return None   # a file listed twice: the per-entry check names it
+    return list(map(Shard, rel, docs, toks, lengths, sizes, crcs, lcrcs))
+
+
 def parse_manifest(text: str, where: str, location: str = "") -> Manifest:
     """Validate a manifest's schema and totals; raise ManifestError naming `where`."""
     try:
@@ -177,9 +215,12 @@ def parse_manifest(text: str, where: str, location: str = "") -> Manifest:
         heldout=tuple(heldout), heldout_rule=dict(body.get("heldout_rule") or {}))
 
 
-def _parse_shards(entries: Any, where: str) -> list[Shard]:
+def _parse_shards(entries: Any, where: str, bulk: bool = True) -> list[Shard]:
     if not isinstance(entries, list):
         raise ManifestError(f"{where} must be a list")
+    fast = _plain_shards(entries) if bulk else None
+    if fast is not None:
+        return fast
     shards, seen = [], {}
     for i, raw in enumerate(entries):
         sw = f"{where}[{i}]"

@@ -131,7 +131,8 @@ class TrainConfig:
 
 
 PRESETS: dict[str, TrainConfig] = {
-    # CPU tests and the demo: seconds per step on one core.
+    # CPU tests and the demo: seconds per step on one core. float32: at d_model 64 a bfloat16 step costs ~6%
+    # more CPU here (casts outweigh the halved memory traffic; benchmarks/RESULTS.md, CPU trainer).
     "tiny": TrainConfig(
         model=ModelConfig(vocab_size=0, d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=192,
                           seq_len=128, dtype="float32"),

@@ -10,15 +10,15 @@ is the language-agnostic Gopher definition).
 from __future__ import annotations
 
 import dataclasses
-import re
+import functools
 import string
-from collections import Counter
+from typing import NamedTuple
+
+import numpy as np
 
 from pipelines.document import Document
 
 _PUNCT = frozenset(string.punctuation + "…“”‘’«»–—")
-_PARAGRAPHS = re.compile(r"\n{2,}")
-_LINES = re.compile(r"\n+")
 _BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "‣", "⁃", "◦", "-", "*", "·")
 _ELLIPSES = ("...", "…")
 
@@ -65,97 +65,122 @@ LIGHT = TextFilterConfig(min_words=10, max_symbol_word_ratio=1.0, max_bullet_lin
 
 def gopher_quality(doc: Document, cfg: TextFilterConfig) -> str | None:
     text = doc.text
-    words = text.split()
-    n = len(words)
+    counts = _quality_counts(text, cfg.stop_words)
+    n = counts[0]
     if n < cfg.min_words:
         return f"too_few_words: {n} < {cfg.min_words}"
     if n > cfg.max_words:
         return f"too_many_words: {n} > {cfg.max_words}"
-    content = [w for w in words if any(ch not in _PUNCT for ch in w)]
-    mean = sum(len(w) for w in content) / len(content) if content else 0.0
+    content, content_chars = counts[1], counts[2]
+    mean = content_chars / content if content else 0.0
     if not cfg.min_mean_word_length <= mean <= cfg.max_mean_word_length:
         return f"mean_word_length: {mean:.2f} not in [{cfg.min_mean_word_length:g}, {cfg.max_mean_word_length:g}]"
-    symbols = text.count("#") + sum(text.count(e) for e in _ELLIPSES)
+    symbols = counts[8]
     if symbols / n > cfg.max_symbol_word_ratio:
         return f"symbol_word_ratio: {symbols / n:.3f} > {cfg.max_symbol_word_ratio:g}"
-    lines = [line.strip() for line in text.splitlines() if line.strip()] or [""]
-    bullets = sum(line.startswith(_BULLETS) for line in lines) / len(lines)
+    lines = counts[5] or 1   # no non-blank line: one empty line, as `[...] or [""]` counts it
+    bullets = counts[6] / lines
     if bullets > cfg.max_bullet_lines_ratio:
         return f"bullet_lines_ratio: {bullets:.3f} > {cfg.max_bullet_lines_ratio:g}"
-    ellipsis = sum(line.endswith(_ELLIPSES) for line in lines) / len(lines)
+    ellipsis = counts[7] / lines
     if ellipsis > cfg.max_ellipsis_lines_ratio:
         return f"ellipsis_lines_ratio: {ellipsis:.3f} > {cfg.max_ellipsis_lines_ratio:g}"
-    alpha = sum(any(ch.isalpha() for ch in w) for w in words) / n
+    alpha = counts[3] / n
     if alpha < cfg.min_alpha_words_ratio:
         return f"alpha_words_ratio: {alpha:.3f} < {cfg.min_alpha_words_ratio:g}"
     if cfg.min_stop_words:
-        found = set(cfg.stop_words).intersection(w.lower().strip(string.punctuation) for w in words)
+        found = _stop_words_found(text, cfg.stop_words, counts[9])
         if len(found) < cfg.min_stop_words:
             return f"stop_words: {len(found)} < {cfg.min_stop_words}"
     return None
 
 
-def _duplicates(items: list[str]) -> tuple[int, int]:
-    """(repeated elements, characters in the repeats), first occurrence not counted."""
-    seen: set[str] = set()
-    n_dup = chars = 0
-    for item in items:
-        if item in seen:
-            n_dup += 1
-            chars += len(item)
-        else:
-            seen.add(item)
-    return n_dup, chars
+def _quality_counts(text: str, stop_words: tuple[str, ...]) -> list[int]:
+    """The kernel's counts (pipelines.filters.gopher_quality_jit.quality_counts) for this text."""
+    from pipelines.filters import char_tables, gopher_quality_jit   # numba: imported where used
+    tables = _tables()
+    stop = char_tables.stop_word_table(stop_words) or _NO_STOP
+    return gopher_quality_jit.quality_counts(char_tables.codepoints(text), tables.classes, tables.lower, tables.punct,
+                                     *stop).tolist()
 
 
-def _top_ngram_chars(words: list[str], n: int) -> int:
-    """Characters covered by the most frequent n-gram (only if it repeats)."""
-    counts = Counter(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
-    if not counts:
-        return 0
-    gram, count = counts.most_common(1)[0]
-    return len(gram) * count if count > 1 else 0
+def _stop_words_found(text: str, stop_words: tuple[str, ...], mask: int) -> set[str]:
+    """Stop words equal to some word lowercased and stripped of ASCII punctuation.
 
-
-def _dup_ngram_chars(words: list[str], n: int) -> int:
-    """Characters in n-grams seen before, never counting a word twice (Gopher)."""
-    seen: set[str] = set()
-    chars = i = 0
-    while i < len(words) - n + 1:
-        gram = "".join(words[i:i + n])
-        if gram in seen:
-            chars += len(gram)
-            i += n
-        else:
-            seen.add(gram)
-            i += 1
-    return chars
+    The kernel finds ASCII stop words (bit k of `mask`); others, in plain Python.
+    """
+    from pipelines.filters import char_tables
+    if char_tables.stop_word_table(stop_words) is not None:
+        return {s for k, s in enumerate(stop_words) if mask >> k & 1}
+    return set(stop_words).intersection(w.lower().strip(string.punctuation) for w in text.split())
 
 
 def gopher_repetition(doc: Document, cfg: TextFilterConfig) -> str | None:
+    from pipelines.filters import char_tables, gopher_repetition_jit
     text = doc.text
     if not text.strip():
         return None
     size = len(text)
-    paragraphs = _PARAGRAPHS.split(text.strip())
-    n_dup, chars = _duplicates(paragraphs)
-    if n_dup / len(paragraphs) > cfg.max_dup_para_fraction:
-        return f"dup_para_fraction: {n_dup / len(paragraphs):.3f} > {cfg.max_dup_para_fraction:g}"
+    top_n, dup_n, limits = _repetition_rules(cfg)
+    cp = char_tables.codepoints(text)
+    counts = gopher_repetition_jit.repetition_counts(cp, _tables().classes, _powers(size + 1), top_n, dup_n, limits,
+                                          size).tolist()
+    paragraphs, n_dup, chars = counts[0:3]
+    if n_dup / paragraphs > cfg.max_dup_para_fraction:
+        return f"dup_para_fraction: {n_dup / paragraphs:.3f} > {cfg.max_dup_para_fraction:g}"
     if chars / size > cfg.max_dup_para_char_fraction:
         return f"dup_para_char_fraction: {chars / size:.3f} > {cfg.max_dup_para_char_fraction:g}"
-    lines = _LINES.split(text)
-    n_dup, chars = _duplicates(lines)
-    if n_dup / len(lines) > cfg.max_dup_line_fraction:
-        return f"dup_line_fraction: {n_dup / len(lines):.3f} > {cfg.max_dup_line_fraction:g}"
+    lines, n_dup, chars = counts[3:6]
+    if n_dup / lines > cfg.max_dup_line_fraction:
+        return f"dup_line_fraction: {n_dup / lines:.3f} > {cfg.max_dup_line_fraction:g}"
     if chars / size > cfg.max_dup_line_char_fraction:
         return f"dup_line_char_fraction: {chars / size:.3f} > {cfg.max_dup_line_char_fraction:g}"
-    words = text.split()
-    for n, limit in cfg.top_ngram_char_fractions:
-        frac = _top_ngram_chars(words, n) / size
+    names = [f"top_{n}gram_char_fraction" for n, _ in cfg.top_ngram_char_fractions] + \
+            [f"dup_{n}gram_char_fraction" for n, _ in cfg.dup_ngram_char_fractions]
+    for name, limit, value in zip(names, limits[4:].tolist(), counts[6:]):
+        if value < 0:
+            raise AssertionError(f"{name} not computed before the first failing rule")
+        frac = value / size
         if frac > limit:
-            return f"top_{n}gram_char_fraction: {frac:.3f} > {limit:g}"
-    for n, limit in cfg.dup_ngram_char_fractions:
-        frac = _dup_ngram_chars(words, n) / size
-        if frac > limit:
-            return f"dup_{n}gram_char_fraction: {frac:.3f} > {limit:g}"
+            return f"{name}: {frac:.3f} > {limit:g}"
     return None
+
+
+class _Tables(NamedTuple):
+    classes: np.ndarray
+    lower: np.ndarray
+    punct: np.ndarray
+
+
+_NO_STOP = (np.zeros(0, np.uint8), np.zeros(1, np.int64))
+
+
+@functools.lru_cache(maxsize=1)
+def _tables() -> _Tables:
+    """Per-code-point tables, built once per process (~0.1 s)."""
+    from pipelines.filters import char_tables
+    return _Tables(char_tables.char_classes(_PUNCT, _BULLETS), char_tables.ascii_lower(),
+                   char_tables.ascii_punctuation())
+
+
+_POWERS = [np.ones(1, np.int64)]
+
+
+def _powers(size: int) -> np.ndarray:
+    """BASE^k for k < size, from a table grown by doubling and kept for the process."""
+    table = _POWERS[0]
+    if table.size < size:
+        from pipelines.filters import gopher_repetition_jit
+        table = gopher_repetition_jit.powers(max(size, 2 * table.size, 1 << 16))
+        _POWERS[0] = table
+    return table
+
+
+@functools.lru_cache(maxsize=8)
+def _repetition_rules(cfg: TextFilterConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(top n, dup n, limits) as the kernel takes them; limits start with the paragraph and line rules."""
+    top, dup = cfg.top_ngram_char_fractions, cfg.dup_ngram_char_fractions
+    limits = [cfg.max_dup_para_fraction, cfg.max_dup_para_char_fraction, cfg.max_dup_line_fraction,
+              cfg.max_dup_line_char_fraction] + [lim for _, lim in top] + [lim for _, lim in dup]
+    return (np.array([n for n, _ in top], np.int64), np.array([n for n, _ in dup], np.int64),
+            np.array(limits, np.float64))

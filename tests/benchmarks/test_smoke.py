@@ -60,3 +60,27 @@ def test_scaling_quick():
 def test_verify_quick():
     out = _quick("benchmarks.verify")
     assert "baseline" in out and "ours, no namespaces" in out
+
+
+def test_curate_full_profile_assigns_stages():
+    """py-spy stacks go to the innermost stage frame; imports to start-up; shared step code only as a fallback."""
+    from benchmarks.curate_full import RUNNER, STARTUP, profile_stages
+    raw = "\n".join([
+        "run (pipelines/curate.py:1);process (pipelines/steps.py:9);first_reason (pipelines/document.py:3);"
+        "gopher_repetition (pipelines/filters/gopher.py:5);_quality_counts (pipelines/filters/gopher.py:7) 5",
+        "process (pipelines/steps.py:9);langid_reason (pipelines/filters/langid.py:2);predict (fasttext/x.py:1) 3",
+        "<module> (x.py:1);_find_and_load (<frozen importlib._bootstrap>:1) 7",
+        "process (bundle_processor.py:1);doc_id (pipelines/document.py:2);parse (pipelines/sources/jsonl.py:4) 2",
+        "process (bundle_processor.py:1);first_reason (pipelines/document.py:2) 1",
+        "process (apache_beam/runners/worker/bundle_processor.py:1) 4",
+        "signatures (pipelines/dedup/minhash.py:3) 6",
+    ])
+    stages = profile_stages(raw)
+    assert stages == {"filter: gopher_repetition": 5, "filter: langid_reason": 3, STARTUP: 7, "read jsonl.zst": 2,
+                      "steps: counters, reject records, rows": 1, RUNNER: 4, "MinHash signatures": 6}
+
+
+@pytest.mark.slow
+def test_curate_full_quick():
+    out = _quick("benchmarks.curate_full", timeout=900)
+    assert "docs/CPU-s" in out

@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -55,10 +56,13 @@ def test_round_trip_every_source(trained):
     tok = Tokenizer.load(str(root / "tok" / "tokenizer.model"), num_threads=2)
     for source, rows in docs.items():
         texts = [r["text"] for r in rows]
-        for text, ids in zip(texts, tok.encode_batch(texts)):
+        arrays = tok.encode_arrays(texts + ["a\u2581b", ""])
+        for text, ids, array in zip(texts, tok.encode_batch(texts), arrays):
             assert tok.decode(ids) == text, (source, text[:60])
             assert all(0 <= i < VOCAB for i in ids)
             assert tok.eos_id not in ids
+            assert array.dtype == np.int32 and array.tolist() == ids   # the tokenize job's path
+        assert [a.tolist() for a in arrays[-2:]] == tok.encode_batch(["a\u2581b", ""])
 
 
 def test_whitespace_runs_are_single_pieces(trained):

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from tokens.manifest import Manifest, ManifestError, Shard, load_manifest, parse_manifest, write_manifest
 
@@ -112,3 +113,48 @@ def test_lengths_paths_that_escape_are_refused(path):
     body["shards"][1]["lengths"] = path
     with pytest.raises(ManifestError, match=r"bad.json: shards\[1\]: lengths path"):
         parse_manifest(json.dumps(body), "bad.json")
+
+
+# The bulk check (tokens.manifest._plain_shards) must accept exactly what the per-entry check accepts,
+# with the same shards, and leave every refusal (and its message) to the per-entry check.
+_PATH_PARTS = ["part", "a", "..", ".", ":", "C:", "/", "\\", "://", "x.array_record", "\x00", "é", " ", ""]
+
+
+_CRCS = st.one_of(st.none(), st.sampled_from(["0123abcd", "0123ABCD", "0123abc", 7, ""]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.fixed_dictionaries(
+    {"path": st.one_of(st.lists(st.sampled_from(_PATH_PARTS), max_size=4).map("".join), st.none(), st.integers()),
+     "documents": st.one_of(st.integers(-2, 5), st.booleans(), st.none()),
+     "tokens": st.one_of(st.integers(-2, 9), st.booleans())},
+    optional={"lengths": st.one_of(st.lists(st.sampled_from(_PATH_PARTS), max_size=3).map("".join), st.none()),
+              "bytes": st.one_of(st.none(), st.integers(-1, 3), st.booleans()),
+              "crc32c": _CRCS, "lengths_crc32c": _CRCS}),
+    max_size=5))
+def test_bulk_shard_check_equals_the_per_entry_check(entries):
+    from tokens import manifest
+    try:
+        expected = manifest._parse_shards(json.loads(json.dumps(entries)), "w: shards", bulk=False)
+    except ManifestError:
+        expected = None
+    bulk = manifest._plain_shards(json.loads(json.dumps(entries)))
+    assert bulk is None or bulk == expected
+
+    def plain(name):
+        return (name is None or not any(c in str(name) for c in ":\\\x00") and ".." not in str(name)
+                and "./" not in str(name) and "//" not in str(name) and not str(name).endswith(("/", "/.")))
+    if expected is not None and all(plain(r.get("path")) and plain(r.get("lengths")) for r in entries):
+        assert bulk == expected   # plain entries take the bulk path
+
+
+def test_large_manifest_parses_in_bulk_and_errors_name_the_entry():
+    shards = [{"path": f"part-{i:05d}.array_record", "documents": 1, "tokens": 2, "lengths": f"l-{i}"}
+              for i in range(5000)]
+    body = _body(shards=shards, documents=5000, tokens=10000)
+    m = parse_manifest(json.dumps(body), "big.json", location="/d")
+    assert len(m.shards) == 5000 and m.shards[7] == Shard("part-00007.array_record", 1, 2, "l-7")
+    assert m.shard_paths[7] == "/d/part-00007.array_record" and m.lengths_paths[7] == "/d/l-7"
+    shards[4321]["tokens"] = 0
+    with pytest.raises(ManifestError, match=r"big.json: shards\[4321\]: impossible counts"):
+        parse_manifest(json.dumps(_body(shards=shards, documents=5000, tokens=9998)), "big.json")

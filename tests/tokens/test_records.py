@@ -278,3 +278,28 @@ def test_sidecar_mismatch_names_the_file(tmp_path, damage, message):
     src = TokenizedSource.open(path, verify=False)
     with pytest.raises(ManifestError, match=message):
         src.lengths()
+
+
+_IDS = st.lists(st.integers(0, (1 << 31) - 1) | st.integers(0, 300), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_IDS, st.sampled_from(["text", "code", "é", ""]),
+                          st.sampled_from(["list", "int32", "int64", "uint64"])), max_size=6))
+def test_encode_examples_equals_encode_example(docs):
+    """The tokenize job's batch encoder writes the bytes encode_example writes, document by document."""
+    def as_kind(ids, kind):
+        return ids if kind == "list" else np.array(ids, dtype=kind)
+    batch = [as_kind(ids, kind) for ids, _, kind in docs]
+    sources = [s for _, s, _ in docs]
+    assert records.encode_examples(batch, sources) == [records.encode_example(b, s) for b, s in zip(batch, sources)]
+
+
+def test_encode_examples_refuses_negative_ids_and_takes_big_ones():
+    with pytest.raises(ValueError, match="negative token id -3"):
+        records.encode_examples([[1, 2], [5, -3]], ["text", "text"])
+    big = [[1 << 31, 7], [1 << 40]]       # beyond int32: still what encode_example writes
+    assert records.encode_examples(big, ["a", "b"]) == [records.encode_example(b, s) for b, s in zip(big, "ab")]
+    long = np.arange(200_000, dtype=np.int32) * 10_000   # 5-byte varints, a 16 KB+ record
+    assert records.encode_examples([long], ["x"]) == [records.encode_example(long, "x")]
+    assert records.decode_tokens(records.encode_examples([long], ["x"])[0]).tolist() == long.tolist()
