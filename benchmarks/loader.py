@@ -160,7 +160,7 @@ def planned_picks(mixture: dict, seq_len: int, batch: int, tokens: int) -> list[
 def open_raw(mixture: dict) -> list[list]:
     from array_record.python.array_record_module import ArrayRecordReader
 
-    from tokens.records import RANDOM_ACCESS_OPTIONS
+    from tokens.source import RANDOM_ACCESS_OPTIONS
     return [[ArrayRecordReader(p, RANDOM_ACCESS_OPTIONS) for p in mixture["sources"][name]["shards"]]
             for name in sorted(mixture["sources"])]
 

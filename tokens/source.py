@@ -8,9 +8,6 @@ shards' lengths sidecars (tokens.lengths) without reading records.
 from __future__ import annotations
 
 import bisect
-import hashlib
-import os
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 
@@ -18,33 +15,12 @@ import numpy as np
 
 from tokens import lengths as lengths_sidecar
 from tokens import paths
+from tokens.cache import shared_cache
 from tokens.manifest import Manifest, ManifestError, load_manifest
 from tokens.records import CorruptRecordError, _packed_values, decode_example
 
 # Random access: no readahead, no background threads (array_record's documented setting).
 RANDOM_ACCESS_OPTIONS = "readahead_buffer_size:0,max_parallelism:0"
-
-
-def _local_copy(path: str, cache_dir: str | None) -> str:
-    """array_record's pip build reads local files only: fetch gs:// shards once into a cache."""
-    if "://" not in path:
-        return path
-    cache_dir = cache_dir or os.environ.get("CODE_MIXTURES_CACHE") or os.path.join(
-        tempfile.gettempdir(), "code-mixtures-cache")
-    key = hashlib.sha256(path.encode()).hexdigest()[:16]
-    local = os.path.join(cache_dir, f"{key}-{path.rsplit('/', 1)[-1]}")
-    if not os.path.exists(local):
-        os.makedirs(cache_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".fetch-")
-        try:
-            with os.fdopen(fd, "wb") as out, paths.open_read(path) as src:
-                while chunk := src.read(16 << 20):
-                    out.write(chunk)
-            os.replace(tmp, local)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return local
 
 
 def _close_quietly(reader) -> None:
@@ -63,11 +39,11 @@ class TokenizedSource:
     def __init__(self, manifest: Manifest, cache_dir: str | None = None):
         self.manifest = manifest
         self._paths = manifest.shard_paths
-        self._cache_dir = cache_dir
+        self._cache_dir = cache_dir          # gs:// shards: tokens.cache (None: its configured default)
         self._offsets = np.cumsum([0] + [s.documents for s in manifest.shards]).tolist()
         self._documents = manifest.documents
         self._readers: list = [None] * len(self._paths)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()       # re-entrant: a cache eviction closes readers through it
         self._lengths: np.ndarray | None = None
 
     @classmethod
@@ -77,15 +53,32 @@ class TokenizedSource:
         the lengths sidecars (count and sum against the manifest; skipped for manifests without sidecars)."""
         source = cls(load_manifest(manifest_path), cache_dir)
         if verify:
-            for shard in range(len(source._paths)):
-                source._reader(shard)
+            source.check_shards(range(len(source._paths)))
             if None not in source.manifest.lengths_paths:
                 source.lengths()
         return source
 
+    def check_shards(self, shards: Iterable[int]) -> None:
+        """Open these shards now and check their record counts against the manifest (ManifestError naming the
+        shard): a host checks the shards it will read at start, not mid-run."""
+        for shard in shards:
+            self._open(shard)
+
+    def _local(self, path: str, shard: int | None = None) -> str:
+        """`path` itself when local; a verified copy from the bounded shard cache for gs:// (tokens.cache)."""
+        if not paths.is_remote(path):
+            return path
+        on_evict = None if shard is None else (lambda: self._evicted(shard))
+        return shared_cache(self._cache_dir).local_path(path, owner=self, on_evict=on_evict)
+
+    def _evicted(self, shard: int) -> None:
+        with self._lock:
+            _close_quietly(self._readers[shard])
+            self._readers[shard] = None
+
     def lengths(self) -> np.ndarray:
         """Tokens of every document (read-only uint32, shard order), loaded once from the lengths sidecars
-        (through the same local cache as gs:// shards); each is checked against its manifest entry (count =
+        (gs:// ones through the shard cache); each is checked against its manifest entry (count =
         documents, sum = tokens; ManifestError naming the file). A manifest without sidecars (written before
         them) falls back to decoding every record of those shards: correct, but as slow as reading them."""
         if self._lengths is None:
@@ -100,6 +93,12 @@ class TokenizedSource:
         shard, index = self._locate(int(i))
         return int(self.lengths()[self._offsets[shard] + index])
 
+    def shard_lengths(self, shard: int) -> np.ndarray:
+        """Tokens of every document of one shard (uint32; checked like lengths()), without loading the others."""
+        if self._lengths is not None:
+            return self._lengths[self._offsets[shard]:self._offsets[shard + 1]]
+        return self._shard_lengths(shard)
+
     def _shard_lengths(self, shard: int) -> np.ndarray:
         meta, sidecar = self.manifest.shards[shard], self.manifest.lengths_paths[shard]
         if sidecar is None:  # older manifest: decode the records
@@ -110,7 +109,7 @@ class TokenizedSource:
                     sizes[index] = self._checked(record, shard, index).size
             return lengths_sidecar.check(sizes, self._paths[shard], meta.documents, meta.tokens)
         try:
-            with open(_local_copy(sidecar, self._cache_dir), "rb") as f:
+            with open(self._local(sidecar), "rb") as f:
                 data = f.read()
         except Exception as e:  # missing sidecar, unreadable object
             raise ManifestError(f"{sidecar}: cannot read lengths sidecar ({type(e).__name__}: {e})") from None
@@ -135,27 +134,40 @@ class TokenizedSource:
     def __len__(self) -> int:
         return self.manifest.documents
 
-    def _reader(self, shard: int):
+    def _open(self, shard: int):
+        """The shard's reader, opened (and its record count checked) on first use. A gs:// shard is fetched
+        into the cache before the lock is taken: an eviction that closes readers takes the lock after the
+        cache's, so this never holds ours while waiting for the cache."""
         reader = self._readers[shard]
-        if reader is None:
-            from array_record.python.array_record_module import ArrayRecordReader
+        if reader is not None:
+            return reader
+        path = self._paths[shard]
+        try:
+            local = self._local(path, shard)
+        except Exception as e:  # missing object, cache refusing it: name the shard
+            raise ManifestError(f"{path}: cannot fetch shard ({type(e).__name__}: {e})") from None
+        with self._lock:
+            if self._readers[shard] is None:
+                self._readers[shard] = self._open_checked(shard, local)
+            return self._readers[shard]
 
-            path = self._paths[shard]
-            reader = None
-            try:
-                reader = ArrayRecordReader(_local_copy(path, self._cache_dir), RANDOM_ACCESS_OPTIONS)
-                count = reader.num_records()
-                if not reader.ok():
-                    reader.close()   # raises riegeli's status: the reason worth reporting
-                    raise RuntimeError("reader failed without a status")
-            except Exception as e:  # missing file, damaged footer/index: riegeli says which
-                _close_quietly(reader)
-                raise ManifestError(f"{path}: cannot open shard ({type(e).__name__}: {e})") from None
-            expected = self.manifest.shards[shard].documents
-            if count != expected:
-                _close_quietly(reader)
-                raise ManifestError(f"{path}: shard holds {count} records, manifest says {expected}")
-            self._readers[shard] = reader
+    def _open_checked(self, shard: int, local: str):
+        from array_record.python.array_record_module import ArrayRecordReader
+
+        path, reader = self._paths[shard], None
+        try:
+            reader = ArrayRecordReader(local, RANDOM_ACCESS_OPTIONS)
+            count = reader.num_records()
+            if not reader.ok():
+                reader.close()   # raises riegeli's status: the reason worth reporting
+                raise RuntimeError("reader failed without a status")
+        except Exception as e:  # missing file, damaged footer/index: riegeli says which
+            _close_quietly(reader)
+            raise ManifestError(f"{path}: cannot open shard ({type(e).__name__}: {e})") from None
+        expected = self.manifest.shards[shard].documents
+        if count != expected:
+            _close_quietly(reader)
+            raise ManifestError(f"{path}: shard holds {count} records, manifest says {expected}")
         return reader
 
     def _locate(self, i: int) -> tuple[int, int]:
@@ -168,14 +180,21 @@ class TokenizedSource:
         return shard, i - self._offsets[shard]
 
     def _read(self, shard: int, indices: list[int]) -> list[bytes]:
-        with self._lock:
-            reader = self._reader(shard)
-            try:
-                return reader.read(indices)
-            except Exception as e:
-                raise CorruptRecordError(
-                    f"{self._paths[shard]}: cannot read record {self._first_bad(reader, indices)} "
-                    f"({type(e).__name__}: {e})") from None
+        for _ in range(3):        # a cache eviction by another thread may close the reader in between
+            if self._readers[shard] is None:
+                self._open(shard)
+            with self._lock:
+                reader = self._readers[shard]
+                if reader is None:
+                    continue
+                try:
+                    return reader.read(indices)
+                except Exception as e:
+                    raise CorruptRecordError(
+                        f"{self._paths[shard]}: cannot read record {self._first_bad(reader, indices)} "
+                        f"({type(e).__name__}: {e})") from None
+        raise ManifestError(f"{self._paths[shard]}: evicted from the shard cache while being read, three times "
+                            "in a row: raise --cache-bytes")
 
     @staticmethod
     def _first_bad(reader, indices: list[int]) -> int:
@@ -250,9 +269,12 @@ class TokenizedSource:
         return total
 
     def close(self) -> None:
-        for i, reader in enumerate(self._readers):
-            _close_quietly(reader)
-            self._readers[i] = None
+        with self._lock:
+            for i, reader in enumerate(self._readers):
+                _close_quietly(reader)
+                self._readers[i] = None
+        if any(paths.is_remote(p) for p in self._paths):
+            shared_cache(self._cache_dir).release(self)
 
     def __enter__(self) -> "TokenizedSource":
         return self
