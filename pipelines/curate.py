@@ -79,10 +79,13 @@ def decontam_checks(cfg: DecontamConfig, source: str):
 
 
 def verify_checks(cfg: VerifyConfig, source: str):
-    """Execution check for synthetic problems; other sources have nothing to run."""
+    """Execution check for synthetic problems; other sources have nothing to run. Fails closed: a strict
+    sandbox missing a layer on this worker rejects each problem `sandbox_unavailable`, never keeps it."""
     if source != "synthetic":
         return []
+    from pipelines.verify.sandbox import log_best_effort
     from pipelines.verify.synthetic import verification_reason
+    log_best_effort(cfg.sandbox, logging.getLogger("pipelines.verify"))
     return [functools.partial(verification_reason, cfg=cfg)]
 
 
@@ -258,6 +261,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     ap.add_argument("--no-verify-edges", action="store_true",
                     help="merge every LSH candidate pair without checking its estimated Jaccard")
     ap.add_argument("--no-langid", action="store_true", help="skip fastText English filtering on every source")
+    ap.add_argument("--verify-python", default=None, metavar="PATH",
+                    help="interpreter or virtualenv that runs synthetic solutions; the sandbox may read its "
+                         "site-packages (numpy, ...). Default: a stdlib-only interpreter")
+    ap.add_argument("--sandbox", choices=("strict", "best-effort"), default="strict",
+                    help="strict (default): refuse to verify unless seccomp and Landlock are available; "
+                         "best-effort: verify with whatever layers this kernel offers (warned on every run)")
     decontaminate.add_arguments(ap)
     limits = ap.add_argument_group("read limits", "caps per file and record (pipelines/sources/limits.py); "
                                    "input over a cap becomes a rejected record with its reason")
@@ -271,9 +280,30 @@ def config_from_args(args: argparse.Namespace) -> CurateConfig:
     mh = MinHashConfig(ngram=args.ngram, num_perm=args.num_perm, threshold=args.threshold)
     filters = dataclasses.replace(FilterConfig(), use_langid=not args.no_langid)
     limits = ReadLimits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ReadLimits)})
-    return CurateConfig(filters=filters, decontam=decontaminate.config_from_args(args), minhash=mh,
+    verify = VerifyConfig()
+    verify = dataclasses.replace(verify, sandbox=dataclasses.replace(
+        verify.sandbox, python=args.verify_python, mode=args.sandbox))
+    return CurateConfig(filters=filters, decontam=decontaminate.config_from_args(args), verify=verify, minhash=mh,
                         across_sources=args.across_sources, cc_rounds=args.cc_rounds,
                         verify_edges=not args.no_verify_edges, num_shards=args.num_shards, read_limits=limits)
+
+
+def sandbox_report(cfg: VerifyConfig, options: PipelineOptions) -> dict:
+    """The sandbox layers a trivial run gets here (recorded in report.json/report.md); raises SystemExit
+    naming the missing layer when strict mode cannot verify. A remote runner's workers check for themselves."""
+    from pipelines.verify import sandbox
+    info = {"mode": cfg.sandbox.mode, "python": cfg.sandbox.python or "stdlib-only default", "missing": []}
+    runner = str(options.get_all_options().get("runner") or "DirectRunner")
+    if runner.lower() not in ("directrunner", "direct", "prismrunner"):
+        return {**info, "layers": [f"checked on the {runner} workers: where a layer is missing, each problem "
+                                   "is rejected sandbox_unavailable"]}
+    sandbox.log_best_effort(cfg.sandbox, logging.getLogger("pipelines.verify"))
+    try:
+        layers = sandbox.require_layers(cfg.sandbox)
+    except sandbox.SandboxUnavailable as exc:
+        raise SystemExit(f"curate: refusing to verify synthetic problems: {exc}") from exc
+    return {**info, "layers": list(layers),
+            "missing": [name for name in sandbox.REQUIRED if not any(x.startswith(name) for x in layers)]}
 
 
 def run(argv: Sequence[str] | None = None) -> dict:
@@ -292,6 +322,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
         raise SystemExit(f"no family folder with input files under {args.input}; "
                          f"expected some of {sorted(FAMILY_SOURCES)}")
     sources = sorted({s for f in families for s in FAMILY_SOURCES.get(f, ())})
+    sandbox_info = sandbox_report(cfg.verify, options) if "synthetic" in families and not dry else None
     if not dry:
         remove_stale_shards(args.output, sources)
     start = time.time()
@@ -306,6 +337,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
     command = "python -m pipelines.curate " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     extra = {"command": command, "input": args.input, "families": sorted(families),
              "config": json_config(cfg)}
+    if sandbox_info:
+        extra["sandbox"] = sandbox_info
     report = finish_report(result, args.output, sources, extra)
     print(funnel.funnel_table(report))
     print(f"\ncurate: {len(sources)} sources in {time.time() - start:.1f} s -> {args.output}")

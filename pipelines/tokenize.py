@@ -60,7 +60,7 @@ class EncodeDocs(beam.DoFn):
         self.config = config
 
     def setup(self):
-        from pipelines.tokenizer import Tokenizer, default_num_threads
+        from tokens.tokenizer import Tokenizer, default_num_threads
 
         self.tok = Tokenizer.load(self.config.tokenizer, self.config.num_threads or default_num_threads())
         if self.tok.sha256 != self.config.tokenizer_sha256:
@@ -227,7 +227,7 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace sources whose manifest names a different tokenizer")
     args, beam_args = parser.parse_known_args(argv)
-    from pipelines.tokenizer import Tokenizer
+    from tokens.tokenizer import Tokenizer
 
     tok = Tokenizer.load(args.tokenizer)
     config = TokenizeConfig(tokenizer=args.tokenizer, tokenizer_sha256=tok.sha256, vocab_size=tok.vocab_size,

@@ -112,6 +112,10 @@ def render_markdown(report: Mapping[str, Any], chart: str | None = None) -> str:
         parts += [f"| {k} | {v} |" for k, v in report["job_counters"].items()] + [""]
     parts.append(f"Conservation invariant (in = kept + rejected + duplicates + errors): "
                  f"{'holds for every source' if report['invariant_ok'] else 'VIOLATED'}.")
+    if report.get("sandbox"):
+        box = report["sandbox"]
+        parts += ["", f"Synthetic verification sandbox ({box['mode']}, {box['python']}): "
+                      f"{', '.join(box['layers'])}" + (f"; MISSING {', '.join(box['missing'])}" if box["missing"] else "")]
     if report.get("command"):
         parts += ["", f"Command: `{report['command']}`"]
     return "\n".join(parts) + "\n"

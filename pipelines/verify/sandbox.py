@@ -1,226 +1,237 @@
-"""Run untrusted Python (synthetic solutions and their tests) in a locked-down subprocess.
+"""Run untrusted Python (a solution and its tests) where the kernel, not Python, enforces the limits.
 
-Layers, outermost first (each is enough on its own for the threat it names):
-- a fresh interpreter (`-I -S -B`: no site-packages, no user env, no .pyc writes),
-  an empty environment (nothing to leak: `os.environ` is `{}`, so reads need no
-  hook), stdin from /dev/null, a throwaway working directory deleted afterwards;
-- its own session/process group, killed as a whole on timeout or exit;
-- rlimits: CPU seconds, address space, file size, processes, open files, no core;
-- when running as root (RLIMIT_NPROC does not bind root): a new empty network
-  namespace (unshare(CLONE_NEWNET)) and then uid/gid 65534 (nobody), so writes
-  outside the work dir, signals to our processes and /proc/<parent>/environ fail;
-- a prelude audit hook (PEP 578) that ends the child with a distinctive message on
-  sockets, signals, process creation, ctypes and writes outside the work dir.
-If the namespace cannot be created, the audit hook is the only network guard and
-`SandboxResult.isolation` says so. Known limits: without the hook, world-writable
-dirs (/tmp, /dev/shm) are writable by nobody (each file capped by RLIMIT_FSIZE);
-children that die after their parent are reaped by PID 1, not by us, and their
-zombies count towards RLIMIT_NPROC until it does; a child that calls setsid()
-leaves the process group (process creation is refused by the hook and capped
-by RLIMIT_NPROC, so this needs the hook off).
+`run_tests(solution, tests, cfg)` starts `python -I -S -B -c BOOT` (the launcher, launcher.py) and
+writes it, through a pipe only we hold, the launcher's code, the config and the program; it returns
+a `Verdict` once every process of the run is gone and its directory removed. Layers, each recorded
+in `Verdict.layers` (SECURITY.md says what each one stops):
+
+- seccomp-bpf (seccomp.py): no sockets but socketpair, no ptrace, namespaces, mounts, bpf, keyrings,
+  io_uring, SysV/POSIX IPC, inotify, memfd; no signals at all unless Landlock scopes them;
+- Landlock (landlock.py): read the interpreter, its standard library (not its site-packages), the
+  shared libraries it maps and the package dirs we grant; write only the run's directory; no TCP;
+  signals and abstract Unix sockets only within the run;
+- namespaces (PID, net, mount, IPC, UTS; a user namespace when not root): the run's processes end
+  with its PID 1, the run dir is a private capped tmpfs, no network interface;
+- rlimits (CPU, address space, file size, processes, open files, no core), uid 65534 as root,
+  no_new_privs, an empty environment, a fresh 0700 run directory never reused;
+- a subreaper supervisor that kills and reaps every descendant before the verdict;
+- an audit hook in the harness: diagnostics that name a violation, never the boundary.
+A pass needs `PASS <nonce>` from the harness on its report pipe (harness.py); exit codes never count.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
+import logging
+import marshal
 import os
-import resource
+import secrets
 import shutil
 import signal
-import stat
 import subprocess
-import sys
 import tempfile
 import time
 
+from pipelines.verify import harness, landlock, launcher, syscalls
+from pipelines.verify.interpreter import SandboxUnavailable, interpreter
+
+__all__ = ["SandboxConfig", "SandboxUnavailable", "Verdict", "available_layers", "interpreter", "log_best_effort",
+           "require_layers", "run_python", "run_tests"]
+
 MiB = 1024 * 1024
-VIOLATION_EXIT, SYNTAX_EXIT = 86, 81
-_VIOLATION, _SYNTAX = "__SANDBOX_VIOLATION__", "__SANDBOX_SYNTAX__"
-_CLONE_NEWNET = 0x40000000
-_FALLBACK_PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3", "/usr/bin/python")
+MARK = "code-mixtures-sandbox"   # argv of every sandbox process (tests look for survivors by it)
+REQUIRED = ("seccomp", "landlock")
+_CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT, signal.SIGSYS}
+# The launcher's bootstrap: the payload is marshal data (no json import: startup time is throughput);
+# modules come as code objects when the interpreter's bytecode matches ours, else as source.
+BOOT = r'''
+import marshal, sys
+def _boot():
+    payload = marshal.loads(sys.stdin.buffer.read())
+    mods = {}
+    for name in ("syscalls", "landlock", "harness", "launcher"):
+        code = payload["modules"].pop(name)
+        mod = type(sys)("_sandbox_" + name)
+        exec(compile(code, "<sandbox %s>" % name, "exec") if isinstance(code, str) else marshal.loads(code),
+             mod.__dict__)
+        sys.modules[mod.__name__] = mods[name] = mod
+    return mods["launcher"].main(payload, mods["landlock"], mods["harness"])
+import os; os._exit(_boot())   # no interpreter teardown: the result is already written
+'''
 
 
 @dataclasses.dataclass(frozen=True)
 class SandboxConfig:
     cpu_seconds: int = 2                 # RLIMIT_CPU soft limit (SIGXCPU), hard = +1 s
-    wall_seconds: float = 5.0            # then the whole process group is killed
+    wall_seconds: float = 5.0            # from the runner's start; then every process of the run is killed
     memory_bytes: int = 512 * MiB        # RLIMIT_AS
-    file_size_bytes: int = 1 * MiB       # RLIMIT_FSIZE: files written, stdout and stderr included
-    max_processes: int = 32              # RLIMIT_NPROC for the sandbox uid (shared by concurrent sandboxes)
+    file_size_bytes: int = 1 * MiB       # RLIMIT_FSIZE: any one file written
+    disk_bytes: int = 32 * MiB           # size of the run dir's tmpfs (with a mount namespace)
+    max_files: int = 4096                # inodes of that tmpfs
+    output_limit_bytes: int = 1 * MiB    # stdout + stderr together; more ends the run (output_limit)
+    max_output_bytes: int = 64 * 1024    # tail of stdout/stderr kept in the verdict
+    max_processes: int = 32              # RLIMIT_NPROC (counted per uid, or per user namespace)
     max_open_files: int = 64             # RLIMIT_NOFILE
-    max_output_bytes: int = 64 * 1024    # tail of stdout/stderr kept in the result
-    python: str | None = None            # interpreter; None: ours if the sandbox uid can run it, else /usr/bin/python3
+    python: str | None = None            # interpreter or virtualenv whose site-packages the run may read;
+                                         # None: a stdlib-only interpreter (ours, else /usr/bin/python3)
     drop_privileges: bool = True         # as root: run as sandbox_uid/gid
     sandbox_uid: int = 65534             # nobody
-    isolate_network: bool = True         # as root: empty network namespace
-    audit_hook: bool = True              # the in-process guard (turn off only to test the outer layers)
-    tmp_root: str | None = None          # parent of the throwaway work dirs (default: the system temp dir)
+    namespaces: bool = True              # PID/net/mount/IPC/UTS (+ user when not root) where the kernel allows
+    audit_hook: bool = True              # the diagnostics hook (clear reasons); off to test the kernel layers
+    mode: str = "strict"                 # strict: no run without seccomp and Landlock; best-effort: run anyway
+    tmp_root: str | None = None          # parent of the run dirs (default: the system temp dir)
 
 
 @dataclasses.dataclass(frozen=True)
-class SandboxResult:
+class Verdict:
     ok: bool
-    reason: str | None        # None when ok; "<key>: <detail>" otherwise
-    returncode: int | None
+    reason: str | None                   # None when ok; "<key>: <detail>" otherwise
+    returncode: int | None               # runner exit code, or -signal
     stdout_tail: str
     stderr_tail: str
     wall_seconds: float
-    isolation: tuple[str, ...] = ()   # the layers that applied, e.g. ("rlimits", "netns", "uid 65534", "audit hook")
-    pid: int | None = None            # the child's pid = its process group id (for inspection and tests)
-
-
-# Runs inside the child before the untrusted code: compile first (syntax errors are
-# reported as such), then install the hook, then exec in a fresh __main__ namespace.
-_PRELUDE = r'''
-import sys
-def _sandbox_setup(audit):
-    import os
-    cwd = os.path.realpath(os.getcwd())
-    with open(os.path.join(cwd, "main.py"), "rb") as f:
-        src = f.read()
-    try:
-        code = compile(src, "main.py", "exec")
-    except (SyntaxError, ValueError) as e:
-        os.write(2, ("\n__SANDBOX_SYNTAX__ %s line %s: %s\n" % (type(e).__name__, getattr(e, "lineno", "?"),
-                     getattr(e, "msg", e))).encode("utf-8", "replace"))
-        os._exit(81)
-    if not audit:
-        return code
-    prefix = cwd + os.sep
-    realpath, join, fsdecode, write, _exit = os.path.realpath, os.path.join, os.fsdecode, os.write, os._exit
-    WRITE = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-    deny = frozenset(("os.kill", "os.killpg", "signal.pthread_kill", "os.fork", "os.forkpty", "os.system",
-                      "subprocess.Popen", "os.startfile", "pty.spawn", "os.setuid", "os.setgid", "os.chroot",
-                      "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
-                      "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo", "socket.sethostname",
-                      "socket.gethostname", "socket.listen"))
-    deny_prefix = ("os.exec", "os.spawn", "os.posix_spawn", "ctypes.", "_ctypes.", "sys.remote_exec")
-    deny_imports = frozenset(("_posixsubprocess", "_ctypes", "ctypes"))
-    path_events = frozenset(("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown",
-                             "os.symlink", "os.link", "os.truncate", "os.utime", "shutil.rmtree",
-                             "shutil.copyfile", "shutil.copymode", "shutil.copystat", "shutil.move",
-                             "os.mkfifo", "os.mknod"))
-    def refuse(what):
-        write(2, ("\n__SANDBOX_VIOLATION__ %s\n" % what).encode("utf-8", "replace"))
-        _exit(86)
-    def inside(path):
-        if isinstance(path, int):
-            return True  # an fd it already holds
-        try:
-            p = realpath(join(cwd, fsdecode(path)))
-        except Exception:
-            return False
-        return p == cwd or p.startswith(prefix)
-    def hook(event, args):
-        if event == "open":
-            path, mode, flags = (tuple(args) + (None, None, None))[:3]
-            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
-                      (isinstance(flags, int) and flags & WRITE)
-            if writing and not inside(path):
-                refuse("open for writing outside the work dir: %r" % (path,))
-        elif event in deny or event.startswith(deny_prefix):
-            refuse(event)
-        elif event == "import" and args and args[0] in deny_imports:
-            refuse("import " + str(args[0]))
-        elif event in path_events:
-            for arg in args:
-                if isinstance(arg, (str, bytes, os.PathLike)) and not inside(arg):
-                    refuse("%s outside the work dir: %r" % (event, arg))
-    sys.addaudithook(hook)
-    return code
-_code = _sandbox_setup(sys.argv[1] == "1")
-del _sandbox_setup
-sys.argv = ["main.py"]
-exec(_code, {"__name__": "__main__", "__builtins__": __builtins__, "__file__": "main.py"})
-'''
-
-
-def _world_executable(path: str) -> bool:
-    """Can a user who owns nothing (nobody) exec `path`? Every parent dir needs o+x."""
-    path = os.path.realpath(path)
-    try:
-        if not os.stat(path).st_mode & stat.S_IXOTH:
-            return False
-        parent = os.path.dirname(path)
-        while True:
-            if not os.stat(parent).st_mode & stat.S_IXOTH:
-                return False
-            if parent == os.path.dirname(parent):
-                return True
-            parent = os.path.dirname(parent)
-    except OSError:
-        return False
-
-
-@functools.lru_cache(maxsize=8)
-def _interpreter(configured: str | None, drop: bool) -> str | None:
-    if configured:
-        return configured
-    candidates = (os.path.realpath(sys.executable),) + _FALLBACK_PYTHONS
-    for candidate in candidates:
-        if os.path.exists(candidate) and (not drop or _world_executable(candidate)):
-            return candidate
-    return None
-
-
-@functools.lru_cache(maxsize=8)
-def _netns_available(python: str) -> bool:
-    """Probe once per process: can a child unshare its network namespace here?"""
-    probe = ("import ctypes, sys; "
-             f"sys.exit(0 if ctypes.CDLL(None, use_errno=True).unshare({_CLONE_NEWNET}) == 0 else 1)")
-    try:
-        return subprocess.run([python, "-I", "-S", "-c", probe], env={}, timeout=10,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
+    layers: tuple[str, ...] = ()         # what was in force, e.g. ("pidns", "seccomp", "landlock abi 7", ...)
+    run_id: str = ""                     # in the argv of every process of the run
 
 
 @functools.lru_cache(maxsize=1)
-def _unshare():
-    import ctypes  # resolved in the parent: the child after fork only calls it
-    return ctypes.CDLL(None, use_errno=True).unshare
+def landlock_abi() -> int:
+    return landlock.abi()
 
 
-def _limits(cfg: SandboxConfig) -> list[tuple[int, tuple[int, int]]]:
-    wanted = [(resource.RLIMIT_CPU, cfg.cpu_seconds, cfg.cpu_seconds + 1),
-              (resource.RLIMIT_AS, cfg.memory_bytes, cfg.memory_bytes),
-              (resource.RLIMIT_FSIZE, cfg.file_size_bytes, cfg.file_size_bytes),
-              (resource.RLIMIT_NPROC, cfg.max_processes, cfg.max_processes),
-              (resource.RLIMIT_NOFILE, cfg.max_open_files, cfg.max_open_files),
-              (resource.RLIMIT_CORE, 0, 0)]
-    out = []
-    for res, soft, hard in wanted:
-        _, cur_hard = resource.getrlimit(res)
-        if cur_hard != resource.RLIM_INFINITY:   # an unprivileged parent cannot raise its hard limit
-            hard, soft = min(hard, cur_hard), min(soft, cur_hard)
-        out.append((res, (soft, hard)))
+@functools.lru_cache(maxsize=4)
+def _modules(magic: str) -> dict[str, str | bytes]:
+    """The launcher's modules: marshalled code when `magic` (the interpreter's bytecode) is ours."""
+    out: dict[str, str | bytes] = {}
+    for module in (syscalls, landlock, harness, launcher):
+        name = module.__name__.rsplit(".", 1)[1]
+        with open(module.__file__, encoding="utf-8") as f:
+            source = f.read()
+        same = magic == importlib.util.MAGIC_NUMBER.hex()
+        out[name] = marshal.dumps(compile(source, f"<sandbox {name}>", "exec")) if same else source
     return out
 
 
-def _child_setup(limits, unshare, uid: int | None) -> None:
-    """preexec_fn: only async-signal-tolerant syscalls, no imports, no locks."""
-    for res, value in limits:
-        resource.setrlimit(res, value)
-    if unshare is not None and unshare(_CLONE_NEWNET) != 0:
-        raise OSError("unshare(CLONE_NEWNET) failed")
-    if uid is not None:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-
-
-def _tail(handle, limit: int) -> str:
-    handle.seek(0, os.SEEK_END)
-    size = handle.tell()
-    handle.seek(max(0, size - limit))
-    return handle.read().decode("utf-8", "replace")
-
-
-def _kill_group(pgid: int) -> None:
+def _seccomp_hex(allow_signals: bool) -> tuple[str | None, str | None]:
+    from pipelines.verify import seccomp
     try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+        return seccomp.filter_bpf(allow_signals).hex(), None
+    except seccomp.SeccompUnavailable as exc:
+        return None, str(exc)
+
+
+def available_layers(cfg: SandboxConfig) -> tuple[tuple[str, ...], list[str]]:
+    """(layers this machine offers for `cfg`, problems) without running anything untrusted."""
+    problems, layers = [], []
+    version = landlock_abi()
+    if version:
+        layers.append(f"landlock abi {version}")
+    else:
+        problems.append("landlock: the kernel has no Landlock (needs Linux >= 5.13 with lsm=landlock)")
+    bpf, error = _seccomp_hex(version >= 6)
+    if bpf:
+        layers.append("seccomp")
+    else:
+        problems.append(f"seccomp: {error}")
+    return tuple(layers), problems
+
+
+def require_layers(cfg: SandboxConfig) -> tuple[str, ...]:
+    """Layers of a real probe run; raises SandboxUnavailable naming what strict mode misses."""
+    verdict = run_tests("assert 1 + 1 == 2\n", "", cfg)
+    if not verdict.ok:
+        raise SandboxUnavailable(f"the sandbox cannot run a trivial program: {verdict.reason}")
+    return verdict.layers
+
+
+def _make_run_dir(cfg: SandboxConfig, uid: int | None) -> tuple[str, str]:
+    """(outer, work): outer is ours (0700, or 0711 when another uid must traverse it); work has a random
+    name inside, owned by the sandbox uid; nothing is ever reused."""
+    outer = tempfile.mkdtemp(prefix="sandbox-", dir=cfg.tmp_root)
+    work = os.path.join(outer, secrets.token_hex(8))
+    os.mkdir(work, 0o700)
+    if uid is not None:
+        os.chown(work, uid, uid)
+        os.chmod(outer, 0o711)   # traverse only: the random name of `work` cannot be listed
+    return outer, work
+
+
+def _remove_tree(path: str) -> None:
+    def retry(func, failed, _exc):
+        try:
+            os.chmod(os.path.dirname(failed), 0o700)
+            os.chmod(failed, 0o700)
+        except OSError:
+            pass
+        try:
+            func(failed)
+        except OSError:
+            pass
+    shutil.rmtree(path, onerror=retry)
+
+
+def run_tests(solution: str, tests: str, cfg: SandboxConfig = SandboxConfig(), *, entry_point: str | None = None,
+              setup: str = "") -> Verdict:
+    """Run `solution` as module `solution`, then `setup` and `tests` in its namespace, then
+    `check(<entry_point>)` if given; ok only when the harness reports that the last test passed."""
+    run_id = secrets.token_hex(8)
+    root = os.geteuid() == 0
+    uid = cfg.sandbox_uid if (root and cfg.drop_privileges) else None
+    start = time.monotonic()
+    def fail(reason: str) -> Verdict:
+        return Verdict(False, reason, None, "", "", round(time.monotonic() - start, 3), (), run_id)
+    try:
+        interp = interpreter(cfg.python, uid)
+    except SandboxUnavailable as exc:
+        return fail(f"sandbox_unavailable: {exc}")
+    version = landlock_abi()
+    bpf, _ = _seccomp_hex(version >= 6)
+    required = list(REQUIRED) if cfg.mode == "strict" else []
+    missing = [name for name, have in (("seccomp", bpf), ("landlock", version)) if not have and name in required]
+    if missing:
+        return fail(f"sandbox_unavailable: missing layer {', '.join(missing)} (run with --sandbox best-effort "
+                    "to verify without it)")
+    outer, work = _make_run_dir(cfg, uid)
+    nonce = secrets.token_hex(16)
+    payload = {
+        "modules": dict(_modules(interp.magic)), "nonce": nonce, "work_dir": work, "uid": uid,
+        "namespaces": cfg.namespaces,
+        "tmpfs": {"bytes": cfg.disk_bytes, "inodes": cfg.max_files}, "required": required, "seccomp": bpf,
+        "landlock": {"abi": version, "rules": list(interp.rules) + [(work, landlock.WRITE_TREE)]} if version else None,
+        "limits": {"cpu": cfg.cpu_seconds, "memory": cfg.memory_bytes, "file_size": cfg.file_size_bytes,
+                   "processes": cfg.max_processes, "open_files": cfg.max_open_files, "core": 0},
+        "wall_seconds": cfg.wall_seconds, "max_output_bytes": cfg.output_limit_bytes,
+        "tail_bytes": cfg.max_output_bytes,
+        "spec": {"solution": solution, "tests": tests, "setup": setup, "entry_point": entry_point,
+                 "paths": list(interp.packages), "audit": cfg.audit_hook},
+    }
+    try:
+        data = marshal.dumps(payload)
+        proc = subprocess.Popen([interp.executable, "-I", "-S", "-B", "-c", BOOT, MARK, run_id], cwd=work,
+                                env={"TMPDIR": work}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, close_fds=True, start_new_session=True)
+        try:
+            out, err = proc.communicate(data, timeout=cfg.wall_seconds + 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            return fail("sandbox_error: the supervisor did not finish")
+        try:
+            result = marshal.loads(out)   # written by the launcher alone (the runner never holds this fd)
+        except (ValueError, EOFError, TypeError):
+            detail = _last_line(err.decode("utf-8", "replace"))
+            return fail(f"sandbox_error: supervisor exit {proc.returncode}: {detail}")
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        return fail(f"sandbox_error: {exc!r}")
+    finally:
+        _remove_tree(outer)
+    return _verdict(result, nonce, cfg, run_id)
+
+
+def run_python(code: str, cfg: SandboxConfig = SandboxConfig()) -> Verdict:
+    """A script that must run to its end: run_tests with the whole program as the solution."""
+    return run_tests(code, "", cfg)
 
 
 def _last_line(text: str) -> str:
@@ -228,74 +239,68 @@ def _last_line(text: str) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def _classify(rc: int, timed_out: bool, stderr: str, cfg: SandboxConfig) -> str | None:
-    if _VIOLATION in stderr:
-        return "sandbox_violation: " + stderr.rsplit(_VIOLATION, 1)[1].strip().splitlines()[0][:200]
-    if _SYNTAX in stderr and rc == SYNTAX_EXIT:
-        return "syntax_error: " + stderr.rsplit(_SYNTAX, 1)[1].strip().splitlines()[0][:200]
-    if timed_out:
-        return f"timeout: wall {cfg.wall_seconds:g}s"
-    if rc == -signal.SIGXCPU:
-        return f"cpu_limit: {cfg.cpu_seconds}s"
-    last = _last_line(stderr)
-    # Python ignores SIGXFSZ, so an over-limit write raises OSError(EFBIG) instead.
-    if rc == -signal.SIGXFSZ or "[Errno 27]" in last:
-        return f"file_size_limit: {cfg.file_size_bytes} bytes"
-    if last.startswith("MemoryError") or "\nMemoryError" in stderr[-2000:]:
+def _failure_reason(detail: str, cfg: SandboxConfig) -> str:
+    if detail.startswith("MemoryError"):
         return f"memory_limit: {cfg.memory_bytes} bytes"
-    if rc < 0:
-        return f"killed: signal {-rc}"
-    if rc != 0:
-        return f"tests_failed: {last or f'exit code {rc}'}"
-    return None
+    if "[Errno 27]" in detail:   # Python ignores SIGXFSZ: an over-limit write raises EFBIG
+        return f"file_size_limit: {cfg.file_size_bytes} bytes"
+    if "[Errno 28]" in detail:
+        return f"disk_limit: {cfg.disk_bytes} bytes / {cfg.max_files} files"
+    return f"tests_failed: {detail}"
 
 
-def run_python(code: str, cfg: SandboxConfig = SandboxConfig()) -> SandboxResult:
-    """Run `code` as a script in the sandbox; ok only when it exits 0 within every limit."""
-    root = os.geteuid() == 0
-    drop = cfg.drop_privileges and root
-    python = _interpreter(cfg.python, drop)
-    if python is None:
-        return SandboxResult(False, f"sandbox_error: no python that uid {cfg.sandbox_uid} can execute",
-                             None, "", "", 0.0)
-    isolation = ["rlimits", "process group", "empty env"]
-    netns = cfg.isolate_network and root and _netns_available(python)
-    if netns:
-        isolation.append("netns")
-    elif cfg.isolate_network:
-        isolation.append("no netns (unshare unavailable): network blocked by audit hook only")
-    if drop:
-        isolation.append(f"uid {cfg.sandbox_uid}")
-    if cfg.audit_hook:
-        isolation.append("audit hook")
-    workdir = tempfile.mkdtemp(prefix="sandbox-", dir=cfg.tmp_root)
+def _verdict(result: dict, nonce: str, cfg: SandboxConfig, run_id: str) -> Verdict:
     try:
-        with open(os.path.join(workdir, "main.py"), "w", encoding="utf-8", errors="surrogatepass") as handle:
-            handle.write(code)
-        if drop:
-            for path in (workdir, os.path.join(workdir, "main.py")):
-                os.chown(path, cfg.sandbox_uid, cfg.sandbox_uid)
-        setup = functools.partial(_child_setup, _limits(cfg), _unshare() if netns else None,
-                                  cfg.sandbox_uid if drop else None)
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            start = time.monotonic()
-            try:
-                proc = subprocess.Popen(
-                    [python, "-I", "-S", "-B", "-c", _PRELUDE, "1" if cfg.audit_hook else "0"],
-                    cwd=workdir, env={}, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    start_new_session=True, close_fds=True, preexec_fn=setup)
-            except (OSError, subprocess.SubprocessError) as exc:
-                return SandboxResult(False, f"sandbox_error: {exc}", None, "", "", 0.0, tuple(isolation))
-            timed_out = False
-            try:
-                proc.wait(timeout=cfg.wall_seconds)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            _kill_group(proc.pid)   # stragglers too, on every exit path
-            rc = proc.wait()
-            wall = time.monotonic() - start
-            stdout, stderr = _tail(out, cfg.max_output_bytes), _tail(err, cfg.max_output_bytes)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    reason = _classify(rc, timed_out, stderr, cfg)
-    return SandboxResult(reason is None, reason, rc, stdout, stderr, round(wall, 3), tuple(isolation), proc.pid)
+        setup = marshal.loads(result.get("setup") or marshal.dumps({}))
+    except (ValueError, EOFError, TypeError):
+        setup = {}
+    if not isinstance(setup, dict):
+        setup = {}
+    layers = tuple(result.get("layers", [])) + tuple(setup.get("layers", [])) + (
+        ("audit hook",) if cfg.audit_hook else ())
+    status = result["status"]
+    rc = -status["signal"] if "signal" in status else status["exit"]
+    stdout, stderr = result.get("stdout", ""), result.get("stderr", "")
+    made = lambda reason: Verdict(reason is None, reason, rc, stdout, stderr, result.get("wall", 0.0),  # noqa: E731
+                                  layers, run_id)
+    if setup.get("error") or not setup:
+        return made(f"sandbox_error: {setup.get('error') or 'the runner did not start'}")
+    if not result.get("swept", False):
+        return made("sandbox_error: processes of the run could not all be ended")
+    if result.get("killed") == "timeout":
+        return made(f"timeout: wall {cfg.wall_seconds:g}s")
+    if result.get("killed") == "output":
+        return made(f"output_limit: {cfg.output_limit_bytes} bytes of stdout/stderr")
+    lines = result.get("report", "").splitlines()
+    valid = [line.split(" ", 2) for line in lines if line.split(" ", 2)[1:2] == [nonce]]
+    if len(valid) != len(lines):
+        return made("report_tampered: unexpected bytes on the harness's report pipe")
+    if valid:
+        kind, detail = valid[0][0], (valid[0][2] if len(valid[0]) > 2 else "")
+        if kind == "PASS" and len(valid) == 1 and rc == 0:
+            return made(None)
+        if kind == "FAIL":
+            return made(_failure_reason(detail, cfg))
+        if kind == "EXIT":
+            return made(f"exit_called: {detail}")
+        if kind == "SYNTAX":
+            return made(f"syntax_error: {detail}")
+    if rc == harness.VIOLATION_EXIT and harness.VIOLATION_MARK in stderr:
+        return made("sandbox_violation: " + stderr.rsplit(harness.VIOLATION_MARK, 1)[1].strip().splitlines()[0][:200])
+    if rc == -signal.SIGXCPU or (rc == -signal.SIGKILL and result.get("cpu", 0) >= cfg.cpu_seconds):
+        return made(f"cpu_limit: {cfg.cpu_seconds}s")
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = "?"
+        return made(f"{'crash' if -rc in _CRASH_SIGNALS else 'killed'}: signal {-rc} ({name})")
+    return made(f"no_report: exit code {rc} before the tests finished")
+
+
+def log_best_effort(cfg: SandboxConfig, logger: logging.Logger) -> None:
+    """The warning best-effort mode owes every run: which layers are missing here."""
+    if cfg.mode != "strict":
+        layers, problems = available_layers(cfg)
+        logger.warning("sandbox in best-effort mode: layers %s%s", ", ".join(layers) or "none",
+                       f"; MISSING {'; '.join(problems)}" if problems else "")

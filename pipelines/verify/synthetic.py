@@ -1,10 +1,12 @@
 """Keep a synthetic problem only if its solution passes its own tests in the sandbox.
 
-Synthetic Documents (pipelines/sources/synthetic.py): text = prompt + "\\n" + solution, and meta
-carries "prompt", "solution" and "tests" (Python source with asserts). The program
-run is solution + "\\n" + tests. When meta lacks the solution it is recovered from
-the text (the text minus the prompt prefix); tests must be in meta: text alone
-cannot say which asserts are tests.
+Synthetic Documents (pipelines/sources/synthetic.py): text = prompt + "\\n" + solution; meta carries
+"tests" (asserts, or HumanEval's `def check(candidate)`), and may carry "solution", "prompt",
+"prompt_chars", "entry_point" and "test_setup" (MBPP). The solution runs as module `solution`, then
+the setup code and the tests in its namespace, then `check(<entry_point>)` when the tests define
+`check`; the verdict is the harness's report (pipelines/verify/sandbox.py), never an exit code.
+When meta lacks the solution it is recovered from the text (the text minus the prompt); tests must
+be in meta: text alone cannot say which asserts are tests.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import ast
 import dataclasses
 
 from pipelines.document import Document
-from pipelines.verify.sandbox import SandboxConfig, run_python
+from pipelines.verify.sandbox import SandboxConfig, run_tests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +26,19 @@ class VerifyConfig:
     require_asserts: bool = True
     # Solution recovery from text: at most this many leading lines are tried as prompt.
     max_prompt_lines: int = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class TestSpec:
+    """What the harness runs: the solution, then setup and tests in its namespace, then check(entry_point)."""
+    __test__ = False   # not a pytest class
+    solution: str
+    tests: str
+    setup: str = ""
+    entry_point: str | None = None
+
+    def chars(self) -> int:
+        return len(self.solution) + len(self.tests) + len(self.setup)
 
 
 def _parses(source: str) -> bool:
@@ -67,27 +82,50 @@ def _has_assert(tree: ast.AST) -> bool:
     return False
 
 
-def program_for(doc: Document, cfg: "VerifyConfig | None" = None) -> tuple[str | None, str | None]:
-    """(program, None) to run, or (None, reason) when there is nothing valid to run."""
+def _defines_check(tests: str) -> bool:
+    try:
+        tree = ast.parse(tests)
+    except (SyntaxError, ValueError):
+        return False
+    return any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body)
+
+
+def spec_for(doc: Document, cfg: "VerifyConfig | None" = None) -> tuple[TestSpec | None, str | None]:
+    """(spec, None) to run, or (None, reason) when there is nothing valid to run."""
     tests = doc.meta.get("tests")
     if not isinstance(tests, str) or not tests.strip():
         return None, "no_tests: meta has no tests"
     max_lines = cfg.max_prompt_lines if cfg is not None else VerifyConfig.max_prompt_lines
-    return solution_of(doc, max_lines) + "\n" + tests, None
+    setup = doc.meta.get("test_setup")
+    entry = doc.meta.get("entry_point")
+    entry = entry if isinstance(entry, str) and entry.isidentifier() and _defines_check(tests) else None
+    return TestSpec(solution_of(doc, max_lines), tests, setup if isinstance(setup, str) else "", entry), None
 
 
-def verification_reason(doc: Document, cfg: VerifyConfig = VerifyConfig()) -> str | None:
-    """None only when solution + tests exit 0 in the sandbox; otherwise the sandbox's reason."""
-    program, reason = program_for(doc, cfg)
-    if program is None:
-        return reason
-    if len(program) > cfg.max_program_chars:
-        return f"program_too_large: {len(program)} > {cfg.max_program_chars} chars"
+def program_for(doc: Document, cfg: "VerifyConfig | None" = None) -> tuple[str | None, str | None]:
+    """The spec as one readable program (solution, setup, tests, check call), or (None, reason)."""
+    spec, reason = spec_for(doc, cfg)
+    if spec is None:
+        return None, reason
+    call = f"\ncheck({spec.entry_point})\n" if spec.entry_point else ""
+    return "\n".join(p for p in (spec.solution, spec.setup, spec.tests) if p) + call, None
+
+
+def verify_spec(spec: TestSpec, cfg: VerifyConfig = VerifyConfig()) -> str | None:
+    """None when the tests ran to their end and passed in the sandbox; otherwise the reason."""
+    if spec.chars() > cfg.max_program_chars:
+        return f"program_too_large: {spec.chars()} > {cfg.max_program_chars} chars"
     if cfg.require_asserts:
         try:
-            tree = ast.parse(doc.meta["tests"])
+            tree = ast.parse(spec.tests)
         except (SyntaxError, ValueError) as err:
             return f"syntax_error: tests: {getattr(err, 'msg', err)}"
         if not _has_assert(tree):
             return "no_tests: tests contain no assert"
-    return run_python(program, cfg.sandbox).reason
+    return run_tests(spec.solution, spec.tests, cfg.sandbox, entry_point=spec.entry_point, setup=spec.setup).reason
+
+
+def verification_reason(doc: Document, cfg: VerifyConfig = VerifyConfig()) -> str | None:
+    """None only when the harness reports that every test passed; otherwise the reason."""
+    spec, reason = spec_for(doc, cfg)
+    return reason if spec is None else verify_spec(spec, cfg)

@@ -55,3 +55,8 @@ def test_curate_vs_datatrove_quick():
 def test_scaling_quick():
     out = _quick("benchmarks.scaling", timeout=400)
     assert "candidate edges" in out
+
+
+def test_verify_quick():
+    out = _quick("benchmarks.verify")
+    assert "baseline" in out and "ours, no namespaces" in out

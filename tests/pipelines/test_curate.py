@@ -173,3 +173,26 @@ def test_sample_planted_duplicates_and_leaks_removed(tmp_path):
     assert checked >= 3
     print(f"sample: {checked} planted duplicates/leaks checked; funnel:")
     print((tmp_path / "report.md").read_text())
+
+
+def test_report_records_the_sandbox_layers(curated):
+    base, _, report = curated
+    box = json.loads((base / "out" / "report.json").read_text())["sandbox"]
+    assert box["mode"] == "strict" and box["missing"] == []
+    assert "seccomp" in box["layers"] and any(layer.startswith("landlock abi") for layer in box["layers"])
+    assert "Synthetic verification sandbox (strict" in (base / "out" / "report.md").read_text()
+
+
+def test_strict_sandbox_refuses_without_a_layer_and_best_effort_warns(tmp_path, monkeypatch, caplog):
+    from pipelines.verify import sandbox
+    raw = tmp_path / "raw" / "synthetic"
+    raw.mkdir(parents=True)
+    (raw / "s.jsonl").write_text(json.dumps({"id": "a", "prompt": "Write inc(x).", "solution": "def inc(x):\n"
+                                             "    return x + 1\n", "tests": "assert inc(1) == 2\n"}) + "\n")
+    monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
+    with pytest.raises(SystemExit, match="missing layer landlock"):
+        curate.run(_argv(tmp_path / "raw", tmp_path / "strict"))
+    assert not (tmp_path / "strict").exists()
+    report = curate.run(_argv(tmp_path / "raw", tmp_path / "loose") + ["--sandbox", "best-effort"])
+    assert report["sandbox"]["missing"] == ["landlock"] and report["sources"]["synthetic"]["kept"] == 1
+    assert any("best-effort" in r.getMessage() and "MISSING landlock" in r.getMessage() for r in caplog.records)

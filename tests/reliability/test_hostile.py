@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import secrets
 import subprocess
 import sys
 
@@ -31,9 +32,9 @@ def passwd_lines() -> list[str]:
         return []
 
 
-def curate_in_process(raw: pathlib.Path, out: pathlib.Path, limits) -> dict:
+def curate_in_process(raw: pathlib.Path, out: pathlib.Path, limits, cfg: curate.CurateConfig | None = None) -> dict:
     """pipelines.curate.build_pipeline on the DirectRunner with `limits`, then its report and invariant check."""
-    cfg = dataclasses.replace(curate.CurateConfig(), read_limits=limits)
+    cfg = dataclasses.replace(cfg or curate.CurateConfig(), read_limits=limits)
     families = curate.present_families(str(raw))
     p = beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"]))
     sources = curate.build_pipeline(p, str(raw), str(out), families, cfg)
@@ -142,3 +143,33 @@ def test_full_scale_hostile_root_via_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     check_cases(cases, tmp_path / "out", report)
+
+
+ORPHAN = """
+import os, sys, time
+def add(a, b):
+    return a - b
+if os.fork() == 0:
+    os.setsid()
+    code = "import signal, time\\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\\ntime.sleep(120)  # %s"
+    os.posix_spawn(sys.executable, [sys.executable, '-c', code], {})
+    os._exit(0)
+time.sleep(0.3)
+"""
+
+
+def test_setsid_sigterm_ignoring_grandchild_is_gone_when_curate_exits(tmp_path):
+    """The issue's orphan: a grandchild that called setsid and ignores SIGTERM. The kernel layers alone (no
+    audit hook, which would refuse the fork) must end it before the job's verdict and exit."""
+    from pipelines.verify.sandbox import SandboxConfig
+    from pipelines.verify.synthetic import VerifyConfig
+    from tests.pipelines.verify.helpers import processes_with
+    mark = "curate-orphan-" + secrets.token_hex(6)
+    raw = tmp_path / "raw" / "synthetic"
+    raw.mkdir(parents=True)
+    (raw / "orphan.jsonl").write_text(json.dumps({"id": "orphan", "prompt": "# Write add(a, b).",
+                                                  "solution": ORPHAN % mark, "tests": "assert add(2, 2) == 4\n"}) + "\n")
+    cfg = curate.CurateConfig(verify=VerifyConfig(sandbox=SandboxConfig(audit_hook=False)))
+    report = curate_in_process(tmp_path / "raw", tmp_path / "out", limits_for("fast"), cfg)
+    assert report["sources"]["synthetic"]["rejected"] == {"tests_failed": 1}
+    assert processes_with(mark) == []

@@ -127,13 +127,15 @@ def test_malformed_mbpp_is_a_clear_error(tmp_path):
         dc.load_mbpp(str(bad))
 
 
-def test_cli_reports_hits(tmp_path, mbpp_path, capsys):
-    check = tmp_path / "check.jsonl"
-    check.write_text(json.dumps({"text": MBPP_ROWS[1]["code"] + "\n" + MBPP_ROWS[1]["test_list"][0]}) + "\n"
-                     + json.dumps({"prompt": "Add two numbers.", "solution": "def add(a, b):\n    return a + b"}) + "\n")
-    assert dc.run(["--mbpp", mbpp_path, str(check)]) == 0
-    out = capsys.readouterr().out
-    assert "contaminated: mbpp/602" in out and out.strip().endswith("contaminated: 1")
+def test_curate_flags_configure_decontamination(mbpp_path):
+    from pipelines import curate
+    args, _ = curate.parse_args(["--input", "in", "--output", "out", "--mbpp", mbpp_path,
+                                 "--decontam-ngram", "8", "--decontam-min-matches", "2"])
+    cfg = curate.config_from_args(args).decontam
+    assert (cfg.mbpp_path, cfg.ngram, cfg.min_matches) == (mbpp_path, 8, 2)
+    copied = MBPP_ROWS[1]["code"] + "\n" + MBPP_ROWS[1]["test_list"][0]
+    reason = dc.contamination_reason(Document("d", "code", copied), dc.build_index(cfg))
+    assert reason is not None and reason.startswith("contaminated: mbpp/602 (8-gram overlap")
 
 
 @settings(max_examples=100, deadline=None)

@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from pipelines.document import Document
 from pipelines.filters import gopher as tf
-from pipelines.filters import slimpajama_set_reason, text_reasons
+from pipelines.filters import c4, slimpajama_set_reason, text_reasons
 from pipelines.filters.gopher import LIGHT, TextFilterConfig
 
 CFG = TextFilterConfig()
@@ -108,10 +108,10 @@ def test_duplicated_ngram_fraction():
 
 
 def test_c4_rules():
-    assert key(tf.c4_rules(doc(GOOD + " Lorem ipsum dolor sit amet."), CFG)) == "lorem_ipsum"
-    assert key(tf.c4_rules(doc(GOOD + " " + "x" * 1001), CFG)) == "long_word"
-    assert tf.c4_rules(doc(GOOD + " \\frac{a}{b}"), CFG) is None
-    assert key(tf.c4_rules(doc(GOOD + " {"), dataclasses.replace(CFG, c4_curly_bracket=True))) == "curly_bracket"
+    assert key(c4.c4_rules(doc(GOOD + " Lorem ipsum dolor sit amet."), CFG)) == "lorem_ipsum"
+    assert key(c4.c4_rules(doc(GOOD + " " + "x" * 1001), CFG)) == "long_word"
+    assert c4.c4_rules(doc(GOOD + " \\frac{a}{b}"), CFG) is None
+    assert key(c4.c4_rules(doc(GOOD + " {"), dataclasses.replace(CFG, c4_curly_bracket=True))) == "curly_bracket"
 
 
 def test_slimpajama_sets():

@@ -1,4 +1,4 @@
-"""Synthetic verification: documents shaped as the synthetic reader makes them."""
+"""Synthetic verification: documents shaped as the synthetic reader makes them (all three schemas)."""
 import dataclasses
 import functools
 import pickle
@@ -60,9 +60,11 @@ def test_syntax_errors():
 
 def test_hostile_and_runaway_solutions():
     hang = synthetic(solution="def is_palindrome(s):\n    while True:\n        pass\n")
-    assert key(verification_reason(hang, CFG)) == "cpu_limit"
+    # A generous wall limit: on a loaded machine 1 s of CPU can take several seconds of wall time.
+    patient = dataclasses.replace(CFG, sandbox=dataclasses.replace(CFG.sandbox, wall_seconds=30))
+    assert key(verification_reason(hang, patient)) == "cpu_limit"
     net = synthetic(solution="import socket\nsocket.socket().connect(('127.0.0.1', 80))\n" + SOLUTION)
-    assert verification_reason(net, CFG) == "sandbox_violation: socket.connect"
+    assert verification_reason(net, CFG) == "sandbox_violation: socket.__new__"
 
 
 def test_program_size_cap():
