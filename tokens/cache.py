@@ -183,17 +183,10 @@ class ShardCache:
                              f"raise --cache-bytes (${BYTES_ENV}) or read shards through a FUSE mount")
         self._evict_for(size, keep=key)
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".fetch-")
+        os.close(fd)
         try:
-            import google_crc32c
-
-            crc = google_crc32c.Checksum()
-            got = 0
-            with os.fdopen(fd, "wb") as out, paths.open_read(path) as src:
-                while chunk := src.read(_CHUNK):
-                    crc.update(chunk)
-                    out.write(chunk)
-                    got += len(chunk)
-            digest = base64.b64encode(crc.digest()).decode()
+            paths.download(path, tmp)
+            got, digest = os.path.getsize(tmp), _crc32c_file(tmp)
             if got != size or (remote.get("crc32c") and digest != remote["crc32c"]):
                 raise CacheError(f"{path}: fetched {got:,} bytes with CRC32C {digest}, the object has {size:,} "
                                  f"bytes and CRC32C {remote.get('crc32c')} (changed while reading, or damaged)")

@@ -76,6 +76,17 @@ def open_read(path: str) -> BinaryIO:
     return _remote(path).open("rb") if is_remote(path) else open(path, "rb")
 
 
+def download(path: str, local: str) -> None:
+    """Copy `path` to the local file `local` in one streamed request (gs://: gcsfs get_file, no readahead)."""
+    if not is_remote(path):
+        shutil.copyfile(path, local)
+        return
+    _emulator_settings()
+    import fsspec
+
+    fsspec.filesystem(path.split("://", 1)[0]).get_file(path, local)
+
+
 def read_bytes(path: str) -> bytes:
     with open_read(path) as f:
         return f.read()
