@@ -10,7 +10,7 @@ import pytest
 
 from mixer.sampling_plan import SamplingPlan
 from tests.trainer.corpus import make_mixture
-from trainer import checkpoint, data
+from trainer import checkpoint, data, host_slices
 from trainer.__main__ import main
 from trainer.metrics import read_metrics
 from trainer.model import count_params
@@ -156,13 +156,12 @@ def test_two_processes_read_disjoint_documents(tmp_path):
     assert not set(hosts[0]) & set(hosts[1])
     with open(mixture) as f:
         body = json.load(f)
-    lengths = data.document_lengths(body, data.SourceReaders(body))       # the loader's token feedback
-    plan = SamplingPlan(data.training_mixture(body, data.DataConfig(32, 8).eval_documents),
-                        doc_tokens=lambda source, index: lengths[source][index])
-    stream = [(plan.sources.index(s), i) for s, i in plan.take(len(hosts[0]) + len(hosts[1]) + 2)]
-    for i in range(2):   # host i trained on global picks i, i + 2, ... in order: together the one global stream
-        assert hosts[i] == stream[i::2][:len(hosts[i])]
-    assert set(stream[:2 * min(map(len, hosts))]) <= set(hosts[0]) | set(hosts[1])
+    plan_mixture = data.training_mixture(body, data.DataConfig(32, 8).eval_documents)
+    for i in range(2):   # process i trained on its own shard slice, in its own plan's order
+        mine = host_slices.host_data(plan_mixture, data.SourceReaders(body), 0, i, 2)
+        plan = SamplingPlan(mine.mixture, seed=mine.seed, doc_tokens=lambda s, j, m=mine: m.lengths[s][j])
+        stream = [(plan.sources.index(s), mine.slices[s].global_index(j)) for s, j in plan.take(len(hosts[i]))]
+        assert hosts[i] == stream
     ckpt = os.path.join(str(tmp_path / "run"), "checkpoints", "3", "data")
     assert sorted(f for f in os.listdir(ckpt) if f.endswith(".json")) == ["process_0-of-2.json",
                                                                           "process_1-of-2.json"]
