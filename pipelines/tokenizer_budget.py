@@ -13,7 +13,7 @@ import os
 
 GiB = 1 << 30
 MEAN_LINE_BYTES = 59      # training lines of the sample corpus (prose + code): 15.5 MB in 262k lines
-MARGIN = 1.25             # the fit's worst error on the measured points is far below this
+MARGIN = 1.25             # headroom over the fitted peak (its worst error on the measured points: 4%)
 # GCE machine types by memory (GiB), smallest first: what docs/capacity.md and the refusal recommend.
 MACHINES = (("n2-standard-8", 32), ("n2-highmem-8", 64), ("n2-highmem-16", 128), ("n2-highmem-32", 256),
             ("n2-highmem-64", 512), ("n2-highmem-128", 864), ("m1-ultramem-80", 1922))
@@ -46,12 +46,14 @@ class Budget:
         return max(0, int(room / self.mem_per_sample_byte))
 
 
-# Fitted by `nice -n 10 python -m benchmarks.tokenizer_training` (see benchmarks/RESULTS.md).
-MEASURED = Budget(time_log_a=-14.0, time_bytes_exp=1.0, time_vocab_exp=0.2,
-                  mem_base_bytes=100e6, mem_per_sample_byte=20.0, mem_per_vocab_piece=4096.0)
+# Fitted by `nice -n 10 python -m benchmarks.tokenizer_training` on 16-256 MiB samples and 32k-256k vocabularies
+# (benchmarks/RESULTS.md; results.json tokenizer_training_fit): worst point errors 15% (time), 4% (memory).
+MEASURED = Budget(time_log_a=-12.314, time_bytes_exp=0.7930, time_vocab_exp=0.1019,
+                  mem_base_bytes=125.8e6, mem_per_sample_byte=3.863, mem_per_vocab_piece=78.6)
 
 
-def effective_sample_bytes(sample_bytes: float, input_sentence_size: int, line_bytes: float = MEAN_LINE_BYTES) -> float:
+def effective_sample_bytes(sample_bytes: float, input_sentence_size: int,
+                           line_bytes: float = MEAN_LINE_BYTES) -> float:
     """Bytes SentencePiece loads: the sample, or its first input_sentence_size lines when that is set."""
     if input_sentence_size > 0:
         return min(float(sample_bytes), input_sentence_size * line_bytes)
@@ -83,7 +85,8 @@ def machine_for(memory_bytes: float) -> str:
 
 def check(sample_bytes: float, vocab_size: int, memory_bytes: float | None = None,
           budget: Budget = MEASURED) -> str:
-    """A one-line estimate; raises SystemExit naming the flags to change when training will not fit."""
+    """A one-line estimate for `sample_bytes` of training lines; SystemExit naming the flags to change when the
+    expected peak with the margin exceeds the memory (default: this machine's, or its cgroup limit)."""
     memory_bytes = machine_memory() if memory_bytes is None else memory_bytes
     need = budget.memory(sample_bytes, vocab_size)
     hours = budget.cpu_seconds(sample_bytes, vocab_size) / 3600
@@ -93,5 +96,6 @@ def check(sample_bytes: float, vocab_size: int, memory_bytes: float | None = Non
         fits = budget.max_sample_bytes(vocab_size, memory_bytes)
         raise SystemExit(
             f"train_tokenizer: will not fit: {line}. Lower --sample-bytes to at most {fits:,} "
-            f"(or --vocab-size), or run on {machine_for(need)}; --memory-limit overrides the detected memory.")
+            f"(or --input-sentence-size), or run on {machine_for(need)}; --memory-limit overrides the detected "
+            "memory.")
     return line

@@ -22,24 +22,22 @@ NextDocument = Callable[[], "tuple[int, int, np.ndarray] | None"]  # -> (source_
 class PackBuffer:
     """One reused [rows, seq_len + 1] token buffer, filled row by row.
 
-    Per document only its tokens are copied; its span (row, length, source, document) is noted, and
-    `arrays()` builds segments, positions, sources and documents for the whole batch in a few numpy calls
-    (per-document slice writes of four metadata arrays were most of the packing cost: benchmarks/loader.py)."""
+    Per document only its tokens are copied and its span (segment, length, source, document) noted; a row's
+    padding is one more span. `arrays()` expands the spans of the batch into segments, positions, sources
+    and documents with a few np.repeat calls (per-document slice writes of four metadata arrays and their
+    masks were most of the packing cost: benchmarks/loader.py)."""
 
     def __init__(self, rows: int, seq_len: int, pad_id: int = 0):
         width = seq_len + 1
         self.rows, self.width, self.pad_id = rows, width, pad_id
         self.tokens = np.full((rows, width), pad_id, np.int32)
-        self._fill = [0] * rows
-        self._spans: list[tuple[int, int, int, int, int]] = []   # (row, segment, length, source, document)
-        self._cols = np.arange(width, dtype=np.int32)
+        self._spans: list[list[tuple[int, int, int, int]]] = [[] for _ in range(rows)]
 
     def fill_row(self, r: int, next_document: NextDocument, read: Callable[[int, int], np.ndarray],
                  carry: Carry | None) -> tuple[bool, Carry | None]:
         """Pack row r (see pack_row); returns (row holds a segment, new carry)."""
-        if r == 0:
-            self._spans.clear()
-        width, tokens_W, spans = self.width, self.tokens[r], self._spans
+        width, tokens_W = self.width, self.tokens[r]
+        spans = self._spans[r] = []
         fill = segment = 0
         while width - fill >= 2:
             if carry is not None:
@@ -57,35 +55,30 @@ class PackBuffer:
                 continue  # an empty document: nothing to pack
             segment += 1
             tokens_W[fill:fill + take] = doc[offset:offset + take]
-            spans.append((r, segment, take, sid, index))
+            spans.append((segment, take, sid, index))
             fill += take
             if offset + take < size:
                 carry = (sid, index, offset + take - 1)  # one token of overlap: no transition is lost
         if fill < width:
             tokens_W[fill:] = self.pad_id
-        self._fill[r] = fill
+            spans.append((0, width - fill, -1, -1))
         return segment > 0, carry
 
-    def arrays(self, rows: int | None = None) -> dict[str, np.ndarray]:
+    def arrays(self) -> dict[str, np.ndarray]:
         """Fresh [rows, seq_len] arrays: inputs = tokens[:-1], targets = tokens[1:], loss mask where input and
-        target share a segment. Filled slots are a prefix of each row, in span order, so the per-span values
-        are repeated over the spans' lengths and scattered through the row-prefix mask."""
-        n = self.rows if rows is None else rows
-        shape = (n, self.width)
-        segments, positions = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
-        sources, documents = np.full(shape, -1, np.int32), np.full(shape, -1, np.int32)
-        spans = [s for s in self._spans if s[0] < n]
-        if spans:
-            _, seg_S, len_S, src_S, doc_S = (np.array(c, np.int64) for c in zip(*spans))
-            mask = self._cols[None, :] < np.array(self._fill[:n])[:, None]
-            starts = np.cumsum(len_S) - len_S
-            segments[mask] = np.repeat(seg_S, len_S)
-            positions[mask] = np.arange(int(len_S.sum())) - np.repeat(starts, len_S)
-            sources[mask] = np.repeat(src_S, len_S)
-            documents[mask] = np.repeat(doc_S, len_S)
+        target share a segment. The spans of all rows cover the batch in row-major order."""
+        n, width = self.rows, self.width
+        span_S4 = np.array([span for row in self._spans for span in row], np.int32).reshape(-1, 4)
+        length_S = span_S4[:, 1]
+        segments = np.repeat(span_S4[:, 0], length_S).reshape(n, width)
+        positions = np.arange(n * width, dtype=np.int32) - np.repeat(np.cumsum(length_S) - length_S, length_S)
+        positions = positions.reshape(n, width)
+        positions[segments == 0] = 0
+        sources = np.repeat(span_S4[:, 2], length_S).reshape(n, width)
+        documents = np.repeat(span_S4[:, 3], length_S).reshape(n, width)
         same = (segments[:, :-1] == segments[:, 1:]) & (segments[:, :-1] > 0)
-        return {"inputs": np.ascontiguousarray(self.tokens[:n, :-1]),
-                "targets": np.ascontiguousarray(self.tokens[:n, 1:]),
+        return {"inputs": np.ascontiguousarray(self.tokens[:, :-1]),
+                "targets": np.ascontiguousarray(self.tokens[:, 1:]),
                 "segment_ids": np.ascontiguousarray(segments[:, :-1]),
                 "positions": np.ascontiguousarray(positions[:, :-1]),
                 "loss_mask": same.astype(np.float32),
