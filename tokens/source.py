@@ -17,7 +17,7 @@ from tokens import lengths as lengths_sidecar
 from tokens import paths
 from tokens.cache import shared_cache
 from tokens.manifest import Manifest, ManifestError, load_manifest
-from tokens.records import CorruptRecordError, _packed_values, decode_example
+from tokens.records import CorruptRecordError, decode_checked, decode_example
 
 # Random access: no readahead, no background threads (array_record's documented setting).
 RANDOM_ACCESS_OPTIONS = "readahead_buffer_size:0,max_parallelism:0"
@@ -207,21 +207,17 @@ class TokenizedSource:
         return indices[0]
 
     def _checked(self, record: bytes, shard: int, index: int) -> np.ndarray:
-        """decode_tokens + non-empty + ids < vocab_size; errors name shard and record. Long records take one
-        max() over the packed ids for both the int32 and the vocabulary bound (varints are never negative)."""
+        """Decoded ids, non-empty and below vocab_size (the decoder's maximum: no second pass); errors name
+        shard and record."""
         try:
-            values = _packed_values(record)
-            ids = decode_example(record)[0] if values is None else values
+            ids, top = decode_checked(record)
         except CorruptRecordError as e:
             raise CorruptRecordError(f"{self._paths[shard]}: record {index}: {e}") from None
-        top = int(ids.max()) if ids.size else -1
-        if values is not None and top >= 1 << 31:
-            raise CorruptRecordError(f"{self._paths[shard]}: record {index}: token id outside int32 range")
         if ids.size == 0 or top >= self.vocab_size:
             raise CorruptRecordError(
                 f"{self._paths[shard]}: record {index}: "
                 + ("empty token list" if ids.size == 0 else f"token id {top} >= vocab_size {self.vocab_size}"))
-        return ids if values is None else ids.astype(np.int32)
+        return ids
 
     def __getitem__(self, i: int) -> np.ndarray:
         shard, index = self._locate(int(i))

@@ -214,10 +214,13 @@ def _iterator_class():
             self._sid = {name: i for i, name in enumerate(self._readers.names)}
             self._global = [None if name not in host.slices or host.slices[name].mode in ("all", "replicated")
                             else host.slices[name].global_index for name in self._readers.names]
+            self._sources = [self._readers.source(sid) if name in host.slices else None
+                             for sid, name in enumerate(self._readers.names)]
             self._carry: Carry | None = None
             self._rows = 0
             self._buffer = PackBuffer(cfg.host_batch, cfg.seq_len, cfg.pad_id)
             self._last: tuple[int, int, np.ndarray] | None = None  # last document read (a split one's rest)
+            self._reading: tuple[int, int] = (-1, -1)              # what a failing read was reading
 
         def _read(self, sid: int, index: int) -> np.ndarray:
             """Read through a one-document cache: a document split over k rows is read and decoded once,
@@ -225,7 +228,8 @@ def _iterator_class():
             last = self._last
             if last is not None and last[0] == sid and last[1] == index:
                 return last[2]
-            doc = self._readers.read(sid, index)
+            self._reading = (sid, index)
+            doc = self._sources[sid][index]          # TokenizedSource: checked ids; errors wrapped in __next__
             self._last = (sid, index, doc)
             return doc
 
@@ -235,15 +239,23 @@ def _iterator_class():
             to_global = self._global[sid]
             if to_global is not None:       # the plan counts this host's slice; reads and ids are global
                 index = to_global(index)
-            doc = self._readers.read(sid, index)
+            self._reading = (sid, index)
+            doc = self._sources[sid][index]
             self._last = (sid, index, doc)
             return sid, index, doc
 
         def __next__(self) -> dict[str, np.ndarray]:
             fill_row, next_document, read = self._buffer.fill_row, self._next_document, self._read
-            for r in range(self._buffer.rows):  # state advances row by row, as under Grain's .batch()
-                _, self._carry = fill_row(r, next_document, read, self._carry)
-                self._rows += 1
+            try:
+                for r in range(self._buffer.rows):  # state advances row by row, as under Grain's .batch()
+                    _, self._carry = fill_row(r, next_document, read, self._carry)
+                    self._rows += 1
+            except DataError:
+                raise
+            except Exception as e:  # corrupt record, missing shard: keep the reader's words, add the context
+                sid, index = self._reading
+                raise DataError(f"source {self._readers.names[sid]!r} document {index}: "
+                                f"{type(e).__name__}: {e}") from e
             return self._buffer.arrays()
 
         def get_state(self) -> dict[str, Any]:
@@ -261,7 +273,8 @@ def _iterator_class():
             plan_state = copy.deepcopy(state["plan"])
             if "tokens" not in plan_state:   # saved before token feedback: its tokens follow from the counts
                 plan_state["tokens"] = tokens_from_counts(self._plan, self._plan_mixture,
-                                                          plan_state.get("counts") or {}, self._lengths)
+                                                          plan_state.get("counts") or {},
+                                                          {k: np.asarray(v) for k, v in self._lengths.items()})
             self._plan.set_state(plan_state)
             self._carry = None if state["carry"] is None else tuple(int(x) for x in state["carry"])
             self._rows = int(state["rows"])

@@ -107,7 +107,7 @@ def fingerprint(slices: dict[str, HostSlice], host: int, hosts: int) -> str:
 class HostData:
     """What one host's loader samples: its slices, their document lengths and the plan mixture over them."""
     slices: dict[str, HostSlice]
-    lengths: dict[str, np.ndarray]       # per sampled source, indexed by the slice's own document index
+    lengths: dict[str, memoryview]       # uint32 per sampled source, by the slice's own document index
     mixture: dict                        # the plan mixture: documents / available_tokens of the slices
     seed: int
     fingerprint: str
@@ -136,8 +136,8 @@ def host_data(plan_mixture: dict, readers, seed: int, host: int, hosts: int) -> 
         else:
             values = np.concatenate([readers.shard_lengths(sid, shard)[first:end]
                                      for shard, first, end in piece.pieces])
-        slices[name], lengths[name] = piece, values
+        slices[name], lengths[name] = piece, memoryview(np.ascontiguousarray(values, np.uint32))   # int per item
         if piece.mode != "all":
             spec["documents"] = piece.documents
-            spec["available_tokens"] = int(values[:piece.documents].sum(dtype=np.int64))
+            spec["available_tokens"] = int(np.asarray(values[:piece.documents]).sum(dtype=np.int64))
     return HostData(slices, lengths, mixture, host_seed(seed, host, hosts), fingerprint(slices, host, hosts))
