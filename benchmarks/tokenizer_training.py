@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = "\n".join(
         f"| {p['bytes'] // MiB} | {p['vocab']:,} | {p['unique_words']:,} | {p['cpu_s']:.1f} | {p['wall_s']:.1f} | "
         f"{p['peak_rss_bytes'] / MiB:,.0f} |" for p in points)
-    results.append_section(f"""## SentencePiece BPE training at growing size (benchmarks/tokenizer_training.py) - {results.today()}
+    title = "## SentencePiece BPE training at growing size (benchmarks/tokenizer_training.py)"
+    results.append_section(f"""{title} - {results.today()}
 
 Command: `nice -n 10 python -m benchmarks.tokenizer_training{' --quick' if args.quick else ''}`. Machine:
 {results.machine()}, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after (shared: CPU seconds

@@ -90,8 +90,9 @@ def check(sample_bytes: float, vocab_size: int, memory_bytes: float | None = Non
     memory_bytes = machine_memory() if memory_bytes is None else memory_bytes
     need = budget.memory(sample_bytes, vocab_size)
     hours = budget.cpu_seconds(sample_bytes, vocab_size) / 3600
-    line = (f"SentencePiece estimate: {sample_bytes / GiB:.2f} GiB of lines, vocab {vocab_size:,}: ~{need / GiB:.1f} GiB "
-            f"peak, ~{hours:.2f} h on one core (pipelines/tokenizer_budget.py); memory {memory_bytes / GiB:.0f} GiB")
+    line = (f"SentencePiece estimate: {sample_bytes / GiB:.2f} GiB of lines, vocab {vocab_size:,}: "
+            f"~{need / GiB:.1f} GiB peak, ~{hours:.2f} h on one core (pipelines/tokenizer_budget.py); "
+            f"memory {memory_bytes / GiB:.0f} GiB")
     if need * MARGIN > memory_bytes:
         fits = budget.max_sample_bytes(vocab_size, memory_bytes)
         raise SystemExit(
