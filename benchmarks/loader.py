@@ -270,6 +270,35 @@ def per_wall(r: dict) -> float:
     return r["tokens"] / r["wall_s"]
 
 
+def measure_child(mixture_path: str, tokens: int, seq_len: int, batch: int) -> dict:
+    """One loader run and one raw run with whatever trainer/tokens code is first on sys.path (--compare-with)."""
+    with open(mixture_path) as f:
+        mixture = json.load(f)
+    picks = planned_picks(mixture, seq_len, batch, tokens)
+    loader, raw = run_loader(mixture, seq_len, batch, tokens), run_raw(mixture, picks)
+    return {"loader": per_core(loader), "raw": per_core(raw)}
+
+
+def compare(mixture: dict, tmp: str, other: str, repeats: int, tokens: int, seq_len: int, batch: int) -> dict:
+    """Alternate child processes running this tree's code and `other`'s on the same fixture (before/after)."""
+    import subprocess
+
+    path = os.path.join(tmp, "mixture.json")
+    with open(path, "w") as f:
+        json.dump(mixture, f)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out: dict[str, list[dict]] = {"before": [], "after": []}
+    for _ in range(repeats):
+        for label, tree in (("before", other), ("after", here)):
+            code = (f"import sys, json; sys.path.insert(0, {tree!r}); import runpy; "
+                    f"m = runpy.run_path({os.path.abspath(__file__)!r}); "
+                    f"print(json.dumps(m['measure_child']({path!r}, {tokens}, {seq_len}, {batch})))")
+            env = dict(os.environ, PYTHONPATH=tree)
+            done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            out[label].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -280,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="interleaved measurements of every path (default 1 quick, 5 full)")
     parser.add_argument("--no-record", action="store_true",
                         help="do not write benchmarks/RESULTS.md and benchmarks/results.json")
+    parser.add_argument("--compare-with", metavar="DIR", default=None,
+                        help="another checkout (e.g. a worktree of the previous commit): its loader and raw read "
+                             "are measured in child processes alternating with this tree's (before/after)")
     args = parser.parse_args(argv)
     from benchmarks import results
 
@@ -299,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
             runs["loader"].append(run_loader(mixture, args.seq_len, args.batch, measured))
             runs["raw"].append(run_raw(mixture, picks))
             runs["seq"].append(run_sequential(mixture))
-            runs["grain"].append(run_grain(mixture, args.seq_len, args.batch, measured))
+            runs["grain"].append(run_grain(mixture, args.seq_len, args.batch, measured // 4))
+        versus = (compare(mixture, tmp, args.compare_with, repeats, measured // 2, args.seq_len, args.batch)
+                  if args.compare_with else None)
         window = 1_000_000 if not args.quick else 50_000
         loader_error = share_error(mixture, runs["loader"][0]["source_ids"], window)
         grain_error = share_error(mixture, runs["grain"][0]["source_ids"], window)
@@ -317,9 +351,27 @@ def main(argv: list[str] | None = None) -> int:
           f"grain-native / raw median {grain_ratio:.2f}x")
     print(f"token shares per {window:,}-token window: loader max error {loader_error:.2f} points, grain-native "
           f"{grain_error:.2f} points (document-rate mixing); padding {loader['padding_fraction']:.2%}")
+    before_after = ""
+    if versus:
+        def med(label, key):
+            values = sorted(r[key] for r in versus[label])
+            return values[len(values) // 2]
+
+        def ratios(label):
+            return ", ".join(f"{r['loader'] / r['raw']:.2f}" for r in versus[label])
+
+        before_after = (f"Before/after (`--compare-with {args.compare_with}`, {repeats} alternating child processes, "
+                        f"{measured // 2:,} tokens each, medians): before loader {med('before', 'loader') / 1e6:.2f} / "
+                        f"raw {med('before', 'raw') / 1e6:.2f} M tokens/CPU-s (ratios {ratios('before')}); after "
+                        f"loader {med('after', 'loader') / 1e6:.2f} / raw {med('after', 'raw') / 1e6:.2f} "
+                        f"(ratios {ratios('after')}); loader after / before "
+                        f"{med('after', 'loader') / med('before', 'loader'):.2f}x, after loader / before raw "
+                        f"{med('after', 'loader') / med('before', 'raw'):.2f}x.\n")
+        print(before_after)
     if args.no_record:
         return 0
-    command = "python -m benchmarks.loader" + (" --quick" if args.quick else "")
+    command = "python -m benchmarks.loader" + (" --quick" if args.quick else "") + (
+        f" --compare-with {args.compare_with}" if args.compare_with else "")
     results.merge_results({
         "loader_tokens_per_s_per_core": round(per_core(loader)),
         "loader_raw_tokens_per_s_per_core": round(per_core(raw)),
@@ -344,7 +396,7 @@ per CPU-second = tokens / process CPU seconds (every thread of the process); bes
 Loader / raw per repeat: {', '.join(f'{r:.2f}' for r in ratios)} (target >= 0.8x: {'met' if ratio >= 0.8 else 'MISSED'}).
 Token shares per {window:,}-token window: loader max error {loader_error:.2f} points (token feedback), Grain-native
 {grain_error:.2f} points (document-rate mixing). Padding {loader['padding_fraction']:.2%} of row slots.
-"""
+{before_after}"""
     results.append_section(section)
     return 0
 

@@ -117,6 +117,26 @@ def test_dry_run_allocates_nothing(tmp_path, capsys):
     assert not os.path.exists(tmp_path / "run")
 
 
+def test_dry_run_costs_a_bare_token_budget(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "470m", "--dry-run", "--tokens", "200B"]) == 0
+    out = capsys.readouterr().out
+    from trainer.configs import get_config
+    from trainer.flops import cost
+    c = cost("470m", get_config("470m").model, 200e9 // (512 * 8192) * 512 * 8192, 0.4)
+    assert f"{count_params(get_config('470m').model):,}" in out and "no mixture" in out
+    assert f"{c['flops_per_token']:.4g}" in out and "memory per device" in out and "fits in 16 GiB" in out
+    assert f"{c['chip_hours']:,.0f} at an assumed 40% MFU" in out and "4,736 v5e chip-hours" in out
+    assert f"{c['paper_mfu']:.1%} MFU by this count" in out and "16.8% by 6ND" in out
+    assert os.listdir(tmp_path) == []                                    # no workdir, nothing written
+    for argv, message in ((["--config", "470m", "--dry-run"], "needs --mixture or --tokens"),
+                          (["--config", "470m", "--tokens", "1B"], "required unless --dry-run"),
+                          (["--config", "470m", "--dry-run", "--tokens", "2X"], "K/M/B/T")):
+        with pytest.raises(SystemExit):
+            main(["train", *argv])
+        assert message in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_loss_falls_over_100_steps(tmp_path):
     mixture = make_mixture(str(tmp_path), documents=200, seq_len=64, total_tokens=8 * 64 * 100)
