@@ -357,14 +357,14 @@ def main(argv: list[str] | None = None) -> int:
             values = sorted(r[key] for r in versus[label])
             return values[len(values) // 2]
 
-        def ratios(label):
+        def per_repeat(label):
             return ", ".join(f"{r['loader'] / r['raw']:.2f}" for r in versus[label])
 
         before_after = (f"Before/after (`--compare-with {args.compare_with}`, {repeats} alternating child processes, "
                         f"{measured // 2:,} tokens each, medians): before loader {med('before', 'loader') / 1e6:.2f} / "
-                        f"raw {med('before', 'raw') / 1e6:.2f} M tokens/CPU-s (ratios {ratios('before')}); after "
+                        f"raw {med('before', 'raw') / 1e6:.2f} M tokens/CPU-s (ratios {per_repeat('before')}); after "
                         f"loader {med('after', 'loader') / 1e6:.2f} / raw {med('after', 'raw') / 1e6:.2f} "
-                        f"(ratios {ratios('after')}); loader after / before "
+                        f"(ratios {per_repeat('after')}); loader after / before "
                         f"{med('after', 'loader') / med('before', 'loader'):.2f}x, after loader / before raw "
                         f"{med('after', 'loader') / med('before', 'raw'):.2f}x.\n")
         print(before_after)
