@@ -32,6 +32,9 @@ TRAIN = [
     "grain>=0.2.10",
     "tensorboardX>=2.6",
 ]
+EVAL = [
+    "lm-eval>=0.4.13,<0.5",        # lm-evaluation-harness: evals/harness.py registers the model `code-mixtures`
+]
 TEST = [
     "pytest>=8.0",
     "hypothesis>=6.100",
@@ -49,9 +52,9 @@ setuptools.setup(
     version="0.1.0",
     description="Code-aware pre-training data: curate, tokenize, mix, train (arXiv 2408.10914).",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["pipelines*", "tokens*", "mixer*", "trainer*"]),
-    package_data={"pipelines": ["data/*"], "tokens": ["proto/*"]},
+    packages=setuptools.find_packages(include=["pipelines*", "tokens*", "mixer*", "trainer*", "evals*"]),
+    package_data={"pipelines": ["data/*"], "tokens": ["proto/*"], "evals": ["tasks/*.jsonl"]},
     install_requires=REQUIRED,
-    extras_require={"train": TRAIN, "test": TEST + TRAIN, "bench": BENCH + TRAIN + TEST,
-                    "all": TRAIN + TEST + BENCH},
+    extras_require={"train": TRAIN, "eval": EVAL + TRAIN, "test": TEST + TRAIN + EVAL,
+                    "bench": BENCH + TRAIN + TEST, "all": TRAIN + TEST + BENCH + EVAL},
 )

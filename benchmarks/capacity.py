@@ -151,6 +151,22 @@ def plan(results: dict, mfu: float) -> str:
     return "\n".join(lines)
 
 
+# Figures measured by slow tests (peak memory at full size) are written by hand below this line and
+# kept as they are when the plan above is regenerated.
+MEASURED_MARKER = "<!-- Measured by slow tests below this line: kept when this file is regenerated. -->"
+
+
+def measured_section(path: str) -> str:
+    """The hand-written tail of an existing capacity.md (from MEASURED_MARKER on), or just the marker."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return MEASURED_MARKER + "\n"
+    at = text.find(MEASURED_MARKER)
+    return text[at:] if at >= 0 else MEASURED_MARKER + "\n"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.capacity", description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default=os.path.join(os.path.dirname(__file__), "results.json"),
@@ -158,7 +174,7 @@ def main(argv=None) -> int:
     parser.add_argument("--mfu", type=float, default=0.40, help="model FLOPs utilisation to plan TPU time at (0-1)")
     parser.add_argument("--output", default="docs/capacity.md", help="markdown file to write")
     args = parser.parse_args(argv)
-    text = plan(load_results(args.results), args.mfu)
+    text = plan(load_results(args.results), args.mfu) + "\n" + measured_section(args.output)
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
     tmp = args.output + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

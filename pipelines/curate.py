@@ -36,6 +36,7 @@ from pipelines.filters import FilterConfig, filters_for
 from pipelines.dedup.minhash import MinHashConfig
 from pipelines.report.progress import LogProgress, show_progress
 from pipelines.sources import ReadLimits
+from pipelines.sources.fields import FieldMap
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
 from pipelines.verify.synthetic import VerifyConfig
 
@@ -68,6 +69,7 @@ class CurateConfig:
     verify_edges: bool = True        # drop LSH candidate edges whose estimated Jaccard < threshold
     num_shards: int = 1              # Parquet shards per source and output (0: runner decides)
     read_limits: ReadLimits = ReadLimits()   # decompressed bytes / characters caps per file and doc
+    fields: FieldMap = FieldMap()            # --field/--fields: reader field -> export column, per family
 
 
 # ---------------------------------------------------------------- check factories (run on workers)
@@ -147,8 +149,10 @@ def _by_source(sources: Sequence[str]):
 
 def _family_chain(p, family: str, input_root: str, cfg: CurateConfig):
     """Read -> count -> filter [-> verify] -> decontaminate; returns (docs, [rejected PCollections])."""
-    from pipelines.sources.read import ReadFamily
-    counted = (p | f"Read {family}" >> ReadFamily(family, input_root, cfg.read_limits)
+    from pipelines.sources.read import CountSharedIds, ReadFamily
+    read = p | f"Read {family}" >> ReadFamily(family, input_root, cfg.read_limits, cfg.fields.for_family(family))
+    _ = read | f"Shared user ids {family}" >> CountSharedIds(NAMESPACE)   # counted, never merged
+    counted = (read
                | f"Progress read {family}" >> LogProgress(f"curate read {family}")
                | f"Count {family} input" >> beam.ParDo(_CountInputFn(family)).with_outputs(REJECTED, main="docs"))
     rejects = [counted.rejected]
@@ -201,10 +205,20 @@ def build_pipeline(p, input_root: str, output_root: str, families: Sequence[str]
     return sources
 
 
-def present_families(input_root: str) -> list[str]:
-    """Families whose folder under ROOT holds at least one file matching the reader's patterns."""
-    from pipelines.sources import family_patterns
-    return [f for f in sorted(FAMILY_SOURCES) if any(io.match(pat) for pat in family_patterns(f, input_root))]
+def present_families(input_root: str, families: Sequence[str] | None = None) -> list[str]:
+    """Families (of `families`, default all) whose folder under ROOT holds a file the reader reads.
+
+    Raises SystemExit naming the folder and the patterns when a folder holds files but none the
+    reader reads (searched recursively), instead of reading nothing without a word."""
+    from pipelines.sources import discover
+    present = []
+    for family in sorted(families if families is not None else FAMILY_SOURCES):
+        listing = discover.list_family(input_root, family)
+        if listing.problem():
+            raise SystemExit(f"curate: {listing.problem()}")
+        if listing.files:
+            present.append(family)
+    return present
 
 
 def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
@@ -261,6 +275,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     ap.add_argument("--no-verify-edges", action="store_true",
                     help="merge every LSH candidate pair without checking its estimated Jaccard")
     ap.add_argument("--no-langid", action="store_true", help="skip fastText English filtering on every source")
+    ap.add_argument("--field", action="append", default=[], metavar="FAMILY.NAME=COLUMN",
+                    help="read the reader field NAME of FAMILY from the export's COLUMN (JSON key or Parquet "
+                         "column), e.g. stack.content=code or synthetic.id=task_id; repeatable")
+    ap.add_argument("--fields", default=None, metavar="FILE",
+                    help="YAML file {family: {field: column}} with the same mappings (--field wins)")
     ap.add_argument("--verify-python", default=None, metavar="PATH",
                     help="interpreter or virtualenv that runs synthetic solutions; the sandbox may read its "
                          "site-packages (numpy, ...). Default: a stdlib-only interpreter")
@@ -279,13 +298,19 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
 def config_from_args(args: argparse.Namespace) -> CurateConfig:
     mh = MinHashConfig(ngram=args.ngram, num_perm=args.num_perm, threshold=args.threshold)
     filters = dataclasses.replace(FilterConfig(), use_langid=not args.no_langid)
+    from pipelines.sources import fields
+    try:
+        field_map = fields.build(args.field, args.fields)
+    except fields.FieldMapError as e:
+        raise SystemExit(f"curate: {e}") from e
     limits = ReadLimits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ReadLimits)})
     verify = VerifyConfig()
     verify = dataclasses.replace(verify, sandbox=dataclasses.replace(
         verify.sandbox, python=args.verify_python, mode=args.sandbox))
     return CurateConfig(filters=filters, decontam=decontaminate.config_from_args(args), verify=verify, minhash=mh,
                         across_sources=args.across_sources, cc_rounds=args.cc_rounds,
-                        verify_edges=not args.no_verify_edges, num_shards=args.num_shards, read_limits=limits)
+                        verify_edges=not args.no_verify_edges, num_shards=args.num_shards, read_limits=limits,
+                        fields=field_map)
 
 
 def sandbox_report(cfg: VerifyConfig, options: PipelineOptions) -> dict:
@@ -317,7 +342,10 @@ def run(argv: Sequence[str] | None = None) -> dict:
     dry = dry_run.is_dry_run(options)
     if dry:   # translate only: no listing of --input, no cleanup or report under --output
         dry_run.require_sources("curate", args.sources)
-    families = [f for f in args.sources.split(",") if f] or present_families(args.input)
+    families = [f for f in args.sources.split(",") if f]
+    if not dry:   # every family folder with files must yield input (no silent "0 in")
+        found = present_families(args.input, [f for f in families if f in FAMILY_SOURCES] or None)
+        families = families or found
     if not families:
         raise SystemExit(f"no family folder with input files under {args.input}; "
                          f"expected some of {sorted(FAMILY_SOURCES)}")
@@ -335,8 +363,12 @@ def run(argv: Sequence[str] | None = None) -> dict:
         dry_run.print_summary("curate", info)
         return info
     command = "python -m pipelines.curate " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    from pipelines.filters.decontaminate import cached_index, sets_used
+
+    index = cached_index(cfg.decontam)
     extra = {"command": command, "input": args.input, "families": sorted(families),
-             "config": json_config(cfg)}
+             "config": json_config(cfg), "decontaminated_against": {"sets": sets_used(index),
+                                                                   "index": index.describe()}}
     if sandbox_info:
         extra["sandbox"] = sandbox_info
     report = finish_report(result, args.output, sources, extra)

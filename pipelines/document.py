@@ -19,9 +19,13 @@ SOURCES = ("text", "code", "markup", "commits", "notebooks", "stackexchange",
 MAX_REJECTED_TEXT_CHARS = 64 * 1024
 
 
-def doc_id(source: str, original_id: str) -> str:
-    """Stable id: the same raw record always gets the same id, on any worker."""
-    digest = hashlib.sha256(f"{source}\x00{original_id}".encode("utf-8", "surrogatepass"))
+def doc_id(source: str, key: str) -> str:
+    """Stable id: the same raw record always gets the same id, on any worker.
+
+    Readers key documents by place, "<file relative to ROOT>#<line N | row N | ...>", which is
+    unique within a job; the user's own id (which may repeat: ids restart per file in real exports)
+    travels in meta["original_id"] and is never used to join or merge documents."""
+    digest = hashlib.sha256(f"{source}\x00{key}".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()[:24]
 
 
@@ -73,11 +77,15 @@ class Rejected:
                    row["reason"], row["stage"])
 
 
-def rejected_input(source: str, path: str, locator: str, reason: str, raw: bytes | str = b"") -> Rejected:
-    """A record for input that never became a Document (bad bytes, broken JSON, ...)."""
+def rejected_input(source: str, path: str, locator: str, reason: str, raw: bytes | str = b"",
+                   meta: dict[str, Any] | None = None) -> Rejected:
+    """A record for input that never became a Document (bad bytes, broken JSON, ...).
+
+    Its id hashes `path#locator`, the same key a Document from that place gets, so ids stay unique
+    in a job; `meta` adds fields (e.g. the Parquet row) to {"path", "locator"}."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     return Rejected(doc_id(source, f"{path}#{locator}"), source, text[:MAX_REJECTED_TEXT_CHARS],
-                    {"path": path, "locator": locator}, reason, "read")
+                    {"path": path, "locator": locator, **(meta or {})}, reason, "read")
 
 
 def first_reason(doc: Document, rules, *args) -> str | None:

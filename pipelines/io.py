@@ -59,9 +59,29 @@ def join(root: str, *parts: str) -> str:
 
 
 def match(pattern: str) -> list[str]:
-    """Paths matching a glob, sorted (deterministic order); [] when nothing matches."""
+    """Paths matching a glob, sorted (deterministic order); [] when nothing matches.
+
+    `pattern` is a glob: a user's path inside it must go through escape_glob first."""
     results = FileSystems.match([pattern])
     return sorted(m.path for r in results for m in r.metadata_list)
+
+
+def escape_glob(path: str) -> str:
+    """`path` with Beam's glob characters (`*`, `?`, `[`) made literal: `cur[1]` matches only itself.
+
+    Beam's FileSystems.match has no quoting syntax, but a one-character class is literal
+    (`[[]` is "[", `[*]` is "*"), in the local and the gs:// filesystem alike."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
+
+
+def list_files(folder: str) -> list[str]:
+    """Every object below `folder` (recursive, sorted), the folder name taken literally.
+
+    For gs:// and other object stores; local trees are walked by pipelines.sources.discover,
+    which also needs to see symlinks."""
+    prefix = folder.rstrip("/") + "/"
+    results = FileSystems.match([escape_glob(prefix) + "**"])
+    return sorted(m.path for r in results for m in r.metadata_list if not m.path.endswith("/"))
 
 
 def open_read(path: str) -> BinaryIO:
@@ -75,7 +95,7 @@ def exists(path: str) -> bool:
 
 def size(path: str) -> int:
     """Size in bytes of the stored object."""
-    results = FileSystems.match([path])
+    results = FileSystems.match([escape_glob(path)])
     metas = results[0].metadata_list if results else []
     if not metas:
         raise FileNotFoundError(path)

@@ -9,6 +9,12 @@ temporary and renamed; a source's manifest.json (which names both per shard) is
 written last, after all of its shards, and stale temporaries, shards or sidecars
 of another shard count are removed first.
 A rerun after a crash therefore converges to the same bytes as a clean run.
+
+Held-out split (evals/): a document is held out when its held-out key (sha256 of "heldout\\0" + id, its
+own hash domain) falls in the lowest `--heldout-fraction` of the key space, or is among the source's
+`--heldout-min-documents` smallest keys (capped at 10% of the source, so small sources keep a measurable
+set without losing their training data). Held-out documents go to heldout-NNNNN-of-MMMMM shards that the
+manifest lists apart, outside its totals: the mixer's token counts and the training loader never see them.
 """
 from __future__ import annotations
 
@@ -43,6 +49,8 @@ class TokenizeConfig:
     target_shard_tokens: int = 50_000_000   # tokens per shard when num_shards is 0 (~100-200 MB files)
     batch_size: int = 256               # documents per SentencePiece batch call
     num_threads: int = 0                # SentencePiece encode threads per worker (0 = min(8, cores))
+    heldout_fraction: float = 0.01      # share of each source's documents held out (by id hash)
+    heldout_min_documents: int = 16     # at least this many per source (at most 10% of the source)
 
     def hash(self) -> str:
         """What determines the shard bytes: tokenizer, shard layout, record format."""
@@ -50,6 +58,7 @@ class TokenizeConfig:
             "tokenizer_sha256": self.tokenizer_sha256, "num_shards": self.num_shards,
             "target_shard_tokens": self.target_shard_tokens if self.num_shards == 0 else None,
             "append_eos": True, "record": "tf.train.Example{text:int64,source:bytes}",
+            "heldout": [self.heldout_fraction, self.heldout_min_documents],
             "writer_options": shards.WRITER_OPTIONS})
 
 
@@ -84,23 +93,39 @@ class EncodeDocs(beam.DoFn):
         return False
 
 
+TRAIN, HELDOUT = "train", "heldout"
+
+
+def heldout_threshold(smallest: list[int], documents: int, min_documents: int) -> int:
+    """Largest held-out key admitted by the minimum count (-1: none): the k-th smallest key of the source,
+    k = min(min_documents, documents // 10)."""
+    k = min(min_documents, documents // 10)
+    return sorted(smallest)[k - 1] if k > 0 and len(smallest) >= k else -1
+
+
+def split_of(doc_id: str, fraction: float, threshold: int) -> str:
+    key = shards.heldout_key(doc_id)
+    return HELDOUT if key < fraction * 2.0 ** 64 or key <= threshold else TRAIN
+
+
 class WriteShard(beam.DoFn):
-    """((source, index, count), docs) -> (source, shard summary); docs ordered by id hash; shard + sidecar."""
+    """((source, split, index, count), docs) -> (source, shard summary); docs ordered by id hash; shard +
+    sidecar."""
 
     def __init__(self, output: str):
         self.output = output
 
     def process(self, element):
-        (source, index, count), docs = element
+        (source, split, index, count), docs = element
         docs = sorted((d for d in docs if d is not None), key=lambda d: (d[0], d[1], d[3]))
-        name = shards.shard_name(index, count)
+        name = (shards.heldout_name if split == HELDOUT else shards.shard_name)(index, count)
         path = io.join(self.output, source, name)
         written = shards.write_shard(path, (d[3] for d in docs))
         if written != len(docs):
             raise RuntimeError(f"{path}: wrote {written} records of {len(docs)}")
         shards.write_lengths(path, [d[2] for d in docs])
         Metrics.counter("tokenize", f"{source}/shards").inc()
-        yield source, {"path": name, "lengths_path": shards.lengths_name(name), "documents": written,
+        yield source, {"split": split, "path": name, "lengths_path": shards.lengths_name(name), "documents": written,
                        "tokens": sum(d[2] for d in docs), "lengths": dict(Counter(d[2] for d in docs))}
 
 
@@ -117,6 +142,8 @@ class WriteManifest(beam.DoFn):
         directory = io.join(self.output, source)
         for path in shards.stale_files(directory, keep=[s["path"] for s in summaries]):
             io.delete(path)
+        held = [s for s in summaries if s["split"] == HELDOUT]
+        summaries = [s for s in summaries if s["split"] == TRAIN]
         lengths: Counter = Counter()
         for s in summaries:
             lengths.update({int(k): v for k, v in s["lengths"].items()})
@@ -128,20 +155,28 @@ class WriteManifest(beam.DoFn):
             shards=tuple(Shard(s["path"], s["documents"], s["tokens"], s["lengths_path"]) for s in summaries),
             documents=sum(s["documents"] for s in summaries), tokens=sum(s["tokens"] for s in summaries),
             length_histogram=shards.length_histogram(lengths), config_hash=cfg.hash(),
-            code_version=self.code_version, created_by=self.created_by)
+            code_version=self.code_version, created_by=self.created_by,
+            heldout=tuple(Shard(s["path"], s["documents"], s["tokens"], s["lengths_path"]) for s in held),
+            heldout_rule={"fraction": cfg.heldout_fraction, "min_documents": cfg.heldout_min_documents,
+                          "key": "sha256('heldout\\0' + id)[:8] big-endian < fraction * 2^64, or among "
+                                 "the min(min_documents, documents // 10) smallest keys"} if held else {})
         yield write_manifest(directory, manifest)
 
 
 def _assign(item, counts):
-    source, doc = item
-    count = counts[source]
-    return (source, shards.shard_of(doc[1], count), count), doc
+    (source, split), doc = item
+    count = counts[(source, split)]
+    return (source, split, shards.shard_of(doc[1], count), count), doc
 
 
 def _all_shard_keys(sources, counts):
-    for source in sources:
-        for index in range(counts[source]):
-            yield (source, index, counts[source]), None
+    for (source, split), count in sorted(counts.items()):
+        for index in range(count):
+            yield (source, split, index, count), None
+
+
+def _split_keys(sources, heldout: bool) -> list[tuple[str, str]]:
+    return [(s, split) for s in sources for split in ((TRAIN, HELDOUT) if heldout else (TRAIN,))]
 
 
 def build(p, curated: str, sources: list[str], output: str, config: TokenizeConfig,
@@ -152,16 +187,35 @@ def build(p, curated: str, sources: list[str], output: str, config: TokenizeConf
                | "batch documents" >> beam.BatchElements(min_batch_size=8, max_batch_size=config.batch_size)
                | "encode with sentencepiece" >> beam.ParDo(EncodeDocs(config))
                | "progress" >> LogProgress("tokenize encoded"))
-    tokens = (encoded
+    heldout = config.heldout_fraction > 0 or config.heldout_min_documents > 0
+    if heldout:
+        keys = encoded | "held-out key" >> beam.Map(lambda kv: (kv[0], shards.heldout_key(kv[1][1])))
+        smallest = keys | "smallest held-out keys" >> beam.combiners.Top.SmallestPerKey(
+            max(1, config.heldout_min_documents))
+        documents = keys | "documents per source" >> beam.combiners.Count.PerKey()
+        thresholds = (p
+                      | "sources for thresholds" >> beam.Create([sources])
+                      | "held-out thresholds" >> beam.Map(
+                          lambda names, small, docs: {s: heldout_threshold(small.get(s, []), docs.get(s, 0),
+                                                                           config.heldout_min_documents)
+                                                      for s in names},
+                          beam.pvalue.AsDict(smallest), beam.pvalue.AsDict(documents)))
+        split = encoded | "split held-out by id hash" >> beam.Map(
+            lambda kv, thr: ((kv[0], split_of(kv[1][1], config.heldout_fraction, thr[kv[0]])), kv[1]),
+            beam.pvalue.AsSingleton(thresholds))
+    else:
+        split = encoded | "everything trains" >> beam.Map(lambda kv: ((kv[0], TRAIN), kv[1]))
+    tokens = (split
               | "tokens of doc" >> beam.Map(lambda kv: (kv[0], kv[1][2]))
-              | "tokens per source" >> beam.CombinePerKey(sum))
+              | "tokens per source and split" >> beam.CombinePerKey(sum))
     counts = (p
-              | "source list" >> beam.Create([sources])
+              | "source list" >> beam.Create([_split_keys(sources, heldout)])
               | "shard counts" >> beam.Map(
-                  lambda names, totals: {s: shards.shard_count(totals.get(s, 0), config.target_shard_tokens,
-                                                               config.num_shards) for s in names},
+                  lambda keys, totals: {k: shards.shard_count(totals.get(k, 0), config.target_shard_tokens,
+                                                              config.num_shards if k[1] == TRAIN else 0)
+                                        for k in keys},
                   beam.pvalue.AsDict(tokens)))
-    keyed = encoded | "assign shard by id hash" >> beam.Map(_assign, beam.pvalue.AsSingleton(counts))
+    keyed = split | "assign shard by id hash" >> beam.Map(_assign, beam.pvalue.AsSingleton(counts))
     empty = (p
              | "sources for shard keys" >> beam.Create([sources])
              | "every shard key" >> beam.FlatMap(_all_shard_keys, beam.pvalue.AsSingleton(counts)))
@@ -224,6 +278,13 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
     parser.add_argument("--batch-size", type=int, default=TokenizeConfig.batch_size,
                         help="documents per SentencePiece encode call")
     parser.add_argument("--num-threads", type=int, default=0, help="SentencePiece threads per worker (0 = auto)")
+    parser.add_argument("--heldout-fraction", type=float, default=TokenizeConfig.heldout_fraction,
+                        help="fraction (0-1) of each source's documents held out for evaluation, chosen by id hash "
+                             "and written to separate heldout-* shards outside the manifest's totals "
+                             f"(default {TokenizeConfig.heldout_fraction}; 0 with --heldout-min-documents 0 = none)")
+    parser.add_argument("--heldout-min-documents", type=int, default=TokenizeConfig.heldout_min_documents,
+                        help="held-out documents per source at least (capped at 10%% of the source's documents; "
+                             f"default {TokenizeConfig.heldout_min_documents})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace sources whose manifest names a different tokenizer")
     args, beam_args = parser.parse_known_args(argv)
@@ -233,7 +294,10 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
     config = TokenizeConfig(tokenizer=args.tokenizer, tokenizer_sha256=tok.sha256, vocab_size=tok.vocab_size,
                             eos_id=tok.eos_id, pad_id=tok.pad_id, num_shards=args.num_shards,
                             target_shard_tokens=args.target_shard_tokens, batch_size=args.batch_size,
-                            num_threads=args.num_threads)
+                            num_threads=args.num_threads, heldout_fraction=args.heldout_fraction,
+                            heldout_min_documents=args.heldout_min_documents)
+    if not 0 <= config.heldout_fraction < 1 or config.heldout_min_documents < 0:
+        parser.error("--heldout-fraction must be in [0, 1) and --heldout-min-documents >= 0")
     options = PipelineOptions(beam_args)
     created_by = " ".join(shlex.quote(a) for a in ["python", "-m", "pipelines.tokenize",
                                                     *(argv if argv is not None else sys.argv[1:])])
@@ -250,11 +314,13 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
     with beam.Pipeline(options=options) as p:
         build(p, args.input, sources, args.output, config, code_version(), created_by)
     manifests = {s: load_manifest(io.join(args.output, s, MANIFEST_NAME)) for s in sources}
-    print(f"{'source':<16}{'documents':>12}{'tokens':>14}{'shards':>8}{'median len':>12}{'share':>8}")
+    print(f"{'source':<16}{'documents':>12}{'tokens':>14}{'shards':>8}{'median len':>12}{'share':>8}"
+          f"{'held-out docs':>15}{'tokens':>10}")
     total = sum(m.tokens for m in manifests.values()) or 1
     for s, m in manifests.items():
+        held = m.heldout_manifest()
         print(f"{s:<16}{m.documents:>12}{m.tokens:>14}{len(m.shards):>8}"
-              f"{m.length_histogram['median']:>12}{m.tokens / total:>8.1%}")
+              f"{m.length_histogram['median']:>12}{m.tokens / total:>8.1%}{held.documents:>15}{held.tokens:>10}")
     print(f"{'total':<16}{sum(m.documents for m in manifests.values()):>12}{total:>14}")
     return manifests
 

@@ -1,7 +1,8 @@
-"""Import rules per layer (STYLE.md 10): data flows pipelines -> tokens <- mixer <- trainer.
+"""Import rules per layer (STYLE.md 10): data flows pipelines -> tokens <- mixer <- trainer <- evals.
 
 The token format (`tokens`) and the mixer import neither Beam nor JAX; the trainer never
-imports `pipelines`; the pipelines never import Flax; no package imports a layer above it.
+imports `pipelines`; the pipelines never import Flax; no package imports a layer above it
+(evals imports trainer, never the reverse).
 """
 import ast
 import pathlib
@@ -11,9 +12,10 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ("pipelines", "tokens", "mixer", "trainer")
+PACKAGES = ("pipelines", "tokens", "mixer", "trainer", "evals")
 # What each package may import from the project (besides itself).
-ALLOWED = {"tokens": set(), "pipelines": {"tokens"}, "mixer": {"tokens"}, "trainer": {"tokens", "mixer"}}
+ALLOWED = {"tokens": set(), "pipelines": {"tokens"}, "mixer": {"tokens"}, "trainer": {"tokens", "mixer"},
+           "evals": {"tokens", "mixer", "trainer", "pipelines"}}   # pipelines: the sandbox and Beam file IO
 
 
 def _loaded_after(imports: str) -> set[str]:
@@ -30,6 +32,8 @@ def _loaded_after(imports: str) -> set[str]:
     ("import pipelines.sources, pipelines.filters", {"jax", "flax", "apache_beam"}),
     ("import pipelines.curate, pipelines.tokenize, pipelines.train_tokenizer", {"jax", "flax", "optax", "orbax"}),
     ("import trainer.train, trainer.data, trainer.checkpoint, trainer.metrics", {"pipelines", "apache_beam"}),
+    ("import trainer.train, trainer.model, trainer.data, trainer.checkpoint, trainer.step, trainer.__main__",
+     {"evals", "lm_eval"}),
 ])
 def test_layer_does_not_import_heavy_dependencies(imports, forbidden):
     assert not (_loaded_after(imports) & forbidden)

@@ -20,7 +20,7 @@ from tokens.manifest import ManifestError
 
 SUFFIX = ".lengths"
 SHARD_SUFFIX = ".array_record"
-NAME_RE = re.compile(r"^part-(\d{5})-of-(\d{5})\.lengths$")
+NAME_RE = re.compile(r"^(?:part|heldout)-(\d{5})-of-(\d{5})\.lengths$")
 DTYPE = np.dtype("<u4")
 
 

@@ -8,6 +8,10 @@ never sees a source whose shards are still being written.
 Each shard entry may name its lengths sidecar ("lengths": relative path, checked like
 "path"; tokens.shards documents the format). Manifests written before sidecars
 existed omit it and stay valid: readers then compute lengths from the records.
+
+"heldout" (optional) lists a second set of shards holding the source's held-out documents (chosen by id
+hash in pipelines.tokenize). They are not counted in "documents"/"tokens" and not in "shards", so the mixer
+and the training loader never see them; evaluation opens them with `Manifest.heldout_manifest()`.
 """
 from __future__ import annotations
 
@@ -46,6 +50,13 @@ class Manifest:
     created_by: str = ""
     location: str = ""                 # directory the manifest was loaded from (not serialised)
     format_version: int = FORMAT_VERSION
+    heldout: tuple[Shard, ...] = ()    # held-out shards, outside the totals above (absent = no split)
+    heldout_rule: dict[str, Any] = dataclasses.field(default_factory=dict)  # fraction, min_documents, key
+
+    def heldout_manifest(self) -> "Manifest":
+        """The held-out shards as a manifest of their own (same source, tokenizer and location)."""
+        return dataclasses.replace(self, shards=self.heldout, documents=sum(s.documents for s in self.heldout),
+                                   tokens=sum(s.tokens for s in self.heldout), heldout=(), heldout_rule={})
 
     @property
     def tokenizer_sha256(self) -> str:
@@ -68,8 +79,17 @@ class Manifest:
     def to_json(self) -> str:
         body = dataclasses.asdict(self)
         body.pop("location")
-        body["shards"] = [{k: v for k, v in dataclasses.asdict(s).items() if not (k == "lengths" and v is None)}
-                          for s in self.shards]
+
+        def entries(shards):
+            return [{k: v for k, v in dataclasses.asdict(s).items() if not (k == "lengths" and v is None)}
+                    for s in shards]
+
+        body["shards"] = entries(self.shards)
+        if self.heldout:
+            body["heldout"] = entries(self.heldout)
+        else:
+            body.pop("heldout")
+            body.pop("heldout_rule")
         return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
 
@@ -105,18 +125,10 @@ def parse_manifest(text: str, where: str, location: str = "") -> Manifest:
     for key in ("sha256", "vocab_size", "eos_id"):
         if key not in tokenizer:
             raise ManifestError(f"{where}: tokenizer lacks {key!r}")
-    shards = []
-    for i, raw in enumerate(_require(body, "shards", list, where)):
-        sw = f"{where}: shards[{i}]"
-        if not isinstance(raw, dict):
-            raise ManifestError(f"{sw} must be an object")
-        _check_relative(raw.get("path"), sw)
-        if "lengths" in raw:
-            _check_relative(raw["lengths"], sw, "lengths path")
-        docs, toks = _require(raw, "documents", int, sw), _require(raw, "tokens", int, sw)
-        if docs < 0 or toks < 0 or toks < docs:
-            raise ManifestError(f"{sw}: impossible counts documents={docs} tokens={toks}")
-        shards.append(Shard(raw["path"], docs, toks, raw.get("lengths")))
+    shards = _parse_shards(_require(body, "shards", list, where), f"{where}: shards")
+    heldout = _parse_shards(body.get("heldout") or [], f"{where}: heldout")
+    if {s.path for s in heldout} & {s.path for s in shards}:
+        raise ManifestError(f"{where}: a shard is listed both as training and as held-out data")
     documents = _require(body, "documents", int, where)
     tokens = _require(body, "tokens", int, where)
     if documents != sum(s.documents for s in shards):
@@ -128,7 +140,26 @@ def parse_manifest(text: str, where: str, location: str = "") -> Manifest:
         documents=documents, tokens=tokens,
         length_histogram=dict(body.get("length_histogram") or {}),
         config_hash=str(body.get("config_hash", "")), code_version=str(body.get("code_version", "")),
-        created_by=str(body.get("created_by", "")), location=location, format_version=version)
+        created_by=str(body.get("created_by", "")), location=location, format_version=version,
+        heldout=tuple(heldout), heldout_rule=dict(body.get("heldout_rule") or {}))
+
+
+def _parse_shards(entries: Any, where: str) -> list[Shard]:
+    if not isinstance(entries, list):
+        raise ManifestError(f"{where} must be a list")
+    shards = []
+    for i, raw in enumerate(entries):
+        sw = f"{where}[{i}]"
+        if not isinstance(raw, dict):
+            raise ManifestError(f"{sw} must be an object")
+        _check_relative(raw.get("path"), sw)
+        if "lengths" in raw:
+            _check_relative(raw["lengths"], sw, "lengths path")
+        docs, toks = _require(raw, "documents", int, sw), _require(raw, "tokens", int, sw)
+        if docs < 0 or toks < 0 or toks < docs:
+            raise ManifestError(f"{sw}: impossible counts documents={docs} tokens={toks}")
+        shards.append(Shard(raw["path"], docs, toks, raw.get("lengths")))
+    return shards
 
 
 def load_manifest(path: str) -> Manifest:

@@ -19,12 +19,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from tokens import lengths, paths
 
 WRITER_OPTIONS = "group_size:1"   # one record per chunk: O(1) random access (contract)
-SHARD_RE = re.compile(r"^part-(\d{5})-of-(\d{5})\.array_record$")
+SHARD_RE = re.compile(r"^(?:part|heldout)-(\d{5})-of-(\d{5})\.array_record$")
+HELDOUT_PREFIX = "heldout"   # held-out shards: heldout-NNNNN-of-MMMMM.array_record, listed apart in the manifest
 TEMP_PREFIX = ".tmp-"             # temporaries live next to the shards, hidden, removed on rerun
 
 
 def shard_name(index: int, count: int) -> str:
     return f"part-{index:05d}-of-{count:05d}.array_record"
+
+
+def heldout_name(index: int, count: int) -> str:
+    return f"{HELDOUT_PREFIX}-{index:05d}-of-{count:05d}.array_record"
+
+
+def heldout_key(doc_id: str) -> int:
+    """64-bit hash deciding held-out membership (its own domain: independent of shard and order)."""
+    return int.from_bytes(hashlib.sha256(b"heldout\x00" + doc_id.encode("utf-8")).digest()[:8], "big")
 
 
 def lengths_name(shard: str) -> str:

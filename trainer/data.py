@@ -6,8 +6,10 @@
 
 The iterator state is the plan state + the packer's carry (a few integers, JSON): a resumed run sees
 exactly the batches it would have seen. Token feedback keeps each host's stream, hence every global
-batch, within half a point of the mixture's token shares per 1M-token window; held-out documents never
-reach the training plan. The reasoning behind each choice is in docs/decisions.md ("Trainer data").
+batch, within half a point of the mixture's token shares per 1M-token window. Held-out documents (a
+manifest's held-out shards, or for older manifests the last `eval_documents` of each source's index
+space) never reach the training plan. The reasoning behind each choice is in docs/decisions.md
+("Trainer data").
 """
 from __future__ import annotations
 
@@ -70,6 +72,22 @@ class SourceReaders:
         self.names = sorted(mixture["sources"])
         self._mixture, self._dir, self._verify = mixture, mixture_dir, verify
         self._open: dict[int, Any] = {}
+        self._heldout: dict[int, Any] = {}
+
+    def has_heldout(self, sid: int) -> bool:
+        """Does the source's manifest carry its own held-out shards?"""
+        return bool(self.source(sid).manifest.heldout)
+
+    def read_heldout(self, sid: int, index: int) -> np.ndarray:
+        """Held-out document `index` of source `sid` (its manifest's heldout shards)."""
+        if sid not in self._heldout:
+            from tokens.source import TokenizedSource
+
+            self._heldout[sid] = TokenizedSource(self.source(sid).manifest.heldout_manifest())
+        try:
+            return self._heldout[sid][index]
+        except Exception as e:
+            raise DataError(f"source {self.names[sid]!r} held-out document {index}: {type(e).__name__}: {e}") from e
 
     def source(self, sid: int):
         if sid not in self._open:
@@ -125,14 +143,21 @@ class SourceReaders:
             raise DataError(f"source {self.names[sid]!r} document {index}: {type(e).__name__}: {e}") from e
 
 
-def holdout_counts(mixture: dict, eval_documents: int) -> dict[str, int]:
-    """Documents held out per source: `eval_documents`, at most 10% of the source (0 for sources under 10)."""
-    return {name: min(eval_documents, int(spec["documents"]) // 10) for name, spec in mixture["sources"].items()}
+def holdout_counts(mixture: dict, eval_documents: int, split: frozenset = frozenset()) -> dict[str, int]:
+    """Documents held out of the index space per source: `eval_documents`, at most 10% of the source (0 for
+    sources under 10 documents, and for the sources in `split`, whose manifests hold a held-out set apart)."""
+    return {name: 0 if name in split else min(eval_documents, int(spec["documents"]) // 10)
+            for name, spec in mixture["sources"].items()}
 
 
-def training_mixture(mixture: dict, eval_documents: int) -> dict:
+def split_sources(readers: SourceReaders) -> frozenset:
+    """Names of the sources whose manifests carry held-out shards."""
+    return frozenset(name for sid, name in enumerate(readers.names) if readers.has_heldout(sid))
+
+
+def training_mixture(mixture: dict, eval_documents: int, split: frozenset = frozenset()) -> dict:
     """The mixture the training plan sees: each source's last held-out documents removed from its index space."""
-    held = holdout_counts(mixture, eval_documents)
+    held = holdout_counts(mixture, eval_documents, split)
     out = copy.deepcopy(mixture)
     for name, spec in out["sources"].items():
         spec["documents"] = int(spec["documents"]) - held[name]
@@ -201,8 +226,9 @@ def _iterator_class():
             self._cfg, self._hosts = cfg, cfg.process_count
             self._readers = SourceReaders(mixture, mixture_dir)
             try:
-                host = host_slices.host_data(training_mixture(mixture, cfg.eval_documents), self._readers,
-                                             cfg.seed, cfg.process_index, cfg.process_count)
+                plan_mixture = training_mixture(mixture, cfg.eval_documents, split_sources(self._readers))
+                host = host_slices.host_data(plan_mixture, self._readers, cfg.seed, cfg.process_index,
+                                             cfg.process_count)
             except ValueError as e:
                 raise DataError(str(e)) from None
             self._plan_mixture, self._fingerprint = host.mixture, host.fingerprint
@@ -316,20 +342,26 @@ def make_eval_batches(mixture: dict, cfg: DataConfig, num_batches: int,
     Rows of all sources are interleaved source by source, split across hosts row i -> host i % count, and the
     last batch is completed with empty rows (loss_mask 0), so every host runs the same number of eval steps."""
     readers = SourceReaders(mixture, mixture_dir)
-    held = holdout_counts(mixture, cfg.eval_documents)
+    split = split_sources(readers)
+    held = holdout_counts(mixture, cfg.eval_documents, split)
     per_source_rows = max(1, num_batches * cfg.global_batch // max(1, len(readers.names)))
     rows: list[dict[str, np.ndarray]] = []
     for sid, name in enumerate(readers.names):
         total = int(mixture["sources"][name]["documents"])
-        pending: Iterator[int] = iter(range(total - held[name], total))
+        if name in split:
+            read = readers.read_heldout
+            pending: Iterator[int] = iter(range(readers.source(sid).manifest.heldout_manifest().documents))
+        else:
+            read = readers.read
+            pending = iter(range(total - held[name], total))
 
-        def next_document(sid=sid, pending=pending):
+        def next_document(sid=sid, pending=pending, read=read):
             index = next(pending, None)
-            return None if index is None else (sid, index, readers.read(sid, index))
+            return None if index is None else (sid, index, read(sid, index))
 
         carry = None
         for _ in range(per_source_rows):
-            row, carry = pack_row(cfg.seq_len, next_document, readers.read, carry, cfg.pad_id)
+            row, carry = pack_row(cfg.seq_len, next_document, read, carry, cfg.pad_id)
             if row is None:
                 break
             rows.append(row)

@@ -345,7 +345,8 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     def save(step: int, lr: float):
         meta = {"mixture_hash": mix_hash, "mixture_name": mixture.get("name"), "stage": mixture.get("stage"),
                 "config_name": opts.config, "config": dataclasses.asdict(cfg), "total_steps": steps,
-                "start_lr": run.start_lr, "lr": lr, "tokens_seen": step * cfg.tokens_per_step}
+                "start_lr": run.start_lr, "lr": lr, "tokens_seen": step * cfg.tokens_per_step,
+                "mixture": opts.mixture if "://" in opts.mixture else os.path.abspath(opts.mixture)}  # evals: tokenizer
         run.checkpointer.save(step, state, batches, meta)
 
     def evaluate(step: int):

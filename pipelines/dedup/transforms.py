@@ -223,7 +223,10 @@ class _ResolveNearFn(beam.DoFn):
         doc_id, grouped = element
         labels = list(grouped["label"])
         label = labels[0] if labels else doc_id
-        for doc in grouped["doc"]:
+        docs = list(grouped["doc"])
+        if len(docs) > 1:   # readers key documents by file + row: two here means a reader broke that
+            Metrics.counter(NAMESPACE, "dedup/shared_document_ids").inc(len(docs))
+        for doc in docs:
             if label < doc_id:
                 Metrics.counter(NAMESPACE, f"{doc.source}/near_duplicates").inc()
                 yield TaggedOutput(REJECTED, doc.reject(f"near_duplicate: {label}", STAGE))

@@ -8,6 +8,10 @@ Benchmarks:
   (`--mbpp PATH`, local or gs://, .jsonl or .jsonl.gz) in its public jsonl schema:
   {"task_id", "text", "code", "test_list": [assert strings]}. Without a path only
   HumanEval is indexed, and the index says so in `describe()`.
+- Any other evaluation set: `--decontaminate-against PATH...` (jsonl or jsonl.gz, local or gs://), e.g.
+  MBPP or HumanEval files, or task documents exported from lm-evaluation-harness (`--log_samples` rows,
+  whose "doc" holds the task's fields). A row in HumanEval or MBPP schema is indexed like those sets; any
+  other row contributes every string it holds (nested too). Each file is one set, named by its file name.
 
 Tokens are lowercase `\\w+` runs (identifiers, numbers, words), so whitespace,
 punctuation and formatting differences do not hide a copy. Each n-gram is a
@@ -49,6 +53,7 @@ class DecontamConfig:
     # An n-gram found in more benchmark items than this is boilerplate shared by the
     # benchmark itself (e.g. a common test harness line), never evidence of a copy.
     max_items_per_ngram: int = 5
+    extra_paths: tuple[str, ...] = ()   # more eval sets (jsonl), one set per file (--decontaminate-against)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,14 +125,17 @@ class ContaminationIndex:
     """Sorted n-gram hashes of every benchmark item, with the item each came from."""
 
     def __init__(self, hashes: np.ndarray, owners: np.ndarray, names: Sequence[str], cfg: DecontamConfig,
-                 skipped_short: int = 0):
+                 skipped_short: int = 0, sets: dict[str, int] | None = None):
         self.hashes, self.owners, self.names, self.cfg = hashes, owners, list(names), cfg
         self.skipped_short = skipped_short   # items with fewer than n tokens: cannot be matched
+        self.sets = dict(sets or {})         # set name -> items given (indexed or too short), for reports
 
     @classmethod
     def build(cls, items: Iterable[BenchmarkItem], cfg: DecontamConfig = DecontamConfig()) -> "ContaminationIndex":
-        names, chunks, owner_chunks, short = [], [], [], 0
+        names, chunks, owner_chunks, short, sets = [], [], [], 0, {}
         for item in items:
+            key = item.name.split("/", 1)[0]
+            sets[key] = sets.get(key, 0) + 1
             grams = np.unique(ngram_hashes(item.text, cfg.ngram))
             if not len(grams):
                 short += 1
@@ -136,13 +144,13 @@ class ContaminationIndex:
             owner_chunks.append(np.full(len(grams), len(names), dtype=np.int32))
             names.append(item.name)
         if not chunks:
-            return cls(np.zeros(0, np.uint64), np.zeros(0, np.int32), names, cfg, short)
+            return cls(np.zeros(0, np.uint64), np.zeros(0, np.int32), names, cfg, short, sets)
         hashes, owners = np.concatenate(chunks), np.concatenate(owner_chunks)
         order = np.lexsort((owners, hashes))
         hashes, owners = hashes[order], owners[order]
         _, counts = np.unique(hashes, return_counts=True)
         keep = np.repeat(counts <= cfg.max_items_per_ngram, counts)
-        return cls(hashes[keep], owners[keep], names, cfg, short)
+        return cls(hashes[keep], owners[keep], names, cfg, short, sets)
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -170,13 +178,65 @@ class ContaminationIndex:
         return counts
 
 
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def row_text(row: dict, include_tests: bool = True) -> str:
+    """A task document's text: HumanEval and MBPP rows as their loaders index them, else every string."""
+    row = row.get("doc", row) if isinstance(row.get("doc"), dict) else row     # harness --log_samples rows
+    if {"prompt", "canonical_solution"} <= set(row):
+        return row["prompt"] + row["canonical_solution"] + ("\n" + row.get("test", "") if include_tests else "")
+    if {"text", "code", "test_list"} <= set(row):
+        return "\n".join([row["text"], row["code"]] + (list(row["test_list"]) if include_tests else []))
+    return "\n".join(_strings(row))
+
+
+def set_name(path: str) -> str:
+    """An eval set's name: its file name without .jsonl / .json / .gz."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    for suffix in (".gz", ".jsonl", ".json"):
+        name = name[:-len(suffix)] if name.endswith(suffix) else name
+    return name or path
+
+
+def load_jsonl_set(path: str, include_tests: bool = True) -> list[BenchmarkItem]:
+    """One eval set from a jsonl(.gz); a line that is not a JSON object is an error naming it."""
+    name, items = set_name(path), []
+    for number, line in enumerate(io.StringIO(_read_bytes(path).decode("utf-8")), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise TypeError(f"a {type(row).__name__}, not an object")
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{path}:{number}: not a JSON object ({err})") from err
+        ident = row.get("task_id", row.get("doc_id", number))
+        items.append(BenchmarkItem(f"{name}/{ident}", row_text(row, include_tests)))
+    return items
+
+
 def build_index(cfg: DecontamConfig = DecontamConfig()) -> ContaminationIndex:
     items: list[BenchmarkItem] = []
     if cfg.humaneval:
         items += load_humaneval(cfg.include_tests)
     if cfg.mbpp_path:
         items += load_mbpp(cfg.mbpp_path, cfg.include_tests)
+    for path in cfg.extra_paths:
+        items += load_jsonl_set(path, cfg.include_tests)
     return ContaminationIndex.build(items, cfg)
+
+
+def sets_used(index: ContaminationIndex) -> dict[str, int]:
+    """{set name: items given}, for reports (describe() says how many were too short to index)."""
+    return dict(sorted(index.sets.items()))
 
 
 _CACHE: dict[DecontamConfig, ContaminationIndex] = {}
@@ -216,6 +276,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mbpp", default=None, metavar="PATH",
                         help="MBPP jsonl(.gz) with task_id/text/code/test_list (local or gs://); "
                              "no package ships it offline. Default: HumanEval only.")
+    parser.add_argument("--decontaminate-against", nargs="+", default=[], metavar="PATH",
+                        help="more eval sets to decontaminate against, jsonl(.gz) local or gs://, one set per "
+                             "file: HumanEval/MBPP rows, or task documents exported from lm-evaluation-harness")
     parser.add_argument("--decontam-ngram", type=int, default=DecontamConfig.ngram,
                         help="n-gram length in normalised word tokens (default 13).")
     parser.add_argument("--decontam-min-matches", type=int, default=DecontamConfig.min_matches,
@@ -223,4 +286,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> DecontamConfig:
-    return DecontamConfig(ngram=args.decontam_ngram, min_matches=args.decontam_min_matches, mbpp_path=args.mbpp)
+    return DecontamConfig(ngram=args.decontam_ngram, min_matches=args.decontam_min_matches, mbpp_path=args.mbpp,
+                          extra_paths=tuple(args.decontaminate_against))

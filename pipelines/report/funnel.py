@@ -2,7 +2,8 @@
 
 Counters come from namespace "curate" with names "<source>/<what>":
 in, in_bytes, rejected/<reason key>, errors, exact_duplicates, near_duplicates,
-kept, kept_bytes. Names that do not start with a source tag ("dedup/...") are
+kept, kept_bytes; duplicate_ids / duplicate_id_documents (user ids that several input
+records carry: reported, never merged, outside the conservation sum). Names that do not start with a source tag ("dedup/...") are
 job-wide and reported as they are. No Beam import: the job hands over a dict.
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ def source_funnel(source: str, counters: Mapping[str, int]) -> dict[str, Any]:
         "rejected": rejected, "rejected_total": sum(rejected.values()),
         "exact_duplicates": get("exact_duplicates"), "near_duplicates": get("near_duplicates"),
         "errors": get("errors"), "kept": get("kept"), "kept_bytes": get("kept_bytes"),
+        "duplicate_ids": {"ids": get("duplicate_ids"), "documents": get("duplicate_id_documents")},
     }
     accounted = row["kept"] + row["rejected_total"] + row["exact_duplicates"] + row["near_duplicates"] + row["errors"]
     pct = lambda n, d: round(100.0 * n / d, 2) if d else 0.0   # noqa: E731
@@ -94,6 +96,13 @@ def funnel_table(report: Mapping[str, Any]) -> str:
                      f"{r['near_duplicates']} ({p['near_duplicates']}%) | {r['errors']} | {r['kept']} | "
                      f"{p['kept']}% | {_size(r['kept_bytes'])} | {p['kept_bytes']}% | "
                      f"{'yes' if r['invariant_ok'] else 'NO'} |")
+    shared = [(s, r["duplicate_ids"]) for s, r in report["sources"].items()
+              if r.get("duplicate_ids", {}).get("ids")]
+    if shared:
+        lines += ["", "| source | user ids shared by several records | records carrying them |", "|---|---|---|"]
+        lines += [f"| {s} | {d['ids']} | {d['documents']} |" for s, d in shared]
+        lines += ["", "Records that share a user id are kept apart (each has its own file/row key); "
+                      "they are only counted here."]
     reasons = [(s, k, n) for s, r in report["sources"].items() for k, n in r["rejected"].items()]
     if reasons:
         lines += ["", "| source | reject reason | documents | % of in |", "|---|---|---|---|"]
@@ -112,6 +121,10 @@ def render_markdown(report: Mapping[str, Any], chart: str | None = None) -> str:
         parts += [f"| {k} | {v} |" for k, v in report["job_counters"].items()] + [""]
     parts.append(f"Conservation invariant (in = kept + rejected + duplicates + errors): "
                  f"{'holds for every source' if report['invariant_ok'] else 'VIOLATED'}.")
+    if report.get("decontaminated_against"):
+        used = report["decontaminated_against"]
+        parts += ["", "Decontaminated against: " + ", ".join(f"{k} ({v} items)" for k, v in used["sets"].items())
+                  + f"; index: {used['index']}."]
     if report.get("sandbox"):
         box = report["sandbox"]
         parts += ["", f"Synthetic verification sandbox ({box['mode']}, {box['python']}): "

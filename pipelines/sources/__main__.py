@@ -11,18 +11,19 @@ import os
 import sys
 
 from pipelines.document import Document
-from pipelines.sources import FAMILIES, ReadLimits, family_patterns, parse_file
+from pipelines.sources import FAMILIES, ReadLimits, family_files, parse_file
+from pipelines.sources.fields import FieldMap
 
 
-def summarize(root: str, families: list[str], limits: ReadLimits) -> list[dict]:
+def summarize(root: str, families: list[str], limits: ReadLimits, fields: FieldMap = FieldMap()) -> list[dict]:
     from pipelines import io  # imports Beam's filesystems: only when there is work to do
     io.configure_gcs_emulator()
     rows = []
     for family in families:
-        paths = sorted({p for pattern in family_patterns(family, root) for p in io.match(pattern)})
+        paths = family_files(family, root)
         per_source: dict[str, dict] = {}
         for path in paths:
-            for record in parse_file(family, path, limits, root=root):
+            for record in parse_file(family, path, limits, root=root, fields=fields.for_family(family)):
                 row = per_source.setdefault(record.source, {
                     "family": family, "source": record.source, "files": len(paths),
                     "documents": 0, "chars": 0, "rejected": 0, "reasons": collections.Counter()})
@@ -60,6 +61,9 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=3, help="reject reasons shown per row (count)")
     parser.add_argument("--max-doc-chars", type=int, default=ReadLimits.max_doc_chars,
                         help="longest document text in characters; longer ones are rejected")
+    parser.add_argument("--field", action="append", default=[], metavar="FAMILY.NAME=COLUMN",
+                        help="read reader field NAME of FAMILY from the export's COLUMN (as in curate); repeatable")
+    parser.add_argument("--fields", default=None, metavar="FILE", help="YAML {family: {field: column}} mappings")
     args = parser.parse_args(argv)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
     unknown = [f for f in families if f not in FAMILIES]
@@ -67,7 +71,12 @@ def run(argv: list[str] | None = None) -> int:
         parser.error(f"unknown families {unknown}; known: {', '.join(FAMILIES)}")
     if "://" not in args.input and not os.path.isdir(args.input):
         parser.error(f"--input {args.input} is not a directory")
-    rows = summarize(args.input, families, ReadLimits(max_doc_chars=args.max_doc_chars))
+    from pipelines.sources import fields
+    try:
+        field_map = fields.build(args.field, args.fields)
+    except fields.FieldMapError as e:
+        parser.error(str(e))
+    rows = summarize(args.input, families, ReadLimits(max_doc_chars=args.max_doc_chars), field_map)
     print(format_table(rows, args.top))
     return 0
 

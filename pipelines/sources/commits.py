@@ -7,15 +7,17 @@ ReadLimits.max_doc_chars on both inputs before difflib runs (difflib is superlin
 from __future__ import annotations
 
 import difflib
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Mapping
 
 from pipelines.document import Document, Rejected, rejected_input
 from pipelines.sources.jsonl import field, parse_records
-from pipelines.sources.limits import ReadLimits, checked_document
+from pipelines.sources.limits import ReadLimits, checked_document, document_key
 
 FAMILY = "commits"
 SOURCE = "commits"
 PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.jsonl.zst")
+FIELDS = ("commit", "old_file", "new_file", "old_contents", "new_contents", "message", "subject", "lang",
+          "license", "repos")
 
 
 def unified_diff(old: str, new: str, old_file: str, new_file: str) -> str:
@@ -52,10 +54,11 @@ def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document |
             "license": obj.get("license") if isinstance(obj.get("license"), str) else None,
             "repo": repos.split(",")[0] if isinstance(repos, str) and repos else None,
             "subject": obj.get("subject") if isinstance(obj.get("subject"), str) else None,
-            "file": path, "line": lineno}
+            "file": path, "line": lineno, "original_id": f"{commit}:{new_file}"}
     text = render(message, unified_diff(old_contents, new_contents, old_file, new_file))
-    return checked_document(SOURCE, f"{commit}:{new_file}", text, meta, limits)
+    return checked_document(SOURCE, document_key(path, f"line {lineno}"), text, meta, limits)
 
 
-def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:
-    return parse_records(stream, path, SOURCE, limits, _record)
+def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits(),
+          fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
+    return parse_records(stream, path, SOURCE, limits, _record, fields)

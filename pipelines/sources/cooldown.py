@@ -9,22 +9,23 @@ capitalised, then the content), one plain-text document per conversation.
 from __future__ import annotations
 
 import types
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, Mapping
 
 from pipelines.document import Document, Rejected
 from pipelines.sources.jsonl import MissingField, field, parse_records
-from pipelines.sources.limits import ReadLimits, checked_document
+from pipelines.sources.limits import ReadLimits, checked_document, document_key
 
 _PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.jsonl.zst")
 _ROLE_NAMES = {"user": "User", "human": "User", "assistant": "Assistant", "gpt": "Assistant",
                "system": "System", "bot": "Assistant"}
 
 
-def _original_id(obj: dict[str, Any], path: str, lineno: int) -> str:
+def _original_id(obj: dict[str, Any]) -> str | None:
+    """The record's own id, if it has one (kept in meta; ids repeat across files in real exports)."""
     value = obj.get("id")
     if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
         return str(value)
-    return f"{path}#{lineno}"
+    return None
 
 
 def _math_text(obj: dict[str, Any]) -> str:
@@ -66,20 +67,27 @@ def _records(source: str, render):
     def to_record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document | Rejected:
         text, extra = render(obj)
         meta = {"file": path, "line": lineno, **extra}
-        return checked_document(source, _original_id(obj, path, lineno), text, meta, limits)
+        original = _original_id(obj)
+        if original is not None:
+            meta["original_id"] = original
+        return checked_document(source, document_key(path, f"line {lineno}"), text, meta, limits)
     return to_record
 
 
-def parse_math(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:
-    return parse_records(stream, path, "math", limits, _records("math", lambda o: (_math_text(o), {})))
+def parse_math(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits(),
+               fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
+    return parse_records(stream, path, "math", limits, _records("math", lambda o: (_math_text(o), {})), fields)
 
 
-def parse_instruct(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()
-                   ) -> Iterator[Document | Rejected]:
-    return parse_records(stream, path, "instruct", limits, _records("instruct", _instruct_text))
+def parse_instruct(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits(),
+                   fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
+    return parse_records(stream, path, "instruct", limits, _records("instruct", _instruct_text), fields)
 
 
 # Reader objects for pipelines.sources.FAMILIES (same attributes as a reader module).
-MATH = types.SimpleNamespace(FAMILY="math", SOURCE="math", PATTERNS=_PATTERNS, parse=parse_math)
+MATH = types.SimpleNamespace(FAMILY="math", SOURCE="math", PATTERNS=_PATTERNS, parse=parse_math,
+                             FIELDS=("id", "text", "problem", "solution"))
 INSTRUCT = types.SimpleNamespace(FAMILY="instruct", SOURCE="instruct", PATTERNS=_PATTERNS,
-                                 parse=parse_instruct)
+                                 parse=parse_instruct,
+                                 FIELDS=("id", "messages", "instruction", "context", "response", "category",
+                                         "prompt"))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, Mapping
 
 from pipelines.document import Document, Rejected, rejected_input
 from pipelines.sources.limits import ReadLimits, iter_lines, scrub
@@ -54,21 +54,42 @@ RecordFn = Callable[[dict[str, Any], int, str, ReadLimits], "Document | Rejected
 
 
 def parse_records(stream: BinaryIO, path: str, source: str, limits: ReadLimits,
-                  to_record: RecordFn) -> Iterator[Document | Rejected]:
+                  to_record: RecordFn, fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
     """The loop every JSONL reader shares: broken lines and missing fields become Rejected.
 
     `to_record(obj, lineno, path, limits)` turns one object into a Document (or a Rejected of
-    its own); a MissingField it raises becomes a reject carrying the record as JSON.
+    its own); a MissingField it raises becomes a reject carrying the record as JSON. `fields`
+    (reader field -> key in this export, from --field) renames keys before `to_record` sees them.
     """
     for item in iter_records(stream, path, source, limits):
         if isinstance(item, Rejected):
             yield item
             continue
         lineno, obj = item
+        if fields:
+            obj = rename_fields(obj, fields)
         try:
             yield to_record(obj, lineno, path, limits)
         except MissingField as e:
-            yield rejected_input(source, path, f"line {lineno}", str(e), raw_text(obj))
+            yield rejected_input(source, path, f"line {lineno}", _mapped_reason(str(e), fields), raw_text(obj))
+
+
+def rename_fields(obj: dict[str, Any], fields: Mapping[str, str]) -> dict[str, Any]:
+    """`obj` with each mapped key's value under the reader's field name (the mapping wins)."""
+    out = dict(obj)
+    for name, key in fields.items():
+        out.pop(name, None)
+        if key in obj:
+            out[name] = obj[key]
+    return out
+
+
+def _mapped_reason(reason: str, fields: Mapping[str, str] | None) -> str:
+    """'missing_field: prompt' -> 'missing_field: prompt (read from question)' when prompt is mapped."""
+    name = reason.split(":", 1)[1].strip().split(" ", 1)[0] if ":" in reason else ""
+    if fields and name in fields:
+        return f"{reason} (read from {fields[name]})"
+    return reason
 
 
 def field(obj: dict[str, Any], key: str, kind: type | tuple[type, ...] = str, required: bool = True) -> Any:

@@ -20,9 +20,18 @@ GiB = 1 << 30
 @dataclasses.dataclass(frozen=True)
 class ReadLimits:
     """Per-file and per-record caps. Defaults sit far above real data and far below a bomb."""
-    # Bytes read from one file after decompression (.gz/.zst), and the uncompressed size
-    # a Parquet footer may declare. SlimPajama chunks are ~100-250 MB decompressed.
+    # Bytes read from one file after decompression (.gz/.zst), and bytes decoded from one Parquet
+    # row group (measured batch by batch, not taken from the footer). SlimPajama chunks are
+    # ~100-250 MB decompressed; Parquet row groups are usually 64-512 MB.
     max_file_bytes: int = 2 * GiB
+    # Uncompressed bytes of one Parquet page, as its page header states (what decoding it allocates).
+    # One value never spans pages, and a text over max_doc_chars (<= 4 bytes each) is rejected anyway,
+    # so 80 MiB passes every keepable document; writers' default pages are ~1 MiB.
+    max_page_bytes: int = 80 * MiB
+    # Bytes of one decoded Parquet record batch (rows per batch are chosen from the page sizes to stay
+    # under it) and so of its Python copy. Reading one row group holds about one page per column read,
+    # one batch and its Python copy: with these defaults a few hundred MiB at most.
+    max_batch_bytes: int = 64 * MiB
     # Bytes in one JSONL line before JSON parsing (one record).
     max_line_bytes: int = 64 * MiB
     # Characters in one document's text. The Stack's largest kept files are ~1 MB and
@@ -193,15 +202,22 @@ def scrub(value):
     return value
 
 
-def checked_document(source: str, original_id: str, text: object, meta: dict, limits: ReadLimits):
-    """Document(doc_id(source, original_id), ...) or, if `text` fails text_problem, its Rejected.
+def checked_document(source: str, key: str, text: object, meta: dict, limits: ReadLimits):
+    """Document(doc_id(source, key), ...) or, if `text` fails text_problem, its Rejected.
 
-    Meta strings are scrubbed of lone surrogates; a rejected text keeps at most 64 Ki chars.
+    `key` must be unique within a job: "<file>#<line N | row N>" (document_key); the user's own id
+    goes in meta["original_id"]. Meta strings are scrubbed of lone surrogates; a rejected text
+    keeps at most 64 Ki chars.
     """
     from pipelines.document import Document, doc_id
     problem = text_problem(text, limits)
     body = text if isinstance(text, str) else ""
     meta = scrub(meta)
     if problem is None:
-        return Document(doc_id(source, original_id), source, body, meta)
-    return Document(doc_id(source, original_id), source, scrub(body[:65536]), meta).reject(problem, "read")
+        return Document(doc_id(source, key), source, body, meta)
+    return Document(doc_id(source, key), source, scrub(body[:65536]), meta).reject(problem, "read")
+
+
+def document_key(path: str, locator: str) -> str:
+    """The job-unique key of the record at `locator` ("line 3", "row 7") of `path` (relative to ROOT)."""
+    return f"{path}#{locator}"

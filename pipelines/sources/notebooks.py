@@ -8,15 +8,16 @@ they show what the code does without copying base64 images or huge tables into t
 from __future__ import annotations
 
 import json
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, Mapping
 
 from pipelines.document import Document, Rejected, rejected_input
 from pipelines.sources.jsonl import field, parse_records
-from pipelines.sources.limits import ReadLimits, checked_document, scrub
+from pipelines.sources.limits import ReadLimits, checked_document, document_key, scrub
 
 FAMILY = "notebooks"
 SOURCE = "notebooks"
 PATTERNS = ("*.ipynb", "*.jsonl", "*.jsonl.gz", "*.jsonl.zst")
+FIELDS = ("content", "path", "repo_name", "license")   # jsonl rows; an .ipynb file is read as it is
 
 
 class BadNotebook(Exception):
@@ -115,7 +116,7 @@ def _parse_ipynb(stream: BinaryIO, path: str, limits: ReadLimits) -> Iterator[Do
     except BadNotebook as e:
         yield rejected_input(SOURCE, path, "file", str(e), raw[:4096])
         return
-    yield checked_document(SOURCE, path, text, {**meta, "file": path}, limits)
+    yield checked_document(SOURCE, document_key(path, "file"), text, {**meta, "file": path}, limits)
 
 
 def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document | Rejected:
@@ -131,12 +132,14 @@ def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document |
     repo = obj.get("repo_name") if isinstance(obj.get("repo_name"), str) else None
     meta.update({"path": nb_path, "repo": repo, "file": path, "line": lineno,
                  "license": obj.get("license") if isinstance(obj.get("license"), str) else None})
-    original = f"{repo}/{nb_path}" if repo and nb_path else f"{path}#{lineno}"
-    return checked_document(SOURCE, original, text, meta, limits)
+    if repo and nb_path:
+        meta["original_id"] = f"{repo}/{nb_path}"
+    return checked_document(SOURCE, document_key(path, locator), text, meta, limits)
 
 
-def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:
+def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits(),
+          fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
     """A .ipynb file is one notebook; anything else is read as jsonl of notebooks."""
     if path.lower().endswith(".ipynb"):
         return _parse_ipynb(stream, path, limits)
-    return parse_records(stream, path, SOURCE, limits, _record)
+    return parse_records(stream, path, SOURCE, limits, _record, fields)

@@ -1,42 +1,82 @@
-"""The Stack (v1.2 parquet) -> `code` (top-25 languages) and `markup` (Markdown, HTML, CSS).
+"""The Stack (parquet) -> `code` (top-25 languages) and `markup` (Markdown, HTML, CSS).
 
-Streams record batches (ParquetFile.iter_batches) so a 1 GB shard is never loaded whole.
-A row is kept only if its language is selected (languages.route) and every licence
-detected for its repository is permissive; the others become Rejected with the reason.
-A file pyarrow cannot open becomes one Rejected "unreadable_parquet"; a corrupt row group
-becomes one Rejected naming how many rows it lost, and the other row groups are still read.
+Layouts: any tree of *.parquet below stack/ (the Hugging Face layout `data/<language>/train-*.parquet`
+is found by discovery). Columns: The Stack v1 / v1.2 and the-stack-dedup / the-stack-smol names
+(content, lang, max_stars_repo_path, max_stars_repo_name, max_stars_repo_licenses, hexsha, ...),
+with The Stack v2 names as fallbacks once it is hydrated with `content` (language, path, repo_name,
+detected_licenses, blob_id, extension, star_events_count), and any other names through a field
+mapping (`--field stack.content=code`). A file without a language column takes the language from
+its folder when the folder names one (`data/python/...`), as in StarCoderData.
+
+Work items: a large file is split by row group (`parts`), each group read on its own
+(`parse_part`), so one 2 GB file is spread over workers. Each row is kept only if its language is
+selected (languages.route) and every licence detected for its repository is permissive; the others
+become Rejected with the reason. Every row of the file is accounted for (parquet_rows): `in` counts
+rows, a damaged row costs itself only, and memory is bounded by ReadLimits, whatever the footer says.
 """
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Iterator
+import posixpath
+from typing import Any, BinaryIO, Iterator, Mapping
 
 from pipelines.document import Document, Rejected, doc_id, rejected_input
 from pipelines.sources import languages
-from pipelines.sources.limits import ReadLimits, checked_document
+from pipelines.sources.limits import MiB, ReadLimits, checked_document
+from pipelines.sources.parquet_rows import UNREADABLE, arrow_errors, read_row_group
 
 FAMILY = "stack"
 SOURCE = "code"
 PATTERNS = ("*.parquet",)
-BATCH_ROWS = 256
+READ_BUFFER_BYTES = 1 * MiB   # Arrow reads column chunks through a buffer this size (no whole-chunk reads)
 
-# Columns read when present (The Stack v1.2 schema); `content` and a language column are required.
-_COLUMNS = ("content", "lang", "language", "ext", "size", "hexsha", "max_stars_repo_path",
-            "max_stars_repo_name", "max_stars_repo_head_hexsha", "max_stars_repo_licenses",
-            "max_stars_count", "licenses", "avg_line_length", "max_line_length", "alphanum_fraction")
+# Canonical field -> column names tried in order (v1 first, then v2). `content` and a language are required.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "content": ("content",),
+    "lang": ("lang", "language"),
+    "ext": ("ext", "extension"),
+    "size": ("size", "length_bytes"),
+    "hexsha": ("hexsha", "blob_id"),
+    "max_stars_repo_path": ("max_stars_repo_path", "path"),
+    "max_stars_repo_name": ("max_stars_repo_name", "repo_name"),
+    "max_stars_repo_head_hexsha": ("max_stars_repo_head_hexsha", "revision_id"),
+    "max_stars_repo_licenses": ("max_stars_repo_licenses", "detected_licenses"),
+    "max_stars_count": ("max_stars_count", "star_events_count"),
+    "licenses": ("licenses",),
+    "avg_line_length": ("avg_line_length",),
+    "max_line_length": ("max_line_length",),
+    "alphanum_fraction": ("alphanum_fraction",),
+}
+FIELDS = tuple(COLUMNS)
+# A bad value in these drops the row (they decide what it is and whether it may be used);
+# a bad value elsewhere only loses that piece of metadata.
+_REQUIRED = ("content", "lang", "max_stars_repo_licenses", "licenses")
 
 
-def _check_schema(schema) -> tuple[list[str], str | None]:
-    """(columns to read, schema_mismatch reason or None)."""
+def resolve_columns(schema, name: str, fields: Mapping[str, str] | None = None
+                    ) -> tuple[dict[str, str], str | None, str | None]:
+    """(canonical -> column in this file, language from the folder or None, schema_mismatch reason or None)."""
     import pyarrow as pa
+    fields = fields or {}
     names = set(schema.names)
-    if "content" not in names:
-        return [], "schema_mismatch: no content column"
-    if not ({"lang", "language"} & names):
-        return [], "schema_mismatch: no lang column"
-    if not (pa.types.is_string(schema.field("content").type)
-            or pa.types.is_large_string(schema.field("content").type)):
-        return [], f"schema_mismatch: content is {schema.field('content').type}"
-    return [c for c in _COLUMNS if c in names], None
+    chosen: dict[str, str] = {}
+    for canonical, candidates in COLUMNS.items():
+        wanted = (fields[canonical],) if canonical in fields else candidates
+        column = next((c for c in wanted if c in names), None)
+        if column is not None:
+            chosen[canonical] = column
+    mapped = lambda c: f"{fields[c]} (mapped to {c})" if c in fields else c   # noqa: E731
+    if "content" not in chosen:
+        return {}, None, f"schema_mismatch: no {mapped('content')} column"
+    content_type = schema.field(chosen["content"]).type
+    if not (pa.types.is_string(content_type) or pa.types.is_large_string(content_type)):
+        return {}, None, f"schema_mismatch: {mapped('content')} is {content_type}"
+    folder_lang = None
+    if "lang" not in chosen:
+        folder = posixpath.basename(posixpath.dirname(name))
+        folder_lang = languages.canonical(folder)
+        if folder_lang is None:
+            return {}, None, f"schema_mismatch: no {mapped('lang')} column"
+    return chosen, folder_lang, None
 
 
 def _licenses(row: dict[str, Any]) -> list[str]:
@@ -50,72 +90,101 @@ def _licenses(row: dict[str, Any]) -> list[str]:
 
 
 def row_to_record(row: dict[str, Any], path: str, index: int, limits: ReadLimits) -> Document | Rejected:
-    """Route one Stack row by language and licence; pure, so curate tests can call it."""
+    """Route one Stack row by language and licence; pure, so curate tests can call it.
+
+    The id is keyed by file and row (unique in a job); the repo/path@hexsha the row names is kept as
+    meta["original_id"] (byte-identical files in two repos share a hexsha, and one file can appear
+    in several exports: exact dedup then decides which copy is kept)."""
     locator = f"row {index}"
+    key = f"{path}#{locator}"
     lang = row.get("lang") if row.get("lang") is not None else row.get("language")
     content = row.get("content")
     if not isinstance(content, str):
-        return rejected_input(SOURCE, path, locator, "missing_field: content")
+        return rejected_input(SOURCE, path, locator, "missing_field: content", meta={"row": index})
     if not isinstance(lang, str) or not lang:
-        return rejected_input(SOURCE, path, locator, "missing_field: lang", content)
+        return rejected_input(SOURCE, path, locator, "missing_field: lang", content, meta={"row": index})
     source = languages.route(lang)
-    # hexsha is a blob hash: byte-identical files in two repos share it, so the id also names
-    # the repo and path (ids stay unique; exact dedup then decides which copy is kept).
     hexsha, repo, repo_path = row.get("hexsha"), row.get("max_stars_repo_name"), row.get("max_stars_repo_path")
-    if isinstance(hexsha, str) and hexsha:
-        original = f"{repo or ''}/{repo_path or ''}@{hexsha}"
-    else:
-        original = f"{path}#{index}"
     licences = _licenses(row)
     meta = {"language": languages.canonical(lang) or lang, "ext": row.get("ext"),
-            "path": row.get("max_stars_repo_path"), "repo": row.get("max_stars_repo_name"),
-            "repo_head": row.get("max_stars_repo_head_hexsha"), "licenses": licences,
-            "stars": row.get("max_stars_count"), "hexsha": row.get("hexsha"),
+            "path": repo_path, "repo": repo, "repo_head": row.get("max_stars_repo_head_hexsha"),
+            "licenses": licences, "stars": row.get("max_stars_count"), "hexsha": hexsha,
             "file": path, "row": index}
+    if isinstance(hexsha, str) and hexsha:
+        meta["original_id"] = f"{repo or ''}/{repo_path or ''}@{hexsha}"
+    if row.get(UNREADABLE):
+        meta["unreadable_columns"] = list(row[UNREADABLE])
     if source is None:
-        return Document(doc_id(SOURCE, original), SOURCE, content, meta).reject(
+        return Document(doc_id(SOURCE, key), SOURCE, content, meta).reject(
             f"language_not_selected: {lang}", "read")
     bad = [lic for lic in licences if not languages.is_permissive(lic)]
     if not licences or bad:
         reason = f"license_not_permissive: {bad[0] if bad else 'none'}"
-        return Document(doc_id(source, original), source, content, meta).reject(reason, "read")
-    return checked_document(source, original, content, meta, limits)
+        return Document(doc_id(source, key), source, content, meta).reject(reason, "read")
+    return checked_document(source, key, content, meta, limits)
 
 
-def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:
-    import pyarrow as pa
+def _open(stream: BinaryIO, path: str):
+    """(ParquetFile, None), (None, reject) for a file Arrow cannot open, or (None, None) for an empty file."""
     import pyarrow.parquet as pq
     try:
-        pf = pq.ParquetFile(stream)
-    except (pa.ArrowException, OSError, ValueError) as e:
+        return pq.ParquetFile(stream, pre_buffer=False, buffer_size=READ_BUFFER_BYTES,
+                              page_checksum_verification=True), None
+    except arrow_errors() as e:
         if not _has_bytes(stream):
-            return  # an empty file holds no rows: nothing to read, nothing lost
-        yield rejected_input(SOURCE, path, "file", f"unreadable_parquet: {type(e).__name__}: {e}")
+            return None, None   # an empty file holds no rows: nothing to read, nothing lost
+        return None, rejected_input(SOURCE, path, "file", f"unreadable_parquet: {type(e).__name__}: {e}")
+
+
+def parts(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> list[int]:
+    """Row groups of the file (the work items it splits into); [] when it cannot be opened."""
+    pf, _ = _open(stream, path)
+    return list(range(pf.metadata.num_row_groups)) if pf is not None else []
+
+
+def parse_part(stream: BinaryIO, path: str, group: int, limits: ReadLimits = ReadLimits(),
+               fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
+    """Every row of row group `group`: one Document or Rejected per row."""
+    pf, problem = _open(stream, path)
+    if pf is None:
+        if problem is not None:
+            yield problem
         return
-    columns, problem = _check_schema(pf.schema_arrow)
-    if problem:
-        yield rejected_input(SOURCE, path, "file", problem)
+    yield from _rows(pf, stream, path, [group], limits, fields)
+
+
+def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits(),
+          fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
+    """Every row of the file, row group after row group."""
+    pf, problem = _open(stream, path)
+    if pf is None:
+        if problem is not None:
+            yield problem
         return
-    declared = sum(pf.metadata.row_group(i).total_byte_size for i in range(pf.metadata.num_row_groups))
-    if declared > limits.max_file_bytes:
-        yield rejected_input(SOURCE, path, "file",
-                             f"decompression_limit: {declared} > {limits.max_file_bytes} bytes uncompressed")
-        return
-    index = 0
-    for group in range(pf.metadata.num_row_groups):
-        # One row group at a time: a corrupt page costs its own group, not the whole file.
-        group_rows = pf.metadata.row_group(group).num_rows
-        done = 0
-        try:
-            for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=columns, row_groups=[group]):
-                for row in batch.to_pylist():
-                    yield row_to_record(row, path, index + done, limits)
-                    done += 1
-        except (pa.ArrowException, OSError, ValueError) as e:
-            yield rejected_input(SOURCE, path, f"row group {group}",
-                                 f"unreadable_parquet: row group {group} ({group_rows - done} of {group_rows} "
-                                 f"rows unread): {type(e).__name__}: {e}")
-        index += group_rows
+    yield from _rows(pf, stream, path, range(pf.metadata.num_row_groups), limits, fields)
+
+
+def _rows(pf, stream: BinaryIO, path: str, groups, limits: ReadLimits,
+          fields: Mapping[str, str] | None) -> Iterator[Document | Rejected]:
+    meta = pf.metadata
+    chosen, folder_lang, problem = resolve_columns(pf.schema_arrow, path, fields)
+    physical_required = [chosen[c] for c in _REQUIRED if c in chosen]
+    rename = {column: canonical for canonical, column in chosen.items()}
+    for group in groups:
+        first = sum(meta.row_group(g).num_rows for g in range(group))   # file-wide row index
+        if problem:
+            for row in range(meta.row_group(group).num_rows):
+                yield rejected_input(SOURCE, path, f"row {first + row}", problem, meta={"row": first + row})
+            continue
+        for row, item in read_row_group(pf, stream, group, list(chosen.values()), physical_required, limits):
+            index = first + row
+            if isinstance(item, str):
+                yield rejected_input(SOURCE, path, f"row {index}", item, meta={"row": index})
+                continue
+            values = {rename.get(k, k): v for k, v in item.items()}
+            if folder_lang is not None:
+                values["lang"] = folder_lang
+            yield row_to_record(values, path, index, limits)
 
 
 def _has_bytes(stream: BinaryIO) -> bool:

@@ -12,15 +12,18 @@ against them before it is kept (without storing the text twice).
 """
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Mapping
 
 from pipelines.document import Document, Rejected
 from pipelines.sources.jsonl import MissingField, field, parse_records
-from pipelines.sources.limits import ReadLimits, checked_document
+from pipelines.sources.limits import ReadLimits, checked_document, document_key
 
 FAMILY = "synthetic"
 SOURCE = "synthetic"
 PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.jsonl.zst")
+# Fields a --field mapping may name: the project's schema, then HumanEval's and MBPP's.
+FIELDS = ("id", "prompt", "solution", "tests", "entry_point", "task_id", "canonical_solution", "test",
+          "text", "code", "test_list", "test_setup_code")
 
 
 def schema_of(obj: dict) -> str:
@@ -52,11 +55,13 @@ def _fields(obj: dict, schema: str) -> tuple[str, str, str, str, dict]:
 def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document | Rejected:
     schema = schema_of(obj)
     task_id, prompt, solution, tests, extra = _fields(obj, schema)
-    meta = {"task_id": task_id, "tests": tests, "prompt_chars": len(prompt), "file": path, "line": lineno, **extra}
+    meta = {"task_id": task_id, "original_id": task_id, "tests": tests, "prompt_chars": len(prompt),
+            "file": path, "line": lineno, **extra}
     if schema != "ours":
         meta["schema"] = schema
-    return checked_document(SOURCE, task_id, prompt + "\n" + solution, meta, limits)
+    return checked_document(SOURCE, document_key(path, f"line {lineno}"), prompt + "\n" + solution, meta, limits)
 
 
-def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:
-    return parse_records(stream, path, SOURCE, limits, _record)
+def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits(),
+          fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
+    return parse_records(stream, path, SOURCE, limits, _record, fields)

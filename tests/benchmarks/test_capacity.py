@@ -35,3 +35,15 @@ def test_run_all_refuses_unknown_benchmarks(capsys):
     with pytest.raises(SystemExit):
         run_all.main(["--only", "nope"])
     assert "unknown benchmark(s) nope" in capsys.readouterr().err
+
+
+def test_regenerating_keeps_the_measured_section(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(RATES))
+    out = tmp_path / "capacity.md"
+    assert capacity.main(["--results", str(results), "--output", str(out)]) == 0
+    out.write_text(out.read_text() + "\n## Reader memory\n\n| file | peak |\n|---|---|\n| 1 GB | 72 MiB |\n")
+    assert capacity.main(["--results", str(results), "--output", str(out)]) == 0
+    text = out.read_text()
+    assert text.count(capacity.MEASURED_MARKER) == 1 and text.endswith("| 1 GB | 72 MiB |\n")
+    assert text.index("## Assumptions") < text.index("## Reader memory")

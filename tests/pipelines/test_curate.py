@@ -26,8 +26,20 @@ def _argv(raw, out):
 def curated(tmp_path_factory):
     base = tmp_path_factory.mktemp("curate")
     planted = curate_fixture.build_root(base / "raw")
-    report = curate.run(_argv(base / "raw", base / "out"))
+    tasks = base / "harness_tasks.jsonl"   # task documents as lm-eval --log_samples exports them
+    tasks.write_text("".join(json.dumps({"doc_id": i, "doc": {"question": f"What is the capital of country {i}?",
+                                                               "answer": "A city"}}) + "\n" for i in range(3)))
+    report = curate.run(_argv(base / "raw", base / "out") + ["--decontaminate-against", str(tasks)])
     return base, planted, report
+
+
+def test_report_names_the_eval_sets_decontaminated_against(curated):
+    base, _, report = curated
+    used = report["decontaminated_against"]
+    assert used["sets"] == {"humaneval": 164, "harness_tasks": 3} and "humaneval" in used["index"]
+    assert "3 items shorter than 13 tokens not indexed" in used["index"]   # short QA items cannot match 13-grams
+    assert "Decontaminated against: harness_tasks (3 items), humaneval (164 items)" in (
+        base / "out" / "report.md").read_text()
 
 
 def test_report_funnel_and_invariant(curated):

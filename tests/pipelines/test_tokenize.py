@@ -47,24 +47,36 @@ def tokenized(corpus):
     return tokenize.run(_args(root, root / "tokens"))
 
 
+def _heldout_ids(rows, cfg=tokenize.TokenizeConfig("", "", 0, 0, 0)):
+    """The held-out rule computed without Beam: id-hash fraction, or among the k smallest keys."""
+    keys = {row["id"]: shards.heldout_key(row["id"]) for row in rows}
+    threshold = tokenize.heldout_threshold(sorted(keys.values())[:cfg.heldout_min_documents], len(rows),
+                                           cfg.heldout_min_documents)
+    return {i for i in keys if tokenize.split_of(i, cfg.heldout_fraction, threshold) == tokenize.HELDOUT}
+
+
 def _expected_shards(root, docs, count, where):
-    """The placement spec computed without Beam: shard_of for placement, order_key inside."""
+    """The placement spec computed without Beam: held-out split by id hash, shard_of for placement (one
+    held-out shard at this size), order_key inside."""
     tok = Tokenizer.load(str(root / "tok" / "tokenizer.model"))
     digests = {}
     for source, rows in docs.items():
         per = collections.defaultdict(list)
+        held = _heldout_ids(rows)
         for row in rows:
             ids = tok.encode(row["text"]) + [tok.eos_id]
-            per[shards.shard_of(row["id"], count)].append(
+            place = ("heldout", 0) if row["id"] in held else ("part", shards.shard_of(row["id"], count))
+            per[place].append(
                 (shards.order_key(row["id"]), row["id"], records.encode_example(ids, source), len(ids)))
-        for i in range(count):
-            path = os.path.join(where, source, shards.shard_name(i, count))
+        for split, i in [("part", i) for i in range(count)] + [("heldout", 0)]:
+            name = shards.shard_name(i, count) if split == "part" else shards.heldout_name(0, 1)
+            path = os.path.join(where, source, name)
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            placed = sorted(per[i])
+            placed = sorted(per[(split, i)])
             shards.write_shard(path, [r[2] for r in placed])
             shards.write_lengths(path, [r[3] for r in placed])
-            digests[f"{source}/{shards.shard_name(i, count)}"] = _sha(path)
-            digests[f"{source}/{shards.lengths_name(shards.shard_name(i, count))}"] = _sha(shards.lengths_name(path))
+            digests[f"{source}/{name}"] = _sha(path)
+            digests[f"{source}/{shards.lengths_name(name)}"] = _sha(shards.lengths_name(path))
     return digests
 
 
@@ -91,7 +103,9 @@ def test_manifest_agrees_with_records_on_disk(corpus, tokenized):
     root, docs = corpus
     tok = Tokenizer.load(str(root / "tok" / "tokenizer.model"))
     for source, manifest in tokenized.items():
-        assert manifest.documents == len(docs[source]) == sum(s.documents for s in manifest.shards)
+        held = manifest.heldout_manifest()
+        assert manifest.documents + held.documents == len(docs[source])
+        assert manifest.documents == sum(s.documents for s in manifest.shards)
         assert manifest.tokens == sum(s.tokens for s in manifest.shards)
         assert manifest.tokenizer["sha256"] == tok.sha256 and manifest.vocab_size == 700
         read_docs = read_tokens = 0
@@ -132,12 +146,28 @@ def test_every_document_decodes_back_to_its_text(corpus, tokenized):
     tok = Tokenizer.load(str(root / "tok" / "tokenizer.model"))
     for source in docs:
         src = TokenizedSource.open(str(root / "tokens" / source / "manifest.json"))
-        assert src.verify_tokens() == src.tokens
-        texts = []
-        for ids in src.iter_source():
-            assert ids[-1] == tok.eos_id and int(ids.max()) < 700
-            texts.append(tok.decode(ids[:-1]))
-        assert sorted(texts) == sorted(r["text"] for r in docs[source])
+        held = TokenizedSource(src.manifest.heldout_manifest())
+        texts = {}
+        for split, part in (("train", src), ("heldout", held)):
+            assert part.verify_tokens() == part.tokens
+            texts[split] = []
+            for ids in part.iter_source():
+                assert ids[-1] == tok.eos_id and int(ids.max()) < 700
+                texts[split].append(tok.decode(ids[:-1]))
+        assert sorted(texts["train"] + texts["heldout"]) == sorted(r["text"] for r in docs[source])
+        want = _heldout_ids(docs[source])
+        assert sorted(texts["heldout"]) == sorted(r["text"] for r in docs[source] if r["id"] in want)
+
+
+def test_heldout_split_is_a_stated_fraction_with_a_minimum(tmp_path):
+    rows = [{"id": f"doc-{i}"} for i in range(5000)]
+    held = _heldout_ids(rows)
+    assert 30 <= len(held) <= 70                                  # 1% of 5000 by hash, +- sampling noise
+    small = _heldout_ids(rows[:100])
+    assert len(small) == 10                                       # the minimum (16) capped at 10% of 100
+    assert _heldout_ids(rows[:100]) == small and small <= {r["id"] for r in rows[:100]}
+    assert _heldout_ids(rows[:9]) == set() or all(                # under 10 documents: only the fraction
+        shards.heldout_key(i) < 0.01 * 2 ** 64 for i in _heldout_ids(rows[:9]))
 
 
 def test_grain_reads_shards_like_maxtext(corpus, tokenized):

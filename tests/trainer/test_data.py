@@ -166,6 +166,23 @@ def test_heldout_documents_never_trained(mixture_path):
     assert {s for s, _ in held_docs} == {0, 1}
 
 
+def test_manifest_heldout_shards_are_the_eval_set_and_never_trained(tmp_path):
+    mixture = _load(make_mixture(str(tmp_path), documents=60, heldout=6, seq_len=32))
+    cfg = data.DataConfig(seq_len=32, global_batch=4, eval_documents=8, prefetch=0)
+    readers = data.SourceReaders(mixture)
+    assert data.split_sources(readers) == {"code", "text"}
+    assert data.holdout_counts(mixture, cfg.eval_documents, data.split_sources(readers)) == {"code": 0, "text": 0}
+    trained = set(_documents(_take(data.make_train_iterator(mixture, cfg), 60)))
+    assert len(trained) == 2 * 60                                   # every training document, nothing carved off
+    evals = data.make_eval_batches(mixture, cfg, num_batches=4)
+    for sid in (0, 1):
+        held = [readers.read_heldout(sid, i).tolist() for i in range(6)]
+        mask = np.concatenate([b["source_ids"].ravel() == sid for b in evals])
+        seen = np.concatenate([b["inputs"].ravel() for b in evals])[mask].tolist()
+        assert seen[:len(held[0]) - 1] == held[0][:-1]           # packed from the held-out shard, in order
+        assert {d for s, d in _documents(evals) if s == sid} <= set(range(6))
+
+
 def test_corrupt_record_names_shard_and_record(tmp_path):
     path = make_mixture(str(tmp_path), documents=30, corrupt={"text": 17})
     cfg = data.DataConfig(seq_len=32, global_batch=2, prefetch=2)

@@ -97,8 +97,14 @@ def test_gradient_accumulation_matches_one_shot_update():
     for a, b in zip(h1, h2):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
         np.testing.assert_allclose(a["source_loss_sum"], b["source_loss_sum"], rtol=1e-5)
-    for x, y in zip(jax.tree.leaves(one.params), jax.tree.leaves(acc.params)):
-        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)  # Adam turns 1e-9 grad noise into ~1e-6
+    cfg = tiny_config()
+    init, _ = init_state(cfg, jax.random.key(cfg.seed), make_mesh(cfg.mesh, jax.devices()[:1]),
+                         make_optimizer(cfg.optim, make_schedule(cfg.optim, 2)))
+    for x, y, x0 in zip(jax.tree.leaves(one.params), jax.tree.leaves(acc.params), jax.tree.leaves(init.params)):
+        # Summation order differs (4 micro-batches vs one), and Adam divides by sqrt(v) + eps, so a parameter
+        # whose gradient is ~eps moves by a step-sized amount on 1e-9 noise: compare against the update size.
+        step = float(np.max(np.abs(np.asarray(x) - np.asarray(x0))))
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=max(1e-5, 0.02 * step))
 
 
 MULTI_DEVICE_SCRIPT = r"""

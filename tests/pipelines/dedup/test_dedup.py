@@ -113,6 +113,14 @@ def test_chain_merges_into_one_component_and_keeps_min():
     assert counters["dedup/cc_changed_round_1"] > 0
 
 
+def test_a_shared_document_id_is_counted_loudly():
+    """Readers key documents by file + row; two documents with one id (a reader bug) are counted, not hidden."""
+    rng = np.random.default_rng(5)
+    docs = [Document("same", "code", " ".join(_words(rng, 200))), Document("same", "code", " ".join(_words(rng, 200)))]
+    got, counters = _run(docs, dedup.NearDedup())
+    assert got["kept"] == ["same", "same"] and counters["dedup/shared_document_ids"] == 2
+
+
 def test_unconverged_components_stay_valid():
     rng = np.random.default_rng(4)
     words = _words(rng, 600)

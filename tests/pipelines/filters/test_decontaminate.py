@@ -120,6 +120,24 @@ def test_index_and_filter_pickle(index, mbpp_path):
     assert f(d).startswith("contaminated: humaneval/HumanEval/3 ")
 
 
+def test_extra_sets_from_harness_exports_and_files(tmp_path, mbpp_path):
+    question = ("Which of the following best explains why the moon appears to change shape over the course of "
+                "a month as seen from the surface of the earth")
+    exported = tmp_path / "arc_easy_samples.jsonl"
+    exported.write_text(json.dumps({"doc_id": 7, "doc": {"question": question, "choices": {
+        "text": ["its orbit", "clouds"], "label": ["A", "B"]}}, "resps": [[-1.0]]}) + "\n")
+    index = dc.build_index(dc.DecontamConfig(humaneval=False, extra_paths=(str(exported), mbpp_path)))
+    assert dc.sets_used(index) == {"arc_easy_samples": 1, "mbpp": 2}
+    copied = Document("d", "text", "Quiz time! " + question + " ? Answer below.")
+    assert dc.contamination_reason(copied, index).startswith("contaminated: arc_easy_samples/7 ")
+    assert dc.contamination_reason(Document("m", "code", MBPP_ROWS[1]["code"] + "\n# mine"), index) \
+        .startswith("contaminated: mbpp/602")          # an MBPP-schema file is indexed like --mbpp
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"doc": {}}\n[1, 2]\n')
+    with pytest.raises(ValueError, match="bad.jsonl:2"):
+        dc.build_index(dc.DecontamConfig(humaneval=False, extra_paths=(str(bad),)))
+
+
 def test_malformed_mbpp_is_a_clear_error(tmp_path):
     bad = tmp_path / "mbpp.jsonl"
     bad.write_text('{"task_id": 1, "text": "x"}\n')

@@ -29,3 +29,13 @@ def test_leak_is_loud():
     assert not report["invariant_ok"] and report["sources"]["code"]["unaccounted"] == 1
     with pytest.raises(funnel.InvariantError, match="code: in=10 kept=2"):
         funnel.check_invariant(report)
+
+
+def test_shared_user_ids_are_reported_outside_the_balance():
+    counters = {**COUNTERS, "code/duplicate_ids": 2, "code/duplicate_id_documents": 5}
+    report = funnel.build_report(counters, ["code"])
+    assert report["sources"]["code"]["duplicate_ids"] == {"ids": 2, "documents": 5}
+    assert report["invariant_ok"]                       # shared ids are not a fate: every record still counts once
+    md = funnel.render_markdown(report)
+    assert "| code | 2 | 5 |" in md and "kept apart" in md
+    assert "user ids shared" not in funnel.render_markdown(funnel.build_report(COUNTERS, ["code"]))

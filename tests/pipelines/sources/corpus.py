@@ -34,6 +34,44 @@ def stack_parquet(rows: list[dict], row_group_size: int = 1000) -> bytes:
     return sink.getvalue()
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def patch_footer_sizes(data: bytes, true_sizes: list[int], claimed: int) -> bytes:
+    """The file with every thrift varint equal to one of `true_sizes` in its footer replaced by `claimed`.
+
+    The footer is thrift compact protocol: i32/i64 fields are zigzag varints, so a size n is stored as
+    varint(2n). Footer length (the 4 bytes before the trailing PAR1) is rewritten to match.
+    """
+    assert data[-4:] == b"PAR1"
+    length = int.from_bytes(data[-8:-4], "little")
+    footer = data[-8 - length:-8]
+    for size in true_sizes:
+        old, new = _varint(2 * size), _varint(2 * claimed)
+        assert old in footer, size
+        footer = footer.replace(old, new)
+    return data[:-8 - length] + footer + len(footer).to_bytes(4, "little") + b"PAR1"
+
+
+def footer_lie_parquet(value_bytes: int, claimed: int = 1000) -> bytes:
+    """One Stack-shaped row holding `value_bytes` of 'a' (zstd: a few KB on disk), footer claiming `claimed` bytes."""
+    table = pa.table({"content": ["a" * value_bytes], "lang": ["Python"], "licenses": [["MIT"]]})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    data = sink.getvalue()
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    group = meta.row_group(0)
+    sizes = [group.total_byte_size] + [group.column(i).total_uncompressed_size for i in range(group.num_columns)
+                                       if group.column(i).total_uncompressed_size > value_bytes // 2]
+    return patch_footer_sizes(data, sizes, claimed)
+
+
 def jsonl(records: list) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)
 

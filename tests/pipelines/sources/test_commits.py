@@ -20,7 +20,8 @@ def test_message_then_unified_diff():
     assert isinstance(doc, Document) and doc.source == "commits"
     assert doc.text == ("Return 2\n\nBecause.\n\n--- a/pkg/a.py\n+++ b/pkg/a.py\n@@ -1,2 +1,2 @@\n"
                         " def f():\n-    return 1\n+    return 2\n")
-    assert doc.id == doc_id("commits", "c" * 40 + ":pkg/a.py")
+    assert doc.id == doc_id("commits", "commits/c.jsonl#line 1")
+    assert doc.meta["original_id"] == "c" * 40 + ":pkg/a.py"
     assert doc.meta["repo"] == "org/a" and doc.meta["language"] == "Python" and doc.meta["license"] == "mit"
 
 

@@ -14,7 +14,8 @@ def test_math_shapes():
     out = _parse(cooldown.parse_math, [{"id": 7, "text": "1+1=2"}, {"problem": "2*3?", "solution": "6"},
                                        {"question": "?"}, {"problem": "x"}], "math/m.jsonl")
     assert [r.text for r in out[:2]] == ["1+1=2", "2*3?\n\n6"]
-    assert out[0].id == doc_id("math", "7") and out[1].id == doc_id("math", "math/m.jsonl#2")
+    assert out[0].id == doc_id("math", "math/m.jsonl#line 1") and out[1].id == doc_id("math", "math/m.jsonl#line 2")
+    assert out[0].meta["original_id"] == "7" and "original_id" not in out[1].meta   # the user's id, kept
     assert [r.reason for r in out[2:]] == ["missing_field: text", "missing_field: solution"]
 
 

@@ -6,7 +6,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines import io
-from pipelines.sources import FAMILIES, family_patterns, parse_file
+from pipelines.sources import FAMILIES, family_files, parse_file
 from pipelines.sources.read import ReadFamily
 from tests.pipelines.sources import corpus
 
@@ -17,15 +17,14 @@ pytestmark = pytest.mark.gcs
 def roots(gcs_emulator, tmp_path_factory):
     local = corpus.write_local(str(tmp_path_factory.mktemp("raw")))
     remote = f"gs://{gcs_emulator}/raw-{uuid.uuid4().hex[:8]}"
-    for family_files in corpus.files().values():
-        for rel, data in family_files.items():
+    for per_family in corpus.files().values():
+        for rel, data in per_family.items():
             io.write_atomic(io.join(remote, rel), data)
     return local, remote
 
 
 def _records(root, family):
-    return [r for pattern in family_patterns(family, root) for path in io.match(pattern)
-            for r in parse_file(family, path, root=root)]
+    return [r for path in family_files(family, root) for r in parse_file(family, path, root=root)]
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

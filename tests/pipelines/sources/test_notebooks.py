@@ -22,7 +22,7 @@ def test_cells_rendered_outputs_dropped():
         {"output_type": "display_data", "data": {"image/png": PNG}, "metadata": {}},
         {"output_type": "error", "ename": "E", "evalue": "v", "traceback": ["long"]}]
     (doc,) = _ipynb(nb)
-    assert isinstance(doc, Document) and doc.id == doc_id("notebooks", "notebooks/a.ipynb")
+    assert isinstance(doc, Document) and doc.id == doc_id("notebooks", "notebooks/a.ipynb#file")
     assert doc.text == "# Title\nIntro.\n\n```python\nx = 1\nx\n# output:\n# 1\n```"
     assert PNG[:100] not in doc.text and doc.meta["code_cells"] == 1
 
@@ -52,7 +52,8 @@ def test_jsonl_of_notebooks():
             {"path": "c.ipynb", "repo_name": "org/r"}]
     data = b"".join(json.dumps(r).encode() + b"\n" for r in rows)
     out = list(notebooks.parse(io.BytesIO(data), "notebooks/n.jsonl"))
-    assert isinstance(out[0], Document) and out[0].id == doc_id("notebooks", "org/r/a.ipynb")
+    assert isinstance(out[0], Document) and out[0].id == doc_id("notebooks", "notebooks/n.jsonl#line 1")
+    assert out[0].meta["original_id"] == "org/r/a.ipynb"
     assert out[0].meta["repo"] == "org/r" and out[0].meta["license"] == "mit" and out[0].text == "```python\n1\n```"
     assert [r.reason for r in out[1:]] == ["malformed_notebook: Expecting property name enclosed in double quotes",
                                           "missing_field: content"]

@@ -17,10 +17,8 @@ def root(tmp_path_factory):
 
 
 def _local_records(root, family):
-    from pipelines import io
-    from pipelines.sources import family_patterns
-    return [r for pattern in family_patterns(family, root) for path in io.match(pattern)
-            for r in parse_file(family, path, root=root)]
+    from pipelines.sources import family_files
+    return [r for path in family_files(family, root) for r in parse_file(family, path, root=root)]
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -60,3 +58,30 @@ def test_read_family_turns_file_errors_into_rejects(tmp_path):
 def test_read_family_unknown_family():
     with pytest.raises(ValueError, match="unknown family"):
         ReadFamily("nope", "/tmp")
+
+
+def test_parquet_files_become_one_work_item_per_row_group(tmp_path):
+    """A large file is not one worker's job: ReadFamily expands it into (file, row group) items."""
+    (tmp_path / "stack" / "data" / "python").mkdir(parents=True)
+    rows = [corpus.stack_row(i) for i in range(500)]
+    (tmp_path / "stack" / "data" / "python" / "big.parquet").write_bytes(corpus.stack_parquet(rows, row_group_size=100))
+    (tmp_path / "stack" / "small.parquet").write_bytes(corpus.stack_parquet(rows[:3]))
+    expected = sorted((r.id, r.meta["row"]) for path in sorted((tmp_path / "stack").rglob("*.parquet"))
+                      for r in parse_file("stack", str(path), root=str(tmp_path)))
+    assert len(expected) == 503
+    p = beam.Pipeline()
+    out = p | ReadFamily("stack", str(tmp_path)) | beam.Map(lambda r: (r.id, r.meta["row"]))
+    assert_that(out, equal_to(expected))
+    result = p.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    assert counters["stack/files"] == 2 and counters["stack/work_items"] == 6
+
+
+def test_read_family_applies_a_field_mapping(tmp_path):
+    (tmp_path / "math").mkdir()
+    (tmp_path / "math" / "m.jsonl").write_bytes(corpus.jsonl([{"uid": "a1", "body": "2 + 2 = 4"}]))
+    with BeamPipeline() as p:
+        out = p | ReadFamily("math", str(tmp_path), fields={"text": "body", "id": "uid"})
+        assert_that(out | beam.Map(lambda r: (type(r).__name__, r.text, r.meta.get("original_id"))),
+                    equal_to([("Document", "2 + 2 = 4", "a1")]))

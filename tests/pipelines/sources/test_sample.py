@@ -6,9 +6,8 @@ from collections import Counter
 
 import pytest
 
-from pipelines import io
 from pipelines.document import Document, Rejected
-from pipelines.sources import FAMILIES, family_patterns, parse_file
+from pipelines.sources import FAMILIES, family_files, parse_file
 
 SAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "sample")
 SAMPLE = os.path.normpath(SAMPLE)
@@ -26,8 +25,7 @@ READ_DEFECTS = {
 
 
 def _read(family):
-    return [r for pattern in family_patterns(family, SAMPLE) for path in io.match(pattern)
-            for r in parse_file(family, path, root=SAMPLE)]
+    return [r for path in family_files(family, SAMPLE) for r in parse_file(family, path, root=SAMPLE)]
 
 
 @pytest.fixture(scope="module")

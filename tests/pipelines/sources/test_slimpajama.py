@@ -17,7 +17,7 @@ def test_records_and_meta():
     out = _parse(data.encode())
     assert [type(r) for r in out] == [Document, Document]
     assert out[0].source == "text" and out[0].text == "Hello world."
-    assert out[0].id == doc_id("text", "slimpajama/c.jsonl#1")
+    assert out[0].id == doc_id("text", "slimpajama/c.jsonl#line 1")
     assert out[1].meta == {"redpajama_set_name": "RedPajamaGithub", "file": "slimpajama/c.jsonl", "line": 2}
 
 

@@ -27,7 +27,8 @@ def test_rows_routed_by_language_and_licence():
     assert _reasons(out) == ["language_not_selected: COBOL", "license_not_permissive: GPL-3.0",
                              "license_not_permissive: AGPL-3.0", "license_not_permissive: none"]
     first = docs[0]
-    assert first.id == doc_id("code", "org/repo0/src/m0.py@" + "0" * 40)
+    assert first.id == doc_id("code", "stack/x.parquet#row 0")
+    assert first.meta["original_id"] == "org/repo0/src/m0.py@" + "0" * 40
     assert first.text == rows[0]["content"]
     assert first.meta["repo"] == "org/repo0" and first.meta["path"] == "src/m0.py"
     assert first.meta["licenses"] == ["MIT"] and first.meta["file"] == "stack/x.parquet"
@@ -63,8 +64,10 @@ def test_corrupt_page_keeps_earlier_row_groups():
     out = _parse(bytes(data))
     docs = [r for r in out if isinstance(r, Document)]
     assert [d.meta["row"] for d in docs] == list(range(10)) + list(range(20, 30))  # groups 0 and 2 survive
-    assert _reasons(out)[0].startswith("unreadable_parquet: row group 1 (10 of 10 rows unread)")
-    assert len(out) == 21
+    lost = [r for r in out if isinstance(r, Rejected)]
+    assert [r.meta["row"] for r in lost] == list(range(10, 20))                   # each lost row counted
+    assert all(r.reason.startswith("unreadable_parquet: column content") for r in lost)
+    assert len(out) == 30
 
 
 def test_schema_mismatch():
@@ -108,3 +111,41 @@ def test_identical_blobs_in_two_repos_get_distinct_ids():
     b["content"], b["hexsha"] = a["content"], a["hexsha"]
     docs = [r for r in _parse(corpus.stack_parquet([a, b])) if isinstance(r, Document)]
     assert len(docs) == 2 and docs[0].id != docs[1].id
+
+
+def test_stack_v2_column_names_hydrated_with_content():
+    """the-stack-v2(-dedup) rows once `content` is fetched: language, repo_name, path, detected_licenses, blob_id."""
+    sink = io.BytesIO()
+    pq.write_table(pa.table({
+        "blob_id": ["b" * 40], "path": ["/pkg/mod.py"], "repo_name": ["org/v2repo"], "language": ["Python"],
+        "detected_licenses": [["Apache-2.0"]], "license_type": ["permissive"], "extension": ["py"],
+        "star_events_count": [12], "length_bytes": [22], "content": ["def g():\n    return 2\n"]}), sink)
+    (doc,) = _parse(sink.getvalue())
+    assert isinstance(doc, Document) and doc.source == "code"
+    assert (doc.meta["repo"], doc.meta["path"], doc.meta["licenses"], doc.meta["hexsha"], doc.meta["stars"],
+            doc.meta["ext"]) == ("org/v2repo", "/pkg/mod.py", ["Apache-2.0"], "b" * 40, 12, "py")
+
+
+def test_language_from_the_hugging_face_folder_when_there_is_no_lang_column():
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"content": ["fn main() {}\n"], "licenses": [["MIT"]]}), sink)
+    out = list(stack.parse(io.BytesIO(sink.getvalue()), "stack/data/rust/train-00000-of-00001.parquet"))
+    assert [(r.source, r.meta["language"]) for r in out] == [("code", "Rust")]
+    out = list(stack.parse(io.BytesIO(sink.getvalue()), "stack/data/misc/train.parquet"))
+    assert [r.reason for r in out] == ["schema_mismatch: no lang column"]
+
+
+def test_row_group_parts_read_the_same_rows_as_the_whole_file():
+    data = corpus.stack_parquet([corpus.stack_row(i) for i in range(250)], row_group_size=60)
+    assert stack.parts(io.BytesIO(data), "stack/x.parquet") == [0, 1, 2, 3, 4]
+    whole = [(r.id, r.meta["row"]) for r in _parse(data)]
+    by_part = [(r.id, r.meta["row"]) for g in range(5)
+               for r in stack.parse_part(io.BytesIO(data), "stack/x.parquet", g)]
+    assert by_part == whole and [row for _, row in whole] == list(range(250))
+
+
+def test_a_file_with_the_wrong_schema_rejects_each_of_its_rows():
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"text": ["a", "b", "c"], "lang": ["Python"] * 3}), sink)
+    out = _parse(sink.getvalue())
+    assert [(r.reason, r.meta["row"]) for r in out] == [("schema_mismatch: no content column", i) for i in range(3)]

@@ -13,7 +13,8 @@ def test_prompt_solution_and_tests_in_meta():
     out = list(synthetic.parse(io.BytesIO(data), "synthetic/s.jsonl"))
     assert isinstance(out[0], Document)
     assert out[0].text == "Write inc(x).\ndef inc(x):\n    return x + 1\n"
-    assert out[0].meta["tests"] == "assert inc(1) == 2\n" and out[0].id == doc_id("synthetic", "t1")
+    assert out[0].meta["tests"] == "assert inc(1) == 2\n" and out[0].id == doc_id("synthetic", "synthetic/s.jsonl#line 1")
+    assert out[0].meta["original_id"] == out[0].meta["task_id"] == "t1"
     assert [r.reason for r in out[1:]] == ["missing_field: tests",
                                           "malformed_json: line 3: Expecting property name enclosed in double quotes"]
     assert all(isinstance(r, Rejected) for r in out[1:])
