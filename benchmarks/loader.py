@@ -1,20 +1,24 @@
-"""Trainer input pipeline throughput: packed tokens/s per core of trainer.data vs raw ArrayRecord reads.
+"""Trainer input pipeline throughput: packed tokens per CPU-second of trainer.data vs raw ArrayRecord reads.
 
 Fixture: three sources (code, text, math) of ArrayRecord shards written with tokens.records.encode_example
 and tokens.manifest.write_manifest, log-normal document lengths (medians 400 / 700 / 250 tokens, tails to
 16k), Zipf-like ids from a 32,000-token vocabulary; full mode >= 5M tokens, --quick ~0.4M. A contract
 mixture.json (weights 0.5 / 0.35 / 0.15) over them is validated with mixer.mixture.validate_mixture.
 
-Measured in one process, one after the other, on the same documents in the same order:
-  loader   trainer.data.make_train_iterator (SamplingPlan -> TokenizedSource -> packing into host batches ->
-           prefetch thread), counting non-padding tokens of the [B, L] batches
+Measured in one process, interleaved in every repeat, on the same shards:
+  loader   trainer.data.make_train_iterator (host slice -> SamplingPlan with token feedback -> checked
+           TokenizedSource reads -> packing into host batches -> Grain prefetch thread)
   raw      the same (source, document) picks, precomputed, read one record at a time with
            ArrayRecordReader.read([i]) + tokens.records.decode_tokens: no plan, no checks, no packing
   seq      every record of every shard read in chunks of 1024 + decode_tokens (the cheapest possible read)
-"per core" = tokens / process CPU seconds (all threads), so other jobs on a shared machine do not count
-against us; wall-clock rates are printed too. Targets: loader >= 0.7x raw and >= 1M tokens/s per core.
+  grain    a Grain-native pipeline on the same shards: per source ArrayRecordDataSource -> MapDataset
+           shuffle -> repeat -> decode, MapDataset.mix by document rates (w_s / mean length), then
+           ConcatThenSplitIterDataset packing and batch (the peer the loader was chosen over)
+"Per CPU-second" = tokens / process CPU seconds (all threads), so other jobs on a shared machine count
+against neither side; the loader/raw ratio is taken per repeat (adjacent runs) and its median reported.
+Realised token shares of the loader's and Grain's packed streams are compared with the weights per window.
 
-    python -m benchmarks.loader [--quick] [--seq-len 2048] [--batch 8] [--no-record]
+    python -m benchmarks.loader [--quick] [--seq-len 2048] [--batch 8] [--repeats N] [--no-record]
 """
 from __future__ import annotations
 
@@ -124,6 +128,7 @@ def run_loader(mixture: dict, seq_len: int, batch: int, tokens: int) -> dict:
     it = make_train_iterator(mixture, cfg)
     next(it)  # opens shards and starts the prefetch thread outside the timed region
     got = rows = padding = 0
+    sources = []
     with Clock() as clock:
         while got < tokens:
             b = next(it)
@@ -131,8 +136,59 @@ def run_loader(mixture: dict, seq_len: int, batch: int, tokens: int) -> dict:
             got += real
             padding += b["segment_ids"].size - real
             rows += b["segment_ids"].shape[0]
+            sources.append(b["source_ids"])
     return {"tokens": got, "rows": rows, "padding_fraction": padding / (got + padding),
-            "wall_s": clock.wall, "cpu_s": clock.cpu}
+            "wall_s": clock.wall, "cpu_s": clock.cpu, "source_ids": sources}
+
+
+def grain_pipeline(mixture: dict, seq_len: int, batch: int):
+    """The Grain-native peer: per-source shuffle + repeat + decode, document-rate mix, concat-then-split packing."""
+    import grain.python as gp
+    from grain import experimental as gx
+
+    from tokens.records import decode_tokens
+
+    names = sorted(mixture["sources"])
+    datasets, weights = [], []
+    for sid, name in enumerate(names):
+        entry = mixture["sources"][name]
+        source = gp.ArrayRecordDataSource(entry["shards"])
+
+        def to_example(record, sid=sid):
+            ids = decode_tokens(record)
+            return {"tokens": ids, "sources": np.full(ids.size, sid, np.int32)}
+
+        datasets.append(gp.MapDataset.source(source).shuffle(seed=sid).repeat().map(to_example))
+        weights.append(entry["weight"] * entry["documents"] / entry["available_tokens"])   # document rates
+    mixed = gp.MapDataset.mix(datasets, weights).to_iter_dataset()
+    packed = gx.ConcatThenSplitIterDataset(mixed, length_struct={"tokens": seq_len + 1, "sources": seq_len + 1})
+    return iter(packed.batch(batch))
+
+
+def run_grain(mixture: dict, seq_len: int, batch: int, tokens: int) -> dict:
+    it = grain_pipeline(mixture, seq_len, batch)
+    next(it)
+    got = 0
+    sources = []
+    with Clock() as clock:
+        while got < tokens:
+            b = next(it)
+            got += int(np.count_nonzero(b["tokens_segment_ids"]))
+            sources.append(np.where(b["tokens_segment_ids"] > 0, b["sources"], -1))
+    return {"tokens": got, "wall_s": clock.wall, "cpu_s": clock.cpu, "source_ids": sources}
+
+
+def share_error(mixture: dict, source_ids: list[np.ndarray], window: int = 1_000_000) -> float:
+    """Largest |realised token share - weight| in points over consecutive windows of `window` tokens."""
+    names = sorted(mixture["sources"])
+    ids = np.concatenate([s.ravel() for s in source_ids])
+    ids = ids[ids >= 0]
+    worst = 0.0
+    for begin in range(0, ids.size - window + 1, window):
+        counts = np.bincount(ids[begin:begin + window], minlength=len(names))
+        worst = max(worst, max(abs(counts[i] / window - mixture["sources"][n]["weight"]) * 100
+                               for i, n in enumerate(names)))
+    return worst
 
 
 def planned_picks(mixture: dict, seq_len: int, batch: int, tokens: int) -> list[tuple[int, int]]:
@@ -214,6 +270,35 @@ def per_wall(r: dict) -> float:
     return r["tokens"] / r["wall_s"]
 
 
+def measure_child(mixture_path: str, tokens: int, seq_len: int, batch: int) -> dict:
+    """One loader run and one raw run with whatever trainer/tokens code is first on sys.path (--compare-with)."""
+    with open(mixture_path) as f:
+        mixture = json.load(f)
+    picks = planned_picks(mixture, seq_len, batch, tokens)
+    loader, raw = run_loader(mixture, seq_len, batch, tokens), run_raw(mixture, picks)
+    return {"loader": per_core(loader), "raw": per_core(raw)}
+
+
+def compare(mixture: dict, tmp: str, other: str, repeats: int, tokens: int, seq_len: int, batch: int) -> dict:
+    """Alternate child processes running this tree's code and `other`'s on the same fixture (before/after)."""
+    import subprocess
+
+    path = os.path.join(tmp, "mixture.json")
+    with open(path, "w") as f:
+        json.dump(mixture, f)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out: dict[str, list[dict]] = {"before": [], "after": []}
+    for _ in range(repeats):
+        for label, tree in (("before", other), ("after", here)):
+            code = (f"import sys, json; sys.path.insert(0, {tree!r}); import runpy; "
+                    f"m = runpy.run_path({os.path.abspath(__file__)!r}); "
+                    f"print(json.dumps(m['measure_child']({path!r}, {tokens}, {seq_len}, {batch})))")
+            env = dict(os.environ, PYTHONPATH=tree)
+            done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            out[label].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -221,15 +306,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seq-len", type=int, default=2048, help="packed row length L in tokens (default 2048)")
     parser.add_argument("--batch", type=int, default=8, help="rows per batch B (default 8)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="measurements of each path, best kept (default 1 quick, 3 full)")
+                        help="interleaved measurements of every path (default 1 quick, 5 full)")
     parser.add_argument("--no-record", action="store_true",
                         help="do not write benchmarks/RESULTS.md and benchmarks/results.json")
+    parser.add_argument("--compare-with", metavar="DIR", default=None,
+                        help="another checkout (e.g. a worktree of the previous commit): its loader and raw read "
+                             "are measured in child processes alternating with this tree's (before/after)")
     args = parser.parse_args(argv)
     from benchmarks import results
 
     total = 400_000 if args.quick else 6_000_000
     measured = 200_000 if args.quick else 4_000_000
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (1 if args.quick else 5)
+    load_before = results.load_avg()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         mixture = write_fixture(tmp, {n: int(total * w) for n, (w, _, _) in SOURCES.items()})
@@ -237,51 +326,77 @@ def main(argv: list[str] | None = None) -> int:
         docs = sum(e["documents"] for e in mixture["sources"].values())
         tokens = sum(e["available_tokens"] for e in mixture["sources"].values())
         picks = planned_picks(mixture, args.seq_len, args.batch, measured)
-        runs: dict[str, list[dict]] = {"loader": [], "raw": [], "seq": []}
+        runs: dict[str, list[dict]] = {"loader": [], "raw": [], "seq": [], "grain": []}
         for _ in range(repeats):  # interleaved, so a busy spell on a shared machine hits every path alike
             runs["loader"].append(run_loader(mixture, args.seq_len, args.batch, measured))
             runs["raw"].append(run_raw(mixture, picks))
             runs["seq"].append(run_sequential(mixture))
-        loader, raw, seq = (max(runs[k], key=per_core) for k in ("loader", "raw", "seq"))
-    ratio = per_core(loader) / per_core(raw)
-    ratio_seq = per_core(loader) / per_core(seq)
+            runs["grain"].append(run_grain(mixture, args.seq_len, args.batch, measured // 4))
+        versus = (compare(mixture, tmp, args.compare_with, repeats, measured // 2, args.seq_len, args.batch)
+                  if args.compare_with else None)
+        window = 1_000_000 if not args.quick else 50_000
+        loader_error = share_error(mixture, runs["loader"][0]["source_ids"], window)
+        grain_error = share_error(mixture, runs["grain"][0]["source_ids"], window)
+    ratios = sorted(per_core(a) / per_core(b) for a, b in zip(runs["loader"], runs["raw"]))
+    grain_ratios = sorted(per_core(a) / per_core(b) for a, b in zip(runs["grain"], runs["raw"]))
+    ratio, grain_ratio = ratios[len(ratios) // 2], grain_ratios[len(grain_ratios) // 2]
+    loader, raw, seq, grain = (max(runs[k], key=per_core) for k in ("loader", "raw", "seq", "grain"))
+    load_after = results.load_avg()
     print(f"fixture: {docs:,} documents, {tokens:,} tokens, 3 sources x {SHARDS_PER_SOURCE} shards "
-          f"(written in {build_s:.1f} s)")
-    for label, r in (("loader", loader), ("raw (same picks)", raw), ("raw sequential", seq)):
-        print(f"{label:<18} {r['tokens']:>10,} tokens  {per_core(r) / 1e6:6.2f} M tokens/s/core  "
-              f"{per_wall(r) / 1e6:6.2f} M tokens/s wall  (cpu {r['cpu_s']:.2f} s, wall {r['wall_s']:.2f} s)")
-    print(f"loader / raw = {ratio:.2f}x (target >= 0.7x); loader / sequential = {ratio_seq:.2f}x; "
-          f"padding {loader['padding_fraction']:.2%}; per core target >= 1M tokens/s: "
-          f"{'met' if per_core(loader) >= 1e6 else 'MISSED'}")
-    trainer_rate = results.read_results().get("trainer_tokens_per_s")
-    if trainer_rate:
-        print(f"the CPU trainer benchmark consumes {trainer_rate:,.0f} tokens/s: the loader has "
-              f"{per_core(loader) / trainer_rate:,.0f}x headroom on one core")
+          f"(written in {build_s:.1f} s); {load_before} before, {load_after} after")
+    for label, r in (("loader", loader), ("raw (same picks)", raw), ("raw sequential", seq), ("grain-native", grain)):
+        print(f"{label:<18} {r['tokens']:>10,} tokens  {per_core(r) / 1e6:6.2f} M tokens/CPU-s (best of {repeats})  "
+              f"{per_wall(r) / 1e6:6.2f} M tokens/s wall")
+    print(f"loader / raw per repeat: {', '.join(f'{r:.2f}' for r in ratios)} -> median {ratio:.2f}x (target >= 0.8x); "
+          f"grain-native / raw median {grain_ratio:.2f}x")
+    print(f"token shares per {window:,}-token window: loader max error {loader_error:.2f} points, grain-native "
+          f"{grain_error:.2f} points (document-rate mixing); padding {loader['padding_fraction']:.2%}")
+    before_after = ""
+    if versus:
+        def med(label, key):
+            values = sorted(r[key] for r in versus[label])
+            return values[len(values) // 2]
+
+        def per_repeat(label):
+            return ", ".join(f"{r['loader'] / r['raw']:.2f}" for r in versus[label])
+
+        before_after = (f"Before/after (`--compare-with {args.compare_with}`, {repeats} alternating child processes, "
+                        f"{measured // 2:,} tokens each, medians): before loader {med('before', 'loader') / 1e6:.2f} / "
+                        f"raw {med('before', 'raw') / 1e6:.2f} M tokens/CPU-s (ratios {per_repeat('before')}); after "
+                        f"loader {med('after', 'loader') / 1e6:.2f} / raw {med('after', 'raw') / 1e6:.2f} "
+                        f"(ratios {per_repeat('after')}); loader after / before "
+                        f"{med('after', 'loader') / med('before', 'loader'):.2f}x, after loader / before raw "
+                        f"{med('after', 'loader') / med('before', 'raw'):.2f}x.\n")
+        print(before_after)
     if args.no_record:
         return 0
-    command = "python -m benchmarks.loader" + (" --quick" if args.quick else "")
+    command = "python -m benchmarks.loader" + (" --quick" if args.quick else "") + (
+        f" --compare-with {args.compare_with}" if args.compare_with else "")
     results.merge_results({
         "loader_tokens_per_s_per_core": round(per_core(loader)),
         "loader_raw_tokens_per_s_per_core": round(per_core(raw)),
         "loader_sequential_tokens_per_s_per_core": round(per_core(seq)),
+        "loader_grain_native_tokens_per_s_per_core": round(per_core(grain)),
         "loader_vs_raw_ratio": round(ratio, 3),
     })
     section = f"""## Trainer input pipeline (benchmarks/loader.py) - {results.today()}
 
-Command: `{command}`. Machine: {results.machine()} ({results.load_avg()} at the end: shared machine).
+Command: `{command}`. Machine: {results.machine()} ({load_before} before, {load_after} after: shared machine).
 Fixture: {docs:,} documents / {tokens:,} tokens in 3 sources x {SHARDS_PER_SOURCE} ArrayRecord shards, log-normal
-lengths, vocabulary {VOCAB:,}. Batches B={args.batch} x L={args.seq_len}; best of {repeats} interleaved runs. Per core = tokens /
-process CPU seconds (every thread of the process).
+lengths, vocabulary {VOCAB:,}. Batches B={args.batch} x L={args.seq_len}; {repeats} interleaved repeats of every path;
+per CPU-second = tokens / process CPU seconds (every thread of the process); best repeat shown per path.
 
-| path | tokens | M tokens/s per core | M tokens/s wall | vs raw |
+| path | tokens | M tokens/CPU-s | M tokens/s wall | vs raw |
 |---|---:|---:|---:|---:|
-| trainer.data loader (plan + checked reads + packing into batches + Grain prefetch) | {loader['tokens']:,} | {per_core(loader) / 1e6:.2f} | {per_wall(loader) / 1e6:.2f} | {ratio:.2f}x |
+| trainer.data loader (host slice + plan + checked reads + packing + Grain prefetch) | {loader['tokens']:,} | {per_core(loader) / 1e6:.2f} | {per_wall(loader) / 1e6:.2f} | {ratio:.2f}x (median) |
 | raw: same picks, ArrayRecordReader.read([i]) + decode_tokens | {raw['tokens']:,} | {per_core(raw) / 1e6:.2f} | {per_wall(raw) / 1e6:.2f} | 1.00x |
 | raw sequential: read 1024 at a time + decode_tokens | {seq['tokens']:,} | {per_core(seq) / 1e6:.2f} | {per_wall(seq) / 1e6:.2f} | {per_core(seq) / per_core(raw):.2f}x |
+| Grain-native: MapDataset shuffle/mix by document rates + ConcatThenSplit packing | {grain['tokens']:,} | {per_core(grain) / 1e6:.2f} | {per_wall(grain) / 1e6:.2f} | {grain_ratio:.2f}x (median) |
 
-Targets: loader >= 0.7x raw ({'met' if ratio >= 0.7 else 'MISSED'}: {ratio:.2f}x), >= 1M tokens/s per core
-({'met' if per_core(loader) >= 1e6 else 'MISSED'}: {per_core(loader) / 1e6:.2f}M). Padding {loader['padding_fraction']:.2%} of row slots.
-"""
+Loader / raw per repeat: {', '.join(f'{r:.2f}' for r in ratios)} (target >= 0.8x: {'met' if ratio >= 0.8 else 'MISSED'}).
+Token shares per {window:,}-token window: loader max error {loader_error:.2f} points (token feedback), Grain-native
+{grain_error:.2f} points (document-rate mixing). Padding {loader['padding_fraction']:.2%} of row slots.
+{before_after}"""
     results.append_section(section)
     return 0
 

@@ -1,40 +1,13 @@
 """SamplingPlan: the deterministic stream of (source, document index) picks a mixture trains on.
 
-Numpy-free hot path (unrolled Feistel, inlined open-loop step), no JAX: the trainer's data pipeline calls
-`next()` once per document.
-
-How a pick is made
-- Source choice is stride scheduling on virtual time, not random draws. Weights are token
-  shares; a source's mean document length m_s = available_tokens / documents (from the
-  mixture entry) turns them into document rates r_s = w_s / m_s. The k-th pick of source s
-  (k = 1, 2, ...) is due at virtual time (k - 1/2) / r_s; each step takes the source with
-  the earliest due time (ties: sorted source order). This is Sainte-Lague/Webster
-  apportionment run as a stream: over any prefix of n picks every source's count stays
-  within about one document of n * r_s / sum(r) (<= 1.3 measured for 2-9 random sources;
-  the "k / r_s" variant drifts past 2), so the mix is smooth at every scale, and the state
-  is just the pick count per source.
-- Documents within a source follow a seeded permutation per epoch: the c-th pick of source
-  s (c = 0, 1, ...) is document perm_{seed, s, epoch}(c mod N) with epoch = c // N. No
-  document repeats inside an epoch, and a fractional epoch simply continues into the next
-  permutation. The permutation is a 4-round Feistel network over [0, 2^k) (2^k < 2N)
-  with cycle walking back into [0, N): a bijection computed per index in O(1) memory, so a
-  source of 1e9 documents needs no index array. Keys come from BLAKE2b of
-  (seed, source name, epoch), so adding a source never reshuffles the others.
-
-Token feedback (optional). Open-loop document rates are exact in expectation but a window
-of W tokens wanders by roughly cv / sqrt(documents in the window) because documents differ
-in length (heavy-tailed real lengths: ~1 percentage point per 1M tokens). Passing
-`doc_tokens(source, index) -> int` switches source choice to realised tokens: each
-source's next document is placed at the midpoint of the token interval it will occupy, i.e.
-the source with the smallest (tokens_s + next_length_s / 2) / w_s goes next, so every source
-stays within about half a document of its token share at every point of the stream (0.1-0.4
-points per 1M-token window with lengths up to 9000 tokens, vs 1.8-2.9 open loop: see
-tests/mixer/test_sampling.py). The callback is evaluated once per document of the global
-stream (other hosts' picks too), so it must be cheap (e.g. a length index or a read cache).
-
-Multi-host. All hosts compute the same global stream; host `process_index` takes global
-picks process_index, process_index + process_count, ... so hosts get disjoint documents
-(within an epoch) and together cover the stream exactly. State resumes the host it came from.
+Source choice is stride scheduling on virtual time (Sainte-Lague apportionment run as a stream) over
+document rates, or, with `doc_tokens`, over realised tokens: the source whose next document's midpoint
+falls earliest in its token share goes next, so every source stays within about half a document of its
+share at every point. Documents within a source follow a keyed Feistel permutation per epoch (O(1)
+memory, no repeats within an epoch). The state is a few counters, so a plan resumes exactly. Pure
+Python, no numpy or JAX on the hot path: the trainer calls next() once per document. Several hosts each
+run a plan over their own shard slice (trainer.host_slices). The reasoning and the measured errors are
+in docs/decisions.md ("Sampling plan").
 """
 from __future__ import annotations
 
@@ -110,15 +83,12 @@ class SamplingPlan:
     mixture: a mixture.json dict (mixer.mixture.load_mixture); seed defaults to mixture["seed"].
     """
 
-    def __init__(self, mixture: dict, *, seed: int | None = None, process_index: int = 0,
-                 process_count: int = 1, doc_tokens: Callable[[str, int], int] | None = None):
-        if process_count < 1 or not 0 <= process_index < process_count:
-            raise ValueError(f"process_index={process_index} must be in [0, process_count={process_count})")
+    def __init__(self, mixture: dict, *, seed: int | None = None,
+                 doc_tokens: Callable[[str, int], int] | None = None):
         entries = mixture.get("sources") or {}
         if not entries:
             raise ValueError("mixture has no sources")
         self.seed = int(mixture.get("seed", 0) if seed is None else seed)
-        self.process_index, self.process_count = process_index, process_count
         self.sources: list[str] = sorted(entries)
         self._doc_tokens = doc_tokens
         self._active: list[int] = []          # indices of sources with weight > 0
@@ -158,7 +128,6 @@ class SamplingPlan:
     def get_state(self) -> dict:
         """JSON-able state; set_state on a plan built from the same mixture resumes exactly."""
         state = {"version": STATE_VERSION, "seed": self.seed, "position": self._position,
-                 "process_index": self.process_index, "process_count": self.process_count,
                  "counts": {s: self._counts[i] for i, s in enumerate(self.sources)}}
         if self._doc_tokens is not None:
             state["tokens"] = {s: self._tokens[i] for i, s in enumerate(self.sources)}
@@ -167,9 +136,11 @@ class SamplingPlan:
     def set_state(self, state: dict) -> None:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"sampling state version {state.get('version')!r} (expected {STATE_VERSION})")
-        for key in ("seed", "process_index", "process_count"):
-            if state.get(key) != getattr(self, key):
-                raise ValueError(f"sampling state has {key}={state.get(key)!r}, this plan {getattr(self, key)!r}")
+        if state.get("seed") != self.seed:
+            raise ValueError(f"sampling state has seed={state.get('seed')!r}, this plan {self.seed!r}")
+        if state.get("process_count", 1) != 1:   # written when hosts strided one global stream
+            raise ValueError(f"sampling state of host {state.get('process_index')} of {state['process_count']} "
+                             "sharing one global stream: hosts now sample their own shard slices")
         counts = state.get("counts") or {}
         if sorted(counts) != self.sources:
             raise ValueError(f"sampling state sources {sorted(counts)} differ from the mixture's {self.sources}")
@@ -207,43 +178,34 @@ class SamplingPlan:
         return perm._walk(offset)             # 0 <= offset < n by construction
 
     def next(self) -> tuple[str, int]:
-        """This host's next pick: (source name, document index within that source)."""
+        """The next pick: (source name, document index within that source)."""
         if self._doc_tokens is None:      # open loop: due time from pick counts (called once per document)
-            counts, stride, active = self._counts, self._stride, self._active
-            count_hosts, host = self.process_count, self.process_index
-            while True:
-                best, best_due = -1, float("inf")
-                for i in active:
-                    due = (counts[i] + 0.5) * stride[i]
-                    if due < best_due:
-                        best, best_due = i, due
-                count = counts[best]
-                counts[best] = count + 1
-                global_index = self._position
-                self._position = global_index + 1
-                if global_index % count_hosts == host:
-                    return self.sources[best], self.document(best, count)
-        # closed loop (token feedback), inlined the same way; the next document of every source and
-        # its length are cached, so each pick walks one permutation and calls doc_tokens once
-        tokens, weights, active = self._tokens, self._weights, self._active
-        counts, next_len, next_doc = self._counts, self._next_len, self._next_doc
-        count_hosts, host = self.process_count, self.process_index
-        while True:
+            counts, stride = self._counts, self._stride
             best, best_due = -1, float("inf")
-            for i in active:
-                length = next_len[i]
-                if length < 0:
-                    length = self._next_length(i)
-                due = (tokens[i] + 0.5 * length) / weights[i]
+            for i in self._active:
+                due = (counts[i] + 0.5) * stride[i]
                 if due < best_due:
                     best, best_due = i, due
-            counts[best] += 1
-            tokens[best] += next_len[best]
-            next_len[best] = -1
-            global_index = self._position
-            self._position = global_index + 1
-            if global_index % count_hosts == host:
-                return self.sources[best], next_doc[best]
+            count = counts[best]
+            counts[best] = count + 1
+            self._position += 1
+            return self.sources[best], self.document(best, count)
+        # closed loop (token feedback), inlined the same way; the next document of every source and
+        # its length are cached, so each pick walks one permutation and calls doc_tokens once
+        tokens, weights, next_len = self._tokens, self._weights, self._next_len
+        best, best_due = -1, float("inf")
+        for i in self._active:
+            length = next_len[i]
+            if length < 0:
+                length = self._next_length(i)
+            due = (tokens[i] + 0.5 * length) / weights[i]
+            if due < best_due:
+                best, best_due = i, due
+        self._counts[best] += 1
+        tokens[best] += next_len[best]
+        next_len[best] = -1
+        self._position += 1
+        return self.sources[best], self._next_doc[best]
 
     __next__ = next
 
@@ -255,6 +217,6 @@ class SamplingPlan:
 
     @property
     def position(self) -> int:
-        """Global picks generated so far (all hosts)."""
+        """Picks generated so far."""
         return self._position
 

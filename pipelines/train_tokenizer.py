@@ -27,8 +27,9 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import dry_run, io, sinks
+from pipelines import dry_run, io, sinks, tokenizer_budget
 from pipelines.sources.curated import ReadCurated, resolve_sources
+from tokens.cache import parse_bytes
 from tokens.flags import finite_float
 from tokens.tokenizer import SPACE, Tokenizer
 
@@ -236,6 +237,24 @@ def remove_sample(sample_dir: str) -> None:
             io.delete(io.join(sample_dir, name))
 
 
+def loaded_bytes(path: str, input_sentence_size: int) -> int:
+    """Bytes of the training lines SentencePiece will load: the file, or its first input_sentence_size lines."""
+    if input_sentence_size <= 0:
+        return os.path.getsize(path)
+    used = lines = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(16 << 20):
+            count = chunk.count(b"\n")
+            if lines + count < input_sentence_size:
+                used, lines = used + len(chunk), lines + count
+                continue
+            pos = -1
+            for _ in range(input_sentence_size - lines):
+                pos = chunk.index(b"\n", pos + 1)
+            return used + pos + 1
+    return used
+
+
 def parse_weights(text: str | None) -> dict[str, float] | None:
     if not text:
         return None
@@ -270,13 +289,22 @@ def run(argv: list[str] | None = None) -> dict:
                                           "required with --dry_run=True, which lists nothing)")
     parser.add_argument("--num-threads", type=int, help="SentencePiece trainer threads (result does not depend on it)")
     parser.add_argument("--max-sentence-length", type=int, help="bytes per training line; longer lines are cut")
+    parser.add_argument("--input-sentence-size", type=int,
+                        help="training lines SentencePiece loads, the first N of the sample (0 = all; caps memory)")
+    parser.add_argument("--memory-limit", type=parse_bytes, default=None, metavar="BYTES",
+                        help="memory SentencePiece may use, e.g. 64G (default: this machine's memory or cgroup "
+                             "limit); training that would need more is refused before it starts")
     args, beam_args = parser.parse_known_args(argv)
 
     overrides = {k: v for k, v in dict(
         vocab_size=args.vocab_size, sample_bytes=args.sample_bytes, sample_docs=args.sample_docs,
         min_source_share=args.min_source_share, num_threads=args.num_threads,
-        max_sentence_length=args.max_sentence_length).items() if v is not None}
+        max_sentence_length=args.max_sentence_length, input_sentence_size=args.input_sentence_size).items()
+        if v is not None}
     config = dataclasses.replace(PRESETS[args.preset], **overrides)
+    if config.sample_docs <= 0:   # refuse what cannot fit before the sampling job runs (SystemExit)
+        print(tokenizer_budget.check(tokenizer_budget.effective_sample_bytes(
+            config.sample_bytes, config.input_sentence_size), config.vocab_size, args.memory_limit))
     weights = parse_weights(args.weights)
     sample_dir = io.join(args.output, SAMPLE_DIR)
     options = PipelineOptions(beam_args)
@@ -301,6 +329,8 @@ def run(argv: list[str] | None = None) -> dict:
         counts = write_training_text(sample_dir, text_path, config.max_sentence_length)
         if not counts:
             raise SystemExit(f"train_tokenizer: the sample is empty (rates {rates})")
+        print(tokenizer_budget.check(loaded_bytes(text_path, config.input_sentence_size), config.vocab_size,
+                                     args.memory_limit))
         model = train(text_path, config)
         tok = Tokenizer(model)
         meta = {"sha256": tok.sha256, "vocab_size": tok.vocab_size, "pad_id": tok.pad_id,

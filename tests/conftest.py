@@ -33,14 +33,17 @@ def _wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float = 30.0) ->
 
 
 @pytest.fixture(scope="session")
-def gcs_emulator():
+def gcs_emulator(tmp_path_factory):
     """Start gcp-storage-emulator (in memory), point google-cloud-storage and Beam at it,
-    create a bucket and yield its name. STORAGE_EMULATOR_HOST is restored afterwards."""
+    create a bucket and yield its name. STORAGE_EMULATOR_HOST is restored afterwards.
+    Its stderr goes to a file: the single-threaded server prints a traceback for every client that
+    closes a connection early, and an undrained pipe would fill and hang it mid-test."""
     exe = Path(sys.executable).with_name("gcp-storage-emulator")
     port = _free_port()
     host = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(exe), "start", "--host=127.0.0.1", f"--port={port}", "--in-memory", "-q"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(tmp_path_factory.mktemp("gcs-emulator") / "stderr.log", "wb") as log:
+        proc = subprocess.Popen([str(exe), "start", "--host=127.0.0.1", f"--port={port}", "--in-memory", "-q"],
+                                stdout=subprocess.DEVNULL, stderr=log)
     previous = os.environ.get("STORAGE_EMULATOR_HOST")
     try:
         _wait_until_up(f"{host}/storage/v1/b", proc)

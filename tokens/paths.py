@@ -64,15 +64,20 @@ def basename(path: str) -> str:
     return posixpath.basename(path.rstrip("/")) if is_remote(path) else os.path.basename(path)
 
 
-def _remote(path: str):
-    """epath.Path for a gs:// (or other fsspec) path; emulator settings applied first."""
+def _emulator_settings() -> None:
+    """Under STORAGE_EMULATOR_HOST: anonymous gcsfs, no bucket-layout probe (the emulator has no such API).
+    Must precede the first gcsfs import."""
     if os.environ.get(EMULATOR_ENV):
-        # Must precede the first gcsfs import: the emulator has no bucket-layout API.
         os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
         import fsspec.config
 
         for protocol in ("gs", "gcs"):
             fsspec.config.conf.setdefault(protocol, {}).setdefault("token", "anon")
+
+
+def _remote(path: str):
+    """epath.Path for a gs:// (or other fsspec) path; emulator settings applied first."""
+    _emulator_settings()
     from etils import epath
 
     return epath.Path(path)
@@ -81,6 +86,17 @@ def _remote(path: str):
 def open_read(path: str) -> BinaryIO:
     """Binary stream of the stored bytes (no transparent decompression)."""
     return _remote(path).open("rb") if is_remote(path) else open(path, "rb")
+
+
+def download(path: str, local: str) -> None:
+    """Copy `path` to the local file `local` in one streamed request (gs://: gcsfs get_file, no readahead)."""
+    if not is_remote(path):
+        shutil.copyfile(path, local)
+        return
+    _emulator_settings()
+    import fsspec
+
+    fsspec.filesystem(path.split("://", 1)[0]).get_file(path, local)
 
 
 def read_bytes(path: str) -> bytes:
@@ -100,6 +116,23 @@ def size(path: str) -> int:
             raise FileNotFoundError(path)
         return remote.stat().length
     return os.path.getsize(path)
+
+
+def object_info(path: str) -> dict:
+    """{"size", "generation", "crc32c"} of a remote object, read fresh (no listing cache); generation and
+    crc32c (base64, as GCS reports it) are None where the store has none. FileNotFoundError when missing."""
+    if not is_remote(path):
+        return {"size": os.path.getsize(path), "generation": None, "crc32c": None}
+    _emulator_settings()
+    import fsspec
+
+    protocol = path.split("://", 1)[0]
+    fs = fsspec.filesystem(protocol)
+    fs.invalidate_cache(path)
+    info = fs.info(path)
+    if info.get("type") == "directory":
+        raise FileNotFoundError(path)
+    return {"size": int(info["size"]), "generation": info.get("generation"), "crc32c": info.get("crc32c")}
 
 
 def list_dir(directory: str) -> list[str]:

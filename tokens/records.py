@@ -2,12 +2,12 @@
 
 The record format is MaxText's pre-tokenized input (int64 feature "text" with the
 token ids, EOS appended; bytes feature "source"), built from a vendored copy of the
-Example proto (tokens/proto/example.proto) so no TensorFlow is needed. The fast wire
-decoder reads the packed ids of long records straight into numpy (tokens.source uses it).
+Example proto (tokens/proto/example.proto) so no TensorFlow is needed. Readers decode through a
+compiled wire decoder (tokens/records_jit.py); protobuf decides any layout it does not know.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -18,9 +18,6 @@ SOURCE_KEY = "source"
 _MAX_TOKEN_VARINT_BYTES = 5   # ids < 2**31: token ids never need more
 _TOKENS_KEY_BYTES = TOKENS_KEY.encode()
 _SOURCE_KEY_BYTES = SOURCE_KEY.encode()
-# Below this record size protobuf's C parser beats the numpy varint decode (see
-# benchmarks/records_decode.py and RESULTS.md); above it the fast path wins.
-FAST_PATH_MIN_BYTES = 640
 
 
 class CorruptRecordError(ValueError):
@@ -150,120 +147,30 @@ def _to_int32(ids: np.ndarray) -> np.ndarray:
     return ids.astype(np.int32)
 
 
-def read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    """(value, next position) of the protobuf varint at `pos`; CorruptRecordError past `end`."""
-    result = shift = 0
-    while pos < end:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            break
-    raise CorruptRecordError("truncated or overlong varint")
+_JIT = None
 
 
-def _fields(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
-    """(field number, wire type, start, end) of each field; varints yield their value as start."""
-    while pos < end:
-        key, pos = read_varint(buf, pos, end)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = read_varint(buf, pos, end)
-            yield number, wire, value, pos
-        elif wire == 2:
-            size, pos = read_varint(buf, pos, end)
-            if pos + size > end:
-                raise CorruptRecordError("length-delimited field runs past its message")
-            yield number, wire, pos, pos + size
-            pos += size
-        elif wire in (1, 5):
-            pos += 8 if wire == 1 else 4
-            if pos > end:
-                raise CorruptRecordError("fixed-width field runs past its message")
-            yield number, wire, pos, pos
-        else:
-            raise CorruptRecordError(f"unsupported wire type {wire}")
+def _compiled():
+    global _JIT
+    if _JIT is None:
+        from tokens import records_jit   # numba: imported on the first decode, not by writers
+        _JIT = records_jit
+    return _JIT
 
 
-def _packed_span(record: bytes) -> tuple[int, int] | None:
-    """Locate the packed int64 payload of feature "text"; None when the layout is unusual.
-
-    Straight-line walk of Example{features{feature<key, Feature{int64_list{value}}>}}:
-    cheap enough that the numpy decode of long documents wins overall.
-    """
-    n, spans = len(record), []
-    for f_num, f_wire, f_start, f_end in _fields(record, 0, n):
-        if f_num != 1 or f_wire != 2:
-            return None
-        pos = f_start
-        while pos < f_end:                       # map entries of Features.feature
-            if record[pos] != 0x0A:
-                return None
-            size, pos = read_varint(record, pos + 1, f_end)
-            e_end = pos + size
-            if e_end > f_end:
-                raise CorruptRecordError("map entry runs past its message")
-            key, value = None, None
-            for k_num, k_wire, k_start, k_end in _fields(record, pos, e_end):
-                if k_wire == 2 and k_num == 1:
-                    key = record[k_start:k_end]
-                elif k_wire == 2 and k_num == 2:
-                    value = (k_start, k_end)
-            pos = e_end
-            if key != _TOKENS_KEY_BYTES or value is None:
-                continue
-            for v_num, v_wire, v_start, v_end in _fields(record, *value):
-                if v_num != 3 or v_wire != 2:
-                    return None
-                for p_num, p_wire, p_start, p_end in _fields(record, v_start, v_end):
-                    if p_num != 1 or p_wire != 2:
-                        return None
-                    spans.append((p_start, p_end))
-    return spans[0] if len(spans) == 1 else None
-
-
-def _decode_varints(payload: np.ndarray) -> np.ndarray:
-    """Vectorised varint decode of a packed payload (uint8) into int64 values."""
-    if payload.size == 0:
-        return np.zeros(0, np.int64)
-    if payload[-1] & 0x80:
-        raise CorruptRecordError("packed token list ends inside a varint")
-    ends = np.flatnonzero(payload < 0x80)
-    if ends.size == payload.size:          # every id < 128
-        return payload.astype(np.int64)
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    lengths = ends - starts + 1
-    if int(lengths.max()) > _MAX_TOKEN_VARINT_BYTES:
-        raise CorruptRecordError("token id varint longer than 5 bytes")
-    shift_B = 7 * (np.arange(payload.size) - np.repeat(starts, lengths))
-    values_B = (payload & 0x7F).astype(np.int64) << shift_B
-    return np.add.reduceat(values_B, starts)
-
-
-def _packed_values(record: bytes) -> np.ndarray | None:
-    """int64 ids from the packed varints of a long record in `encode_example`'s layout (each in [0, 2**35):
-    at most 5 varint bytes); None when the protobuf parse has to decide."""
-    if len(record) < FAST_PATH_MIN_BYTES:
-        return None
-    span = _packed_span(record)
-    if span is None:
-        return None
-    payload = np.frombuffer(record, dtype=np.uint8, count=span[1] - span[0], offset=span[0])
-    return _decode_varints(payload)
+def decode_checked(record: bytes) -> tuple[np.ndarray, int]:
+    """(token ids int32, largest id or -1 when empty): the compiled decoder for the layout encode_example
+    writes, the protobuf parse for any other (both accept what protobuf accepts). CorruptRecordError."""
+    jit = _compiled()
+    ids, top, status = jit.decode(record)
+    if status == jit.OK:
+        return ids, top
+    if status != jit.FALLBACK:
+        raise CorruptRecordError(jit.STATUS_MESSAGES[status])
+    ids = decode_example(record)[0]
+    return ids, int(ids.max()) if ids.size else -1
 
 
 def decode_tokens(record: bytes) -> np.ndarray:
-    """Fast path: token ids (int32) straight from the packed varints, no message objects.
-
-    Short records and layouts other than the one `encode_example` writes (e.g.
-    unpacked ids) go through the protobuf parse, so it accepts what protobuf accepts.
-    """
-    values = _packed_values(record)
-    if values is None:
-        return decode_example(record)[0]
-    return _to_int32(values)
+    """Token ids (int32) of one record, without message objects (decode_checked)."""
+    return decode_checked(record)[0]

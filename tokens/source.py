@@ -1,18 +1,17 @@
 """`TokenizedSource`: random access over one source's shards, trusting nothing it has not checked.
 
-Shard record counts and sizes are checked against the manifest on open, sidecars against
-their CRC32C whenever they are read, gs:// shards against theirs when fetched into the local
-cache, and every decoded record is validated, so a corrupt record is an error naming the shard
-and record index, never garbage handed to the trainer (policy: tokens.manifest docstring). `lengths()` gives every document's token count from the
-shards' lengths sidecars (tokens.lengths) without reading records.
+Shard record counts and sizes are checked against the manifest on open, sidecars against their
+CRC32C whenever they are read, gs:// shards against theirs when fetched into the bounded cache
+(tokens.cache), and every decoded record is validated, so a corrupt record is an error naming the
+shard and record index, never garbage handed to the trainer (policy: tokens.manifest docstring).
+`lengths()` gives every document's token count from the shards' lengths sidecars (tokens.lengths)
+without reading records.
 """
 from __future__ import annotations
 
 import bisect
-import hashlib
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 
@@ -21,41 +20,12 @@ import numpy as np
 from tokens import checksums
 from tokens import lengths as lengths_sidecar
 from tokens import paths
+from tokens.cache import shared_cache
 from tokens.manifest import Manifest, ManifestError, load_manifest
-from tokens.records import CorruptRecordError, _packed_values, decode_example
+from tokens.records import CorruptRecordError, decode_checked, decode_example
 
 # Random access: no readahead, no background threads (array_record's documented setting).
 RANDOM_ACCESS_OPTIONS = "readahead_buffer_size:0,max_parallelism:0"
-
-
-def _local_copy(path: str, cache_dir: str | None, size: int | None = None, crc32c: str | None = None) -> str:
-    """array_record's pip build reads local files only: fetch gs:// shards once into a cache.
-
-    With the manifest's size/CRC32C the fetched bytes are verified before they enter the cache, and the
-    CRC is part of the cache name, so a shard re-tokenized under the same path is fetched again."""
-    if "://" not in path:
-        return path
-    cache_dir = cache_dir or os.environ.get("CODE_MIXTURES_CACHE") or os.path.join(
-        tempfile.gettempdir(), "code-mixtures-cache")
-    key = hashlib.sha256(path.encode()).hexdigest()[:16] + (f"-{crc32c}" if crc32c else "")
-    local = os.path.join(cache_dir, f"{key}-{path.rsplit('/', 1)[-1]}")
-    if not os.path.exists(local):
-        os.makedirs(cache_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".fetch-")
-        try:
-            running = checksums.Running()
-            with os.fdopen(fd, "wb") as out, paths.open_read(path) as src:
-                while chunk := src.read(16 << 20):
-                    out.write(chunk)
-                    running.update(chunk)
-            problem = checksums.mismatch(path, "the fetched file", running.digest(), size, crc32c)
-            if problem:
-                raise ManifestError(problem)
-            os.replace(tmp, local)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return local
 
 
 def _close_quietly(reader) -> None:
@@ -86,11 +56,11 @@ class TokenizedSource:
     def __init__(self, manifest: Manifest, cache_dir: str | None = None):
         self.manifest = manifest
         self._paths = manifest.shard_paths
-        self._cache_dir = cache_dir
+        self._cache_dir = cache_dir          # gs:// shards: tokens.cache (None: its configured default)
         self._offsets = np.cumsum([0] + [s.documents for s in manifest.shards]).tolist()
         self._documents = manifest.documents
         self._readers: list = [None] * len(self._paths)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()       # re-entrant: a cache eviction closes readers through it
         self._lengths: np.ndarray | None = None
 
     @classmethod
@@ -102,15 +72,33 @@ class TokenizedSource:
         if not source.manifest.checksummed:
             _warn_unchecksummed(source.manifest)
         if verify:
-            for shard in range(len(source._paths)):
-                source._reader(shard)
+            source.check_shards(range(len(source._paths)))
             if None not in source.manifest.lengths_paths:
                 source.lengths()
         return source
 
+    def check_shards(self, shards: Iterable[int]) -> None:
+        """Open these shards now and check their record counts against the manifest (ManifestError naming the
+        shard): a host checks the shards it will read at start, not mid-run."""
+        for shard in shards:
+            self._open(shard)
+
+    def _local(self, path: str, shard: int | None = None, crc32c: str | None = None) -> str:
+        """`path` itself when local; a verified copy from the bounded shard cache for gs:// (tokens.cache),
+        whose CRC32C must also be the manifest's `crc32c` when given."""
+        if not paths.is_remote(path):
+            return path
+        on_evict = None if shard is None else (lambda: self._evicted(shard))
+        return shared_cache(self._cache_dir).local_path(path, owner=self, on_evict=on_evict, crc32c=crc32c)
+
+    def _evicted(self, shard: int) -> None:
+        with self._lock:
+            _close_quietly(self._readers[shard])
+            self._readers[shard] = None
+
     def lengths(self) -> np.ndarray:
         """Tokens of every document (read-only uint32, shard order), loaded once from the lengths sidecars
-        (through the same local cache as gs:// shards); each is checked against its manifest entry (count =
+        (gs:// ones through the shard cache); each is checked against its manifest entry (count =
         documents, sum = tokens; ManifestError naming the file). A manifest without sidecars (written before
         them) falls back to decoding every record of those shards: correct, but as slow as reading them."""
         if self._lengths is None:
@@ -125,6 +113,12 @@ class TokenizedSource:
         shard, index = self._locate(int(i))
         return int(self.lengths()[self._offsets[shard] + index])
 
+    def shard_lengths(self, shard: int) -> np.ndarray:
+        """Tokens of every document of one shard (uint32; checked like lengths()), without loading the others."""
+        if self._lengths is not None:
+            return self._lengths[self._offsets[shard]:self._offsets[shard + 1]]
+        return self._shard_lengths(shard)
+
     def _shard_lengths(self, shard: int) -> np.ndarray:
         meta, sidecar = self.manifest.shards[shard], self.manifest.lengths_paths[shard]
         if sidecar is None:  # older manifest: decode the records
@@ -135,10 +129,8 @@ class TokenizedSource:
                     sizes[index] = self._checked(record, shard, index).size
             return lengths_sidecar.check(sizes, self._paths[shard], meta.documents, meta.tokens)
         try:
-            with open(_local_copy(sidecar, self._cache_dir, crc32c=meta.lengths_crc32c), "rb") as f:
+            with open(self._local(sidecar), "rb") as f:
                 data = f.read()
-        except ManifestError:
-            raise
         except Exception as e:  # missing sidecar, unreadable object
             raise ManifestError(f"{sidecar}: cannot read lengths sidecar ({type(e).__name__}: {e})") from None
         problem = checksums.mismatch(sidecar, "the lengths sidecar", checksums.of_bytes(data), None,
@@ -166,33 +158,47 @@ class TokenizedSource:
     def __len__(self) -> int:
         return self.manifest.documents
 
-    def _reader(self, shard: int):
+    def _open(self, shard: int):
+        """The shard's reader, opened (and its record count checked) on first use. A gs:// shard is fetched
+        into the cache before the lock is taken: an eviction that closes readers takes the lock after the
+        cache's, so this never holds ours while waiting for the cache."""
         reader = self._readers[shard]
-        if reader is None:
-            from array_record.python.array_record_module import ArrayRecordReader
+        if reader is not None:
+            return reader
+        path, meta = self._paths[shard], self.manifest.shards[shard]
+        try:
+            local = self._local(path, shard, meta.crc32c)
+        except Exception as e:  # missing object, cache refusing it, CRC32C not the manifest's: name the shard
+            raise ManifestError(f"{path}: cannot fetch shard ({type(e).__name__}: {e})") from None
+        try:
+            size = os.path.getsize(local)
+        except OSError:
+            size = None   # missing: the reader below says so
+        if meta.bytes is not None and size is not None and size != meta.bytes:
+            raise ManifestError(f"{path}: shard is {size} bytes, the manifest says {meta.bytes} "
+                                "(changed or truncated after tokenize)")
+        with self._lock:
+            if self._readers[shard] is None:
+                self._readers[shard] = self._open_checked(shard, local)
+            return self._readers[shard]
 
-            path, meta = self._paths[shard], self.manifest.shards[shard]
-            reader = None
-            try:
-                local = _local_copy(path, self._cache_dir, meta.bytes, meta.crc32c)
-                if meta.bytes is not None and os.path.getsize(local) != meta.bytes:
-                    raise ManifestError(f"{path}: shard is {os.path.getsize(local)} bytes, the manifest says "
-                                        f"{meta.bytes} (changed or truncated after tokenize)")
-                reader = ArrayRecordReader(local, RANDOM_ACCESS_OPTIONS)
-                count = reader.num_records()
-                if not reader.ok():
-                    reader.close()   # raises riegeli's status: the reason worth reporting
-                    raise RuntimeError("reader failed without a status")
-            except ManifestError:
-                raise
-            except Exception as e:  # missing file, damaged footer/index: riegeli says which
-                _close_quietly(reader)
-                raise ManifestError(f"{path}: cannot open shard ({type(e).__name__}: {e})") from None
-            expected = self.manifest.shards[shard].documents
-            if count != expected:
-                _close_quietly(reader)
-                raise ManifestError(f"{path}: shard holds {count} records, manifest says {expected}")
-            self._readers[shard] = reader
+    def _open_checked(self, shard: int, local: str):
+        from array_record.python.array_record_module import ArrayRecordReader
+
+        path, reader = self._paths[shard], None
+        try:
+            reader = ArrayRecordReader(local, RANDOM_ACCESS_OPTIONS)
+            count = reader.num_records()
+            if not reader.ok():
+                reader.close()   # raises riegeli's status: the reason worth reporting
+                raise RuntimeError("reader failed without a status")
+        except Exception as e:  # missing file, damaged footer/index: riegeli says which
+            _close_quietly(reader)
+            raise ManifestError(f"{path}: cannot open shard ({type(e).__name__}: {e})") from None
+        expected = self.manifest.shards[shard].documents
+        if count != expected:
+            _close_quietly(reader)
+            raise ManifestError(f"{path}: shard holds {count} records, manifest says {expected}")
         return reader
 
     def _locate(self, i: int) -> tuple[int, int]:
@@ -205,14 +211,21 @@ class TokenizedSource:
         return shard, i - self._offsets[shard]
 
     def _read(self, shard: int, indices: list[int]) -> list[bytes]:
-        with self._lock:
-            reader = self._reader(shard)
-            try:
-                return reader.read(indices)
-            except Exception as e:
-                raise CorruptRecordError(
-                    f"{self._paths[shard]}: cannot read record {self._first_bad(reader, indices)} "
-                    f"({type(e).__name__}: {e})") from None
+        for _ in range(3):        # a cache eviction by another thread may close the reader in between
+            if self._readers[shard] is None:
+                self._open(shard)
+            with self._lock:
+                reader = self._readers[shard]
+                if reader is None:
+                    continue
+                try:
+                    return reader.read(indices)
+                except Exception as e:
+                    raise CorruptRecordError(
+                        f"{self._paths[shard]}: cannot read record {self._first_bad(reader, indices)} "
+                        f"({type(e).__name__}: {e})") from None
+        raise ManifestError(f"{self._paths[shard]}: evicted from the shard cache while being read, three times "
+                            "in a row: raise --cache-bytes")
 
     @staticmethod
     def _first_bad(reader, indices: list[int]) -> int:
@@ -225,21 +238,17 @@ class TokenizedSource:
         return indices[0]
 
     def _checked(self, record: bytes, shard: int, index: int) -> np.ndarray:
-        """decode_tokens + non-empty + ids < vocab_size; errors name shard and record. Long records take one
-        max() over the packed ids for both the int32 and the vocabulary bound (varints are never negative)."""
+        """Decoded ids, non-empty and below vocab_size (the decoder's maximum: no second pass); errors name
+        shard and record."""
         try:
-            values = _packed_values(record)
-            ids = decode_example(record)[0] if values is None else values
+            ids, top = decode_checked(record)
         except CorruptRecordError as e:
             raise CorruptRecordError(f"{self._paths[shard]}: record {index}: {e}") from None
-        top = int(ids.max()) if ids.size else -1
-        if values is not None and top >= 1 << 31:
-            raise CorruptRecordError(f"{self._paths[shard]}: record {index}: token id outside int32 range")
         if ids.size == 0 or top >= self.vocab_size:
             raise CorruptRecordError(
                 f"{self._paths[shard]}: record {index}: "
                 + ("empty token list" if ids.size == 0 else f"token id {top} >= vocab_size {self.vocab_size}"))
-        return ids if values is None else ids.astype(np.int32)
+        return ids
 
     def __getitem__(self, i: int) -> np.ndarray:
         shard, index = self._locate(int(i))
@@ -265,29 +274,6 @@ class TokenizedSource:
                 for index, record in zip(idx, self._read(shard, idx)):
                     yield self._checked(record, shard, index)
 
-    def verify_checksums(self) -> int:
-        """Read every shard and sidecar whole and compare size and CRC32C with the manifest (ManifestError
-        naming the file). Returns the bytes checked; 0 for a manifest written before checksums."""
-        checked = 0
-        for shard, meta in enumerate(self.manifest.shards):
-            if meta.crc32c is None:
-                continue
-            path = self._paths[shard]
-            try:
-                have = checksums.of_file(_local_copy(path, self._cache_dir, meta.bytes, meta.crc32c))
-            except ManifestError:
-                raise
-            except Exception as e:  # missing or unreadable shard
-                raise ManifestError(f"{path}: cannot read shard ({type(e).__name__}: {e})") from None
-            problem = checksums.mismatch(path, "shard", have, meta.bytes, meta.crc32c)
-            if problem:
-                raise ManifestError(problem)
-            checked += have.size
-            if meta.lengths is not None:
-                self._shard_lengths(shard)
-                checked += 4 * meta.documents
-        return checked
-
     def verify_tokens(self) -> int:
         """Read every record: ids in vocab, EOS last, source tag and per-shard totals as the manifest says."""
         eos = int(self.manifest.tokenizer["eos_id"])
@@ -309,10 +295,36 @@ class TokenizedSource:
             total += shard_tokens
         return total
 
+    def verify_checksums(self) -> int:
+        """Read every shard and sidecar whole and compare size and CRC32C with the manifest (ManifestError
+        naming the file). Returns the bytes checked; 0 for a manifest written before checksums."""
+        checked = 0
+        for shard, meta in enumerate(self.manifest.shards):
+            if meta.crc32c is None:
+                continue
+            path = self._paths[shard]
+            try:
+                have = checksums.of_file(self._local(path, shard, meta.crc32c))
+            except ManifestError:
+                raise
+            except Exception as e:  # missing or unreadable shard
+                raise ManifestError(f"{path}: cannot read shard ({type(e).__name__}: {e})") from None
+            problem = checksums.mismatch(path, "shard", have, meta.bytes, meta.crc32c)
+            if problem:
+                raise ManifestError(problem)
+            checked += have.size
+            if meta.lengths is not None:
+                self._shard_lengths(shard)
+                checked += 4 * meta.documents
+        return checked
+
     def close(self) -> None:
-        for i, reader in enumerate(self._readers):
-            _close_quietly(reader)
-            self._readers[i] = None
+        with self._lock:
+            for i, reader in enumerate(self._readers):
+                _close_quietly(reader)
+                self._readers[i] = None
+        if any(paths.is_remote(p) for p in self._paths):
+            shared_cache(self._cache_dir).release(self)
 
     def __enter__(self) -> "TokenizedSource":
         return self

@@ -8,6 +8,24 @@ from tokens.flags import finite_float
 from tokens.flags import positive_int as _positive
 
 
+def _tokens(text: str) -> int:
+    from mixer.budget import parse_tokens
+
+    try:
+        return parse_tokens(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _bytes(text: str) -> int:
+    from tokens.cache import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -15,10 +33,21 @@ def build_parser() -> argparse.ArgumentParser:
         "Train a decoder on MIX/mixture.json. Resumes from WORKDIR/checkpoints when present (same mixture only). "
         "Steps = min(--steps, mixture tokens / (global_batch x seq_len)). Writes WORKDIR/metrics.jsonl, "
         "WORKDIR/tb (TensorBoard), WORKDIR/checkpoints (Orbax) and WORKDIR/loss_per_source.png."))
-    t.add_argument("--mixture", required=True, help="path to a mixture.json (local or gs://)")
+    t.add_argument("--mixture", default=None,
+                   help="path to a mixture.json (local or gs://); optional with --dry-run --tokens")
     t.add_argument("--config", required=True, choices=("tiny", "470m", "2.8b"),
                    help="model/optimiser preset (trainer/configs.py)")
-    t.add_argument("--workdir", required=True, help="run directory (checkpoints, metrics, plots); local or gs://")
+    t.add_argument("--workdir", default=None,
+                   help="run directory (checkpoints, metrics, plots); local or gs://; not needed with --dry-run")
+    t.add_argument("--tokens", type=_tokens, default=None, metavar="N",
+                   help="--dry-run without --mixture: token budget to cost, with a K/M/B/T decimal suffix "
+                        "(200B = 200e9); with --mixture the mixture's budget is used")
+    t.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="local cache for gs:// shards (private 0700 directory; default $CODE_MIXTURES_CACHE or "
+                        "a per-user directory under the temp dir); not used when shards are local or FUSE-mounted")
+    t.add_argument("--cache-bytes", type=_bytes, default=None, metavar="BYTES",
+                   help="cap on that cache, e.g. 64G (default: half the free space of its file system); least "
+                        "recently used shards are evicted first")
     t.add_argument("--steps", type=_positive, default=None,
                    help="optimiser steps at most (default: as many as the mixture's token budget pays for)")
     t.add_argument("--dry-run", action="store_true",
@@ -62,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.dry_run and not (args.mixture and args.workdir):
+        parser.error("--mixture and --workdir are required unless --dry-run")
+    if args.dry_run and not args.mixture and not args.tokens:
+        parser.error("--dry-run needs --mixture or --tokens (e.g. --tokens 200B)")
+    if args.mixture and args.tokens:
+        parser.error("--tokens is for a dry run without --mixture; a mixture's budget is its total_tokens")
+    if args.cache_dir or args.cache_bytes:
+        from tokens import cache
+        cache.configure(args.cache_dir, args.cache_bytes)
     from trainer.configs import get_config, parse_overrides
     from trainer.train import RunOptions, train
 
@@ -83,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides=tuple(parse_overrides(args.overrides).items()), log_every=args.log_every,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, stop_at=args.stop_at,
         force=args.force, log_documents=args.log_documents, prefetch=args.prefetch,
-        assumed_mfu=args.assumed_mfu, chips=args.chips, async_checkpoints=not args.sync_checkpoints)
+        assumed_mfu=args.assumed_mfu, chips=args.chips, async_checkpoints=not args.sync_checkpoints,
+        tokens=args.tokens)
     from mixer.mixture import MixtureError
     from trainer.checkpoint import CheckpointWriteError, ResumeError
     from trainer.data import DataError

@@ -1,46 +1,30 @@
 """Training and eval batches from a mixture: a Grain pipeline over the mixture's ArrayRecord sources.
 
-    SamplingPlan picks (source, document) -> TokenizedSource reads the tokens -> greedy sequential packing
-    straight into per-host batches of global_batch / process_count rows of seq_len + 1 tokens -> thread prefetch.
+    host slice of each source's shards (trainer.host_slices) -> SamplingPlan with token feedback picks
+    (source, document) -> TokenizedSource reads checked tokens -> packing into host batches of
+    global_batch / process_count rows (trainer.packing) -> thread prefetch.
 
-Packing (documented choices; the paper does not describe its packer):
-  * Documents are appended to the current row in pick order; a row is closed when fewer than 2 slots remain
-    (the one free slot is padding), so at most one slot per row is wasted besides the tail of a split document.
-  * A document longer than the space left is split: its continuation starts the next row as a fresh segment
-    whose positions restart at 0 (every position the model sees stays below seq_len, as at eval time).
-    The continuation overlaps the fragment before it by one token, so every next-token transition inside
-    a document is trained exactly once, none across the split is lost.
-  * inputs = row[:-1], targets = row[1:]; loss_mask is 1 where input and target belong to the same segment,
-    so no loss crosses from one document to the next (each document ends with its EOS, which is predicted).
-  * `document_ids` (index of the document within its source, -1 on padding) rides along for provenance and
-    tests; the trainer drops it before sharding (contract keys: BATCH_KEYS).
-
-Iterator state = SamplingPlan state + the packer's carry-over (source, document index, offset of the
-continuation): a few integers, JSON-serialisable; the carried document is re-read on restore, never stored.
-
-Token shares: the plan runs with token feedback (SamplingPlan doc_tokens), fed by every document's length
-from the sources' lengths sidecars (TokenizedSource.lengths(), one uint32 array per source loaded once;
-every host evaluates every pick of the global stream, so it must not read records). Realised token shares
-then stay within 0.5 points of the mixture weights over every 1M-token window (tests/trainer/test_data.py
-measures the packed batches); without feedback they drifted 1.8-2.9 points. The plan state then carries
-realised tokens per source; states saved before feedback (no "tokens") are completed on restore from their
-pick counts (`tokens_from_counts`), so old checkpoints resume.
-
-Held-out eval: a source whose manifest lists held-out shards (pipelines.tokenize --heldout-fraction) is
-evaluated on those, which the training plan cannot reach (they are outside the manifest's documents). For
-older manifests without them, the last `eval_documents` documents of the source's index space are removed
-from the training plan (it is built on a copy of the mixture whose per-source "documents" count is reduced,
-so its per-epoch permutations never reach them). Either way they are packed, per source, into a fixed list of
-eval batches.
+The iterator state is the plan state + the packer's carry (a few integers, JSON): a resumed run sees
+exactly the batches it would have seen. Token feedback keeps each host's stream, hence every global
+batch, within half a point of the mixture's token shares per 1M-token window. Held-out documents (a
+manifest's held-out shards, or for older manifests the last `eval_documents` of each source's index
+space) never reach the training plan. The reasoning behind each choice is in docs/decisions.md
+("Trainer data").
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import os
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
+
+from trainer import host_slices
+from trainer.packing import Carry, PackBuffer, empty_row, pack_row
+
+__all__ = ["BATCH_KEYS", "DataConfig", "DataError", "PackBuffer", "SourceReaders", "empty_row", "make_eval_batches",
+           "make_train_iterator", "pack_row"]
 
 BATCH_KEYS = ("inputs", "targets", "segment_ids", "positions", "loss_mask", "source_ids")
 
@@ -68,94 +52,6 @@ class DataConfig:
     @property
     def host_batch(self) -> int:
         return self.global_batch // self.process_count
-
-
-# ----------------------------------------------------------------------------------------------- packing
-
-
-Carry = tuple  # (source_id, document_index, offset) of a split document's continuation, or None
-NextDocument = Callable[[], "tuple[int, int, np.ndarray] | None"]  # -> (source_id, doc index, tokens) | None
-
-
-class PackBuffer:
-    """[rows, seq_len + 1] token / segment / position / source / document buffers, filled row by row.
-
-    One buffer serves every batch of an iterator: rows are written in place (only the padded tail of a row is
-    reset) and `arrays()` returns fresh contiguous [rows, seq_len] arrays, so no per-row arrays, dicts or
-    np.stack on the hot path (benchmarks/loader.py)."""
-
-    def __init__(self, rows: int, seq_len: int, pad_id: int = 0):
-        width = seq_len + 1
-        self.rows, self.width, self.pad_id = rows, width, pad_id
-        self.tokens = np.full((rows, width), pad_id, np.int32)
-        self.segments = np.zeros((rows, width), np.int32)
-        self.positions = np.zeros((rows, width), np.int32)
-        self.sources = np.full((rows, width), -1, np.int32)
-        self.documents = np.full((rows, width), -1, np.int32)
-        self._arange = np.arange(width, dtype=np.int32)
-
-    def fill_row(self, r: int, next_document: NextDocument, read: Callable[[int, int], np.ndarray],
-                 carry: Carry | None) -> tuple[bool, Carry | None]:
-        """Pack row r (see pack_row); returns (row holds a segment, new carry)."""
-        width, arange = self.width, self._arange
-        tokens_W, seg_W, pos_W = self.tokens[r], self.segments[r], self.positions[r]
-        src_W, doc_W = self.sources[r], self.documents[r]
-        fill = segment = 0
-        while width - fill >= 2:
-            if carry is not None:
-                sid, index, offset = carry
-                doc = read(sid, index)
-            else:
-                picked = next_document()
-                if picked is None:
-                    break
-                (sid, index, doc), offset = picked, 0
-            carry = None
-            size = len(doc)
-            take = min(size - offset, width - fill)
-            if take <= 0:
-                continue  # an empty document: nothing to pack
-            segment += 1
-            end = fill + take
-            tokens_W[fill:end] = doc[offset:offset + take]
-            seg_W[fill:end] = segment
-            pos_W[fill:end] = arange[:take]
-            src_W[fill:end] = sid
-            doc_W[fill:end] = index
-            fill = end
-            if offset + take < size:
-                carry = (sid, index, offset + take - 1)  # one token of overlap: no transition is lost
-        if fill < width:  # padding: the buffer is reused, so reset what an earlier batch left here
-            tokens_W[fill:], seg_W[fill:], pos_W[fill:] = self.pad_id, 0, 0
-            src_W[fill:], doc_W[fill:] = -1, -1
-        return segment > 0, carry
-
-    def arrays(self, rows: int | None = None) -> dict[str, np.ndarray]:
-        """Contiguous [rows, seq_len] copies: inputs = tokens[:-1], targets = tokens[1:], loss mask where input
-        and target share a segment."""
-        n = self.rows if rows is None else rows
-        seg = self.segments[:n]
-        same = (seg[:, :-1] == seg[:, 1:]) & (seg[:, :-1] > 0)
-        return {"inputs": np.ascontiguousarray(self.tokens[:n, :-1]),
-                "targets": np.ascontiguousarray(self.tokens[:n, 1:]),
-                "segment_ids": np.ascontiguousarray(seg[:, :-1]),
-                "positions": np.ascontiguousarray(self.positions[:n, :-1]),
-                "loss_mask": same.astype(np.float32),
-                "source_ids": np.ascontiguousarray(self.sources[:n, :-1]),
-                "document_ids": np.ascontiguousarray(self.documents[:n, :-1])}
-
-
-def pack_row(seq_len: int, next_document: NextDocument, read: Callable[[int, int], np.ndarray],
-             carry: Carry | None, pad_id: int = 0) -> tuple[dict[str, np.ndarray] | None, Carry | None]:
-    """Fill one row of seq_len + 1 tokens; return (row arrays of length seq_len, new carry).
-
-    `next_document()` yields the next pick (None when a finite stream is exhausted); `read(source_id, index)`
-    re-reads a carried document. Returns (None, None) when the stream is exhausted and the row is empty."""
-    buffer = PackBuffer(1, seq_len, pad_id)
-    filled, carry = buffer.fill_row(0, next_document, read, carry)
-    if not filled:
-        return None, None
-    return {key: value[0] for key, value in buffer.arrays().items()}, carry
 
 
 # ----------------------------------------------------------------------------------------------- sources
@@ -213,7 +109,7 @@ class SourceReaders:
 
             name = self.names[sid]
             path = resolve_manifest(self._mixture["sources"][name]["manifest"], self._dir)
-            src = TokenizedSource.open(path, verify=self._verify)
+            src = TokenizedSource.open(path, verify=False)     # shards are checked by check()/on first read
             want = self._mixture.get("tokenizer_sha256")
             have = src.manifest.tokenizer_sha256
             if want and have != want:
@@ -222,6 +118,25 @@ class SourceReaders:
             check_fingerprint(self._mixture, name, path, src.manifest)
             self._open[sid] = src
         return self._open[sid]
+
+    def check(self, sid: int, shards=None) -> None:
+        """Open these shards of source `sid` (default: all) and check their record counts now (DataError)."""
+        if not self._verify:
+            return
+        src = self.source(sid)
+        try:
+            src.check_shards(range(len(src.shard_paths)) if shards is None else shards)
+        except Exception as e:
+            raise DataError(f"source {self.names[sid]!r}: {type(e).__name__}: {e}") from e
+
+    def shard_lengths(self, sid: int, shard: int) -> np.ndarray:
+        """Tokens of every document of one shard of source `sid` (its lengths sidecar, checked)."""
+        try:
+            return self.source(sid).shard_lengths(shard)
+        except DataError:
+            raise
+        except Exception as e:
+            raise DataError(f"source {self.names[sid]!r}: document lengths: {type(e).__name__}: {e}") from e
 
     def lengths(self, sid: int) -> np.ndarray:
         """Tokens of every document of source `sid` (uint32, TokenizedSource.lengths: sidecars, checked)."""
@@ -313,30 +228,40 @@ def _iterator_class():
     gp, _ = _grain()
 
     class _PackedBatchIterator(gp.DatasetIterator):
-        """Infinite stream of packed host batches following the sampling plan; state = plan state + carry.
+        """Infinite stream of packed host batches following this host's sampling plan.
 
         Rows are packed straight into one reused [host_batch, seq_len + 1] PackBuffer. The state is the one
         a row iterator under Grain's .batch() had (Grain's batch state is its parent's), so checkpoints of
-        either restore in the other."""
+        either restore in the other; on several hosts it also names the host's shard slices."""
 
         def __init__(self, mixture: dict, cfg: DataConfig, mixture_dir: str | None):
             super().__init__()
             from mixer.sampling_plan import SamplingPlan
 
-            self._cfg = cfg
+            self._cfg, self._hosts = cfg, cfg.process_count
             self._readers = SourceReaders(mixture, mixture_dir)
-            lengths = self._lengths = document_lengths(mixture, self._readers)   # opens (and checks) sources
-            self._plan_mixture = training_mixture(mixture, cfg.eval_documents, split_sources(self._readers))
-            self._plan = SamplingPlan(self._plan_mixture, seed=cfg.seed, process_index=cfg.process_index,
-                                      process_count=cfg.process_count,
+            try:
+                plan_mixture = training_mixture(mixture, cfg.eval_documents, split_sources(self._readers))
+                host = host_slices.host_data(plan_mixture, self._readers, cfg.seed, cfg.process_index,
+                                             cfg.process_count)
+            except ValueError as e:
+                raise DataError(str(e)) from None
+            self._plan_mixture, self._fingerprint = host.mixture, host.fingerprint
+            lengths = self._lengths = host.lengths
+            self._plan = SamplingPlan(self._plan_mixture, seed=host.seed,
                                       doc_tokens=lambda source, index: lengths[source][index])
             if list(self._plan.sources) != self._readers.names:
                 raise DataError(f"plan sources {self._plan.sources} != mixture sources {self._readers.names}")
             self._sid = {name: i for i, name in enumerate(self._readers.names)}
+            self._global = [None if name not in host.slices or host.slices[name].mode in ("all", "replicated")
+                            else host.slices[name].global_index for name in self._readers.names]
+            self._sources = [self._readers.source(sid) if name in host.slices else None
+                             for sid, name in enumerate(self._readers.names)]
             self._carry: Carry | None = None
             self._rows = 0
             self._buffer = PackBuffer(cfg.host_batch, cfg.seq_len, cfg.pad_id)
             self._last: tuple[int, int, np.ndarray] | None = None  # last document read (a split one's rest)
+            self._reading: tuple[int, int] = (-1, -1)              # what a failing read was reading
 
         def _read(self, sid: int, index: int) -> np.ndarray:
             """Read through a one-document cache: a document split over k rows is read and decoded once,
@@ -344,33 +269,53 @@ def _iterator_class():
             last = self._last
             if last is not None and last[0] == sid and last[1] == index:
                 return last[2]
-            doc = self._readers.read(sid, index)
+            self._reading = (sid, index)
+            doc = self._sources[sid][index]          # TokenizedSource: checked ids; errors wrapped in __next__
             self._last = (sid, index, doc)
             return doc
 
         def _next_document(self):
             name, index = self._plan.next()
             sid = self._sid[name]
-            doc = self._readers.read(sid, index)
+            to_global = self._global[sid]
+            if to_global is not None:       # the plan counts this host's slice; reads and ids are global
+                index = to_global(index)
+            self._reading = (sid, index)
+            doc = self._sources[sid][index]
             self._last = (sid, index, doc)
             return sid, index, doc
 
         def __next__(self) -> dict[str, np.ndarray]:
             fill_row, next_document, read = self._buffer.fill_row, self._next_document, self._read
-            for r in range(self._buffer.rows):  # state advances row by row, as under Grain's .batch()
-                _, self._carry = fill_row(r, next_document, read, self._carry)
-                self._rows += 1
+            try:
+                for r in range(self._buffer.rows):  # state advances row by row, as under Grain's .batch()
+                    _, self._carry = fill_row(r, next_document, read, self._carry)
+                    self._rows += 1
+            except DataError:
+                raise
+            except Exception as e:  # corrupt record, missing shard: keep the reader's words, add the context
+                sid, index = self._reading
+                raise DataError(f"source {self._readers.names[sid]!r} document {index}: "
+                                f"{type(e).__name__}: {e}") from e
             return self._buffer.arrays()
 
         def get_state(self) -> dict[str, Any]:
             carry = None if self._carry is None else [int(x) for x in self._carry]
-            return {"plan": self._plan.get_state(), "carry": carry, "rows": self._rows}  # plan state: fresh dicts
+            state = {"plan": self._plan.get_state(), "carry": carry, "rows": self._rows}  # plan state: fresh dicts
+            if self._hosts > 1:
+                state["slices"] = self._fingerprint
+            return state
 
         def set_state(self, state: dict[str, Any]) -> None:
+            want = self._fingerprint if self._hosts > 1 else None
+            if state.get("slices") != want:
+                raise DataError(f"data state for shard slices {state.get('slices')!r}, this host reads {want!r} "
+                                "(another host count, host, or changed manifests): the run cannot resume exactly")
             plan_state = copy.deepcopy(state["plan"])
             if "tokens" not in plan_state:   # saved before token feedback: its tokens follow from the counts
                 plan_state["tokens"] = tokens_from_counts(self._plan, self._plan_mixture,
-                                                          plan_state.get("counts") or {}, self._lengths)
+                                                          plan_state.get("counts") or {},
+                                                          {k: np.asarray(v) for k, v in self._lengths.items()})
             self._plan.set_state(plan_state)
             self._carry = None if state["carry"] is None else tuple(int(x) for x in state["carry"])
             self._rows = int(state["rows"])
@@ -443,11 +388,3 @@ def make_eval_batches(mixture: dict, cfg: DataConfig, num_batches: int,
         mine.append(empty_row(cfg.seq_len, cfg.pad_id))
     return [{k: np.stack([r[k] for r in mine[b * cfg.host_batch:(b + 1) * cfg.host_batch]])
              for k in mine[0]} for b in range(count)]
-
-
-def empty_row(seq_len: int, pad_id: int = 0) -> dict[str, np.ndarray]:
-    """A row of padding only (loss_mask 0): fills the last eval batch."""
-    pad = np.full(seq_len, pad_id, np.int32)
-    zeros, minus = np.zeros(seq_len, np.int32), np.full(seq_len, -1, np.int32)
-    return {"inputs": pad, "targets": pad.copy(), "segment_ids": zeros, "positions": zeros.copy(),
-            "loss_mask": np.zeros(seq_len, np.float32), "source_ids": minus, "document_ids": minus.copy()}

@@ -7,6 +7,10 @@ FLOPs per token (training = forward + backward = 3 x forward, 2 FLOPs per multip
                                        token per layer for full attention (PaLM's 12*L*H*Q*T / 3 / T), halved
                                        for the causal mask = 2 * L * d, times 3 for the backward
 Remat recomputation is not counted (MFU counts useful FLOPs only; that is the convention in PaLM and nanoGPT).
+
+Chip-hours are computed here and only here (`cost`): --dry-run, benchmarks/capacity.py (docs/capacity.md) and
+trainer/README.md print the same figures, each with the paper's own chip-hours beside it and the MFU those
+imply both by this count and by plain 6ND with the paper's nominal N (the "~17%" in PAPER.md).
 """
 from __future__ import annotations
 
@@ -46,6 +50,53 @@ def matmul_params(cfg: ModelConfig) -> int:
 def flops_per_token(cfg: ModelConfig) -> float:
     """Training FLOPs per token: 6 * N_matmul + 6 * n_layers * d_model * seq_len (causal attention)."""
     return 6.0 * matmul_params(cfg) + 6.0 * cfg.n_layers * cfg.d_model * cfg.seq_len
+
+
+# The paper's pre-training cost (PAPER.md, section 2.3): TPU v5e chip-hours for 200B tokens, nominal size.
+PAPER_TOKENS = 200e9
+PAPER_CHIP_HOURS = {"470m": 4736, "2.8b": 13824}
+PAPER_NOMINAL_PARAMS = {"470m": 470e6, "2.8b": 2.8e9}
+
+
+def attention_flops_per_token(cfg: ModelConfig) -> float:
+    """The causal-attention term of flops_per_token: 6 * n_layers * d_model * seq_len."""
+    return 6.0 * cfg.n_layers * cfg.d_model * cfg.seq_len
+
+
+def chip_hours(flops: float, mfu_fraction: float, peak_flops: float = PEAK_FLOPS["tpu-v5e"]) -> float:
+    """Chip-hours to do `flops` of training at `mfu_fraction` of one chip's peak."""
+    return flops / (peak_flops * mfu_fraction) / 3600
+
+
+def cost(config: str, cfg: ModelConfig, tokens: float, mfu_fraction: float,
+         peak_flops: float = PEAK_FLOPS["tpu-v5e"]) -> dict:
+    """The training cost of `tokens` tokens, and the paper's figure for the same tokens when it has one.
+
+    Keys: flops_per_token, matmul_flops_per_token (6N), attention_flops_per_token, flops, chip_hours (at
+    mfu_fraction); with a paper figure also paper_chip_hours (scaled to `tokens`), paper_mfu (what it implies
+    by this count) and paper_mfu_6nd (by 6 * nominal N * D, attention not counted)."""
+    per_token = flops_per_token(cfg)
+    out = {"flops_per_token": per_token, "matmul_flops_per_token": 6.0 * matmul_params(cfg),
+           "attention_flops_per_token": attention_flops_per_token(cfg), "flops": per_token * tokens,
+           "chip_hours": chip_hours(per_token * tokens, mfu_fraction, peak_flops), "mfu": mfu_fraction}
+    if config in PAPER_CHIP_HOURS:
+        paper = PAPER_CHIP_HOURS[config] * tokens / PAPER_TOKENS
+        seconds_of_peak = paper * 3600 * peak_flops
+        out.update(paper_chip_hours=paper, paper_mfu=per_token * tokens / seconds_of_peak,
+                   paper_mfu_6nd=6.0 * PAPER_NOMINAL_PARAMS[config] * tokens / seconds_of_peak)
+    return out
+
+
+def format_cost(c: dict, chips: int) -> list[str]:
+    """The dry run's cost lines (and the README's wording): FLOPs split, chip-hours, the paper beside them."""
+    lines = [f"  FLOPs per token      {c['flops_per_token']:.4g} = 6N {c['matmul_flops_per_token']:.4g} + causal "
+             f"attention {c['attention_flops_per_token']:.4g} (trainer/flops.py; 6ND alone leaves attention out)",
+             f"  chip-hours           {c['chip_hours']:,.0f} at an assumed {c['mfu']:.0%} MFU "
+             f"({c['chip_hours'] / chips:,.1f} h wall on {chips} chips)"]
+    if "paper_chip_hours" in c:
+        lines.append(f"  paper                {c['paper_chip_hours']:,.0f} v5e chip-hours for these tokens = "
+                     f"{c['paper_mfu']:.1%} MFU by this count ({c['paper_mfu_6nd']:.1%} by 6ND, nominal N)")
+    return lines
 
 
 def mfu(tokens_per_s: float, flops_per_tok: float, peak_flops: float) -> float:

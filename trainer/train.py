@@ -23,14 +23,13 @@ import time
 from typing import Any
 
 TARGET_CHIPS = {"tiny": 1, "470m": 64, "2.8b": 256}   # slice sizes the presets are designed for (configs.py)
-PAPER_MFU_470M = 0.17                                # 4,736 v5e chip-hours for 470M x 200B tokens (PAPER.md)
 
 
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
-    mixture: str
+    mixture: str | None           # None: --dry-run of a bare token budget (`tokens`)
     config: str
-    workdir: str
+    workdir: str | None           # None only with --dry-run
     steps: int | None = None
     dry_run: bool = False
     init_from: str | None = None
@@ -46,6 +45,7 @@ class RunOptions:
     assumed_mfu: float = 0.40
     chips: int | None = None
     async_checkpoints: bool = True
+    tokens: int | None = None     # --dry-run without a mixture: the token budget to cost
 
 
 def build_config(opts: RunOptions, mixture: dict):
@@ -71,34 +71,46 @@ def total_steps(cfg, mixture: dict, requested: int | None) -> int:
 
 
 def dry_run_report(opts: RunOptions, cfg, mixture: dict, steps: int) -> str:
-    """What the run would cost, computed from shapes only (nothing is allocated)."""
+    """What the run would cost, computed from shapes only (nothing is allocated); FLOPs and chip-hours from
+    trainer/flops.py::cost, the one place they are computed."""
     from trainer import flops
     from trainer.model import count_params
     from trainer.sharding import mesh_shape
 
     chips = opts.chips or TARGET_CHIPS.get(opts.config, 1)
     shape = mesh_shape(cfg.mesh, chips)
-    n_params = count_params(cfg.model)
-    per_token = flops.flops_per_token(cfg.model)
-    per_step = per_token * cfg.tokens_per_step
     peak = flops.PEAK_FLOPS["tpu-v5e"]
-    chip_hours = per_step * steps / (peak * opts.assumed_mfu) / 3600
-    paper = per_step * steps / (peak * PAPER_MFU_470M) / 3600
+    tokens = steps * cfg.tokens_per_step
+    c = flops.cost(opts.config, cfg.model, tokens, opts.assumed_mfu, peak)
     mem = flops.memory_per_device(cfg, shape, flops.HBM_BYTES["tpu-v5e"])
+    budget = (f"mixture {mixture.get('name')!r} (stage {mixture.get('stage')})" if opts.mixture
+              else "no mixture: --tokens budget")
     return "\n".join([
-        f"dry run: config {opts.config!r}, mixture {mixture.get('name')!r} (stage {mixture.get('stage')})",
-        f"  parameters           {n_params:,}",
+        f"dry run: config {opts.config!r}, {budget}",
+        f"  parameters           {count_params(cfg.model):,}",
         f"  tokens per step      {cfg.tokens_per_step:,} ({cfg.global_batch} x {cfg.model.seq_len}, "
         f"grad_accum {cfg.grad_accum})",
-        f"  FLOPs per token      {per_token:.4g} (6N + attention, trainer/flops.py)",
-        f"  FLOPs per step       {per_step:.4g}",
-        f"  steps                {steps:,} (mixture: {int(mixture['total_tokens']):,} tokens)",
+        *flops.format_cost(c, chips)[:1],
+        f"  FLOPs per step       {c['flops_per_token'] * cfg.tokens_per_step:.4g}",
+        f"  steps                {steps:,} ({tokens:,} tokens of a {int(mixture['total_tokens']):,}-token budget)",
         f"  mesh                 {shape} on {chips} chips (TPU v5e, {peak / 1e12:.0f} TFLOP/s bf16 each)",
-        f"  chip-hours           {chip_hours:,.4g} at an assumed {opts.assumed_mfu:.0%} MFU "
-        f"({chip_hours / chips:,.4g} h wall on {chips} chips); {paper:,.4g} at the paper's ~17%",
+        *flops.format_cost(c, chips)[1:],
         "  memory per device (trainer/flops.py::memory_per_device):",
         flops.format_memory(mem),
     ])
+
+
+def budget_mixture(opts: RunOptions) -> dict:
+    """A stand-in mixture for --dry-run without --mixture: the token budget, the preset's vocabulary and length."""
+    from trainer.configs import get_config
+
+    if not opts.dry_run:
+        raise ValueError("--mixture is required to train; only --dry-run costs a bare --tokens budget")
+    if not opts.tokens:
+        raise ValueError("--dry-run without --mixture needs --tokens (e.g. --tokens 200B)")
+    model = get_config(opts.config).model
+    return {"name": None, "stage": None, "total_tokens": int(opts.tokens), "seq_len": model.seq_len,
+            "vocab_size": model.vocab_size or 256_000}   # presets without a vocabulary: the paper's 256k
 
 
 def _peak_flops() -> tuple[float, str]:
@@ -163,7 +175,11 @@ def train(opts: RunOptions, log=print) -> dict[str, Any]:
     """Run (or resume) one training stage; returns a summary {steps, final_loss, checkpoint_step, ...}."""
     from mixer.mixture import load_mixture
 
-    mixture = load_mixture(opts.mixture)
+    if opts.mixture and opts.tokens:
+        raise ValueError("--tokens costs a bare budget; with --mixture the mixture's total_tokens is the budget")
+    if not opts.dry_run and not opts.workdir:
+        raise ValueError("a training run needs a workdir (checkpoints, metrics)")
+    mixture = load_mixture(opts.mixture) if opts.mixture else budget_mixture(opts)
     cfg = build_config(opts, mixture)
     steps = total_steps(cfg, mixture, opts.steps)
     if opts.dry_run:

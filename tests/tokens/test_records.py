@@ -77,14 +77,13 @@ def test_wire_format_is_tensorflow_example():
     entry = b"\x0a\x04text\x12" + bytes([len(feat)]) + feat
     features = b"\x0a" + bytes([len(entry)]) + entry
     assert records.decode_tokens(b"\x0a" + bytes([len(features)]) + features).tolist() == [5, 300]
-    # The same for a record long enough for the numpy path (its walker must bail out, not misparse).
+    # The same for a long record (the compiled walker must bail out, not misparse).
     ex = example_pb2.Example.FromString(records.encode_example(list(range(1000, 1400)), "code"))
     unpacked = b"".join(b"\x08" + _varint(v) for v in range(1000, 1400))
     feat = b"\x1a" + _varint(len(unpacked)) + unpacked
     entry = b"\x0a\x04text\x12" + _varint(len(feat)) + feat
     features = b"\x0a" + _varint(len(entry)) + entry
     wire = b"\x0a" + _varint(len(features)) + features
-    assert len(wire) > records.FAST_PATH_MIN_BYTES
     assert records.decode_tokens(wire).tolist() == list(ex.features.feature["text"].int64_list.value)
 
 
@@ -106,7 +105,6 @@ def test_encoding_is_deterministic_and_rejects_negative_ids():
 @pytest.mark.parametrize("cut", [1, 3, 7])
 def test_truncated_record_is_an_error_not_garbage(cut):
     rec = records.encode_example(list(range(200, 600)), "code")
-    assert len(rec) > records.FAST_PATH_MIN_BYTES   # exercises the numpy path
     with pytest.raises(records.CorruptRecordError):
         records.decode_tokens(rec[:-cut])
     with pytest.raises(records.CorruptRecordError):
@@ -219,14 +217,13 @@ def test_verify_checks_source_tag_and_eos(tmp_path):
         TokenizedSource.open(path).verify_tokens()
 
 
-def test_long_records_checked_on_the_packed_fast_path(tmp_path):
-    """Records >= FAST_PATH_MIN_BYTES take the fused check (one max over the packed ids): same ids, same errors."""
+def test_records_checked_by_the_compiled_decoder(tmp_path):
+    """The compiled decoder's maximum is the vocabulary check: same ids, same errors as the protobuf path."""
     rng = np.random.default_rng(5)
     docs = [_doc(rng, 400) for _ in range(4)]
     over_vocab, over_int32 = docs[1].astype(np.int64), docs[2].astype(np.int64)
     over_vocab[7], over_int32[9] = VOCAB, 2**31 + 3
     raw = {(0, 1): records.encode_example(over_vocab, "code"), (0, 2): records.encode_example(over_int32, "code")}
-    assert all(len(r) >= records.FAST_PATH_MIN_BYTES for r in raw.values())
     path = _write_source(tmp_path / "code", [docs], raw=raw)
     src = TokenizedSource.open(path)
     for i in (0, 3):
@@ -303,3 +300,28 @@ def test_encode_examples_refuses_negative_ids_and_takes_big_ones():
     long = np.arange(200_000, dtype=np.int32) * 10_000   # 5-byte varints, a 16 KB+ record
     assert records.encode_examples([long], ["x"]) == [records.encode_example(long, "x")]
     assert records.decode_tokens(records.encode_examples([long], ["x"])[0]).tolist() == long.tolist()
+
+
+def _wire(packed: bytes) -> bytes:
+    """features{feature{"text": int64_list{packed}}} around a raw packed-varint payload."""
+    payload = b"\x0a" + _varint(len(packed)) + packed
+    feat = b"\x1a" + _varint(len(payload)) + payload
+    entry = b"\x0a\x04text\x12" + _varint(len(feat)) + feat
+    features = b"\x0a" + _varint(len(entry)) + entry
+    return b"\x0a" + _varint(len(features)) + features
+
+
+@pytest.mark.parametrize("packed,message", [(b"\x05\x85", "ends inside a varint"),
+                                            (b"\x05" + b"\xff" * 6 + b"\x01", "longer than 5 bytes"),
+                                            (b"\x05" + _varint(2**31), "outside int32 range")])
+def test_compiled_decoder_names_a_damaged_id_list(packed, message):
+    assert records.decode_tokens(_wire(b"\x05\x07")).tolist() == [5, 7]
+    with pytest.raises(records.CorruptRecordError, match=message):
+        records.decode_tokens(_wire(packed))
+
+
+def test_damaged_structure_falls_back_to_protobuf_which_refuses():
+    rec = records.encode_example(list(range(100, 400)), "code")
+    for cut in (len(rec) // 2, 5, 1):
+        with pytest.raises(records.CorruptRecordError, match="not a tf.train.Example"):
+            records.decode_tokens(rec[:cut])

@@ -7,7 +7,7 @@ import pytest
 
 from mixer.sampling_plan import SamplingPlan
 from tests.trainer.corpus import EOS, TOKENIZER_SHA, VOCAB, make_mixture, write_source
-from trainer import data
+from trainer import data, host_slices
 
 
 def _stream(docs):
@@ -132,20 +132,23 @@ def _documents(batches):
     return seen
 
 
-def test_hosts_read_disjoint_interleaved_documents(mixture_path):
-    mixture = _load(mixture_path)
-    per_host = []
+def test_hosts_read_disjoint_shard_slices_each_with_its_own_plan(mixture_path):
+    mixture = _load(mixture_path)                 # 2 shards per source: one each
+    plan_mixture = data.training_mixture(mixture, data.DataConfig(32, 4).eval_documents)
+    seen = []
     for host in range(2):
         cfg = data.DataConfig(seq_len=32, global_batch=4, process_index=host, process_count=2, prefetch=0)
-        per_host.append(_documents(_take(data.make_train_iterator(mixture, cfg), 3)))
-    assert not set(per_host[0]) & set(per_host[1])
-    lengths = data.document_lengths(mixture, data.SourceReaders(mixture))
-    plan = SamplingPlan(data.training_mixture(mixture, data.DataConfig(32, 4).eval_documents), seed=0,
-                        doc_tokens=lambda source, index: lengths[source][index])
-    names = plan.sources
-    stream = [(names.index(s), i) for s, i in plan.take(len(per_host[0]) + len(per_host[1]) + 4)]
-    for host in range(2):   # host h reads exactly global picks h, h + 2, h + 4, ... in order
-        assert per_host[host] == stream[host::2][:len(per_host[host])]
+        docs = _documents(_take(data.make_train_iterator(mixture, cfg), 3))
+        mine = host_slices.host_data(plan_mixture, data.SourceReaders(mixture), 0, host, 2)
+        assert {s.mode for s in mine.slices.values()} == {"shards"}
+        plan = SamplingPlan(mine.mixture, seed=mine.seed, doc_tokens=lambda s, j, m=mine: m.lengths[s][j])
+        names = plan.sources               # host h reads its own plan's picks, mapped to global indices, in order
+        assert docs == [(names.index(s), mine.slices[s].global_index(j)) for s, j in plan.take(len(docs))]
+        for sid, index in docs:            # ... and only documents of its own shard
+            (shard, first, end), = mine.slices[names[sid]].pieces
+            assert shard * 60 + first <= index < shard * 60 + end
+        seen.append(set(docs))
+    assert not seen[0] & seen[1]
 
 
 def test_heldout_documents_never_trained(mixture_path):

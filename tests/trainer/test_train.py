@@ -10,7 +10,7 @@ import pytest
 
 from mixer.sampling_plan import SamplingPlan
 from tests.trainer.corpus import make_mixture
-from trainer import checkpoint, data
+from trainer import checkpoint, data, host_slices
 from trainer.__main__ import main
 from trainer.metrics import read_metrics
 from trainer.model import count_params
@@ -117,6 +117,26 @@ def test_dry_run_allocates_nothing(tmp_path, capsys):
     assert not os.path.exists(tmp_path / "run")
 
 
+def test_dry_run_costs_a_bare_token_budget(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "470m", "--dry-run", "--tokens", "200B"]) == 0
+    out = capsys.readouterr().out
+    from trainer.configs import get_config
+    from trainer.flops import cost
+    c = cost("470m", get_config("470m").model, 200e9 // (512 * 8192) * 512 * 8192, 0.4)
+    assert f"{count_params(get_config('470m').model):,}" in out and "no mixture" in out
+    assert f"{c['flops_per_token']:.4g}" in out and "memory per device" in out and "fits in 16 GiB" in out
+    assert f"{c['chip_hours']:,.0f} at an assumed 40% MFU" in out and "4,736 v5e chip-hours" in out
+    assert f"{c['paper_mfu']:.1%} MFU by this count" in out and "16.8% by 6ND" in out
+    assert os.listdir(tmp_path) == []                                    # no workdir, nothing written
+    for argv, message in ((["--config", "470m", "--dry-run"], "needs --mixture or --tokens"),
+                          (["--config", "470m", "--tokens", "1B"], "required unless --dry-run"),
+                          (["--config", "470m", "--dry-run", "--tokens", "2X"], "K/M/B/T")):
+        with pytest.raises(SystemExit):
+            main(["train", *argv])
+        assert message in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_loss_falls_over_100_steps(tmp_path):
     mixture = make_mixture(str(tmp_path), documents=200, seq_len=64, total_tokens=8 * 64 * 100)
@@ -156,13 +176,12 @@ def test_two_processes_read_disjoint_documents(tmp_path):
     assert not set(hosts[0]) & set(hosts[1])
     with open(mixture) as f:
         body = json.load(f)
-    lengths = data.document_lengths(body, data.SourceReaders(body))       # the loader's token feedback
-    plan = SamplingPlan(data.training_mixture(body, data.DataConfig(32, 8).eval_documents),
-                        doc_tokens=lambda source, index: lengths[source][index])
-    stream = [(plan.sources.index(s), i) for s, i in plan.take(len(hosts[0]) + len(hosts[1]) + 2)]
-    for i in range(2):   # host i trained on global picks i, i + 2, ... in order: together the one global stream
-        assert hosts[i] == stream[i::2][:len(hosts[i])]
-    assert set(stream[:2 * min(map(len, hosts))]) <= set(hosts[0]) | set(hosts[1])
+    plan_mixture = data.training_mixture(body, data.DataConfig(32, 8).eval_documents)
+    for i in range(2):   # process i trained on its own shard slice, in its own plan's order
+        mine = host_slices.host_data(plan_mixture, data.SourceReaders(body), 0, i, 2)
+        plan = SamplingPlan(mine.mixture, seed=mine.seed, doc_tokens=lambda s, j, m=mine: m.lengths[s][j])
+        stream = [(plan.sources.index(s), mine.slices[s].global_index(j)) for s, j in plan.take(len(hosts[i]))]
+        assert hosts[i] == stream
     ckpt = os.path.join(str(tmp_path / "run"), "checkpoints", "3", "data")
     assert sorted(f for f in os.listdir(ckpt) if f.endswith(".json")) == ["process_0-of-2.json",
                                                                           "process_1-of-2.json"]
