@@ -14,18 +14,8 @@ import hashlib
 import os
 import sys
 import tempfile
-import time
 
 from benchmarks import results
-
-
-def best_seconds(fn, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     from tokens import checksums, paths
 
     data = os.urandom(args.mib << 20)
-    crc = best_seconds(lambda: google_crc32c.Checksum(data).digest())
-    sha = best_seconds(lambda: hashlib.sha256(data).digest())
+    crc = results.best_seconds(lambda: google_crc32c.Checksum(data).digest())
+    sha = results.best_seconds(lambda: hashlib.sha256(data).digest())
     with tempfile.TemporaryDirectory() as tmp:
         target = os.path.join(tmp, "part-00000-of-00001.array_record")
 
@@ -50,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                 os.fsync(f.fileno())
             os.replace(target + ".plain", target)
 
-        plain = best_seconds(write_plain)
-        published = best_seconds(lambda: paths.write_atomic(target, data))   # + fsync + CRC32C read-back
+        plain = results.best_seconds(write_plain)
+        published = results.best_seconds(lambda: paths.write_atomic(target, data))   # + fsync + CRC32C read-back
         assert checksums.of_file(target).crc32c == checksums.of_bytes(data).crc32c
     mib = args.mib
     rows = [("CRC32C (google-crc32c, C)", crc), ("SHA-256 (hashlib)", sha)]

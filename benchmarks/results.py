@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import tempfile
+import time
 from typing import Callable, Sequence
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,6 +51,16 @@ def load_avg() -> str:
 
 def today() -> str:
     return datetime.date.today().isoformat()
+
+
+def best_seconds(fn: Callable[[], object], repeats: int = 3) -> float:
+    """Fastest of `repeats` wall-clock runs of fn (the least disturbed by other load)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def write_atomic(path: str, text: str) -> None:

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from benchmarks import results
+
 VARIANTS_FULL = (  # (compute dtype, global batch, remat)
     ("float32", 8, "none"),
     ("bfloat16", 8, "none"),
@@ -50,15 +52,6 @@ def real_batches(mixture: dict, seq_len: int, batch: int, count: int) -> list[di
 
     it = make_train_iterator(mixture, DataConfig(seq_len=seq_len, global_batch=batch, prefetch=0))
     return [{k: b[k] for k in BATCH_KEYS} for b in (next(it) for _ in range(count))]
-
-
-def best_time(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def run_variant(quick: bool, dtype: str, batch: int, remat: str, mixture: dict, steps: int) -> dict:
@@ -96,7 +89,7 @@ def run_variant(quick: bool, dtype: str, batch: int, remat: str, mixture: dict, 
         step_times.append(time.perf_counter() - start)
         step_cpu.append(time.process_time() - cpu)
     jax.block_until_ready(evaluate(state.params, batches[0]))
-    forward_s = best_time(lambda: jax.block_until_ready(evaluate(state.params, batches[0])), 2)
+    forward_s = results.best_seconds(lambda: jax.block_until_ready(evaluate(state.params, batches[0])), 2)
     step_s = min(step_times)
     tokens = batch * model.seq_len
     return {"dtype": dtype, "batch": batch, "remat": remat, "seq_len": model.seq_len,
@@ -141,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import jax
 
-    from benchmarks import loader, results
+    from benchmarks import loader
 
     steps = args.steps or (2 if args.quick else 3)
     variants = VARIANTS_QUICK if args.quick else VARIANTS_FULL

@@ -15,21 +15,18 @@ import argparse
 import dataclasses
 import functools
 import logging
-import os
-import re
 import shlex
-import shutil
 import sys
 import time
 from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 
 from pipelines import dry_run, io, sinks
+from pipelines.curate_outputs import finish_report, remove_stale_shards
 from pipelines.report import funnel
 from pipelines.filters import decontaminate
 from pipelines.filters.decontaminate import DecontamConfig
@@ -47,7 +44,6 @@ from tokens.flags import finite_float
 # ReadLimits fields the job never applies: Posts.xml is read by byte ranges (any size); the cap is
 # for the in-memory reader (`python -m pipelines.sources`, parse_file).
 IN_MEMORY_ONLY = ("max_xml_bytes",)
-CHART_NAME = "funnel.png"   # next to report.md, linked from it
 
 # Source tags each family can produce (a reader emitting another tag is an error record).
 FAMILY_SOURCES: dict[str, tuple[str, ...]] = {
@@ -226,85 +222,6 @@ def present_families(input_root: str, families: Sequence[str] | None = None) -> 
         if listing.files:
             present.append(family)
     return present
-
-
-REPORT_FILES = ("report.json", "report.md", CHART_NAME)
-_SHARD_NAME = re.compile(r"^part-\d{5}-of-\d{5}\.parquet$")             # what the Parquet sinks publish
-_BEAM_TEMP = re.compile(r"^beam-temp-part-[0-9a-f]{32}$")               # their temporaries (crashed runs)
-
-
-def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
-    """Before the job writes: retract the previous report, delete its shards and temporaries.
-
-    Only names of our own pattern directly inside our own folders (OUTPUT/kept|rejected/<source>/), from
-    a literal listing: `--output 'out[1]'` never touches `out1`. The report goes first, so a run that
-    fails later (full disk, crash) leaves no report describing shards that are gone."""
-    for name in REPORT_FILES:
-        io.delete(io.join(output_root, name))
-    for kind in ("kept", "rejected"):
-        for source in sources:
-            folder = io.join(output_root, kind, source)
-            for name in io.list_dir(folder):
-                if _SHARD_NAME.match(name):
-                    io.delete(io.join(folder, name))
-                elif _BEAM_TEMP.match(name) and "://" not in folder:
-                    shutil.rmtree(os.path.join(folder, name))   # gs:// temporaries are renamed away per file
-
-
-def rows_written(output_root: str, sources: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Rows in the published Parquet shards per source and kind, from their footers (no data read)."""
-    import pyarrow.parquet as pq
-    out = {}
-    for source in sources:
-        out[source] = {}
-        for kind in ("kept", "rejected"):
-            folder, rows = io.join(output_root, kind, source), 0
-            for name in io.list_dir(folder):
-                if _SHARD_NAME.match(name):
-                    with io.open_read(io.join(folder, name)) as f:
-                        rows += pq.read_metadata(f).num_rows
-            out[source][kind] = rows
-    return out
-
-
-def reconcile_written(report: dict, written: dict[str, dict[str, int]]) -> list[str]:
-    """The counters must equal the rows on disk: a writer that lost (or doubled) a row breaks the invariant.
-
-    Adds "written" per source and clears invariant_ok where they differ; returns the differences."""
-    problems = []
-    for source, row in report["sources"].items():
-        have = written.get(source, {"kept": 0, "rejected": 0})
-        row["written"] = have
-        want = {"kept": row["kept"], "rejected": row["rejected_total"] + row["exact_duplicates"]
-                + row["near_duplicates"] + row["errors"]}
-        for kind in ("kept", "rejected"):
-            if have[kind] != want[kind]:
-                row["invariant_ok"] = False
-                problems.append(f"  {source}: {want[kind]} {kind} counted, {have[kind]} rows in "
-                                f"{kind}/{source}/part-*.parquet")
-    report["invariant_ok"] = report["invariant_ok"] and not problems
-    return problems
-
-
-def finish_report(result, output_root: str, sources: Sequence[str], extra: dict) -> dict:
-    """Counters -> report.json, funnel.png, report.md (atomic); the caller checks the invariant.
-
-    The counted kept and rejected documents are reconciled with the rows in the written shards
-    (report["written"]); a report that breaks the invariant gets no chart (it would not add up)
-    and report.md says VIOLATED."""
-    from pipelines.report import chart
-    metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
-    report = funnel.build_report(funnel.counters_from_metrics(metrics), sources, extra)
-    report["written_mismatch"] = reconcile_written(report, rows_written(output_root, sources))
-    io.write_atomic(io.join(output_root, "report.json"), funnel.to_json(report))
-    picture = None
-    if report["invariant_ok"]:
-        picture = CHART_NAME
-        io.write_atomic(io.join(output_root, picture), chart.render_png(report))
-    else:
-        io.delete(io.join(output_root, CHART_NAME))   # an earlier run's picture would not match this report
-    io.write_atomic(io.join(output_root, "report.md"), funnel.render_markdown(report, picture).encode("utf-8"))
-    return report
 
 
 # ---------------------------------------------------------------- CLI

@@ -145,23 +145,24 @@ def parts(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> lis
 def parse_part(stream: BinaryIO, path: str, group: int, limits: ReadLimits = ReadLimits(),
                fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
     """Every row of row group `group`: one Document or Rejected per row."""
-    pf, problem = _open(stream, path)
-    if pf is None:
-        if problem is not None:
-            yield problem
-        return
-    yield from _rows(pf, stream, path, [group], limits, fields)
+    return _parse_groups(stream, path, group, limits, fields)
 
 
 def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits(),
           fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
     """Every row of the file, row group after row group."""
+    return _parse_groups(stream, path, None, limits, fields)
+
+
+def _parse_groups(stream: BinaryIO, path: str, group: int | None, limits: ReadLimits,
+                  fields: Mapping[str, str] | None) -> Iterator[Document | Rejected]:
     pf, problem = _open(stream, path)
     if pf is None:
         if problem is not None:
             yield problem
         return
-    yield from _rows(pf, stream, path, range(pf.metadata.num_row_groups), limits, fields)
+    groups = range(pf.metadata.num_row_groups) if group is None else [group]
+    yield from _rows(pf, stream, path, groups, limits, fields)
 
 
 def _rows(pf, stream: BinaryIO, path: str, groups, limits: ReadLimits,

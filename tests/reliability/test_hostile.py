@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import curate
+from pipelines import curate, curate_outputs
 from pipelines.report import funnel
 from tests.reliability.hostile import SECRET_ENV, SECRET_VALUE, limits_for, write_hostile_root
 
@@ -40,7 +40,7 @@ def curate_in_process(raw: pathlib.Path, out: pathlib.Path, limits, cfg: curate.
     sources = curate.build_pipeline(p, str(raw), str(out), families, cfg)
     result = p.run()
     result.wait_until_finish()
-    report = curate.finish_report(result, str(out), sources, {"families": families})
+    report = curate_outputs.finish_report(result, str(out), sources, {"families": families})
     funnel.check_invariant(report)
     return report
 

@@ -85,11 +85,11 @@ def _shards(root, kept: int, rejected: int) -> None:
 
 @pytest.mark.parametrize("kept,chart", [(7, True), (6, False)])
 def test_curate_writes_the_chart_next_to_report_md(tmp_path, kept, chart):
-    from pipelines import curate
+    from pipelines import curate_outputs
     (tmp_path / "funnel.png").write_bytes(b"stale")
     counts = {"code/in": 10, "code/rejected/langid": 2, "code/exact_duplicates": 1, "code/kept": kept}
     _shards(tmp_path, kept=kept, rejected=3)   # finish_report reconciles the counters with the rows written
-    report = curate.finish_report(_job_with_counters(counts), str(tmp_path), ["code"], {})
+    report = curate_outputs.finish_report(_job_with_counters(counts), str(tmp_path), ["code"], {})
     md = (tmp_path / "report.md").read_text()
     assert report["invariant_ok"] is chart
     assert ("](funnel.png)" in md) is chart
