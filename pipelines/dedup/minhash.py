@@ -31,6 +31,7 @@ import numpy as np
 _U64_MAX = np.uint64((1 << 64) - 1)
 
 
+@functools.lru_cache(maxsize=64)   # every band_keys() call asks: computed once per setting
 def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5,
                   fn_weight: float = 0.5) -> tuple[int, int]:
     """(bands, rows) minimising fp_weight*FP + fn_weight*FN, datasketch's `_optimal_param`.
