@@ -168,11 +168,10 @@ def publish(path: str, write: Callable[[BinaryIO], None]) -> None:
 
     Readers see the old file or the complete new one, never a part; on failure no temporary is left
     and an OSError (a full disk) is raised again naming `path`, not the temporary."""
-    parent = dirname(path)
-    if parent:
-        makedirs(parent)
     tmp = temporary_name(path)
     try:
+        if dirname(path):
+            makedirs(dirname(path))
         with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             write(f)
         if "://" not in path:
