@@ -154,6 +154,6 @@ def test_parquet_shards_write_only_the_literal_folder(tmp_path, name):
 
 def test_parquet_shard_write_error_names_the_final_file(tmp_path):
     (tmp_path / "blocked").write_text("a file where the output folder should be")
-    with pytest.raises(OSError, match=r"cannot write .*blocked/out\[1\]/part-00000-of-00002\.parquet: "):
+    with pytest.raises(OSError, match=r"cannot write .*blocked/out\[1\]/part-0000[01]-of-00002\.parquet: "):
         _write_shards(tmp_path / "blocked" / "out[1]", ROWS, 2, SCHEMA)
     assert os.listdir(tmp_path) == ["blocked"]
