@@ -173,6 +173,14 @@ def _family_chain(p, family: str, input_root: str, cfg: CurateConfig):
     return step.kept, rejects
 
 
+def _writer(folder: str, schema, num_shards: int) -> beam.PTransform:
+    """A fixed shard count writes byte-identical shards (placement and order by id); 0 lets Beam's sink
+    (and the runner) choose the count, in GroupByKey order: same rows, bytes may differ between runs."""
+    if num_shards >= 1:
+        return sinks.WriteParquetShards(folder, schema, num_shards)
+    return sinks.WriteToParquet(io.join(folder, "part"), schema, file_name_suffix=".parquet", num_shards=num_shards)
+
+
 def build_pipeline(p, input_root: str, output_root: str, families: Sequence[str], cfg: CurateConfig) -> list[str]:
     """Add the curate job to pipeline `p`; returns the source tags it writes."""
     unknown = [f for f in families if f not in FAMILY_SOURCES]
@@ -197,14 +205,11 @@ def build_pipeline(p, input_root: str, output_root: str, families: Sequence[str]
     for i, source in enumerate(sources):
         (kept_parts[i]
          | f"Count kept {source}" >> beam.ParDo(_CountKeptFn())
-         | f"Write kept {source}" >> sinks.WriteToParquet(
-             io.join(output_root, "kept", source, "part"), kept_schema,
-             file_name_suffix=".parquet", num_shards=cfg.num_shards))
+         | f"Write kept {source}" >> _writer(io.join(output_root, "kept", source), kept_schema, cfg.num_shards))
         (rejected_parts[i]
          | f"Rows rejected {source}" >> beam.Map(_safe_row)
-         | f"Write rejected {source}" >> sinks.WriteToParquet(
-             io.join(output_root, "rejected", source, "part"), rejected_schema,
-             file_name_suffix=".parquet", num_shards=cfg.num_shards))
+         | f"Write rejected {source}" >> _writer(io.join(output_root, "rejected", source), rejected_schema,
+                                                  cfg.num_shards))
     return sources
 
 
@@ -241,8 +246,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     ap.add_argument("--across-sources", action="store_true",
                     help="dedup over all sources together (default: within each source)")
     ap.add_argument("--num-shards", type=int, default=d["num_shards"].default,
-                    help="Parquet files per source in kept/ and rejected/ (count; 0 lets the runner choose, "
-                         "use 0 or a large count on Dataflow)")
+                    help="Parquet files per source in kept/ and rejected/ (count). >= 1: rows placed by id "
+                         "hash and sorted by id, byte-identical across runs; one shard's rows are held in a "
+                         "worker's memory, so use a count that makes a shard fit (e.g. ~1 GB of text each). "
+                         "0: the runner chooses, rows in no fixed order (bytes may differ between runs)")
     ap.add_argument("--threshold", type=finite_float, default=m.threshold,
                     help="near-duplicate Jaccard similarity of word 5-gram sets (0-1)")
     ap.add_argument("--num-perm", type=int, default=m.num_perm, help="MinHash permutations (signature length)")

@@ -21,6 +21,7 @@ CHART_NAME = "funnel.png"   # next to report.md, linked from it
 REPORT_FILES = ("report.json", "report.md", CHART_NAME)
 _SHARD_NAME = re.compile(r"^part-\d{5}-of-\d{5}\.parquet$")             # what the Parquet sinks publish
 _BEAM_TEMP = re.compile(r"^beam-temp-part-[0-9a-f]{32}$")               # their temporaries (crashed runs)
+_SHARD_TEMP = re.compile(r"^\.part-\d{5}-of-\d{5}\.parquet\.tmp-[0-9a-f]{32}$")   # sinks.WriteParquetShards'
 
 
 def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
@@ -35,7 +36,7 @@ def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
         for source in sources:
             folder = io.join(output_root, kind, source)
             for name in io.list_dir(folder):
-                if _SHARD_NAME.match(name):
+                if _SHARD_NAME.match(name) or _SHARD_TEMP.match(name):
                     io.delete(io.join(folder, name))
                 elif _BEAM_TEMP.match(name) and "://" not in folder:
                     shutil.rmtree(os.path.join(folder, name))   # gs:// temporaries are renamed away per file

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
+from collections.abc import Callable
 from typing import BinaryIO
 
 from apache_beam.io.filesystem import CompressionTypes
@@ -152,14 +153,27 @@ def makedirs(path: str) -> None:
 
 def write_atomic(path: str, data: bytes) -> None:
     """Write `data` to `path` via a temporary sibling and a rename; no partial file on failure."""
+    publish(path, lambda f: f.write(data))
+
+
+def temporary_name(path: str) -> str:
+    """The hidden sibling `publish` writes first: `.<name>.tmp-<32 hex>` in the same folder."""
     parent = dirname(path)
-    if parent:
-        makedirs(parent)
-    tmp = join(parent, f".{basename(path)}.tmp-{uuid.uuid4().hex}") if parent else \
-        f".{path}.tmp-{uuid.uuid4().hex}"
+    name = f".{basename(path)}.tmp-{uuid.uuid4().hex}"
+    return join(parent, name) if parent else name
+
+
+def publish(path: str, write: Callable[[BinaryIO], None]) -> None:
+    """`write(stream)` into a temporary sibling of `path`, then rename it to `path` (taken literally).
+
+    Readers see the old file or the complete new one, never a part; on failure no temporary is left
+    and an OSError (a full disk) is raised again naming `path`, not the temporary."""
+    tmp = temporary_name(path)
     try:
+        if dirname(path):
+            makedirs(dirname(path))
         with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            f.write(data)
+            write(f)
         if "://" not in path:
             os.replace(tmp, path)  # atomic on POSIX, and overwrites an existing file
         else:

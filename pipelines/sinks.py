@@ -9,11 +9,23 @@ two finalize steps with literal ones (Beam's FileSystems.delete globs its argume
 local paths as well, so nothing here passes a user path to it): the final names are computed, never matched; a file is
 deleted only under one of those exact names; temporaries are renamed by the names the writers
 returned. Only bounded (batch) writes are covered, which is all this project runs.
+
+WriteParquetShards (curate's kept/ and rejected/ with a fixed shard count) goes further: Beam's
+sink writes rows in GroupByKey order, which differs between runs, so two runs on the same input
+published the same rows in different bytes. Here placement and order come from the rows alone: a
+row goes to shard sha256("parquet-shard\0" + id) % count, each shard's rows are sorted by (id, the
+whole row) and written by one DoFn with pyarrow (Beam's defaults: no compression, one row group per
+64 MiB) to a hidden temporary, then renamed to the literal `part-NNNNN-of-MMMMM.parquet`; every
+shard index gets a file, empty ones too, as Beam's sink does. Memory: a shard's rows are held to
+sort them, so choose --num-shards so that one shard fits a worker.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
+from collections.abc import Iterable
 
 import apache_beam as beam
 from apache_beam.io import parquetio, textio
@@ -112,3 +124,84 @@ class WriteToText(beam.io.WriteToText):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._sink.__class__ = LiteralTextSink
+
+
+# ------------------------------------------------------------------ deterministic Parquet shards
+
+SHARD_NAME = "part-%05d-of-%05d.parquet"
+ROW_GROUP_BYTES = 64 * 1024 * 1024     # beam.io.WriteToParquet's row_group_buffer_size
+CODEC = "none"                         # beam.io.WriteToParquet's default codec
+
+
+def shard_of(row_id: str, count: int) -> int:
+    """The shard (of `count`) holding a row: a hash of its id, stable across runs and workers."""
+    digest = hashlib.sha256(b"parquet-shard\x00" + str(row_id).encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def row_order(row: dict) -> tuple[str, str]:
+    """Sort key inside a shard: the id, then the whole row, so rows sharing an id have a fixed order too."""
+    return str(row["id"]), json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def write_parquet(path: str, schema, rows: Iterable[dict]) -> int:
+    """Write `rows` (in the order given) to `path` atomically; returns the row count.
+
+    Row groups of about ROW_GROUP_BYTES of text; an OSError (a full disk) names `path`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    written = 0
+
+    def write(stream) -> None:
+        nonlocal written
+        with pq.ParquetWriter(stream, schema, compression=CODEC) as writer:
+            group, size = [], 0
+            for row in rows:
+                group.append(row)
+                size += sum(len(v) for v in row.values() if isinstance(v, str))
+                if size >= ROW_GROUP_BYTES:
+                    writer.write_table(pa.Table.from_pylist(group, schema))
+                    written, group, size = written + len(group), [], 0
+            if group:   # an empty shard: a valid file with the schema and no row group, as Beam's sink writes
+                writer.write_table(pa.Table.from_pylist(group, schema))
+                written += len(group)
+
+    io.publish(path, write)
+    return written
+
+
+class _WriteShardFn(beam.DoFn):
+    """(shard index, rows with None markers) -> the shard's final path, written sorted."""
+
+    def __init__(self, folder: str, schema, count: int):
+        self.folder, self.schema, self.count = folder, schema, count
+
+    def process(self, element):
+        index, rows = element
+        rows = sorted((r for r in rows if r is not None), key=row_order)
+        path = io.join(self.folder, SHARD_NAME % (index, self.count))
+        written = write_parquet(path, self.schema, rows)
+        if written != len(rows):
+            raise RuntimeError(f"{path}: wrote {written} rows of {len(rows)}")
+        yield path
+
+
+class WriteParquetShards(beam.PTransform):
+    """Rows (dicts with an "id") -> `folder`/part-NNNNN-of-MMMMM.parquet, byte-identical across runs.
+
+    Returns the PCollection of the paths written (all `num_shards` of them, empty shards included)."""
+
+    def __init__(self, folder: str, schema, num_shards: int):
+        super().__init__()
+        if num_shards < 1:
+            raise ValueError(f"WriteParquetShards needs num_shards >= 1, got {num_shards}")
+        self.folder, self.schema, self.num_shards = folder, schema, num_shards
+
+    def expand(self, rows):
+        count = self.num_shards
+        keyed = rows | "Key by id hash" >> beam.Map(lambda row: (shard_of(row["id"], count), row))
+        markers = rows.pipeline | "One per shard" >> beam.Create([(i, None) for i in range(count)])
+        return ((keyed, markers)
+                | "Merge" >> beam.Flatten()
+                | "Group by shard" >> beam.GroupByKey()
+                | "Write shard" >> beam.ParDo(_WriteShardFn(self.folder, self.schema, count)))

@@ -92,12 +92,15 @@ def test_curate_into_a_symlinked_output_folder(tmp_path):
 
 def test_curate_fails_when_a_writer_loses_a_row(tmp_path, monkeypatch):
     """A Parquet writer that silently drops rows must break the conservation check, not balance it."""
-    from apache_beam.io import parquetio
+    from pipelines import sinks
+    write = sinks.write_parquet
 
-    def lossy(self, writer, table):
-        writer.write_table(table.slice(1))      # the first row of every batch never reaches the file
+    def lossy(path, schema, rows):
+        rows = list(rows)
+        write(path, schema, rows[1:])           # the first row of every shard never reaches the file
+        return len(rows)                        # and the writer says it wrote them all
 
-    monkeypatch.setattr(parquetio._ParquetSink, "write_record", lossy)
+    monkeypatch.setattr(sinks, "write_parquet", lossy)
     _math_root(tmp_path / "in")
     with pytest.raises(funnel.InvariantError, match="rows"):
         curate.run(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--no-langid"])
