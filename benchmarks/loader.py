@@ -285,7 +285,7 @@ def compare(mixture: dict, tmp: str, other: str, repeats: int, tokens: int, seq_
 
     path = os.path.join(tmp, "mixture.json")
     with open(path, "w") as f:
-        json.dump(mixture, f)
+        json.dump(mixture, f, allow_nan=False)
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out: dict[str, list[dict]] = {"before": [], "after": []}
     for _ in range(repeats):

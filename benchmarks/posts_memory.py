@@ -69,7 +69,7 @@ def read_job(path: str, beam_args: list[str]) -> dict:
     p = beam.Pipeline(options=PipelineOptions(beam_args))
     (p | beam.Create([path]) | ReadPosts(root)
      | beam.Map(lambda r: ("documents" if isinstance(r, Document) else "rejected", 1))
-     | beam.CombinePerKey(sum) | beam.Map(lambda kv: print(json.dumps(dict([kv])), flush=True)))
+     | beam.CombinePerKey(sum) | beam.Map(lambda kv: print(json.dumps(dict([kv]), allow_nan=False), flush=True)))
     p.run().wait_until_finish()
     return {}
 
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         read_job(args.read_job, rest)
         return 0
     if args.read_only:
-        print(json.dumps(read_ranges(args.read_only, RANGE_BYTES)))
+        print(json.dumps(read_ranges(args.read_only, RANGE_BYTES), allow_nan=False))
         return 0
     from benchmarks.posts_corpus import parse_size, write_posts
     cap = parse_size(args.skip_curate_above)
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if not cap or parse_size(size) <= cap:
             row["curate"] = measure("curate", posts, os.path.join(args.work, size, "curated"))
         rows.append(row)
-        print(json.dumps(row), flush=True)
+        print(json.dumps(row, allow_nan=False), flush=True)
     table = format_table(rows)
     print(table)
     if args.record:

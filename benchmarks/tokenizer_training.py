@@ -110,7 +110,7 @@ def measure(text: str, size: int, vocab: int) -> dict:
     from pipelines.train_tokenizer import TokenizerConfig
 
     spm_args = TokenizerConfig(vocab_size=vocab, num_threads=1).spm_args()
-    cmd = [sys.executable, __file__, "--child", text, str(size), json.dumps(spm_args)]
+    cmd = [sys.executable, __file__, "--child", text, str(size), json.dumps(spm_args, allow_nan=False)]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"training {size} bytes, vocab {vocab} failed:\n{out.stderr[-3000:]}")
@@ -138,7 +138,7 @@ def fit(points: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--child":
-        print(json.dumps(child(sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4]))))
+        print(json.dumps(child(sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])), allow_nan=False))
         return 0
     parser = argparse.ArgumentParser(prog="python -m benchmarks.tokenizer_training",
                                      description=__doc__.split("\n\n")[0])

@@ -141,7 +141,7 @@ def shard_of(row_id: str, count: int) -> int:
 
 def row_order(row: dict) -> tuple[str, str]:
     """Sort key inside a shard: the id, then the whole row, so rows sharing an id have a fixed order too."""
-    return str(row["id"]), json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
+    return str(row["id"]), json.dumps(row, sort_keys=True, ensure_ascii=False, default=str, allow_nan=False)
 
 
 def write_parquet(path: str, schema, rows: Iterable[dict]) -> int:

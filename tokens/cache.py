@@ -201,7 +201,7 @@ class ShardCache:
                                  f"bytes and CRC32C {remote.get('crc32c')} (changed while reading, or damaged)")
             os.replace(tmp, self._data(key))
             meta = {"path": path, "size": size, "generation": remote.get("generation"), "crc32c": digest}
-            paths.write_atomic(self._meta(key), json.dumps(meta, sort_keys=True).encode())
+            paths.write_atomic(self._meta(key), json.dumps(meta, sort_keys=True, allow_nan=False).encode())
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

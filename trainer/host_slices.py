@@ -100,7 +100,7 @@ def fingerprint(slices: dict[str, HostSlice], host: int, hosts: int) -> str:
     """Short hash of a host's slices: a checkpoint restores only onto the same host of the same layout."""
     body = {"host": host, "hosts": hosts,
             "slices": {name: [s.mode, [list(p) for p in s.pieces]] for name, s in sorted(slices.items())}}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()[:16]
 
 
 @dataclasses.dataclass(frozen=True)
