@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 Command: `{command}`. Machine: {results.machine()}, JAX {jax.__version__} on {device}
 ({results.load_avg()} at the end: shared machine). Real train step (AdamW, clip, per-source metrics) on packed
 batches from trainer.data; {steps} timed steps per variant after compile + warm-up, best step shown (median in
-brackets). Measured matmul peak (1024^3, best of 5, higher of before/after the steps): float32
+brackets). Measured matmul peak (1024^3, best of 20, higher of before/after the steps): float32
 {peaks['float32'] / 1e9:.1f} GFLOP/s, bfloat16 {peaks['bfloat16'] / 1e9:.1f} GFLOP/s; per process-CPU second (the
 denominator of "MFU per CPU-s", which other jobs on the machine cannot distort) float32
 {peaks['float32_cpu'] / 1e9:.1f}, bfloat16 {peaks['bfloat16_cpu'] / 1e9:.1f} GFLOP/CPU-s.
