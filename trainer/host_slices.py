@@ -113,7 +113,7 @@ class HostData:
     fingerprint: str
 
 
-def host_data(plan_mixture: dict, readers, seed: int, host: int, hosts: int) -> HostData:
+def host_data(plan_mixture: dict, readers, seed: int | None, host: int, hosts: int) -> HostData:
     """Slices of every source with a positive weight, their shards checked (readers.check) and their lengths
     loaded from the sidecars of those shards only. `plan_mixture` is the training mixture (held-out removed);
     `readers` a trainer.data.SourceReaders over the same sources."""
@@ -140,4 +140,5 @@ def host_data(plan_mixture: dict, readers, seed: int, host: int, hosts: int) -> 
         if piece.mode != "all":
             spec["documents"] = piece.documents
             spec["available_tokens"] = int(np.asarray(values[:piece.documents]).sum(dtype=np.int64))
-    return HostData(slices, lengths, mixture, host_seed(seed, host, hosts), fingerprint(slices, host, hosts))
+    base = int(plan_mixture.get("seed", 0)) if seed is None else seed   # None: the mixture's own seed
+    return HostData(slices, lengths, mixture, host_seed(base, host, hosts), fingerprint(slices, host, hosts))

@@ -119,3 +119,17 @@ def test_four_hosts_disjoint_slices_exact_shares_and_resume(mixture):
         assert all(np.array_equal(want[k], got[k]) for k in want)
     with pytest.raises(data.DataError, match="cannot resume exactly"):
         data.make_train_iterator(mixture, _config(1)).set_state(saved)    # host 2's state on host 1
+
+
+
+def test_host_plans_follow_the_mixtures_seed(mixture):
+    """The trainer passes seed None (the mixture's): each host's plan seed must derive from mixture["seed"],
+    so two mixtures that differ only in seed sample differently on a multi-host slice too."""
+    readers = data.SourceReaders(mixture)
+    seeds = {}
+    for mixture_seed in (0, 5):
+        body = dict(mixture, seed=mixture_seed)
+        plan_mixture = data.training_mixture(body, _config(0).eval_documents)
+        seeds[mixture_seed] = [host_slices.host_data(plan_mixture, readers, None, h, HOSTS).seed for h in range(HOSTS)]
+        assert seeds[mixture_seed] == [host_slices.host_seed(mixture_seed, h, HOSTS) for h in range(HOSTS)]
+    assert len(set(seeds[0])) == HOSTS and not set(seeds[0]) & set(seeds[5])

@@ -176,9 +176,10 @@ def test_two_processes_read_disjoint_documents(tmp_path):
     assert not set(hosts[0]) & set(hosts[1])
     with open(mixture) as f:
         body = json.load(f)
-    plan_mixture = data.training_mixture(body, data.DataConfig(32, 8).eval_documents)
+    readers = data.SourceReaders(body)   # as the trainer builds it: sources with held-out shards keep all training docs
+    plan_mixture = data.training_mixture(body, data.DataConfig(32, 8).eval_documents, data.split_sources(readers))
     for i in range(2):   # process i trained on its own shard slice, in its own plan's order
-        mine = host_slices.host_data(plan_mixture, data.SourceReaders(body), 0, i, 2)
+        mine = host_slices.host_data(plan_mixture, readers, None, i, 2)   # seed None: the mixture's, as the trainer passes
         plan = SamplingPlan(mine.mixture, seed=mine.seed, doc_tokens=lambda s, j, m=mine: m.lengths[s][j])
         stream = [(plan.sources.index(s), mine.slices[s].global_index(j)) for s, j in plan.take(len(hosts[i]))]
         assert hosts[i] == stream
