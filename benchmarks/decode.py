@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"| {b / a:.2f}x |" for n, a, b in rows)
         results.append_section(f"""## Generation with a KV cache (evals.inference) — {results.today()}
 
-`python -m benchmarks.decode{' --quick' if args.quick else ''}` on {results.machine()}, load {results.load_avg()}.
+`python -m benchmarks.decode{' --quick' if args.quick else ''}` on {results.machine()}, {results.load_avg()}.
 Greedy, batch 8, 16-token prompt, D=128 x 4 layers, vocab 4096; peer: the same model re-run over the
 whole prefix for every token (training forward pass, padded to powers of two).
 
