@@ -114,9 +114,9 @@ class ShardCache:
                 self._drop(key)
                 meta = None
             if meta is None:
-                self._fetch(key, path, remote)
+                meta = self._fetch(key, path, remote)
             if crc32c is not None:
-                have = (self._read_meta(key) or {}).get("crc32c")
+                have = meta.get("crc32c")
                 if have != base64.b64encode(bytes.fromhex(crc32c)).decode():
                     have_hex = base64.b64decode(have).hex() if have else None
                     self._drop(key)   # not the object tokenize wrote: no room taken by it
@@ -185,7 +185,8 @@ class ShardCache:
             self._verified.add(token)
         return True
 
-    def _fetch(self, key: str, path: str, remote: dict) -> None:
+    def _fetch(self, key: str, path: str, remote: dict) -> dict:
+        """Download `path` into the entry `key`, verified against the object; returns the entry's metadata."""
         size = int(remote["size"])
         if size > self.max_bytes:
             raise CacheError(f"{path} is {size:,} bytes, more than the shard cache cap {self.max_bytes:,}: "
@@ -207,6 +208,7 @@ class ShardCache:
                 os.unlink(tmp)
         self._verified.add((key, str(remote.get("generation"))))
         self.fetches += 1
+        return meta
 
     def _evict_for(self, size: int, keep: str) -> None:
         """Drop entries until `size` more bytes fit: first those no reader of this process holds, each group
