@@ -26,18 +26,17 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 
 from pipelines import dry_run, io, sinks
-from pipelines.curate_outputs import finish_report, remove_stale_shards
+from pipelines.curate_outputs import finish_report, remove_spill, remove_stale_shards
 from pipelines.report import funnel
 from pipelines.filters import decontaminate
 from pipelines.filters.decontaminate import DecontamConfig
-from pipelines.dedup.transforms import ExactDedup, NearDedup
 from pipelines.document import Document, Rejected
 from pipelines.filters import FilterConfig, filters_for
 from pipelines.dedup.minhash import MinHashConfig
-from pipelines.report.progress import LogProgress, show_progress
+from pipelines.report.progress import show_progress
 from pipelines.sources import ReadLimits
 from pipelines.sources.fields import FieldMap
-from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
+from pipelines.steps import NAMESPACE, REJECTED, is_error
 from pipelines.verify.synthetic import VerifyConfig
 from tokens.flags import finite_float
 
@@ -135,82 +134,86 @@ def _safe_row(record: Document | Rejected) -> dict:
     return row
 
 
-class _CountKeptFn(beam.DoFn):
-    def process(self, doc: Document):
-        row = _safe_row(doc)
-        Metrics.counter(NAMESPACE, f"{doc.source}/kept").inc()
-        Metrics.counter(NAMESPACE, f"{doc.source}/kept_bytes").inc(len(row["text"].encode("utf-8")))
-        yield row
-
-
-def _by_source(sources: Sequence[str]):
-    index = {s: i for i, s in enumerate(sources)}
-    return lambda record, n: index[record.source]
-
-
 # ---------------------------------------------------------------- the pipeline
 
-def _family_chain(p, family: str, input_root: str, cfg: CurateConfig):
-    """Read -> count -> filter [-> verify] -> decontaminate; returns (docs, [rejected PCollections])."""
-    from pipelines.sources.read import CountSharedIds, ReadFamily
-    read = p | f"Read {family}" >> ReadFamily(family, input_root, cfg.read_limits, cfg.fields.for_family(family))
-    _ = read | f"Shared user ids {family}" >> CountSharedIds(NAMESPACE)   # counted, never merged
-    counted = (read
-               | f"Progress read {family}" >> LogProgress(f"curate read {family}")
-               | f"Count {family} input" >> beam.ParDo(_CountInputFn(family)).with_outputs(REJECTED, main="docs"))
-    rejects = [counted.rejected]
-    step = counted.docs | f"Filter {family}" >> ApplyChecks("filter", functools.partial(filter_checks, cfg.filters))
-    rejects.append(step.rejected)
-    docs = step.kept
-    if family == "synthetic":
-        step = docs | "Verify synthetic" >> ApplyChecks(
-            "verify", functools.partial(verify_checks, cfg.verify), reshuffle=True)
-        rejects.append(step.rejected)
-        docs = step.kept
-    step = docs | f"Decontaminate {family}" >> ApplyChecks(
-        "decontaminate", functools.partial(decontam_checks, cfg.decontam))
-    rejects.append(step.rejected)
-    return step.kept, rejects
+class _BucketFn(beam.DoFn):
+    """Stack Exchange documents -> (bucket, record): threads come out of the reader's GroupByKey, so
+    their work items are `buckets` fixed groups by id hash (empty ones too, via None markers)."""
+
+    def __init__(self, buckets: int):
+        self.buckets = buckets
+
+    def process(self, record):
+        yield sinks.shard_of(record.id, self.buckets), record
 
 
-def _writer(folder: str, schema, num_shards: int) -> beam.PTransform:
-    """A fixed shard count writes byte-identical shards (placement and order by id); 0 lets Beam's sink
-    (and the runner) choose the count, in GroupByKey order: same rows, bytes may differ between runs."""
-    if num_shards >= 1:
-        return sinks.WriteParquetShards(folder, schema, num_shards)
-    return sinks.WriteToParquet(io.join(folder, "part"), schema, file_name_suffix=".parquet", num_shards=num_shards)
+def _work_items(p, family: str, input_root: str, cfg: CurateConfig):
+    """The family's work items: (path, part) per file or Parquet row group (small records), or
+    (bucket, threads) for Stack Exchange, whose reader groups rows into threads itself."""
+    from pipelines.sources.read import ReadFamily, _ListFiles, _SplitFiles
+    from pipelines.sources import FAMILIES
+    if family == "stackexchange":
+        buckets = max(1, cfg.num_shards)
+        docs = p | f"Read {family}" >> ReadFamily(family, input_root, cfg.read_limits, cfg.fields.for_family(family))
+        markers = p | f"Buckets {family}" >> beam.Create([(b, None) for b in range(buckets)])
+        return ((docs | f"Bucket {family}" >> beam.ParDo(_BucketFn(buckets)), markers)
+                | f"Merge buckets {family}" >> beam.Flatten()
+                | f"Group buckets {family}" >> beam.GroupByKey())
+    files = (p
+             | f"Family {family}" >> beam.Create([family])
+             | f"List {family} files" >> beam.ParDo(_ListFiles(family, input_root))
+             | f"Reshuffle {family} files" >> beam.Reshuffle())
+    if hasattr(FAMILIES[family], "parts"):
+        return (files
+                | f"Split {family} files into row groups" >> beam.ParDo(_SplitFiles(family, input_root, cfg.read_limits))
+                | f"Reshuffle {family} row groups" >> beam.Reshuffle())
+    return files | f"Whole {family} files" >> beam.Map(lambda path: (path, None))
 
 
 def build_pipeline(p, input_root: str, output_root: str, families: Sequence[str], cfg: CurateConfig) -> list[str]:
-    """Add the curate job to pipeline `p`; returns the source tags it writes."""
+    """Add the curate job to pipeline `p`; returns the source tags it writes.
+
+    Pass 1 per work item (read, check, spill, fingerprint), dedup on fingerprints, pass 2 per work item
+    (apply decisions, write shards), publish: pipelines/curate_passes.py. Only small records (names,
+    fingerprint arrays, positions, reasons, user ids) cross a shuffle or side input."""
+    from pipelines.curate_passes import ApplyDecisions, SignItems
+    from pipelines.dedup.records import DedupRecords
     unknown = [f for f in families if f not in FAMILY_SOURCES]
     if unknown or not families:
         raise ValueError(f"unknown or no families {unknown}; expected some of {sorted(FAMILY_SOURCES)}")
     families = sorted(set(families))
     sources = sorted({s for f in families for s in FAMILY_SOURCES[f]})
-    doc_sets, reject_sets = [], []
+    items, arrays, user_ids = [], [], []
     for family in families:
-        docs, rejects = _family_chain(p, family, input_root, cfg)
-        doc_sets.append(docs)
-        reject_sets += rejects
-    docs = tuple(doc_sets) | "Merge families" >> beam.Flatten()
-    exact = docs | "Exact dedup" >> ExactDedup(cfg.across_sources)
-    near = exact.kept | "Near dedup" >> NearDedup(cfg.minhash, cfg.across_sources, cfg.cc_rounds, cfg.verify_edges)
-    rejected = tuple(reject_sets + [exact.rejected, near.rejected]) | "Merge rejected" >> beam.Flatten()
-
-    kept_schema, rejected_schema = _pa_schemas()
-    kept = near.kept | "Progress kept" >> LogProgress("curate kept")
-    kept_parts = kept | "Split kept by source" >> beam.Partition(_by_source(sources), len(sources))
-    rejected_parts = rejected | "Split rejected by source" >> beam.Partition(_by_source(sources), len(sources))
-    for i, source in enumerate(sources):
-        (kept_parts[i]
-         | f"Count kept {source}" >> beam.ParDo(_CountKeptFn())
-         | f"Write kept {source}" >> _writer(io.join(output_root, "kept", source), kept_schema, cfg.num_shards))
-        (rejected_parts[i]
-         | f"Rows rejected {source}" >> beam.Map(_safe_row)
-         | f"Write rejected {source}" >> _writer(io.join(output_root, "rejected", source), rejected_schema,
-                                                  cfg.num_shards))
+        signed = (_work_items(p, family, input_root, cfg)
+                  | f"Pass 1 {family}" >> SignItems(family, input_root, output_root, cfg))
+        items.append(signed.items)
+        arrays.append(signed.arrays)
+        user_ids.append(signed.user_ids)
+    _ = (tuple(user_ids)
+         | "Merge user ids" >> beam.Flatten()
+         | "Records per user id" >> beam.CombinePerKey(sum)
+         | "Count ids shared by several records" >> beam.ParDo(_CountSharedFn()))
+    bands, rows = cfg.minhash.band_rows
+    mh = dataclasses.replace(cfg.minhash, bands=bands, rows=rows)
+    losers = (tuple(arrays)
+              | "Merge fingerprints" >> beam.Flatten()
+              | "Dedup" >> DedupRecords(output_root, mh, cfg.across_sources, cfg.cc_rounds, cfg.verify_edges))
+    all_items = tuple(items) | "Merge items" >> beam.Flatten()
+    _ = ({"item": all_items, "losers": losers}
+         | "Pass 2" >> ApplyDecisions(output_root, {f: FAMILY_SOURCES[f] for f in families}))
     return sources
+
+
+class _CountSharedFn(beam.DoFn):
+    """((source, user id), records) -> counters of user ids several records carry (never merged)."""
+
+    def process(self, element):
+        (source, _), n = element
+        if n > 1:
+            Metrics.counter(NAMESPACE, f"{source}/duplicate_ids").inc()
+            Metrics.counter(NAMESPACE, f"{source}/duplicate_id_documents").inc(n)
+        return []
 
 
 def present_families(input_root: str, families: Sequence[str] | None = None) -> list[str]:
@@ -342,8 +345,12 @@ def run(argv: Sequence[str] | None = None) -> dict:
     start = time.time()
     p = beam.Pipeline(options=options)
     sources = build_pipeline(p, args.input, args.output, families, cfg)
-    result = p.run()
-    result.wait_until_finish()
+    try:
+        result = p.run()
+        result.wait_until_finish()
+    finally:
+        if not dry:
+            remove_spill(args.output)
     if dry:
         info = dry_run.summary(result, options)
         dry_run.print_summary("curate", info)

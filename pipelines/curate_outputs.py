@@ -32,6 +32,7 @@ def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
     fails later (full disk, crash) leaves no report describing shards that are gone."""
     for name in REPORT_FILES:
         io.delete(io.join(output_root, name))
+    remove_spill(output_root)
     for kind in ("kept", "rejected"):
         for source in sources:
             folder = io.join(output_root, kind, source)
@@ -40,6 +41,17 @@ def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
                     io.delete(io.join(folder, name))
                 elif _BEAM_TEMP.match(name) and "://" not in folder:
                     shutil.rmtree(os.path.join(folder, name))   # gs:// temporaries are renamed away per file
+
+
+def remove_spill(output_root: str) -> None:
+    """Delete OUTPUT/.curate-spill/ (pass 1's per-item files, pipelines/spill.py), by literal names."""
+    from pipelines.spill import SPILL_FOLDER
+    folder = io.join(output_root, SPILL_FOLDER)
+    if "://" not in folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for name in io.list_dir(folder):
+        io.delete(io.join(folder, name))
 
 
 def rows_written(output_root: str, sources: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -1,0 +1,165 @@
+"""Per-work-item spill files between curate's two passes, and the shard writers of pass 2.
+
+Pass 1 streams each work item's records into two Parquet files under OUTPUT/.curate-spill/: the
+dedup candidates (`<ref>.cand.parquet`: id, source, text, meta, ordinal) and the records it rejected
+(`<ref>.rej.parquet`: + reason, stage), both in input order, `ordinal` being the record's place in
+the item. Pass 2 reads them back in row groups, so a text crosses no shuffle: reader -> spill ->
+kept/ or rejected/ shard. Candidates are written in row groups of SPILL_GROUP_ROWS rows so the
+dedup check can read the rows it needs (candidate `pos` = row index) without the whole file.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines import io
+
+SPILL_FOLDER = ".curate-spill"
+SPILL_GROUP_ROWS = 1024            # candidate rows per row group (random access unit)
+ROW_GROUP_BYTES = 64 * 1024 * 1024  # output shards: text per row group, as sinks.write_parquet
+READ_BATCH_ROWS = 1024
+
+
+def schemas():
+    """(candidate spill, rejected spill, kept shard, rejected shard) Arrow schemas."""
+    import pyarrow as pa
+    kept = pa.schema([("id", pa.string()), ("source", pa.string()), ("text", pa.string()),
+                      ("meta", pa.string())])
+    rejected = kept.append(pa.field("reason", pa.string())).append(pa.field("stage", pa.string()))
+    ordinal = pa.field("ordinal", pa.int64())
+    return kept.append(ordinal), rejected.append(ordinal), kept, rejected
+
+
+def spill_paths(output_root: str, ref: str) -> tuple[str, str]:
+    folder = io.join(output_root, SPILL_FOLDER)
+    return io.join(folder, f"{ref}.cand.parquet"), io.join(folder, f"{ref}.rej.parquet")
+
+
+class _Buffered:
+    """A ParquetWriter fed row by row, flushed every `rows` rows or `max_bytes` of strings."""
+
+    def __init__(self, stream, schema, rows: int | None, max_bytes: int = ROW_GROUP_BYTES):
+        import pyarrow.parquet as pq
+        self.schema, self.rows, self.max_bytes = schema, rows, max_bytes
+        self.writer = pq.ParquetWriter(stream, schema, compression="none")
+        self.group: list[dict] = []
+        self.size = 0
+        self.written = 0
+
+    def add(self, row: dict) -> None:
+        self.group.append(row)
+        self.size += sum(len(v) for v in row.values() if isinstance(v, str))
+        if (self.rows and len(self.group) >= self.rows) or self.size >= self.max_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+        if self.group:
+            self.writer.write_table(pa.Table.from_pylist(self.group, self.schema))
+            self.written += len(self.group)
+            self.group, self.size = [], 0
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
+
+
+def write_spills(output_root: str, ref: str, records: Iterable[tuple[str, dict]]) -> int:
+    """Stream ("cand" | "rej", row) pairs into the item's two spill files (published atomically).
+
+    Returns the number of candidate rows; the caller's iterator does its work while this writes."""
+    cand_schema, rej_schema, _, _ = schemas()
+    cand_path, rej_path = spill_paths(output_root, ref)
+    count = 0
+
+    def write_both(cand_stream) -> None:
+        nonlocal count
+
+        def write_rej(rej_stream) -> None:
+            nonlocal count
+            cand = _Buffered(cand_stream, cand_schema, SPILL_GROUP_ROWS)
+            rej = _Buffered(rej_stream, rej_schema, SPILL_GROUP_ROWS)
+            for kind, row in records:
+                (cand if kind == "cand" else rej).add(row)
+            cand.close()
+            rej.close()
+            count = cand.written
+        io.publish(rej_path, write_rej)
+
+    io.publish(cand_path, write_both)
+    return count
+
+
+def read_rows(path: str, columns: list[str] | None = None) -> Iterator[dict]:
+    """Rows of a spill file in order, one batch of READ_BATCH_ROWS in memory at a time."""
+    import pyarrow.parquet as pq
+    with io.open_read(path) as f:
+        pf = pq.ParquetFile(f)
+        for batch in pf.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
+            yield from batch.to_pylist()
+
+
+def read_positions(path: str, positions: Iterable[int], columns: list[str]) -> dict[int, dict]:
+    """{pos: row} for candidate rows `positions`, reading only their row groups."""
+    import pyarrow.parquet as pq
+    wanted: dict[int, list[int]] = {}
+    for pos in sorted(set(positions)):
+        wanted.setdefault(pos // SPILL_GROUP_ROWS, []).append(pos)
+    out = {}
+    with io.open_read(path) as f:
+        pf = pq.ParquetFile(f)
+        for group, members in wanted.items():
+            rows = pf.read_row_group(group, columns=columns).to_pylist()
+            for pos in members:
+                out[pos] = rows[pos - group * SPILL_GROUP_ROWS]
+    return out
+
+
+def temp_shard_name(final: str) -> str:
+    """Hidden sibling of a final shard (curate_outputs' _SHARD_TEMP pattern: cleaned up by the next run)."""
+    return io.join(io.dirname(final), f".{io.basename(final)}.tmp-{uuid.uuid4().hex}")
+
+
+class ShardWriters:
+    """One streaming Parquet writer per output file, each into a hidden temporary; close() -> (temp, final)."""
+
+    def __init__(self, finals: dict[str, tuple[str, object]]):
+        self.files, self.writers = {}, {}
+        self.finals = finals
+        try:
+            for key, (final, schema) in finals.items():
+                io.makedirs(io.dirname(final))
+                tmp = temp_shard_name(final)
+                self.files[key] = (tmp, FileSystems.create(tmp))
+                self.writers[key] = _Buffered(self.files[key][1], schema, None)
+        except BaseException:
+            self.abort()
+            raise
+
+    def add(self, key: str, row: dict) -> None:
+        self.writers[key].add(row)
+
+    def written(self, key: str) -> int:
+        w = self.writers[key]
+        return w.written + len(w.group)
+
+    def close(self) -> list[tuple[str, str]]:
+        pairs = []
+        for key, writer in self.writers.items():
+            writer.close()
+            self.files[key][1].close()
+            pairs.append((self.files[key][0], self.finals[key][0]))
+        return pairs
+
+    def abort(self) -> None:
+        for tmp, stream in self.files.values():
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001 - cleanup after the real error
+                pass
+            try:
+                io.delete(tmp)
+            except Exception:  # noqa: BLE001
+                pass
