@@ -2,7 +2,7 @@
 
 Both verify the same real problems (data/sample/synthetic: solution + tests, passing and failing ones),
 one after the other on one thread, in alternating blocks so machine load hits both alike:
-  ours      pipelines.verify.sandbox.run_tests(solution, tests, SandboxConfig())  (seccomp, Landlock,
+  ours      sandbox.execution.run_tests(solution, tests, SandboxConfig())  (seccomp, Landlock,
             namespaces, tmpfs, subreaper sweep, report pipe)
   ours, no namespaces   the same with namespaces off (what a worker without user namespaces gets)
   baseline  run_python(solution + "\\n" + tests) of pipelines/sandbox.py at commit BASELINE (rlimits,
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-record", action="store_true", help="print only; leave RESULTS.md/results.json alone")
     args = ap.parse_args(argv)
     n, rounds = (20, 1) if args.quick else (args.problems, args.rounds)
-    from pipelines.verify.sandbox import SandboxConfig, run_tests
+    from sandbox.execution import SandboxConfig, run_tests
     old = baseline_module()
     cfg, old_cfg = SandboxConfig(), old.SandboxConfig()
     no_ns = dataclasses.replace(cfg, namespaces=False)

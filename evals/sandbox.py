@@ -1,4 +1,4 @@
-"""The one place evals runs untrusted code: the project's sandbox (pipelines/verify/sandbox.py, the one
+"""The one place evals runs untrusted code: the project sandbox package (sandbox/execution.py, the one
 curate verifies synthetic solutions with: seccomp, Landlock, namespaces, rlimits; strict by default, so a
 machine without the kernel layers refuses to run completions instead of running them unconfined).
 
@@ -19,7 +19,7 @@ def run_solution(solution: str, tests: str, *, entry_point: str | None = None, s
                  timeout_s: float = 10.0) -> Outcome:
     """Run `solution`, then `setup` and `tests` in its namespace, then `check(entry_point)` when given
     (HumanEval's convention); passed only when the sandbox's harness reports that the tests passed."""
-    from pipelines.verify.sandbox import SandboxConfig, run_tests
+    from sandbox.execution import SandboxConfig, run_tests
 
     cfg = SandboxConfig(cpu_seconds=max(1, int(timeout_s // 2)), wall_seconds=timeout_s)
     verdict = run_tests(solution, tests, cfg, entry_point=entry_point, setup=setup)

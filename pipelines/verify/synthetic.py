@@ -4,7 +4,7 @@ Synthetic Documents (pipelines/sources/synthetic.py): text = prompt + "\\n" + so
 "tests" (asserts, or HumanEval's `def check(candidate)`), and may carry "solution", "prompt",
 "prompt_chars", "entry_point" and "test_setup" (MBPP). The solution runs as module `solution`, then
 the setup code and the tests in its namespace, then `check(<entry_point>)` when the tests define
-`check`; the verdict is the harness's report (pipelines/verify/sandbox.py), never an exit code.
+`check`; the verdict is the harness's report (sandbox/execution.py), never an exit code.
 When meta lacks the solution it is recovered from the text (the text minus the prompt); tests must
 be in meta: text alone cannot say which asserts are tests.
 """
@@ -14,7 +14,7 @@ import ast
 import dataclasses
 
 from pipelines.document import Document
-from pipelines.verify.sandbox import SandboxConfig, run_tests
+from sandbox.execution import SandboxConfig, run_tests
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from pipelines.verify import sandbox
-from pipelines.verify.sandbox import SandboxConfig, run_python, run_tests
-from tests.pipelines.verify.helpers import processes_with
+from sandbox import execution as sandbox
+from sandbox.execution import SandboxConfig, SandboxMode, run_python, run_tests
+from tests.sandbox.helpers import processes_with
 
 FAST = SandboxConfig(cpu_seconds=1, wall_seconds=3, memory_bytes=256 * 1024 * 1024, max_processes=8)
 ROOT = os.geteuid() == 0
@@ -230,7 +230,7 @@ def test_layers_are_recorded():
 def test_strict_mode_refuses_without_a_layer_best_effort_runs(monkeypatch):
     monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
     assert run_python("pass", FAST).reason.startswith("sandbox_unavailable: missing layer landlock")
-    result = run_python("pass", dataclasses.replace(FAST, mode="best-effort"))
+    result = run_python("pass", dataclasses.replace(FAST, mode=SandboxMode.BEST_EFFORT))
     assert result.ok and "seccomp" in result.layers and not any(x.startswith("landlock") for x in result.layers)
 
 
@@ -254,7 +254,7 @@ def test_no_descendant_outlives_the_verdict():
 
 
 def test_cli_prints_the_layers_and_fails_without_one(capsys, monkeypatch):
-    from pipelines.verify.__main__ import main
+    from sandbox.__main__ import main
     assert main([]) == 0 and "seccomp" in capsys.readouterr().out
     monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
     assert main([]) == 1 and "missing layer landlock" in capsys.readouterr().out

@@ -37,7 +37,7 @@ _RLIMITS = (("cpu", "RLIMIT_CPU"), ("memory", "RLIMIT_AS"), ("file_size", "RLIMI
 if __name__.startswith("_sandbox_"):   # shipped into the sandbox next to syscalls.py (sandbox.BOOT)
     import _sandbox_syscalls as syscalls
 else:
-    from pipelines.verify import syscalls
+    from sandbox import syscalls
 _prctl_fn, _unshare, _mount, _capset = (syscalls.function(n) for n in ("prctl", "unshare", "mount", "capset"))
 
 

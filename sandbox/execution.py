@@ -21,6 +21,7 @@ A pass needs `PASS <nonce>` from the harness on its report pipe (harness.py); ex
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import importlib.util
 import logging
@@ -33,10 +34,10 @@ import subprocess
 import tempfile
 import time
 
-from pipelines.verify import harness, landlock, launcher, syscalls
-from pipelines.verify.interpreter import SandboxUnavailable, interpreter
+from sandbox import harness, landlock, launcher, syscalls
+from sandbox.interpreter import SandboxUnavailable, interpreter
 
-__all__ = ["SandboxConfig", "SandboxUnavailable", "Verdict", "available_layers", "interpreter", "log_best_effort",
+__all__ = ["SandboxConfig", "SandboxMode", "SandboxUnavailable", "Verdict", "available_layers", "interpreter", "log_best_effort",
            "require_layers", "run_python", "run_tests"]
 
 MiB = 1024 * 1024
@@ -61,6 +62,12 @@ import os; os._exit(_boot())   # no interpreter teardown: the result is already 
 '''
 
 
+class SandboxMode(enum.Enum):
+    """STRICT: no run without seccomp and Landlock; BEST_EFFORT: run with what this kernel offers (and say so)."""
+    STRICT = "strict"
+    BEST_EFFORT = "best-effort"
+
+
 @dataclasses.dataclass(frozen=True)
 class SandboxConfig:
     cpu_seconds: int = 2                 # RLIMIT_CPU soft limit (SIGXCPU), hard = +1 s
@@ -79,8 +86,12 @@ class SandboxConfig:
     sandbox_uid: int = 65534             # nobody
     namespaces: bool = True              # PID/net/mount/IPC/UTS (+ user when not root) where the kernel allows
     audit_hook: bool = True              # the diagnostics hook (clear reasons); off to test the kernel layers
-    mode: str = "strict"                 # strict: no run without seccomp and Landlock; best-effort: run anyway
+    mode: SandboxMode = SandboxMode.STRICT
     tmp_root: str | None = None          # parent of the run dirs (default: the system temp dir)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mode, SandboxMode):   # a typo must not silently run best-effort
+            raise TypeError(f"SandboxConfig.mode must be a SandboxMode, not {self.mode!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +125,7 @@ def _modules(magic: str) -> dict[str, str | bytes]:
 
 
 def _seccomp_hex(allow_signals: bool) -> tuple[str | None, str | None]:
-    from pipelines.verify import seccomp
+    from sandbox import seccomp
     try:
         return seccomp.filter_bpf(allow_signals).hex(), None
     except seccomp.SeccompUnavailable as exc:
@@ -187,7 +198,7 @@ def run_tests(solution: str, tests: str, cfg: SandboxConfig = SandboxConfig(), *
         return fail(f"sandbox_unavailable: {exc}")
     version = landlock_abi()
     bpf, _ = _seccomp_hex(version >= 6)
-    required = list(REQUIRED) if cfg.mode == "strict" else []
+    required = list(REQUIRED) if cfg.mode is SandboxMode.STRICT else []
     missing = [name for name, have in (("seccomp", bpf), ("landlock", version)) if not have and name in required]
     if missing:
         return fail(f"sandbox_unavailable: missing layer {', '.join(missing)} (run with --sandbox best-effort "
@@ -300,7 +311,7 @@ def _verdict(result: dict, nonce: str, cfg: SandboxConfig, run_id: str) -> Verdi
 
 def log_best_effort(cfg: SandboxConfig, logger: logging.Logger) -> None:
     """The warning best-effort mode owes every run: which layers are missing here."""
-    if cfg.mode != "strict":
+    if cfg.mode is not SandboxMode.STRICT:
         layers, problems = available_layers(cfg)
         logger.warning("sandbox in best-effort mode: layers %s%s", ", ".join(layers) or "none",
                        f"; MISSING {'; '.join(problems)}" if problems else "")
