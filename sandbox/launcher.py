@@ -120,6 +120,11 @@ def _runner(p, landlock, harness, namespaces, stub_pid):
     """Child side: every layer, then the harness. Runs only trusted code until harness.run."""
     os.setsid()   # its own session and process group: kill(0) and killpg reach only the run
     layers, work, uid = [], p["work_dir"], p.get("uid")
+    group = p.get("cgroup")
+    if group:   # before anything else: every later process of the run is born inside (the supervisor is not)
+        for d in group["dirs"]:
+            _write_file(os.path.join(d, "cgroup.procs"), "0")
+        layers.append(group["layer"])
     tmpfs = p.get("tmpfs")
     if tmpfs and "mountns" in namespaces:
         owner = uid if uid is not None else os.geteuid()
