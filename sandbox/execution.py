@@ -282,6 +282,9 @@ def _rejection(detail: str, stderr: str, cfg: SandboxConfig) -> str:
         return "sandbox_violation: " + stderr.rsplit(harness.VIOLATION_MARK, 1)[1].strip().splitlines()[0][:200]
     if detail.startswith("solution_died") and f"(signal {int(signal.SIGXCPU)})" in detail:
         return f"cpu_limit: {cfg.cpu_seconds}s (the solution process)"
+    for sig in _CRASH_SIGNALS:
+        if detail.startswith("solution_died") and f"(signal {int(sig)})" in detail:
+            return f"crash: signal {int(sig)} ({sig.name}) in the solution process"
     return detail
 
 

@@ -70,6 +70,8 @@ def install_audit_hook(work_dir: str, solution: bool = False) -> None:
                 refuse("open for writing outside the work dir: %r" % (path,))
         elif event in deny or event.startswith(deny_prefix):
             refuse(event)
+        elif event == "socket.__new__" and len(args) > 1 and args[1] != 1:   # AF_UNIX pairs: asyncio's loop
+            refuse(event)
         elif event == "import" and args and args[0] in deny_imports:
             refuse("import " + str(args[0]))
         elif event in _PATH_EVENTS:
@@ -229,6 +231,7 @@ def _run_tests(spec):
         return ("SYNTAX", error)
     bridge, proxy = sys.modules["_sandbox_bridge"], sys.modules["_sandbox_proxy"]
     link, first = proxy.start(bridge, {"modules": spec["server_modules"], "solution": spec.get("solution") or "",
+                                       "setup": spec.get("setup") or "",
                                        "paths": list(spec.get("paths") or ()), "audit": bool(spec.get("audit")),
                                        "argv": list(spec.get("argv") or ())},
                               spec["server_boot"], spec.get("argv") or ())
@@ -240,7 +243,7 @@ def _run_tests(spec):
     if first[0] == "r":
         return ("FAIL", "%s: %s" % (first[1], first[3]) if first[3] else str(first[1]))
     if first[0] != "ready":
-        return ("REJECT", "solution_died: the solution process ended before it was ready (%s)" % (first[1:],))
+        return ("REJECT", "solution_died: the solution process ended before it was ready (%s)" % (first[-1],))
     tally = _Tally()
     unittest = None
     sys.path.extend(paths)

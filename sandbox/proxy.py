@@ -213,6 +213,8 @@ def start(bridge, payload, server_boot, argv):
     bridge.send(link.request_fd, payload)
     try:
         first = bridge.receive(link.reply_fd)
-    except (EOFError, OSError, ValueError) as exc:
+    except EOFError:
+        first = ("d", link.status())
+    except (OSError, ValueError) as exc:
         first = ("d", " ".join(str(exc).split())[:200])
     return link, first

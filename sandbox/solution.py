@@ -163,10 +163,12 @@ def main(payload, bridge, harness):
                 pass
         harness.install_audit_hook(os.path.realpath(os.getcwd()), solution=True)
     server = Server(module, bridge)
-    code = compile(payload["solution"], "solution.py", "exec", dont_inherit=True)
+    codes = [compile(payload["solution"], "solution.py", "exec", dont_inherit=True),
+             compile(payload.get("setup") or "", "setup.py", "exec", dont_inherit=True)]
     del payload
     try:
-        exec(code, module.__dict__)
+        for code in codes:   # MBPP's setup code runs after the solution in its namespace (as in MBPP's harness)
+            exec(code, module.__dict__)
         reply = ("ready", server.names())
     except (SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
         reply = ("x", "%s(%s)" % (type(exc).__name__, _describe(getattr(exc, "code", exc))))
