@@ -53,7 +53,7 @@ class Remote:
         return self._link.typed(self._link.request("len", self._id, counted=True), int)
 
     def __bool__(self):
-        return self._link.typed(self._link.request("bool", self._id, counted=True), bool)
+        return self._link.typed(self._link.request("bool", self._id), bool)   # `assert add` calls nothing
 
     def __getitem__(self, key):
         return self._link.request("getitem", self._id, self._link.argument(key), counted=True)

@@ -9,6 +9,10 @@ seccomp, rlimits, cgroup, namespaces). Whatever it does, it can only answer requ
 import os
 import sys
 
+# Bound before the solution runs: a solution that patches builtins must not confuse its own server (that
+# could only fail it, never pass it: every reply is checked in the test process).
+_isinstance, _issubclass, _callable, _hasattr, _type, _str = isinstance, issubclass, callable, hasattr, type, str
+_Module = type(sys)
 REQUEST_FD, REPLY_FD = 3, 4
 # Run by `python -I -S -B -c SERVER_BOOT`: read the modules and the solution from the channel, serve.
 SERVER_BOOT = r'''
@@ -59,17 +63,19 @@ class Server:
         hid = self.next_id
         self.next_id += 1
         self.objects[hid] = obj
-        return ("h", hid, type(obj).__name__, callable(obj), isinstance(obj, type))
+        name = _type(obj).__name__
+        return ("h", hid, name if _type(name) is _str else "?", _callable(obj), _isinstance(obj, _type))
 
     def encode(self, value, policy):
         """A reply for `value`: plain, a handle (policy permitting), or unplain."""
-        if self.bridge.unplain(value) is None:
+        why = self.bridge.unplain(value)
+        if why is None:
             return ("v", value)
-        iterator = hasattr(type(value), "__next__")
-        if policy == "any" or (policy == "call" and (iterator or callable(value))) or \
+        iterator = _hasattr(_type(value), "__next__")
+        if policy == "any" or (policy == "call" and (iterator or _callable(value))) or \
                 (policy == "instance") or (policy == "iter" and iterator):
             return self._handle(value)
-        return ("u", type(value).__name__)
+        return ("u", why)
 
     def decode(self, item):
         tag, value = item
@@ -79,11 +85,12 @@ class Server:
         """The solution module's public names: plain values, module names, exception classes, handles."""
         out = []
         for name, value in list(self.objects[0].__dict__.items()):
-            if type(name) is not str or name.startswith("__"):
+            if _type(name) is not _str or name.startswith("__"):
                 continue
-            if isinstance(value, type(sys)):
-                out.append((name, ("m", getattr(value, "__name__", name))))
-            elif isinstance(value, type) and issubclass(value, BaseException):
+            if _type(value) is _Module:
+                module_name = value.__dict__.get("__name__", name)
+                out.append((name, ("m", module_name if _type(module_name) is _str else name)))
+            elif _isinstance(value, _type) and _issubclass(value, BaseException):
                 out.append((name, ("e",) + self._handle(value)[1:] + (_builtin_base(value),)))
             else:
                 out.append((name, self.encode(value, "any")))
@@ -116,10 +123,10 @@ class Server:
             args = [self.decode(x) for x in a]
             kwargs = {name: self.decode((tag, v)) for name, tag, v in b}
             result = obj(*args, **kwargs)
-            reply = self.encode(result, "instance" if isinstance(obj, type) else "call")
-            back = [(i, x) for i, (item, x) in enumerate(zip(a, args)) if item[0] == "v" and type(x) in
+            reply = self.encode(result, "instance" if _isinstance(obj, _type) else "call")
+            back = [(i, x) for i, (item, x) in enumerate(zip(a, args)) if item[0] == "v" and _type(x) in
                     (list, dict, set)]
-            back += [(name, kwargs[name]) for name, tag, _ in b if tag == "v" and type(kwargs[name]) in
+            back += [(name, kwargs[name]) for name, tag, _ in b if tag == "v" and _type(kwargs[name]) in
                      (list, dict, set)]
             for key, value in back:
                 if self.bridge.unplain(value) is not None:
