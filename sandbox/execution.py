@@ -249,8 +249,9 @@ def _run(solution: str, tests: str, cfg: SandboxConfig, *, entry_point: object, 
         if group:
             group.remove()
     verdict = _verdict(result, nonce, cfg, run_id)
-    if oom and not verdict.ok:
-        verdict = dataclasses.replace(verdict, reason=f"memory_limit: {cfg.memory_bytes} bytes (the run's cgroup)")
+    if oom:   # a process of the run was OOM-killed: the run broke its limit, whatever the tests said
+        verdict = dataclasses.replace(verdict, ok=False,
+                                      reason=f"memory_limit: {cfg.memory_bytes} bytes (the run's cgroup)")
     if not removed:   # never silent: the run's files are still on disk
         logging.getLogger("sandbox").error("run dir %s could not be removed", outer)
     return verdict

@@ -91,7 +91,8 @@ class Server:
                 module_name = value.__dict__.get("__name__", name)
                 out.append((name, ("m", module_name if _type(module_name) is _str else name)))
             elif _isinstance(value, _type) and _issubclass(value, BaseException):
-                out.append((name, ("e",) + self._handle(value)[1:] + (_builtin_base(value),)))
+                hid, own = self._handle(value)[1], value.__name__
+                out.append((name, ("e", hid, own if _type(own) is _str else name, True, True, _builtin_base(value))))
             else:
                 out.append((name, self.encode(value, "any")))
         return out
