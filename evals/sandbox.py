@@ -2,7 +2,9 @@
 curate verifies synthetic solutions with: seccomp, Landlock, namespaces, rlimits; strict by default, so a
 machine without the kernel layers refuses to run completions instead of running them unconfined).
 
-Every generated completion goes through `run_solution`; another sandbox API is a change here only.
+Every generated completion goes through `run_solution`, which returns curate's verdict (the same
+`sandbox.execution.run_tests`: tests and completion in two processes, a pass only when an assertion ran,
+the tests called the completion and every collected test passed). Another sandbox API is a change here only.
 """
 from __future__ import annotations
 

@@ -1,16 +1,16 @@
-"""The test harness: runs inside the sandbox, after every kernel layer is in place.
+"""The test process: runs inside the sandbox after every kernel layer is in place, and alone decides the verdict.
 
-Standard library only (shipped as source to the sandbox interpreter). It compiles the solution, the
-setup code and the tests before anything untrusted runs, executes the solution as the module
-`solution` (so `if __name__ == "__main__":` blocks stay inert), then the tests in that namespace,
-then `check(<entry_point>)` for HumanEval-style problems and any unittest.TestCase the tests define.
-Only after the last test returns does it write `PASS <nonce>` to the report pipe and leave with
-os._exit, so atexit handlers, lingering threads and the exit code never decide the verdict.
+Standard library only (shipped to the sandbox interpreter). Tests mode (`_run_tests`): start the solution
+process (proxy.py, solution.py), run the record's tests against proxies of the solution's names, then
+`check(<entry point>)`, the unittest TestCases (real loader) and pytest-style tests; PASS only when at least
+one assertion ran (counted by the instrumentation of collect.py), a test called the solution, and every
+collected test passed. Only then does it write `PASS <nonce>` on the report pipe and leave with os._exit,
+so atexit handlers, lingering threads and exit codes never decide. Script mode (`_run_script`) runs one
+program to its end in this process (the layer probe, `run_python`).
 
-Residual risk (SECURITY.md): the report is written from the process that runs the solution, so code
-written on purpose against this harness (walking frames, ctypes) can find the pipe and the nonce.
-The optional audit hook below refuses the usual routes (gc, ctypes) and names what was tried; it is
-diagnostics, not the boundary.
+Residual risk (SECURITY.md): the tests run here, next to the report pipe and the nonce: the record's own
+tests are trusted to be tests. The solution is not: it runs in the other process and only plain values
+come back. The audit hook below names violations; it is diagnostics, not the boundary.
 """
 import os
 import sys

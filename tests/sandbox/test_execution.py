@@ -278,3 +278,11 @@ def test_launcher_runs_from_source_when_the_interpreter_bytecode_differs(monkeyp
     assert all(isinstance(v, str) for v in sandbox._modules("x").values())
     result = run_tests("def add(a, b):\n    return a + b\n", "assert add(2, 2) == 4\n", FAST)
     assert result.ok and "seccomp" in result.layers
+
+
+@pytest.mark.parametrize("mode", ["strict", "best-effort", "best_effort", None])
+def test_mode_must_be_the_enum(mode):
+    """A mistyped or string mode is refused at construction: it used to run best-effort silently."""
+    with pytest.raises(TypeError):
+        SandboxConfig(mode=mode)
+    assert SandboxConfig(mode=SandboxMode("best-effort")).mode is SandboxMode.BEST_EFFORT
