@@ -6,6 +6,7 @@ the channel (requests on fd 3, replies on fd 4), stdout/stderr and /dev/null. It
 seccomp, rlimits, cgroup, namespaces). Whatever it does, it can only answer requests with plain values
 (bridge.py), exit, crash or stay silent: each of those fails a test, none of them writes the report.
 """
+import marshal
 import os
 import sys
 
@@ -14,6 +15,7 @@ import sys
 _isinstance, _issubclass, _callable, _hasattr, _type, _str = isinstance, issubclass, callable, hasattr, type, str
 _Module = type(sys)
 REQUEST_FD, REPLY_FD = 3, 4
+NAME_VALUE_BYTES = 1 << 20   # module-level plain values larger than this cross as handles
 # Run by `python -I -S -B -c SERVER_BOOT`: read the modules and the solution from the channel, serve.
 SERVER_BOOT = r'''
 import marshal, os, sys
@@ -93,6 +95,8 @@ class Server:
             elif _isinstance(value, _type) and _issubclass(value, BaseException):
                 hid, own = self._handle(value)[1], value.__name__
                 out.append((name, ("e", hid, own if _type(own) is _str else name, True, True, _builtin_base(value))))
+            elif self.bridge.unplain(value) is None and len(marshal.dumps(value)) > NAME_VALUE_BYTES:
+                out.append((name, self._handle(value)))   # a big table stays here: indexed remotely
             else:
                 out.append((name, self.encode(value, "any")))
         return out

@@ -93,6 +93,9 @@ def test_a_pass_counts_what_ran():
     ("class Bad(Exception):\n    pass\ndef f(x):\n    if x < 0:\n        raise Bad('neg')\n    return x\n",
      "import unittest\nclass T(unittest.TestCase):\n    def test_f(self):\n        self.assertEqual(f(2), 2)\n"
      "        with self.assertRaises(Bad):\n            f(-1)\n"),
+    # a module-level table over the per-name size: a handle, indexed remotely
+    ("TABLE = list(range(300000))\ndef at(i):\n    return TABLE[i]\n",
+     "assert at(5) == 5 and TABLE[7] == 7 and len(TABLE) == 300000\n"),
     ("def scale(xs, *, by=1.0):\n    return [x * by for x in xs]\n", "import math\n"
      "assert all(math.isclose(a, b) for a, b in zip(scale([1, 2], by=0.5), [0.5, 1.0]))\n"),
 ])
