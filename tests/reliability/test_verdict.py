@@ -304,6 +304,32 @@ def test_eight_concurrent_verifications_of_correct_solutions_pass(user, verifier
     assert [v.reason for v in verdicts] == [None] * 8
 
 
+@pytest.mark.skipif(not ROOT, reason="needs a second uid to stand for a busy non-root worker")
+def test_a_busy_non_root_verifier_does_not_starve_its_runs(verifiers):
+    """Non-root, no namespaces, no cgroup: RLIMIT_NPROC counts the verifier's own threads too (17a5377 rejected
+    a correct threaded solution `can't start new thread` under a busy worker). The run's budget now comes on
+    top of the tasks the uid already runs."""
+    cfg = dataclasses.replace(CFG, namespaces=False, cgroup=False, max_processes=8)
+    solution = "import threading\ndef add(a, b):\n    out = []\n    ts = [threading.Thread(target=out.append, args=(1,)) for _ in range(4)]\n" \
+               "    [t.start() for t in ts]\n    [t.join() for t in ts]\n    return a + b + len(out) - 4\n"
+    verdict = verifiers["nobody"](_with_busy_threads, 24, solution, "assert add(2, 2) == 4\n", cfg)
+    assert verdict.ok, verdict.reason
+
+
+def _with_busy_threads(n: int, solution: str, tests: str, cfg: SandboxConfig):
+    import threading
+    stop = threading.Event()
+    threads = [threading.Thread(target=stop.wait) for _ in range(n)]
+    for t in threads:
+        t.start()
+    try:
+        return run_tests(solution, tests, cfg)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
 def _concurrently(solution: str, tests: str, n: int):
     with concurrent.futures.ThreadPoolExecutor(n) as pool:
         return list(pool.map(lambda _: run_tests(solution, tests, CFG), range(n)))
