@@ -13,10 +13,14 @@ verdict's layers lack "cgroup" (SECURITY.md says what that leaves open).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 
+from sandbox import rundir
+
 ROOT = "/sys/fs/cgroup"
+PREFIX = "code-mixtures-sandbox-"
 V1_CONTROLLERS = ("memory", "pids", "cpu")
 PERIOD_US = 100_000
 
@@ -122,7 +126,35 @@ def _v1(name: str, memory: int, pids: int) -> RunCgroup | None:
     return RunCgroup(1, tuple(made))
 
 
+def _parents() -> list[str]:
+    parents = [os.path.join(ROOT, _own_path(None).lstrip("/"))] if os.path.exists(
+        os.path.join(ROOT, "cgroup.controllers")) else []
+    return parents + [os.path.join(ROOT, c, _own_path(c).lstrip("/")) for c in V1_CONTROLLERS]
+
+
+@functools.lru_cache(maxsize=1)
+def sweep_stale() -> tuple[str, ...]:
+    """rmdir the run cgroups whose verifier is gone (a killed job), once per process; a live one is kept."""
+    removed = []
+    for parent in _parents():
+        try:
+            names = [n for n in os.listdir(parent) if n.startswith(PREFIX)]
+        except OSError:
+            continue
+        for name in names:
+            pid, _, started = name[len(PREFIX):].split("-", 1)[0].partition(".")
+            if pid.isdigit() and started.isdigit() and rundir.process_start(int(pid)) != started:
+                try:
+                    os.rmdir(os.path.join(parent, name))
+                    removed.append(os.path.join(parent, name))
+                except OSError:
+                    pass
+    return tuple(removed)
+
+
 def create(run_id: str, memory_bytes: int, max_processes: int) -> RunCgroup | None:
-    """A fresh cgroup for one run, or None where this process may not make one."""
-    name = f"code-mixtures-sandbox-{run_id}"
+    """A fresh cgroup for one run, or None where this process may not make one. Its name carries the
+    verifier's pid and start time, so a later verifier can sweep what a killed job left."""
+    sweep_stale()
+    name = f"{PREFIX}{rundir.owner_tag()}-{run_id}"
     return _v2(name, memory_bytes, max_processes) or _v1(name, memory_bytes, max_processes)

@@ -16,7 +16,7 @@ import tempfile
 PREFIX = "sandbox-"
 
 
-def _start_time(pid: int) -> str | None:
+def process_start(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat); None if gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -25,15 +25,15 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=1)
-def _owner_tag() -> str:
-    return f"{os.getpid()}.{_start_time(os.getpid()) or 0}"
+def owner_tag() -> str:
+    """This process's pid and start time (not cached: a forked worker is a verifier of its own)."""
+    return f"{os.getpid()}.{process_start(os.getpid()) or 0}"
 
 
 def make(tmp_root: str | None, uid: int | None) -> tuple[str, str]:
     """(outer, work): outer is ours (0700, or 0711 when another uid must traverse it); work has a random
     name inside, owned by the sandbox uid; nothing is ever reused."""
-    outer = tempfile.mkdtemp(prefix=f"{PREFIX}{_owner_tag()}-", dir=tmp_root)
+    outer = tempfile.mkdtemp(prefix=f"{PREFIX}{owner_tag()}-", dir=tmp_root)
     work = os.path.join(outer, secrets.token_hex(8))
     os.mkdir(work, 0o700)
     if uid is not None:
@@ -87,7 +87,7 @@ def sweep_stale(tmp_root: str | None) -> list[str]:
                 continue
         except OSError:
             continue
-        if _start_time(int(pid)) == started:
+        if process_start(int(pid)) == started:
             continue   # its verifier is alive: a run in progress
         if remove(entry.path):
             removed.append(entry.path)

@@ -349,3 +349,23 @@ def test_correct_solutions_importing_the_stdlib_are_kept(module):
 def test_no_run_dir_is_left_behind_by_the_suite():
     leftovers = [p for p in glob.glob(os.path.join(tempfile.gettempdir(), f"{rundir.PREFIX}{os.getpid()}.*"))]
     assert leftovers == []
+
+
+@pytest.mark.skipif(not ROOT, reason="creating cgroups needs root or a delegated subtree")
+def test_cgroups_of_killed_jobs_are_swept():
+    """A run cgroup named for a dead verifier (kill -9 of curate) is removed by the next verifier; ours stays."""
+    from sandbox import cgroup
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = os.path.join(cgroup.ROOT, "pids", cgroup._own_path("pids").lstrip("/"), f"{cgroup.PREFIX}{dead.pid}.1-x")
+    live = os.path.join(cgroup.ROOT, "pids", cgroup._own_path("pids").lstrip("/"),
+                        f"{cgroup.PREFIX}{rundir.owner_tag()}-live")
+    os.mkdir(stale)
+    os.mkdir(live)
+    try:
+        cgroup.sweep_stale.cache_clear()
+        assert stale in cgroup.sweep_stale() and not os.path.exists(stale) and os.path.isdir(live)
+    finally:
+        for d in (stale, live):
+            if os.path.isdir(d):
+                os.rmdir(d)
