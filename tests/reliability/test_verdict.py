@@ -34,6 +34,7 @@ ROOT = os.geteuid() == 0
 USERS = {"root": None, "nobody": NOBODY} if ROOT else {"self": None}
 CFG = SandboxConfig(cpu_seconds=2, wall_seconds=10, memory_bytes=256 << 20, max_processes=16)
 RIGHT = "def add(a, b):\n    return a + b\n"
+WRONG_ADD = "def add(a, b):\n    return a - b\n"
 
 
 @pytest.fixture(scope="module")
@@ -369,3 +370,12 @@ def test_cgroups_of_killed_jobs_are_swept():
         for d in (stale, live):
             if os.path.isdir(d):
                 os.rmdir(d)
+
+
+def test_the_test_process_imports_nothing_the_solution_wrote():
+    """The solution names a module it wrote into the run dir: the test process imports modules the solution
+    holds by name (math, numpy), but only from the stdlib and granted dirs, never from the run dir."""
+    solution = ("import types\nopen('evilmod.py', 'w').write(\"import os\\nos.write(3, b'PASS x\\\\n')\\n"
+                "print('ESCAPED: the test process ran evilmod')\\n\")\nevilmod = types.ModuleType('evilmod')\n" + WRONG_ADD)
+    verdict = run_tests(solution, "assert add(2, 2) == 4\n", CFG)
+    assert verdict.reason == "tests_failed: AssertionError" and "ESCAPED" not in verdict.stdout_tail
