@@ -160,6 +160,7 @@ def _run_pytest_style(namespace, unittest, tally) -> None:
             tally.collected.append(name)
             value()
         elif (name.startswith("Test") and isinstance(value, type) and value.__module__ == "__main__"
+              and "__init__" not in value.__dict__   # pytest does not collect a class with its own __init__
               and not (unittest is not None and issubclass(value, unittest.TestCase))):
             instance = value()
             for attr in sorted(dir(value)):
