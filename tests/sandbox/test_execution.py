@@ -286,3 +286,11 @@ def test_mode_must_be_the_enum(mode):
     with pytest.raises(TypeError):
         SandboxConfig(mode=mode)
     assert SandboxConfig(mode=SandboxMode("best-effort")).mode is SandboxMode.BEST_EFFORT
+
+
+@pytest.mark.parametrize("end, ok", [("sys.exit(0)", True), ("sys.exit()", True), ("sys.exit(1)", False)])
+def test_a_test_script_may_end_with_sys_exit(end, ok):
+    """sys.exit in the tests (the test process) ends the script; only a non-zero status fails it. In the
+    solution it is always exit_called."""
+    result = run_tests("def add(a, b):\n    return a + b\n", f"import sys\nassert add(1, 2) == 3\n{end}\n", FAST)
+    assert result.ok is ok, result.reason
