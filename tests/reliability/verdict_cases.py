@@ -3,7 +3,9 @@ the reason the verdict built from executed tests gives. Pure data: no project im
 run against another checkout.
 
 Every case is a record as curate reads it (solution, tests, optional entry_point / setup); `add` is always
-wrong (it subtracts) unless the case says otherwise.
+wrong (it subtracts) unless the case says otherwise. To see what another checkout does with them:
+
+    PYTHONPATH=/path/to/checkout python tests/reliability/verdict_cases.py    # name -> reason (None: kept)
 """
 from __future__ import annotations
 
@@ -96,3 +98,13 @@ CASES = [
          solution="class _A:\n    def __eq__(self, other):\n        return True\n\ndef add(a, b):\n    yield _A()\n"),
     Case("frame_walk_forges_the_report", "assert add(2, 2) == 4\n", "tests_failed", solution=WRONG + _FRAME_FORGE),
 ]
+
+
+if __name__ == "__main__":
+    from pipelines.document import Document
+    from pipelines.verify.synthetic import verification_reason
+    for case in CASES:
+        meta = {"solution": case.solution, "tests": case.tests}
+        meta.update({"entry_point": case.entry_point} if case.entry_point is not None else {})
+        meta.update({"test_setup": case.setup} if case.setup else {})
+        print(f"{case.name}: {verification_reason(Document(case.name, 'synthetic', case.solution, meta))}")
