@@ -298,8 +298,11 @@ def test_memory_limit_holds_across_the_processes_of_a_run():
 
 @pytest.mark.parametrize("user", list(USERS))
 def test_eight_concurrent_verifications_of_correct_solutions_pass(user, verifiers):
-    threads = "import threading\ndef add(a, b):\n    out = []\n    t = threading.Thread(target=out.append, args=(a + b,))\n" \
-              "    t.start()\n    t.join()\n    return out[0]\n"
+    # 12 threads each: 8 runs together hold ~100 tasks of uid 65534, over any one run's max_processes (16);
+    # 17a5377's per-uid RLIMIT_NPROC rejected all 8 `can't start new thread` (curate with 4 threads: 4 of 8)
+    threads = "import threading, time\ndef add(a, b):\n    out = []\n" \
+              "    ts = [threading.Thread(target=lambda: (time.sleep(0.3), out.append(1))) for _ in range(12)]\n" \
+              "    [t.start() for t in ts]\n    [t.join() for t in ts]\n    return a + b + len(out) - 12\n"
     call = verifiers[user]
     verdicts = call(_concurrently, threads, "assert add(2, 2) == 4\nassert add(-1, 1) == 0\n", 8)
     assert [v.reason for v in verdicts] == [None] * 8
@@ -332,8 +335,9 @@ def _with_busy_threads(n: int, solution: str, tests: str, cfg: SandboxConfig):
 
 
 def _concurrently(solution: str, tests: str, n: int):
+    cfg = dataclasses.replace(CFG, memory_bytes=SandboxConfig().memory_bytes)   # 12 thread stacks need the default
     with concurrent.futures.ThreadPoolExecutor(n) as pool:
-        return list(pool.map(lambda _: run_tests(solution, tests, CFG), range(n)))
+        return list(pool.map(lambda _: run_tests(solution, tests, cfg), range(n)))
 
 
 @pytest.mark.parametrize("module", ["asyncio", "subprocess", "ctypes"])
