@@ -23,7 +23,6 @@ from typing import Callable
 
 from evals.run_eval import EvalOptions, evaluate_run, write_json
 
-CODE_FAMILY = ("code", "markup", "synthetic", "commits", "notebooks", "stackexchange")   # mixer/plan.py's code side
 RESULTS = "results.csv"
 
 
@@ -73,9 +72,12 @@ def stages(mix_dir: str) -> list[dict]:
 
 
 def code_share(mixtures: list[dict]) -> float:
-    """Percent of the recipe's tokens (all stages) drawn from code-family sources."""
+    """Percent of the recipe's tokens (all stages) drawn from code-side sources (roles in tokens/sources.py)."""
+    from tokens.sources import code_side
+
+    code_family = set(code_side())
     total = sum(int(s["target_tokens"]) for m in mixtures for s in m["sources"].values())
-    code = sum(int(s["target_tokens"]) for m in mixtures for name, s in m["sources"].items() if name in CODE_FAMILY)
+    code = sum(int(s["target_tokens"]) for m in mixtures for name, s in m["sources"].items() if name in code_family)
     return 100.0 * code / max(1, total)
 
 

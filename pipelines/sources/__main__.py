@@ -34,7 +34,7 @@ def summarize(root: str, families: list[str], limits: ReadLimits, fields: FieldM
                     row["rejected"] += 1
                     row["reasons"][record.reason_key] += 1
         if not per_source:
-            per_source[FAMILIES[family].SOURCE] = {"family": family, "source": FAMILIES[family].SOURCE,
+            per_source[FAMILIES[family].reader.SOURCE] = {"family": family, "source": FAMILIES[family].reader.SOURCE,
                                                    "files": len(paths), "documents": 0, "chars": 0,
                                                    "rejected": 0, "reasons": collections.Counter()}
         rows.extend(per_source[s] for s in sorted(per_source))
