@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from tokens.flags import StrictArgumentParser
+
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
@@ -38,7 +40,7 @@ def _eval_options(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evals", description=(
+    parser = StrictArgumentParser(prog="python -m evals", description=(
         "Evaluate trainer checkpoints and run mixture sweeps. `python -m evals harness ARGS` is lm_eval's CLI "
         "with the model `code-mixtures` registered (--model code-mixtures --model_args checkpoint=RUN)."))
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
                             output=args.output, steps=args.steps,
                             overrides=tuple(parse_overrides(args.overrides).items()),
                             launch_only=args.launch_only, evaluation=_eval_options(args))
-        sweep(opts, say=lambda line: print(line, flush=True))
+        try:
+            sweep(opts, say=lambda line: print(line, flush=True))
+        except ValueError as e:   # a recipe the mixer refuses (BuildError, PlanError), an unknown recipe
+            print(f"python -m evals sweep: error: {e}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "evaluate":
         from evals.run_eval import evaluate_run, write_json

@@ -27,6 +27,7 @@ from apache_beam.pvalue import TaggedOutput
 
 from pipelines import dry_run, io, sinks
 from pipelines.curate_outputs import finish_report, remove_stale_shards
+from pipelines.options import split_args
 from pipelines.report import funnel
 from pipelines.filters import decontaminate
 from pipelines.filters.decontaminate import DecontamConfig
@@ -39,7 +40,7 @@ from pipelines.sources import FAMILIES, ReadLimits, family_tags
 from pipelines.sources.fields import FieldMap
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
 from pipelines.verify.synthetic import VerifyConfig
-from tokens.flags import finite_float
+from tokens.flags import StrictArgumentParser, finite_float
 
 # ReadLimits fields the job never applies: Posts.xml is read by byte ranges (any size); the cap is
 # for the in-memory reader (`python -m pipelines.sources`, parse_file).
@@ -219,11 +220,12 @@ def present_families(input_root: str, families: Sequence[str] | None = None) -> 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     d, m = CurateConfig.__dataclass_fields__, MinHashConfig()
-    ap = argparse.ArgumentParser(
+    ap = StrictArgumentParser(
         prog="python -m pipelines.curate",
         description="Curate raw corpora (one folder per family under --input) into kept/ and rejected/ "
-                    "Parquet per source plus report.json/report.md. Unknown flags go to Beam "
-                    "(--runner, --project, --region, --temp_location, --setup_file, ...).")
+                    "Parquet per source plus report.json/report.md. Beam's own flags pass through to Beam "
+                    "(--runner, --project, --region, --temp_location, --setup_file, ...); any other flag is "
+                    "refused (pipelines/options.py).")
     ap.add_argument("--input", required=True, help="raw ROOT (local path or gs://bucket/raw), one folder per family")
     ap.add_argument("--output", required=True, help="CURATED output folder (local or gs://)")
     ap.add_argument("--sources", default="",
@@ -264,7 +266,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
             continue
         limits.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=f.default, metavar="N",
                             help=f"{f.name.rsplit('_', 1)[-1]} (default %(default)s)")
-    return ap.parse_known_args(argv)
+    return split_args(ap, argv)
 
 
 def config_from_args(args: argparse.Namespace) -> CurateConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tokens.flags import finite_float
+from tokens.flags import StrictArgumentParser, finite_float
 from tokens.flags import positive_int as _positive
 
 
@@ -27,7 +27,7 @@ def _bytes(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    parser = StrictArgumentParser(prog="python -m trainer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one mixture stage", description=(
         "Train a decoder on MIX/mixture.json. Resumes from WORKDIR/checkpoints when present (same mixture only). "
