@@ -40,6 +40,8 @@ def _eval_options(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from trainer.configs import PRESETS
+
     parser = StrictArgumentParser(prog="python -m evals", description=(
         "Evaluate trainer checkpoints and run mixture sweeps. `python -m evals harness ARGS` is lm_eval's CLI "
         "with the model `code-mixtures` registered (--model code-mixtures --model_args checkpoint=RUN)."))
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="build, train and evaluate every recipe x seed; EXP/results.csv (resumable)")
     s.add_argument("--recipes", required=True, help="comma-separated mixer presets (code-0,code-25,..., "
                    "text-only, balanced-to-text, ...; multi-stage recipes chain their stages)")
-    s.add_argument("--config", required=True, choices=("tiny", "470m", "2.8b"), help="trainer preset")
+    s.add_argument("--config", required=True, choices=sorted(PRESETS), help="trainer size preset (trainer/configs.py)")
     s.add_argument("--tokens", required=True, help="tokens per recipe, all stages together (K/M/B/T suffix)")
     s.add_argument("--seeds", type=int, default=3, help="seeds per recipe: 0..N-1 (data order and init)")
     s.add_argument("--output", required=True, metavar="EXP", help="experiment directory")

@@ -47,6 +47,8 @@ def run_dir(opts: SweepOptions, recipe: str, seed: int) -> str:
 
 
 def seq_len(opts: SweepOptions) -> int:
+    """The length the sweep builds its mixtures at: the trainer preset's (with --set overrides). The mixture
+    then owns it: the trainer packs rows of the mixture's seq_len."""
     from trainer.configs import get_config
 
     return get_config(opts.config, **dict(opts.overrides)).model.seq_len
