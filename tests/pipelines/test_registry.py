@@ -103,3 +103,13 @@ def test_every_family_tag_has_a_role_and_a_chain():
     for tag in produced:
         assert isinstance(families.filters_for(tag), list)
     assert set(tags.code_side()) == {"code", "markup", "commits", "notebooks", "stackexchange", "synthetic"}
+
+
+def test_recipes_name_only_declared_tags():
+    """The paper's recipes (mixer/presets.py) weight tags by name: each must be declared."""
+    from mixer.presets import PRESETS
+
+    for preset in PRESETS.values():
+        for stage in preset.stages:
+            assert {name for name, _ in stage.spec.weights} <= set(tags.names())
+            assert set(stage.spec.candidate_sources()) <= set(tags.names())
