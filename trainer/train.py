@@ -336,6 +336,10 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     elif cfg.model.seq_len != get_config(opts.config).model.seq_len:
         say(f"note: seq_len {cfg.model.seq_len} from the mixture (preset {opts.config!r} says "
             f"{get_config(opts.config).model.seq_len}); rows are packed to {cfg.model.seq_len} tokens")
+    changed = [f"{k}={v}" for k, v in opts.overrides] + [
+        f"{f}={getattr(opts, f)}" for f in ("log_every", "eval_every", "checkpoint_every") if getattr(opts, f) is not None]
+    if changed:
+        say(f"note: preset {opts.config!r} overridden: {', '.join(changed)}")
     run = _start(opts, cfg, mixture, steps, mix_hash, say)
     state, mesh, batches = run.state, run.mesh, run.batches
     train_fn = make_train_step(cfg, mesh=mesh, state_shardings=run.shardings, num_sources=len(sources),
