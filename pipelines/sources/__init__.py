@@ -48,6 +48,9 @@ class Family:
     reader: Any                    # module or object with SOURCE, PATTERNS, parse (see above)
     chains: Mapping[str, Chain]    # source tag -> its filter chain; the keys are the tags the family produces
     verify: Verify | None = None   # execution check (pipelines/verify) for what the filters cannot judge
+    # "module:Class" of a Beam PTransform (paths of the family's files -> records) that replaces the per-file
+    # read, for files one worker should not parse whole (a Posts.xml of any size); named, not imported: no Beam here
+    read_transform: str | None = None
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -59,7 +62,8 @@ BUILT_IN = (
     Family("slimpajama", slimpajama, {"text": filters.text_chain}),
     Family("commits", commits, {"commits": filters.commit_chain}),
     Family("notebooks", notebooks, {"notebooks": filters.notebook_chain}),
-    Family("stackexchange", stackexchange, {"stackexchange": filters.stackexchange_chain}),
+    Family("stackexchange", stackexchange, {"stackexchange": filters.stackexchange_chain},
+           read_transform="pipelines.sources.stackexchange_read:ReadPosts"),
     Family("synthetic", synthetic, {"synthetic": filters.no_filters}, verify=synthetic.verify_checks),
     Family("math", cooldown.MATH, {"math": filters.math_chain}),
     Family("instruct", cooldown.INSTRUCT, {"instruct": filters.instruct_chain}),

@@ -98,9 +98,13 @@ class ReadFamily(beam.PTransform):
         files = (pbegin
                  | f"Family {f}" >> beam.Create([f])
                  | f"List {f} files" >> beam.ParDo(_ListFiles(f, self.root)))
-        if f == "stackexchange":   # one Posts.xml is many byte ranges; threads meet in a GroupByKey
-            from pipelines.sources.stackexchange_read import ReadPosts
-            return files | f"Read {f} posts" >> ReadPosts(self.root, self.limits)
+        special = FAMILIES[f].read_transform
+        if special:   # e.g. one Posts.xml is many byte ranges whose threads meet in a GroupByKey
+            import importlib
+
+            module, _, name = special.partition(":")
+            transform = getattr(importlib.import_module(module), name)
+            return files | f"Read {f} with {name}" >> transform(self.root, self.limits)
         files = files | f"Reshuffle {f} files" >> beam.Reshuffle()
         if hasattr(FAMILIES[f].reader, "parts"):
             items = (files
