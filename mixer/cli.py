@@ -14,6 +14,7 @@ from mixer.budget import parse_tokens
 from mixer.build import BuildError, BuildOptions, StageRequest
 from mixer.shares import MixSpec, PlanError, parse_weights
 from mixer.presets import PRESETS
+from tokens import sources as tags
 from tokens.flags import StrictArgumentParser, finite_float, positive_int
 
 DEFAULT_TOKENS = {"pretrain": "200B", "continue": "200B", "cooldown": "40B"}
@@ -36,8 +37,9 @@ def _build_parser(sub) -> None:
     p.add_argument("--markup", type=finite_float, default=0.0, metavar="M",
                    help="percent of the code share taken from web code for `markup` (default 0)")
     p.add_argument("--adjacent", type=finite_float, default=0.0, metavar="A",
-                   help="percent of the code share taken from web code for commits/notebooks/stackexchange, "
-                   "split by their available tokens (default 0)")
+                   help="percent of the code share taken from web code for the code-adjacent sources ("
+                   + "/".join(tags.with_role(tags.ADJACENT)) + "; tokens/sources.py), split by their available "
+                   "tokens (default 0)")
     p.add_argument("--data", required=True, metavar="TOKENS",
                    help="tokenized root holding <source>/manifest.json (local or gs://)")
     p.add_argument("--tokens", metavar="N", help="token budget with K/M/B/T decimal suffix (200B = 200e9). "
