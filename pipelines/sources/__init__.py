@@ -76,6 +76,9 @@ def register(family: Family) -> None:
     """Add a family; its tags must have a role in tokens/sources.py and belong to no other family."""
     if family.name in FAMILIES:
         raise ValueError(f"family {family.name!r} is already registered")
+    missing = [attr for attr in ("SOURCE", "PATTERNS", "parse") if not hasattr(family.reader, attr)]
+    if missing:
+        raise ValueError(f"family {family.name!r}: its reader lacks {', '.join(missing)}")
     if not family.tags or family.reader.SOURCE not in family.tags:
         raise ValueError(f"family {family.name!r}: its reader's SOURCE {family.reader.SOURCE!r} must be one of "
                          f"its tags {family.tags}")

@@ -87,6 +87,9 @@ def test_new_family_flows_through_curate_tokenize_and_mixer(registered, tmp_path
 
 def test_registration_refuses_what_would_fail_later(registered):
     with pytest.raises(KeyError, match="unknown source tag"):   # a tag without a mixture role
+        families.register(families.Family("radio", types.SimpleNamespace(SOURCE="radio", PATTERNS=("*",), parse=parse),
+                                          {"radio": transcript_chain}))
+    with pytest.raises(ValueError, match="lacks PATTERNS, parse"):
         families.register(families.Family("radio", types.SimpleNamespace(SOURCE="radio"), {"radio": transcript_chain}))
     with pytest.raises(ValueError, match="already produced by family 'podcasts'"):
         families.register(families.Family("more", READER, {TAG: transcript_chain}))
