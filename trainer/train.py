@@ -22,6 +22,9 @@ import os
 import time
 from typing import Any
 
+from mixer.presets import schedule_for
+from trainer.configs import PRESETS, get_config, resolve_vocab
+
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
     mixture: str | None           # None: --dry-run of a bare token budget (`tokens`)
@@ -46,8 +49,6 @@ class RunOptions:
 
 
 def build_config(opts: RunOptions, mixture: dict):
-    from trainer.configs import get_config, resolve_vocab
-
     overrides = {key.replace("__", "."): value for key, value in opts.overrides}
     cfg = get_config(opts.config, **overrides)
     for field in ("log_every", "eval_every", "checkpoint_every"):
@@ -73,8 +74,6 @@ def dry_run_report(opts: RunOptions, cfg, mixture: dict, steps: int) -> str:
     from trainer import flops
     from trainer.model import count_params
     from trainer.sharding import mesh_shape
-
-    from trainer.configs import PRESETS
 
     chips = opts.chips or PRESETS[opts.config].target_chips
     shape = mesh_shape(cfg.mesh, chips)
@@ -102,8 +101,6 @@ def dry_run_report(opts: RunOptions, cfg, mixture: dict, steps: int) -> str:
 def budget_mixture(opts: RunOptions) -> dict:
     """A stand-in mixture for --dry-run without --mixture: the token budget and the preset's vocabulary. It names
     no seq_len, so build_config keeps the preset's (the only length there is without data)."""
-    from trainer.configs import get_config
-
     if not opts.dry_run:
         raise ValueError("--mixture is required to train; only --dry-run costs a bare --tokens budget")
     if not opts.tokens:
@@ -149,8 +146,6 @@ def _resolve_init_from(opts: RunOptions, mixture: dict) -> str | None:
 def _fit_schedule(mixture: dict, steps: int, say) -> dict:
     """The mixture's schedule (its recipe owns it; keys it lacks take the recipe's value for the stage), with
     a warmup longer than a short run (demo, --steps) cut to 10% of the run; every change is logged."""
-    from mixer.presets import schedule_for
-
     given = dict(mixture.get("schedule") or {})
     stage = "cooldown" if given.get("kind", "") == "linear" else (mixture.get("stage") or "pretrain")
     schedule = {**schedule_for(stage), **given}
@@ -320,7 +315,6 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     from mixer.mixture import mixture_hash
     from trainer import data as data_lib
     from trainer import flops
-    from trainer.configs import get_config
     from trainer.metrics import MetricsWriter, plot_loss_per_source
     from trainer.sharding import shard_batch
     from trainer.step import make_eval_step, make_train_step
