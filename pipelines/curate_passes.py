@@ -32,13 +32,14 @@ SIGN_BATCH = 256   # documents per minhash.signatures call
 ITEMS, ARRAYS, USER_IDS = "items", "arrays", "user_ids"
 
 
-def _stages(family: str, cfg) -> list:
-    """The per-document checks of `family`, in order, as curate's DoFns (their counters and reasons)."""
+def _stages(chains: Mapping, verify, cfg) -> list:
+    """A family's per-document checks, in order, as curate's DoFns (their counters and reasons);
+    `chains` and `verify` come from the family registry (pipelines/sources/__init__.py)."""
     from pipelines import curate
     from pipelines.steps import _ApplyChecksFn
-    stages = [_ApplyChecksFn("filter", functools.partial(curate.filter_checks, cfg.filters))]
-    if family == "synthetic":
-        stages.append(_ApplyChecksFn("verify", functools.partial(curate.verify_checks, cfg.verify)))
+    stages = [_ApplyChecksFn("filter", functools.partial(curate.filter_checks, cfg.filters, dict(chains)))]
+    if verify is not None:
+        stages.append(_ApplyChecksFn("verify", functools.partial(verify, cfg.verify)))
     stages.append(_ApplyChecksFn("decontaminate", functools.partial(curate.decontam_checks, cfg.decontam)))
     for stage in stages:
         stage.setup()
@@ -49,7 +50,11 @@ class _SignItemFn(beam.DoFn):
     """Pass 1 of one work item; see the module docstring."""
 
     def __init__(self, family: str, root: str, output_root: str, cfg):
+        from pipelines.sources import FAMILIES
         self.family, self.root, self.output_root, self.cfg = family, root, output_root, cfg
+        entry = FAMILIES[family]   # taken when the pipeline is built: workers need no registry
+        self.chains, self.verify, self.reader_source = dict(entry.chains), entry.verify, entry.reader.SOURCE
+        self.grouped = bool(entry.read_transform)
         bands, rows = cfg.minhash.band_rows   # resolved once here, not on every worker
         self.mh = __import__("dataclasses").replace(cfg.minhash, bands=bands, rows=rows)
 
@@ -58,11 +63,11 @@ class _SignItemFn(beam.DoFn):
         io.configure_gcs_emulator()
         self.count = curate._CountInputFn(self.family)
         self.safe_row = curate._safe_row
-        self.stages = _stages(self.family, self.cfg)
+        self.stages = _stages(self.chains, self.verify, self.cfg)
 
     def _records(self, item) -> Iterator[Document | Rejected]:
-        from pipelines.sources import FAMILIES, parse_file, relative_name
-        if self.family == "stackexchange":
+        from pipelines.sources import parse_file, relative_name
+        if self.grouped:
             _, records = item
             yield from sorted((r for r in records if r is not None), key=lambda r: (r.id, r.text))
             return
@@ -72,7 +77,7 @@ class _SignItemFn(beam.DoFn):
                                   fields=self.cfg.fields.for_family(self.family))
         except Exception as e:  # noqa: BLE001 - the job must survive any one file (as read.ReadFamily)
             locator = "file" if part is None else f"part {part}"
-            yield rejected_input(FAMILIES[self.family].SOURCE, relative_name(path, self.root), locator,
+            yield rejected_input(self.reader_source, relative_name(path, self.root), locator,
                                  f"error: {type(e).__name__}: {e}"[:1000])
 
     def _decide(self, record) -> Document | Rejected:
@@ -89,7 +94,7 @@ class _SignItemFn(beam.DoFn):
 
     def _key(self, item) -> str:
         from pipelines.sources import relative_name
-        if self.family == "stackexchange":
+        if self.grouped:
             return decisions.item_key(self.family, "threads", item[0])
         path, part = item
         return decisions.item_key(self.family, relative_name(path, self.root), part)
