@@ -99,8 +99,8 @@ def test_synthetic_solutions_are_executed(curated):
 
 
 def test_rerun_gives_byte_identical_shards(curated):
-    """Same input and flags -> the same bytes in kept/ and rejected/ (placement and row order by id, not by
-    the runner's GroupByKey order); rejected/ holds duplicates and filtered rows here, so both kinds count."""
+    """Same input and flags -> the same bytes in kept/ and rejected/ (one shard per work item, rows in input
+    order, not the runner's GroupByKey order); rejected/ holds duplicates and filtered rows here, so both count."""
     base, _, _ = curated
     again = base / "again"
     curate.run(_argv(base / "raw", again) + ["--decontaminate-against", str(base / "harness_tasks.jsonl"),
@@ -111,8 +111,11 @@ def test_rerun_gives_byte_identical_shards(curated):
     assert {r["source"] for r in _rows(again, "rejected")} >= {"code", "text"}
     for name in names:
         assert (again / name).read_bytes() == (base / "out" / name).read_bytes(), name
+    from pipelines.sources import family_files, parse_file
+    (path,) = family_files("stack", str(base / "raw"))
+    order = {r.id: i for i, r in enumerate(parse_file("stack", path, root=str(base / "raw")))}
     rows = pq.read_table(again / "rejected" / "code" / "part-00000-of-00001.parquet").to_pylist()
-    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    assert len(rows) >= 2 and [order[r["id"]] for r in rows] == sorted(order[r["id"]] for r in rows)
 
 
 def test_unknown_family_is_refused(tmp_path):
@@ -133,12 +136,12 @@ def test_dataflow_dry_run_translates_with_readable_labels():
     assert result.job is not None
     names = {t.unique_name for t in runner.proto_pipeline.components.transforms.values()}
     top = {n for n in names if "/" not in n}
-    expected = {"Read stack", "Count stack input", "Filter stack", "Verify synthetic", "Decontaminate stack",
-                "Merge families", "Exact dedup", "Near dedup", "Write kept code", "Write rejected code",
-                "Write kept markup", "Write kept text", "Write rejected synthetic"}
+    expected = {"List stack files", "Pass 1 stack", "Pass 1 synthetic", "Read stackexchange", "Merge fingerprints",
+                "Dedup", "Merge items", "Pass 2", "Records per user id"}
     assert expected <= top, expected - top
-    assert {f"Read {f}" for f in FAMILIES} <= top
-    assert "Near dedup/Connected components/Min label round 10" in names
+    assert {f"Pass 1 {f}" for f in FAMILIES} <= top
+    assert "Dedup/Connected components/Min label round 10" in names
+    assert {"Pass 2/Publish shards", "Dedup/Read candidates back"} <= names
     assert len(sources) == 9
 
 
