@@ -154,6 +154,11 @@ class ShardWriters:
         return pairs
 
     def abort(self) -> None:
+        for writer in self.writers.values():
+            try:
+                writer.writer.close()
+            except Exception:  # noqa: BLE001 - cleanup after the real error
+                pass
         for tmp, stream in self.files.values():
             try:
                 stream.close()

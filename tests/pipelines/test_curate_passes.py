@@ -1,0 +1,203 @@
+"""Curate's two passes (pipelines/curate_passes.py): decisions land on the right documents, a failing item
+publishes nothing, reruns are byte-identical, and no shuffle or side input ever carries a text."""
+import dataclasses
+import json
+import pathlib
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.coders import registry
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines import curate, decisions
+from pipelines.document import Document
+from pipelines.sources import FAMILIES
+from tests.pipelines import curate_fixture
+
+
+class CollidingIds:
+    """A slimpajama stand-in whose ids restart in every file ("id<line>"), as some real exports do."""
+    SOURCE = "text"
+    PATTERNS = ("*.jsonl",)
+
+    @staticmethod
+    def parse(stream, name, limits=None):
+        for lineno, line in enumerate(stream.read().decode("utf-8").splitlines()):
+            yield Document(f"id{lineno}", "text", json.loads(line)["text"],
+                           {"redpajama_set_name": "RedPajamaWikipedia", "file": name})
+
+
+def _write(folder: pathlib.Path, name: str, texts: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+
+
+def _rows(out: pathlib.Path, kind: str) -> list[dict]:
+    rows = []
+    for path in sorted(out.glob(f"{kind}/text/part-*.parquet")):
+        rows += [dict(r, shard=path.name) for r in pq.read_table(path).to_pylist()]
+    return rows
+
+
+def _run(raw: pathlib.Path, out: pathlib.Path) -> dict:
+    return curate.run(["--input", str(raw), "--output", str(out), "--sources", "slimpajama", "--no-langid"])
+
+
+@pytest.fixture
+def colliding(tmp_path, monkeypatch):
+    monkeypatch.setitem(FAMILIES, "slimpajama", dataclasses.replace(FAMILIES["slimpajama"], reader=CollidingIds))
+    alpha, beta, gamma = curate_fixture._prose(3)
+    raw = tmp_path / "raw" / "slimpajama"
+    # a.jsonl: id0 alpha, id1 beta, id2 gamma | b.jsonl: id0 beta (exact copy of a's id1),
+    # id1 near copy of gamma, id2 gamma again (an exact copy of a's id2 AND a near copy of b's id1).
+    _write(raw, "a.jsonl", [alpha, beta, gamma])
+    _write(raw, "b.jsonl", [beta, curate_fixture.near_copy(gamma), gamma])
+    return tmp_path, (alpha, beta, gamma)
+
+
+def test_decisions_follow_place_not_id_when_ids_collide(colliding):
+    tmp, (alpha, beta, gamma) = colliding
+    report = _run(tmp / "raw", tmp / "out")
+    kept, rejected = _rows(tmp / "out", "kept"), _rows(tmp / "out", "rejected")
+    a, b = "part-00000-of-00002.parquet", "part-00001-of-00002.parquet"   # items by sorted file name
+    got = {(r["shard"], r["id"], r["text"]) for r in kept}
+    # beta: both copies are "id?": b's has id0 < a's id1, so b's copy stays, and a's id0 (alpha) is untouched.
+    assert (a, "id0", alpha) in got and (b, "id0", beta) in got and (a, "id1", beta) not in got
+    # gamma: a's id2 and b's id2 are exact copies with equal ids (their places break the tie), and both are
+    # near copies of b's id1 (smaller id: kept). The exact loser is exact AND near: exact wins, counted once;
+    # the other copy is a near duplicate of id1.
+    reasons = {(r["shard"], r["id"]): r["reason"] for r in rejected}
+    assert reasons[(a, "id1")] == "exact_duplicate: id0"
+    assert sorted([reasons[(a, "id2")], reasons[(b, "id2")]]) == ["exact_duplicate: id2", "near_duplicate: id1"]
+    assert (b, "id1", curate_fixture.near_copy(gamma)) in got
+    assert len(kept) + len(rejected) == 6
+    row = report["sources"]["text"]
+    assert (row["in"], row["kept"], row["exact_duplicates"], row["near_duplicates"]) == (6, 3, 2, 1)
+    assert row["invariant_ok"]
+
+
+def test_rerun_is_byte_identical_and_in_input_order(colliding):
+    tmp, _ = colliding
+    _run(tmp / "raw", tmp / "out")
+    first = {p.name: p.read_bytes() for p in (tmp / "out").glob("*/text/part-*")}
+    _run(tmp / "raw", tmp / "out")
+    again = {p.name: p.read_bytes() for p in (tmp / "out").glob("*/text/part-*")}
+    assert first == again and len(first) == 2
+    assert not list((tmp / "out").glob(".curate-spill*")) and not list((tmp / "out").glob("*/text/.part-*"))
+    for kind in ("kept", "rejected"):
+        for path in (tmp / "out" / kind / "text").glob("part-*"):
+            ids = [r["id"] for r in pq.read_table(path).to_pylist()]
+            assert ids == sorted(ids), (kind, path.name)   # id<line>: input order
+
+
+def test_a_work_item_failing_in_pass_2_publishes_nothing(colliding, monkeypatch):
+    tmp, _ = colliding
+    real = decisions.apply
+
+    def failing(candidates, rejects, losers):
+        for kind, row, dedup in real(candidates, rejects, losers):
+            if "b.jsonl" in row["meta"]:
+                raise OSError(28, "No space left on device")
+            yield kind, row, dedup
+    monkeypatch.setattr(decisions, "apply", failing)
+    with pytest.raises(Exception, match="No space left"):
+        _run(tmp / "raw", tmp / "out")
+    out = tmp / "out"
+    assert not list(out.glob("*/*/part-*.parquet")) and not (out / "report.json").exists()
+    assert not (out / ".curate-spill").exists()
+    monkeypatch.setattr(decisions, "apply", real)
+    report = _run(tmp / "raw", tmp / "out")   # the next run cleans the failed one's temporaries
+    assert report["invariant_ok"] and not list(out.glob("*/*/.part-*"))
+
+
+MARKER = "zqxmarker"
+
+
+class _NoText(beam.DoFn):
+    """Fails the job if an element entering a shuffle or side input holds a document's text."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.seen = beam.metrics.Metrics.counter("probe", "elements")
+
+    def process(self, element):
+        self.seen.inc()
+        if MARKER.encode() in registry.get_coder(object).encode(element):
+            raise AssertionError(f"{self.where} carries a document's text")
+        return []
+
+
+def _probe_shuffles(p) -> int:
+    """Attach a _NoText probe to the input of every GroupByKey and every side input of the graph."""
+    from apache_beam.pipeline import PipelineVisitor
+    from apache_beam.transforms.core import GroupByKey
+    targets = []
+
+    class Visitor(PipelineVisitor):
+        def visit_transform(self, node):
+            if isinstance(node.transform, GroupByKey):
+                targets.append((node.full_label, node.inputs[0]))
+            for side in node.side_inputs:
+                targets.append((node.full_label + " (side input)", side.pvalue))
+
+        enter_composite_transform = visit_transform
+
+    p.visit(Visitor())
+    for i, (label, pcoll) in enumerate(targets):
+        _ = pcoll | f"Probe {i}" >> beam.ParDo(_NoText(label))
+    return len(targets)
+
+
+def test_no_shuffle_or_side_input_carries_a_text(tmp_path):
+    """slimpajama, stack (Parquet row groups), commits: texts carry MARKER; duplicates make candidate groups."""
+    prose = [f"{t} {MARKER}" for t in curate_fixture._prose(4)]
+    _write(tmp_path / "raw" / "slimpajama", "a.jsonl", prose + [prose[0], curate_fixture.near_copy(prose[1])])
+    root = tmp_path / "raw"
+    curate_fixture.build_root(tmp_path / "fixture")
+    for family in ("stack", "commits"):
+        src = tmp_path / "fixture" / family
+        for path in src.rglob("*"):
+            if path.is_file():
+                dst = root / family / path.relative_to(src)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                data = path.read_bytes()
+                dst.write_bytes(data)
+    cfg = dataclasses.replace(curate.CurateConfig(), filters=curate_fixture.FIXTURE_FILTERS)
+    p = beam.Pipeline(options=PipelineOptions(["--direct_num_workers=1"]))
+    curate.build_pipeline(p, str(root), str(tmp_path / "out"), ["slimpajama", "stack", "commits"], cfg)
+    assert _probe_shuffles(p) >= 10
+    result = p.run()
+    result.wait_until_finish()
+    from apache_beam.metrics.metric import MetricsFilter
+    seen = sum(c.committed for c in result.metrics().query(MetricsFilter().with_namespace("probe"))["counters"])
+    counters = {c.key.metric.name: c.committed for c in
+                result.metrics().query(MetricsFilter().with_namespace("curate"))["counters"]}
+    assert seen > 0 and counters.get("text/exact_duplicates") == 1 and counters.get("text/near_duplicates") == 1
+
+
+def test_the_probe_catches_a_text_in_a_shuffle():
+    """The same probe on the old design (documents grouped by text hash) fails: the check can fail."""
+    from pipelines.dedup.transforms import ExactDedup
+    p = beam.Pipeline(options=PipelineOptions(["--direct_num_workers=1"]))
+    _ = p | beam.Create([Document("a", "text", f"some words {MARKER}")]) | ExactDedup()
+    _probe_shuffles(p)
+    with pytest.raises(Exception, match="carries a document's text"):
+        p.run().wait_until_finish()
+
+
+def test_band_fingerprints_equal_iff_rows_equal_within_scope():
+    import numpy as np
+    from pipelines.dedup import minhash
+    cfg = minhash.MinHashConfig(bands=25, rows=10)
+    texts = curate_fixture._prose(2)
+    sigs = minhash.signatures([texts[0], texts[0], texts[1], ""], cfg)
+    fp = decisions.band_fingerprints(sigs, ["text", "code", "text", "text"], cfg)
+    assert (fp[0] != fp[1]).all()                  # same rows, other scope
+    assert (fp[3] == decisions.NO_BAND).all() and not (fp[:3] == decisions.NO_BAND).any()
+    again = decisions.band_fingerprints(sigs[[0]], ["text"], cfg)
+    assert np.array_equal(again[0], fp[0])
+    groups = list(decisions.colliding([("r1", fp[:, 0]), ("r2", fp[[0], 0])], skip=int(decisions.NO_BAND)))
+    assert groups == [[("r1", 0), ("r2", 0)]]
+    assert decisions.exact_digest("text", "a  b\n") == decisions.exact_digest("text", "a b")
+    assert decisions.exact_digest("text", "a b") != decisions.exact_digest("code", "a b")
