@@ -15,7 +15,10 @@ import os
 from typing import Any
 
 
-class CheckpointError(RuntimeError):
+from evals.errors import InputError
+
+
+class CheckpointError(InputError):
     """A run directory that cannot be evaluated; the message says what is missing."""
 
 

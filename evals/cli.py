@@ -88,18 +88,42 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the mixer, TPU training and evaluation command lines per run; run nothing")
     _eval_args(s)
 
+    x = sub.add_parser("export", help="write a Hugging Face model directory (CohereForCausalLM, safetensors, "
+                       "tokenizer) that transformers, lm_eval --model hf and vLLM load without remote code")
+    x.add_argument("--checkpoint", required=True, metavar="RUN", help="trainer run directory (local or gs://)")
+    x.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
+    x.add_argument("--tokenizer", default=None, help="tokenizer.model (default: from the run's mixture)")
+    x.add_argument("--output", required=True, metavar="DIR", help="model directory to write (local or gs://)")
+    x.add_argument("--overwrite", action="store_true", help="replace an export already in DIR")
+
     p = sub.add_parser("compare", help="print EXP/results.csv as a table (mean ± std over seeds), plot compare.png")
     p.add_argument("experiment", metavar="EXP", help="a sweep's --output directory")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse and run; input errors (evals.errors.InputError) become one line on stderr and exit status 2."""
+    from evals.errors import InputError
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return run(parser, args)
+    except InputError as e:
+        print(f"python -m evals {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "code" and args.samples > 1 and args.temperature <= 0:
         parser.error("--samples > 1 needs --temperature > 0 (greedy completions would all be the same)")
     if args.command == "code" and max(args.k) > args.samples:
         parser.error(f"pass@{max(args.k)} needs --samples >= {max(args.k)}")
+    if args.command == "export":
+        from evals.export import export
+
+        export(args.checkpoint, args.output, args.step, args.tokenizer, args.overwrite)
+        return 0
     if args.command == "compare":
         from evals.compare import compare
 

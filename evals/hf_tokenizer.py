@@ -20,7 +20,6 @@ Two rules of tokens/tokenizer.py need care:
 from __future__ import annotations
 
 import json
-import os
 
 SPACE = "\u2581"
 SPACE_MARK = "\ufdd0"
@@ -162,6 +161,6 @@ def write(model_proto: bytes, directory: str, max_length: int) -> list[str]:
               "tokenizer_config.json": json.dumps(config, indent=2),
               "special_tokens_map.json": json.dumps({f"{n}_token": p for n, (p, _) in specials.items()}, indent=2)}
     for name, text in bodies.items():
-        paths.write_atomic(os.path.join(directory, name), (text + "\n").encode("utf-8"))
-    paths.write_atomic(os.path.join(directory, "tokenizer.model"), model_proto)
+        paths.write_atomic(paths.join(directory, name), (text + "\n").encode("utf-8"))
+    paths.write_atomic(paths.join(directory, "tokenizer.model"), model_proto)
     return [*bodies, "tokenizer.model"]
