@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("code", help="HumanEval / MBPP pass@k of one checkpoint, completions run in the sandbox")
-    c.add_argument("--checkpoint", required=True, metavar="RUN", help="trainer run directory (local or gs://)")
+    c.add_argument("--checkpoint", default=None, metavar="RUN",
+                   help="trainer run directory (local or gs://); required unless --rescore")
+    c.add_argument("--rescore", default=None, metavar="JSONL",
+                   help="run the completions saved by an earlier --output again and score them (no model)")
     c.add_argument("--tokenizer", default=None, help="tokenizer.model (default: from the run's mixture)")
     c.add_argument("--mbpp", default=None, metavar="PATH", help="also score MBPP from this jsonl(.gz)")
     c.add_argument("--no-humaneval", action="store_true", help="skip HumanEval")
@@ -53,10 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (0 = greedy)")
     c.add_argument("--top-p", type=float, default=0.95, help="nucleus mass when sampling")
     c.add_argument("--k", type=_ints, default=(1,), help="comma-separated k for pass@k, each <= --samples")
-    c.add_argument("--max-new-tokens", type=int, default=256, help="tokens generated per completion")
+    c.add_argument("--max-new-tokens", type=int, default=256,
+                   help="tokens generated per completion at most; shortened per problem so the whole prompt fits "
+                        "the model's context (prompts that alone exceed it are cut and counted as prompts_cut)")
     c.add_argument("--workers", type=int, default=2, help="sandbox processes at a time")
     c.add_argument("--seed", type=int, default=0, help="sampling seed")
-    c.add_argument("--output", default=None, help="write the result JSON here too")
+    c.add_argument("--output", default=None, metavar="JSONL", help="write one row per problem here: prompt, "
+                   "tests, prompt tokens kept, completions, verdicts and reasons (re-score with --rescore)")
 
     h = sub.add_parser("heldout", help="per-source held-out loss of one checkpoint with a 95%% bootstrap interval")
     h.add_argument("--checkpoint", required=True, metavar="RUN", help="trainer run directory (local or gs://)")
@@ -117,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "code" and args.samples > 1 and args.temperature <= 0:
         parser.error("--samples > 1 needs --temperature > 0 (greedy completions would all be the same)")
-    if args.command == "code" and max(args.k) > args.samples:
+    if args.command == "code" and max(args.k) > args.samples and not args.rescore:
         parser.error(f"pass@{max(args.k)} needs --samples >= {max(args.k)}")
+    if args.command == "code" and not args.checkpoint and not args.rescore:
+        parser.error("code needs --checkpoint RUN (or --rescore JSONL)")
     if args.command == "export":
         from evals.export import export
 
@@ -158,7 +166,9 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from evals.checkpoint import load
     from evals.lm import TextModel
 
-    model = TextModel(load(args.checkpoint, args.tokenizer), getattr(args, "batch_size", 16))
+    model = None
+    if args.command == "heldout" or not args.rescore:
+        model = TextModel(load(args.checkpoint, args.tokenizer), getattr(args, "batch_size", 16))
     if args.command == "heldout":
         from evals.heldout import evaluate
 
@@ -169,19 +179,28 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 0
     from evals import code
 
+    if args.rescore:
+        return _print_code(code.rescore(code.read_records(args.rescore), args.k, args.workers), args.output)
     problems = ([] if args.no_humaneval else code.load_humaneval(args.limit)) + \
         (code.load_mbpp(args.mbpp, args.limit) if args.mbpp else [])
     if not problems:
         print("python -m evals code: nothing to score (--no-humaneval without --mbpp)", file=sys.stderr)
         return 2
-    result = code.evaluate(model, problems, args.samples, args.temperature, args.k, args.workers,
-                           args.max_new_tokens, args.seed)
+    return _print_code(code.evaluate(model, problems, args.samples, args.temperature, args.k, args.workers,
+                                     args.max_new_tokens, args.seed), args.output)
+
+
+def _print_code(results: dict, output: str | None) -> int:
+    """Per-benchmark summary on stdout, a warning for cut prompts, the rows to OUTPUT (JSONL)."""
+    from evals import code
     from trainer.metrics import strict_record
 
-    print(json.dumps(strict_record({k: v for k, v in result.items() if k != "per_task"}), indent=2,
-                     allow_nan=False))
-    if args.output:
-        from evals.run_eval import write_json
-
-        write_json(args.output, result)
+    summary = {name: {k: v for k, v in r.items() if k not in ("per_task", "records")} for name, r in results.items()}
+    print(json.dumps(strict_record(summary), indent=2, allow_nan=False))
+    for name, r in results.items():
+        if r["prompts_cut"]:
+            print(f"warning: {r['prompts_cut']} {name} prompt(s) longer than the model's context were cut from "
+                  "the left (prompt_tokens_kept in the rows)", file=sys.stderr)
+    if output:
+        code.write_records(output, [row for r in results.values() for row in r["records"]])
     return 0

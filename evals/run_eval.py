@@ -77,13 +77,15 @@ def evaluate_run(workdir: str, opts: EvalOptions, scratch: str) -> dict:
     passes = []
     if opts.humaneval_limit != 0:
         result = code.evaluate(model, code.load_humaneval(opts.humaneval_limit), workers=opts.workers,
-                               max_new_tokens=opts.max_new_tokens)
-        row.update({"humaneval_pass@1": result["pass@1"], "humaneval_problems": result["problems"]})
+                               max_new_tokens=opts.max_new_tokens)["humaneval"]
+        row.update({"humaneval_pass@1": result["pass@1"], "humaneval_problems": result["problems"],
+                    "humaneval_prompts_cut": result["prompts_cut"]})
         passes.append(result["pass@1"])
     if opts.mbpp:
         result = code.evaluate(model, code.load_mbpp(opts.mbpp), workers=opts.workers,
-                               max_new_tokens=opts.max_new_tokens)
-        row.update({"mbpp_pass@1": result["pass@1"], "mbpp_problems": result["problems"]})
+                               max_new_tokens=opts.max_new_tokens)["mbpp"]
+        row.update({"mbpp_pass@1": result["pass@1"], "mbpp_problems": result["problems"],
+                    "mbpp_prompts_cut": result["prompts_cut"]})
         passes.append(result["pass@1"])
     row["code_pass@1"] = float(np.mean(passes)) if passes else None
     row["eval_wall_s"] = round(time.time() - start, 1)
