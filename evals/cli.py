@@ -175,7 +175,8 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         sources = [s for s in args.sources.split(",") if s] or None
         print(f"{'source':<16}{'loss':>9}{'95% CI':>22}{'documents':>11}{'tokens':>10}")
         for r in evaluate(model.engine, args.data, sources, args.max_tokens or None):
-            print(f"{r.source:<16}{r.loss:>9.4f}   [{r.ci_low:.4f}, {r.ci_high:.4f}]{r.documents:>11}{r.tokens:>10}")
+            interval = f"[{r.ci_low:.4f}, {r.ci_high:.4f}]" if r.ci_low is not None else "n/a (< 5 documents)"
+            print(f"{r.source:<16}{r.loss:>9.4f}{interval:>22}{r.documents:>11}{r.tokens:>10}")
         return 0
     from evals import code
 

@@ -68,7 +68,8 @@ def evaluate_run(workdir: str, opts: EvalOptions, scratch: str) -> dict:
     row: dict = {"checkpoint": workdir, "step": loaded.step, "tokens_seen": loaded.meta.get("tokens_seen")}
     for r in heldout.evaluate(model.engine, opts.data, max_tokens=opts.heldout_tokens):
         row.update({f"heldout_{r.source}": r.loss, f"heldout_{r.source}_ci_low": r.ci_low,
-                    f"heldout_{r.source}_ci_high": r.ci_high, f"heldout_{r.source}_tokens": r.tokens})
+                    f"heldout_{r.source}_ci_high": r.ci_high, f"heldout_{r.source}_tokens": r.tokens,
+                    f"heldout_{r.source}_documents": r.documents})
     scores = run_harness(model, opts.tasks, opts.include_path, scratch)
     row.update({f"task_{t}": v for t, v in scores.items()})
     for name, members in (("nl_reasoning_avg", REASONING_TASKS), ("knowledge_avg", KNOWLEDGE_TASKS)):
