@@ -34,7 +34,7 @@ def read_rows(output: str) -> list[dict]:
 
 def metrics(rows: list[dict]) -> list[str]:
     held = sorted({k for r in rows for k in r if k.startswith("heldout_") and k.count("_") == 1})
-    tasks = sorted({k for r in rows for k in r if k.startswith("task_")})
+    tasks = sorted({k for r in rows for k in r if k.startswith("task_") and "." not in k})   # main metrics
     return [m for m in HEADLINE if any(r.get(m) is not None for r in rows)] + held + tasks
 
 
