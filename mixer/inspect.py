@@ -20,7 +20,8 @@ def load_stages(path: str, check_shards: bool = False) -> list[tuple[str, dict]]
                                                          else stage["mixture"], check_shards=check_shards))
                 for stage in body["stages"]]
     return [(body.get("stage", "stage") if isinstance(body, dict) else "stage",
-             mixture_lib.validate_mixture(body, path, check_shards=check_shards))]
+             mixture_lib.validate_mixture(mixture_lib.resolve_locations(body, path), path,
+                                          check_shards=check_shards))]
 
 
 def format_table(mixture: dict) -> str:
