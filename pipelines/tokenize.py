@@ -15,6 +15,9 @@ own hash domain) falls in the lowest `--heldout-fraction` of the key space, or i
 `--heldout-min-documents` smallest keys (capped at 10% of the source, so small sources keep a measurable
 set without losing their training data). Held-out documents go to heldout-NNNNN-of-MMMMM shards that the
 manifest lists apart, outside its totals: the mixer's token counts and the training loader never see them.
+A candidate whose content the corpus holds elsewhere (more than --heldout-max-overlap of its distinct
+32-token windows in another document: a near-duplicate, pipelines/heldout_overlap.py) trains instead, so
+held-out content is never trained on; the counter <source>/heldout_moved_to_train says how many moved.
 """
 from __future__ import annotations
 
@@ -53,6 +56,7 @@ class TokenizeConfig:
     num_threads: int = 0                # SentencePiece encode threads per worker (0 = min(8, cores))
     heldout_fraction: float = 0.01      # share of each source's documents held out (by id hash)
     heldout_min_documents: int = 16     # at least this many per source (at most 10% of the source)
+    heldout_max_overlap: float = 0.01   # held-out candidates sharing more of their 32-token windows train (1 = off)
 
     def hash(self) -> str:
         """What determines the shard bytes: tokenizer, shard layout, record format."""
@@ -60,7 +64,8 @@ class TokenizeConfig:
             "tokenizer_sha256": self.tokenizer_sha256, "num_shards": self.num_shards,
             "target_shard_tokens": self.target_shard_tokens if self.num_shards == 0 else None,
             "append_eos": True, "record": "tf.train.Example{text:int64,source:bytes}",
-            "heldout": [self.heldout_fraction, self.heldout_min_documents],
+            "heldout": [self.heldout_fraction, self.heldout_min_documents]
+            + ([self.heldout_max_overlap] if self.heldout_max_overlap < 1 else []),
             "writer_options": shards.WRITER_OPTIONS})
 
 
@@ -174,7 +179,10 @@ class WriteManifest(beam.DoFn):
             heldout=tuple(_shard_entry(s) for s in held),
             heldout_rule={"fraction": cfg.heldout_fraction, "min_documents": cfg.heldout_min_documents,
                           "key": "sha256('heldout\\0' + id)[:8] big-endian < fraction * 2^64, or among "
-                                 "the min(min_documents, documents // 10) smallest keys"} if held else {})
+                                 "the min(min_documents, documents // 10) smallest keys",
+                          "max_overlap": cfg.heldout_max_overlap,
+                          "overlap": "a candidate with more than max_overlap of its distinct 32-token windows in "
+                                     "another document trains (pipelines/heldout_overlap.py)"} if held else {})
         yield write_manifest(directory, manifest)
 
 
@@ -198,6 +206,32 @@ def _all_shard_keys(sources, counts):
 
 def _split_keys(sources, heldout: bool) -> list[tuple[str, str]]:
     return [(s, split) for s in sources for split in ((TRAIN, HELDOUT) if heldout else (TRAIN,))]
+
+
+def _doc_tokens(element):
+    """((source, split), (order key, id, n, record)) -> ((source, id), token ids)."""
+    (source, _), (_, doc_id, _, record) = element
+    return (source, doc_id), records.decode_tokens(record)
+
+
+def _move_overlapping(element, overlap: dict, limit: float):
+    (source, split), doc = element
+    if split == HELDOUT and overlap.get((source, doc[1]), 0.0) > limit:
+        Metrics.counter("tokenize", f"{source}/heldout_moved_to_train").inc()
+        return (source, TRAIN), doc
+    return element
+
+
+def _without_overlap(split, limit: float):
+    """Held-out candidates whose windows the corpus holds elsewhere train instead (heldout_overlap)."""
+    from pipelines.heldout_overlap import HeldoutOverlap
+
+    candidates = (split
+                  | "held-out candidates" >> beam.Filter(lambda kv: kv[0][1] == HELDOUT)
+                  | "candidate tokens" >> beam.Map(_doc_tokens))
+    overlap = split | HeldoutOverlap(candidates, _doc_tokens)
+    return split | "near-duplicates of training train" >> beam.Map(
+        _move_overlapping, beam.pvalue.AsDict(overlap), limit)
 
 
 def build(p, curated: str, sources: list[str], output: str, config: TokenizeConfig,
@@ -226,6 +260,8 @@ def build(p, curated: str, sources: list[str], output: str, config: TokenizeConf
         split = encoded | "split held-out by id hash" >> beam.Map(
             lambda kv, thr: ((kv[0], split_of(kv[1][1], config.heldout_fraction, thr[kv[0]])), kv[1]),
             beam.pvalue.AsSingleton(thresholds))
+        if config.heldout_max_overlap < 1:
+            split = _without_overlap(split, config.heldout_max_overlap)
     else:
         split = encoded | "everything trains" >> beam.Map(lambda kv: ((kv[0], TRAIN), kv[1]))
     tokens = (split
@@ -308,6 +344,10 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
     parser.add_argument("--heldout-min-documents", type=int, default=TokenizeConfig.heldout_min_documents,
                         help="held-out documents per source at least (capped at 10%% of the source's documents; "
                              f"default {TokenizeConfig.heldout_min_documents})")
+    parser.add_argument("--heldout-max-overlap", type=float, default=TokenizeConfig.heldout_max_overlap,
+                        help="a held-out candidate with more than this share of its distinct 32-token windows in "
+                             "another document trains instead (0-1; 1 = off; default "
+                             f"{TokenizeConfig.heldout_max_overlap})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace sources whose manifest names a different tokenizer")
     args, beam_args = parser.parse_known_args(argv)
@@ -318,9 +358,12 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
                             eos_id=tok.eos_id, pad_id=tok.pad_id, num_shards=args.num_shards,
                             target_shard_tokens=args.target_shard_tokens, batch_size=args.batch_size,
                             num_threads=args.num_threads, heldout_fraction=args.heldout_fraction,
-                            heldout_min_documents=args.heldout_min_documents)
+                            heldout_min_documents=args.heldout_min_documents,
+                            heldout_max_overlap=args.heldout_max_overlap)
     if not 0 <= config.heldout_fraction < 1 or config.heldout_min_documents < 0:
         parser.error("--heldout-fraction must be in [0, 1) and --heldout-min-documents >= 0")
+    if not 0 <= config.heldout_max_overlap <= 1:
+        parser.error("--heldout-max-overlap must be in [0, 1]")
     options = PipelineOptions(beam_args)
     created_by = " ".join(shlex.quote(a) for a in ["python", "-m", "pipelines.tokenize",
                                                     *(argv if argv is not None else sys.argv[1:])])
