@@ -79,7 +79,7 @@ def heldout_documents(tokens_root: str, source: str, max_tokens: int | None = No
     if not paths.exists(path):
         raise InputError(f"--data {tokens_root}: no source {source!r} ({path} does not exist)")
     manifest = load_manifest(path)
-    if not manifest.heldout:
+    if not sum(shard.documents for shard in manifest.heldout):
         raise InputError(f"{tokens_root}/{source}: the manifest lists no held-out shards; re-tokenize with "
                          "pipelines.tokenize --heldout-fraction")
     held = TokenizedSource(manifest.heldout_manifest())
@@ -105,7 +105,7 @@ def heldout_sources(tokens_root: str) -> list[str]:
         path = paths.join(tokens_root, name, "manifest.json")
         if paths.exists(path):
             manifests += 1
-            if load_manifest(path).heldout:
+            if sum(shard.documents for shard in load_manifest(path).heldout):   # an empty split says nothing
                 found.append(name)
     if not found:
         raise InputError(f"--data {tokens_root}: " + (

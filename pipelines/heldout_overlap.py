@@ -93,6 +93,66 @@ class HeldoutOverlap(beam.PTransform):
                     beam.pvalue.AsDict(hits)))
 
 
+def survivor_threshold(smallest: list[int], documents: int, min_documents: int) -> int:
+    """Among candidates that passed the overlap rule: the k-th smallest held-out key, k = min(min_documents,
+    documents // 10), or the largest when fewer survived (all of them stay); -1 keeps none."""
+    k = min(min_documents, documents // 10)
+    ordered = sorted(smallest)
+    return -1 if k <= 0 or not ordered else ordered[min(k, len(ordered)) - 1]
+
+
+def _doc_tokens(element):
+    """((source, split), (order key, id, n, record)) -> ((source, id), token ids)."""
+    from tokens import records
+
+    (source, _), (_, doc_id, _, record) = element
+    return (source, doc_id), records.decode_tokens(record)
+
+
+def _final_split(element, overlap: dict, thresholds: dict, limit: float, fraction: float, names):
+    """A candidate stays held out when its overlap is within `limit` and the id-hash fraction or the
+    survivors' minimum count admits it; every other document trains."""
+    from apache_beam.metrics import Metrics
+
+    from tokens import shards
+
+    train, heldout = names
+    (source, split), doc = element
+    if split != heldout:
+        return element
+    if overlap.get((source, doc[1]), 0.0) > limit:
+        Metrics.counter("tokenize", f"{source}/heldout_moved_to_train").inc()
+        return (source, train), doc
+    key = shards.heldout_key(doc[1])
+    if key < fraction * 2.0 ** 64 or key <= thresholds.get(source, -1):
+        return element
+    return (source, train), doc   # a spare candidate: enough survivors have smaller keys
+
+
+def without_overlap(split, documents, limit: float, fraction: float, min_documents: int, names=("train", "heldout")):
+    """The tokenize job's split with the overlap rule applied. `split`: ((source, split name), doc) with
+    doc = (order key, id, n tokens, record); `documents`: (source, document count); `names`: the (train,
+    held-out) split names. Candidates whose windows the corpus holds elsewhere train; the minimum count is
+    then taken among the survivors (the job oversamples candidates for this)."""
+    from tokens import shards
+
+    heldout = names[1]
+    candidates = (split
+                  | "held-out candidates" >> beam.Filter(lambda kv: kv[0][1] == heldout)
+                  | "candidate tokens" >> beam.Map(_doc_tokens))
+    overlap = split | HeldoutOverlap(candidates, _doc_tokens)
+    survivors = (overlap
+                 | "within the overlap limit" >> beam.Filter(lambda kv: kv[1] <= limit)
+                 | "survivor key" >> beam.Map(lambda kv: (kv[0][0], shards.heldout_key(kv[0][1])))
+                 | "smallest survivor keys" >> beam.combiners.Top.SmallestPerKey(max(1, min_documents)))
+    thresholds = (documents
+                  | "survivor threshold" >> beam.Map(
+                      lambda kv, small: (kv[0], survivor_threshold(small.get(kv[0], []), kv[1], min_documents)),
+                      beam.pvalue.AsDict(survivors)))
+    return split | "held out: no overlap, within the count" >> beam.Map(
+        _final_split, beam.pvalue.AsDict(overlap), beam.pvalue.AsDict(thresholds), limit, fraction, names)
+
+
 def measure(tokens_root: str) -> dict[str, dict]:
     """{source: {heldout_documents, windows, found_in_training, fraction}} for a tokenized root: distinct
     32-token windows of each source's held-out documents that occur in any source's training shards."""

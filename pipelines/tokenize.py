@@ -17,7 +17,9 @@ set without losing their training data). Held-out documents go to heldout-NNNNN-
 manifest lists apart, outside its totals: the mixer's token counts and the training loader never see them.
 A candidate whose content the corpus holds elsewhere (more than --heldout-max-overlap of its distinct
 32-token windows in another document: a near-duplicate, pipelines/heldout_overlap.py) trains instead, so
-held-out content is never trained on; the counter <source>/heldout_moved_to_train says how many moved.
+held-out content is never trained on; the counter <source>/heldout_moved_to_train says how many moved. With
+that rule on, 4x the minimum count are candidates (at most 40% of the source) and the minimum is taken among
+those that pass, so templated sources still keep held-out documents when enough unique ones exist.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from pipelines import dry_run, io
 from tokens import checksums, records
 from tokens.lengths import encode as encode_lengths
 from tokens import shards
+from pipelines.heldout_overlap import without_overlap
 from pipelines.sources.curated import ReadCurated, resolve_sources
 from tokens.manifest import MANIFEST_NAME, Manifest, ManifestError, Shard, load_manifest, write_manifest
 from pipelines.report.progress import LogProgress, show_progress
@@ -109,10 +112,13 @@ class EncodeDocs(beam.DoFn):
 TRAIN, HELDOUT = "train", "heldout"
 
 
-def heldout_threshold(smallest: list[int], documents: int, min_documents: int) -> int:
+OVERSAMPLE = 4   # with the overlap rule: 4x the minimum count are candidates (capped at 40% of the source)
+
+
+def heldout_threshold(smallest: list[int], documents: int, min_documents: int, share: float = 0.1) -> int:
     """Largest held-out key admitted by the minimum count (-1: none): the k-th smallest key of the source,
-    k = min(min_documents, documents // 10)."""
-    k = min(min_documents, documents // 10)
+    k = min(min_documents, documents * share) (share 0.1: at most 10% of the source)."""
+    k = min(min_documents, int(documents * share))
     return sorted(smallest)[k - 1] if k > 0 and len(smallest) >= k else -1
 
 
@@ -208,32 +214,6 @@ def _split_keys(sources, heldout: bool) -> list[tuple[str, str]]:
     return [(s, split) for s in sources for split in ((TRAIN, HELDOUT) if heldout else (TRAIN,))]
 
 
-def _doc_tokens(element):
-    """((source, split), (order key, id, n, record)) -> ((source, id), token ids)."""
-    (source, _), (_, doc_id, _, record) = element
-    return (source, doc_id), records.decode_tokens(record)
-
-
-def _move_overlapping(element, overlap: dict, limit: float):
-    (source, split), doc = element
-    if split == HELDOUT and overlap.get((source, doc[1]), 0.0) > limit:
-        Metrics.counter("tokenize", f"{source}/heldout_moved_to_train").inc()
-        return (source, TRAIN), doc
-    return element
-
-
-def _without_overlap(split, limit: float):
-    """Held-out candidates whose windows the corpus holds elsewhere train instead (heldout_overlap)."""
-    from pipelines.heldout_overlap import HeldoutOverlap
-
-    candidates = (split
-                  | "held-out candidates" >> beam.Filter(lambda kv: kv[0][1] == HELDOUT)
-                  | "candidate tokens" >> beam.Map(_doc_tokens))
-    overlap = split | HeldoutOverlap(candidates, _doc_tokens)
-    return split | "near-duplicates of training train" >> beam.Map(
-        _move_overlapping, beam.pvalue.AsDict(overlap), limit)
-
-
 def build(p, curated: str, sources: list[str], output: str, config: TokenizeConfig,
           code_version: str, created_by: str, validate: bool = True,
           listed: dict[str, list[str]] | None = None):
@@ -246,22 +226,25 @@ def build(p, curated: str, sources: list[str], output: str, config: TokenizeConf
                | "progress" >> LogProgress("tokenize encoded"))
     heldout = config.heldout_fraction > 0 or config.heldout_min_documents > 0
     if heldout:
+        overlap_rule = config.heldout_max_overlap < 1
+        wide = config.heldout_min_documents * (OVERSAMPLE if overlap_rule else 1)
+        share = 0.1 * (OVERSAMPLE if overlap_rule else 1)
         keys = encoded | "held-out key" >> beam.Map(lambda kv: (kv[0], shards.heldout_key(kv[1][1])))
-        smallest = keys | "smallest held-out keys" >> beam.combiners.Top.SmallestPerKey(
-            max(1, config.heldout_min_documents))
+        smallest = keys | "smallest held-out keys" >> beam.combiners.Top.SmallestPerKey(max(1, wide))
         documents = keys | "documents per source" >> beam.combiners.Count.PerKey()
         thresholds = (p
                       | "sources for thresholds" >> beam.Create([sources])
                       | "held-out thresholds" >> beam.Map(
                           lambda names, small, docs: {s: heldout_threshold(small.get(s, []), docs.get(s, 0),
-                                                                           config.heldout_min_documents)
+                                                                           wide, share)
                                                       for s in names},
                           beam.pvalue.AsDict(smallest), beam.pvalue.AsDict(documents)))
         split = encoded | "split held-out by id hash" >> beam.Map(
             lambda kv, thr: ((kv[0], split_of(kv[1][1], config.heldout_fraction, thr[kv[0]])), kv[1]),
             beam.pvalue.AsSingleton(thresholds))
-        if config.heldout_max_overlap < 1:
-            split = _without_overlap(split, config.heldout_max_overlap)
+        if overlap_rule:
+            split = without_overlap(split, documents, config.heldout_max_overlap, config.heldout_fraction,
+                                    config.heldout_min_documents, (TRAIN, HELDOUT))
     else:
         split = encoded | "everything trains" >> beam.Map(lambda kv: ((kv[0], TRAIN), kv[1]))
     tokens = (split
