@@ -80,7 +80,7 @@ def heldout_documents(tokens_root: str, source: str, max_tokens: int | None = No
         raise InputError(f"--data {tokens_root}: no source {source!r} ({path} does not exist)")
     manifest = load_manifest(path)
     if not sum(shard.documents for shard in manifest.heldout):
-        raise InputError(f"{tokens_root}/{source}: the manifest lists no held-out shards; re-tokenize with "
+        raise InputError(f"{tokens_root}/{source}: the manifest lists no held-out documents; re-tokenize with "
                          "pipelines.tokenize --heldout-fraction")
     held = TokenizedSource(manifest.heldout_manifest())
     docs, total = [], 0
