@@ -57,8 +57,11 @@ def mbpp_problem(row: dict) -> CodeProblem:
 
 def load_mbpp(path: str, limit: int | None = None) -> list[CodeProblem]:
     """MBPP rows from a jsonl(.gz), local or gs://; a malformed row is an error naming its line."""
+    from evals.errors import InputError
     from tokens import paths
 
+    if not paths.exists(path):
+        raise InputError(f"--mbpp {path}: no such file (MBPP jsonl(.gz) in its public schema)")
     raw = paths.read_bytes(path)
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
@@ -68,7 +71,7 @@ def load_mbpp(path: str, limit: int | None = None) -> list[CodeProblem]:
             try:
                 out.append(mbpp_problem(json.loads(line)))
             except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{number}: not an MBPP row ({e!r})") from e
+                raise InputError(f"{path}:{number}: not an MBPP row ({e!r})") from e
     return out[:limit]
 
 

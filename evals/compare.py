@@ -13,9 +13,10 @@ from collections import defaultdict
 
 import numpy as np
 
-HEADLINE = ("nl_reasoning_avg", "knowledge_avg", "code_pass@1")
+HEADLINE = ("nl_reasoning_avg", "knowledge_avg", "code_pass@1", "humaneval_pass@1", "mbpp_pass@1")
 TITLES = {"nl_reasoning_avg": "NL reasoning (avg acc)", "knowledge_avg": "World knowledge (avg EM)",
-          "code_pass@1": "Code pass@1"}
+          "code_pass@1": "Code pass@1 (mean of the sets)", "humaneval_pass@1": "HumanEval pass@1",
+          "mbpp_pass@1": "MBPP pass@1"}
 
 
 def read_rows(output: str) -> list[dict]:

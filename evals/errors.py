@@ -3,5 +3,5 @@ can fix (a missing checkpoint, a data root without manifests, a dataset that is 
 from __future__ import annotations
 
 
-class InputError(RuntimeError):
+class InputError(ValueError):
     """Bad or missing input named in the message; `python -m evals` prints it and exits 2."""
