@@ -104,14 +104,14 @@ def test_generation_keeps_the_whole_prompt_and_shortens_the_budget_instead(loade
     """Defect 2: a 50-token prompt with 256 new tokens asked for, at seq_len 64, used to keep 1 prompt token."""
     engine = _engine(loaded)
     limit = loaded.cfg.seq_len
-    assert engine.fit(50, 256) == (50, limit - 50)
-    assert engine.fit(10, 8) == (10, 8)
-    assert engine.fit(limit + 5, 8) == (limit - 1, 1)                   # only a prompt that alone overflows is cut
     rng = np.random.default_rng(3)
     prompt = [int(x) for x in rng.integers(4, loaded.cfg.vocab_size, 50)]
     asked = engine.generate([prompt], GenerationConfig(max_new_tokens=256))[0]
     fitted = engine.generate([prompt], GenerationConfig(max_new_tokens=limit - 50))[0]
     assert asked == fitted and len(asked) <= limit - 50
+    assert engine.fit(50, 256) == (50, limit - 50)
+    assert engine.fit(10, 8) == (10, 8)
+    assert engine.fit(limit + 5, 8) == (limit - 1, 1)                   # only a prompt that alone overflows is cut
     # A short prompt batched with a long one keeps its own, longer budget (batch-independent).
     short = prompt[:5]
     alone = engine.generate([short], GenerationConfig(max_new_tokens=40))[0]
