@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from tokens.flags import StrictArgumentParser
+
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
@@ -38,7 +40,9 @@ def _eval_options(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evals", description=(
+    from trainer.configs import PRESETS
+
+    parser = StrictArgumentParser(prog="python -m evals", description=(
         "Evaluate trainer checkpoints and run mixture sweeps. `python -m evals harness ARGS` is lm_eval's CLI "
         "with the model `code-mixtures` registered (--model code-mixtures --model_args checkpoint=RUN)."))
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trainer run directory (local or gs://); required unless --rescore")
     c.add_argument("--rescore", default=None, metavar="JSONL",
                    help="run the completions saved by an earlier --output again and score them (no model)")
-    c.add_argument("--tokenizer", default=None, help="tokenizer.model (default: from the run's mixture)")
+    c.add_argument("--tokenizer", default=None, help="tokenizer.model (default: the run's own RUN/tokenizer.model, else its mixture's)")
     c.add_argument("--mbpp", default=None, metavar="PATH", help="also score MBPP from this jsonl(.gz)")
     c.add_argument("--no-humaneval", action="store_true", help="skip HumanEval")
     c.add_argument("--limit", type=int, default=None, help="first N problems of each set")
@@ -67,14 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("heldout", help="per-source held-out loss of one checkpoint with a 95%% bootstrap interval")
     h.add_argument("--checkpoint", required=True, metavar="RUN", help="trainer run directory (local or gs://)")
     h.add_argument("--data", required=True, metavar="TOKENS", help="tokenized root with held-out shards")
-    h.add_argument("--tokenizer", default=None, help="tokenizer.model (default: from the run's mixture)")
+    h.add_argument("--tokenizer", default=None, help="tokenizer.model (default: the run's own RUN/tokenizer.model, else its mixture's)")
     h.add_argument("--sources", default="", help="comma-separated sources (default: all with a held-out split)")
     h.add_argument("--max-tokens", type=int, default=0, help="held-out tokens per source at most (0 = all)")
     h.add_argument("--batch-size", type=int, default=16, help="rows per forward pass")
 
     e = sub.add_parser("evaluate", help="one run's sweep evaluation (held-out, tasks, code) to a result.json")
     e.add_argument("--checkpoint", required=True, metavar="RUN", help="trainer run directory (local or gs://)")
-    e.add_argument("--tokenizer", default=None, help="tokenizer.model (default: from the run's mixture)")
+    e.add_argument("--tokenizer", default=None, help="tokenizer.model (default: the run's own RUN/tokenizer.model, else its mixture's)")
     e.add_argument("--recipe", required=True, help="recipe name recorded in the row")
     e.add_argument("--seed", type=int, required=True, help="seed recorded in the row")
     e.add_argument("--output", required=True, help="result.json path (a sweep's runs/<recipe>/seed-<s>/result.json)")
@@ -83,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="build, train and evaluate every recipe x seed; EXP/results.csv (resumable)")
     s.add_argument("--recipes", required=True, help="comma-separated mixer presets (code-0,code-25,..., "
                    "text-only, balanced-to-text, ...; multi-stage recipes chain their stages)")
-    s.add_argument("--config", required=True, choices=("tiny", "470m", "2.8b"), help="trainer preset")
+    s.add_argument("--config", required=True, choices=sorted(PRESETS), help="trainer size preset (trainer/configs.py)")
     s.add_argument("--tokens", required=True, help="tokens per recipe, all stages together (K/M/B/T suffix)")
     s.add_argument("--seeds", type=int, default=3, help="seeds per recipe: 0..N-1 (data order and init)")
     s.add_argument("--output", required=True, metavar="EXP", help="experiment directory")
@@ -98,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "tokenizer) that transformers, lm_eval --model hf and vLLM load without remote code")
     x.add_argument("--checkpoint", required=True, metavar="RUN", help="trainer run directory (local or gs://)")
     x.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
-    x.add_argument("--tokenizer", default=None, help="tokenizer.model (default: from the run's mixture)")
+    x.add_argument("--tokenizer", default=None, help="tokenizer.model (default: the run's own RUN/tokenizer.model, else its mixture's)")
     x.add_argument("--output", required=True, metavar="DIR", help="model directory to write (local or gs://)")
     x.add_argument("--overwrite", action="store_true", help="replace an export already in DIR")
 
@@ -148,7 +152,11 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                             output=args.output, steps=args.steps,
                             overrides=tuple(parse_overrides(args.overrides).items()),
                             launch_only=args.launch_only, evaluation=_eval_options(args))
-        sweep(opts, say=lambda line: print(line, flush=True))
+        try:
+            sweep(opts, say=lambda line: print(line, flush=True))
+        except ValueError as e:   # a recipe the mixer refuses (BuildError, PlanError), an unknown recipe
+            print(f"python -m evals sweep: error: {e}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "evaluate":
         from evals.run_eval import evaluate_run, write_json
