@@ -127,21 +127,25 @@ def resolve_exact(members: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
     return losers
 
 
-def near_edges(band: int, members: list[tuple[str, str, np.ndarray]], cfg: minhash.MinHashConfig,
+def transport_signature(sig: np.ndarray) -> bytes:
+    """The signature as sent to a candidate group: the low 32 bits of each permutation (half the bytes;
+    a false per-position match has probability 2^-32, so the Jaccard estimate is unchanged in practice)."""
+    return np.ascontiguousarray(sig, dtype=np.uint64).astype(np.uint32).tobytes()
+
+
+def near_edges(members: list[tuple[str, str, np.ndarray]], cfg: minhash.MinHashConfig,
                verify: bool) -> tuple[list[tuple[str, str]], int, int]:
-    """[(node, scope, signature)] sharing band `band`'s fingerprint -> star edges (member -> smallest
-    node) of the members whose scope and band rows are truly equal, checked by estimated Jaccard when
-    `verify` (as pipelines.dedup.transforms.NearDedup does per LSH bucket).
+    """[(node, scope, signature)] sharing a band fingerprint (64 bits over the band's rows and the scope: a
+    false match has probability 2^-64 per pair) -> star edges (member -> smallest node) per scope, checked
+    by estimated Jaccard when `verify`, as pipelines.dedup.transforms.NearDedup does per LSH bucket.
 
     Returns (edges, candidate edges, edges below threshold)."""
-    _, rows = cfg.band_rows
-    buckets: dict[tuple[str, bytes], list[tuple[str, np.ndarray]]] = {}
+    buckets: dict[str, dict[str, np.ndarray]] = {}
     for node, scope, sig in members:
-        key = np.ascontiguousarray(sig[band * rows:(band + 1) * rows], dtype="<u8").tobytes()
-        buckets.setdefault((scope, key), []).append((node, sig))
+        buckets.setdefault(scope, {})[node] = sig
     edges, candidates, below = [], 0, 0
     for group in buckets.values():
-        group = sorted({n: s for n, s in group}.items())
+        group = sorted(group.items())
         if len(group) < 2:
             continue
         root, root_sig = group[0]

@@ -18,7 +18,7 @@ from pipelines import io
 
 SPILL_FOLDER = ".curate-spill"
 SPILL_GROUP_ROWS = 1024            # candidate rows per row group (random access unit)
-ROW_GROUP_BYTES = 64 * 1024 * 1024  # output shards: text per row group, as sinks.write_parquet
+ROW_GROUP_BYTES = 16 * 1024 * 1024  # output shards: text per row group (held as rows until written)
 READ_BATCH_ROWS = 1024
 
 

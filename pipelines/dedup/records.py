@@ -11,6 +11,8 @@ On a corpus without duplicates only the arrays (8 bytes per document and kind) c
 """
 from __future__ import annotations
 
+import hashlib
+
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
@@ -24,12 +26,16 @@ EXACT_KEY = "x"
 
 
 def _candidate_groups(element):
+    """One kind's arrays -> ((ref, pos), group id) per member of each set of equal fingerprints. A near
+    group is named by its members, so bands that make the same set make one group."""
     key, parts = element
     arrays = [(ref, np.frombuffer(raw, dtype=np.uint64)) for ref, raw in parts]
     skip = None if key == EXACT_KEY else int(decisions.NO_BAND)
     for members in decisions.colliding(arrays, skip=skip):
-        ref0, pos0 = members[0]
-        gid = f"{key}\x00{ref0}\x00{pos0}"
+        if key == EXACT_KEY:
+            gid = f"{EXACT_KEY}\x00{members[0][0]}\x00{members[0][1]}"
+        else:
+            gid = "n\x00" + hashlib.sha1(repr(sorted(members)).encode()).hexdigest()
         for ref, pos in members:
             yield (ref, pos), gid
 
@@ -52,7 +58,8 @@ class _FetchFn(beam.DoFn):
         for pos, sig in zip(order, sigs):
             row = rows[pos]
             scope = decisions.scope_of(row["source"], self.across)
-            yield (ref, pos), (row["id"], scope, decisions.exact_digest(scope, row["text"]), sig.tobytes())
+            yield (ref, pos), (row["id"], scope, decisions.exact_digest(scope, row["text"]),
+                               decisions.transport_signature(sig))
 
 
 def _by_group(element):
@@ -61,8 +68,9 @@ def _by_group(element):
     if not infos:   # a spill lost a row: fail loudly, never decide blind
         raise RuntimeError(f"dedup: candidate {ref}/{pos} not found in its spill")
     doc_id, scope, digest, sig = infos[0]
-    for gid in set(grouped["gid"]):
-        yield gid, (decisions.node_name(doc_id, ref, pos), scope, digest, sig)
+    node = decisions.node_name(doc_id, ref, pos)
+    for gid in sorted(set(grouped["gid"])):   # exact groups need the digest, near groups the signature
+        yield gid, ((node, scope, digest) if gid.startswith(EXACT_KEY) else (node, scope, sig))
 
 
 class _ResolveFn(beam.DoFn):
@@ -78,12 +86,12 @@ class _ResolveFn(beam.DoFn):
         kind = gid.split("\x00", 1)[0]
         members = list(members)
         if kind == EXACT_KEY:
-            for node, reason in decisions.resolve_exact([(n, d) for n, _, d, _ in members]):
+            for node, reason in decisions.resolve_exact([(n, d) for n, _, d in members]):
                 _, ref, pos = decisions.parse_node(node)
                 yield ref, (pos, decisions.EXACT, reason)
             return
-        sigs = [(n, scope, np.frombuffer(s, dtype=np.uint64)) for n, scope, _, s in members]
-        edges, candidates, below = decisions.near_edges(int(kind), sigs, self.cfg, self.verify)
+        sigs = [(n, scope, np.frombuffer(s, dtype=np.uint32)) for n, scope, s in members]
+        edges, candidates, below = decisions.near_edges(sigs, self.cfg, self.verify)
         self.edges.inc(candidates)
         self.below.inc(below)
         for edge in edges:
