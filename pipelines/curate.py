@@ -1,13 +1,21 @@
 """`python -m pipelines.curate`: raw families -> filtered, verified, decontaminated, deduplicated Parquet.
 
-Per family:  Read <family> -> Count <family> input -> Filter <family>
-             [-> Verify synthetic] -> Decontaminate <family>
-then over all families:  Exact dedup -> Near dedup -> per source
-             Count kept <source> -> Write kept <source> / Write rejected <source>.
-Outputs (README, "The stages"): OUTPUT/kept/<source>/part-NNNNN-of-MMMMM.parquet (id, source,
-text, meta), OUTPUT/rejected/<source>/... (+ reason, stage), OUTPUT/report.json,
-report.md and funnel.png built from the job's "curate" counters. The job exits non-zero if any source
-breaks in = kept + rejected + duplicates + errors. Same code on DirectRunner and Dataflow.
+Two passes over work items (a file, a Parquet row group, or a bucket of Stack Exchange threads), so a
+document's text crosses no shuffle (pipelines/curate_passes.py):
+  pass 1, per item:  read -> count input -> filter [-> verify] -> decontaminate, in input order; the
+                     candidates and the rejects stream into the item's spill files (pipelines/spill.py);
+                     out come only small records: the item's name and its exact and per-band MinHash
+                     fingerprint arrays (pipelines/decisions.py);
+  dedup:             exact and near dedup on the fingerprints; candidate rows are read back from their
+                     spills for the full check (pipelines/dedup/records.py) -> losers per item;
+  pass 2, per item:  the spills stream into kept/<source>/ and rejected/<source>/ with the item's
+                     decisions applied, rows in input order; every file is renamed into place only
+                     after every item was written.
+Outputs (README, "The stages"): OUTPUT/kept/<source>/part-NNNNN-of-MMMMM.parquet (id, source, text, meta;
+N = the item's rank among its family's items, M their count), OUTPUT/rejected/<source>/... (+ reason,
+stage), OUTPUT/report.json, report.md and funnel.png built from the job's "curate" counters. The job exits
+non-zero if any source breaks in = kept + rejected + duplicates + errors. Same code on DirectRunner and
+Dataflow.
 """
 from __future__ import annotations
 
@@ -64,7 +72,7 @@ class CurateConfig:
     across_sources: bool = False     # dedup over all sources at once instead of within each
     cc_rounds: int = 10              # unrolled label-propagation rounds of near dedup
     verify_edges: bool = True        # drop LSH candidate edges whose estimated Jaccard < threshold
-    num_shards: int = 1              # Parquet shards per source and output (0: runner decides)
+    num_shards: int = 1              # Stack Exchange work items (thread buckets by id hash); others: one per file/row group
     read_limits: ReadLimits = ReadLimits()   # decompressed bytes / characters caps per file and doc
     fields: FieldMap = FieldMap()            # --field/--fields: reader field -> export column, per family
 
@@ -235,10 +243,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     ap.add_argument("--across-sources", action="store_true",
                     help="dedup over all sources together (default: within each source)")
     ap.add_argument("--num-shards", type=int, default=d["num_shards"].default,
-                    help="Parquet files per source in kept/ and rejected/ (count). >= 1: rows placed by id "
-                         "hash and sorted by id, byte-identical across runs; one shard's rows are held in a "
-                         "worker's memory, so use a count that makes a shard fit (e.g. ~1 GB of text each). "
-                         "0: the runner chooses, rows in no fixed order (bytes may differ between runs)")
+                    help="Stack Exchange only: its threads are split into this many work items by id hash "
+                         "(count; 0 means 1), i.e. Parquet files in kept/stackexchange and rejected/stackexchange; "
+                         "a bucket's threads are held in one worker's memory. Every other family writes one "
+                         "kept/ and one rejected/ file per source and input file (or Parquet row group), rows "
+                         "in input order, byte-identical across runs")
     ap.add_argument("--threshold", type=finite_float, default=m.threshold,
                     help="near-duplicate Jaccard similarity of word 5-gram sets (0-1)")
     ap.add_argument("--num-perm", type=int, default=m.num_perm, help="MinHash permutations (signature length)")
