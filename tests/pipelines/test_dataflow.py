@@ -70,13 +70,12 @@ def test_curate_translates_without_touching_storage(config):
     _check_options(info, "curate")
     steps = set(info["steps"])
     for family in ("stack", "synthetic", "slimpajama"):
-        assert {f"Read {family}", f"Count {family} input", f"Filter {family}", f"Decontaminate {family}",
-                f"Progress read {family}"} <= steps
-    assert {"Verify synthetic", "Merge families", "Exact dedup", "Near dedup", "Progress kept"} <= steps
-    for source in ("code", "markup", "synthetic", "text"):
-        assert {f"Write kept {source}", f"Write rejected {source}"} <= steps
-    assert "Read commits" not in steps and "ref_AppliedPTransform" not in " ".join(steps)
-    assert any(n.startswith("Near dedup/") for n in _names(info))
+        assert {f"List {family} files", f"Pass 1 {family}"} <= steps
+    assert {"Merge fingerprints", "Dedup", "Merge items", "Pass 2"} <= steps
+    assert "Pass 1 commits" not in steps and "ref_AppliedPTransform" not in " ".join(steps)
+    names = _names(info)
+    assert {"Dedup/Read candidates back", "Pass 2/Write item shards", "Pass 2/Publish shards"} <= names
+    assert any(n.startswith("Dedup/Connected components/") for n in names)
 
 
 def test_train_tokenizer_translates_the_sampling_job(config):
@@ -116,7 +115,7 @@ def test_launch_cli_dry_run_prints_the_graph(config):
          "--no_auth"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "curate: dry run on DataflowRunner" in out.stdout and "nothing submitted" in out.stdout
-    assert "  Read commits\n" in out.stdout and "  Write kept commits\n" in out.stdout
+    assert "  Pass 1 commits\n" in out.stdout and "  Pass 2\n" in out.stdout
 
 
 # ---------------------------------------------------------------- README "Running on Google Cloud"
@@ -171,7 +170,7 @@ def test_readme_raw_curate_command_translates():
     info = curate.run(argv + ["--sources", "math", "--dry_run=True", "--no_auth"])
     assert info["runner_v2"] and info["sdk_container_image"] == IMAGE and info["project"] == "test-project"
     assert info["job"].google_cloud_options.staging_location.startswith(BUCKET + "/staging/")
-    assert {"Read math", "Write kept math"} <= set(info["steps"])
+    assert {"Pass 1 math", "Pass 2"} <= set(info["steps"])
 
 
 def test_readme_mixer_commands_parse(monkeypatch):

@@ -92,15 +92,16 @@ def test_curate_into_a_symlinked_output_folder(tmp_path):
 
 def test_curate_fails_when_a_writer_loses_a_row(tmp_path, monkeypatch):
     """A Parquet writer that silently drops rows must break the conservation check, not balance it."""
-    from pipelines import sinks
-    write = sinks.write_parquet
+    from pipelines import spill
+    add = spill.ShardWriters.add
 
-    def lossy(path, schema, rows):
-        rows = list(rows)
-        write(path, schema, rows[1:])           # the first row of every shard never reaches the file
-        return len(rows)                        # and the writer says it wrote them all
+    def lossy(self, key, row):                  # the first row of every shard never reaches the file,
+        seen = self.__dict__.setdefault("_lossy_seen", set())   # and nothing says so
+        if key in seen:
+            add(self, key, row)
+        seen.add(key)
 
-    monkeypatch.setattr(sinks, "write_parquet", lossy)
+    monkeypatch.setattr(spill.ShardWriters, "add", lossy)
     _math_root(tmp_path / "in")
     with pytest.raises(funnel.InvariantError, match="rows"):
         curate.run(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--no-langid"])
