@@ -1,0 +1,239 @@
+"""Secrets in code, configs and diffs: Yelp's `detect-secrets` plugins, a cheap pre-screen, and guards.
+
+The maintained detector does the recognising: its provider plugins (AWS, Azure storage, GitHub,
+GitLab, Slack, Stripe, OpenAI, JWT, SendGrid, npm, PyPI, Twilio, Mailchimp, Square, Telegram), its
+private-key header, URL credentials (BasicAuth) and `KeywordDetector` (values assigned to password /
+secret / api_key / ... names, quoted in code, unquoted in config lines), and its entropy plugins where
+a key is expected. Added here only what it has no plugin for (GCP API keys `AIza...`, GitHub
+fine-grained `github_pat_...`, Stripe test-mode keys, Anthropic, Hugging Face and Google OAuth
+client secrets, values assigned to *token* names) and the span handling it does not do (whole
+private-key bodies, full JWTs, keys longer than the plugin's fixed length).
+
+Speed: one pre-screen regex over the document finds the few windows (a line, at most WINDOW
+characters either side of a hit) worth scanning; each plugin runs only on windows that contain its
+trigger strings. A document without any hit costs one regex pass.
+
+Kept (false-positive guards): values that are templates or references (`${DB_PASS}`, `{{ x }}`,
+`os.environ["X"]`, `get_secret()`), placeholders (`changeme`, `<your-key>`, `xxxx`, `****`, well-known
+defaults such as `postgres`), identifiers and environment-variable names, prose with spaces,
+hex digests and UUIDs (on a line that hashes, `sha256 = "..."`, or anywhere for UUIDs), sequential
+strings, and documented fakes: any value containing EXAMPLE/example/dummy/fake/sample (AWS's own
+`AKIAIOSFODNN7EXAMPLE`) and the jwt.io sample token (FIXTURES).
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+from detect_secrets.filters import heuristic
+from detect_secrets.plugins.aws import AWSKeyDetector
+from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+from detect_secrets.plugins.basic_auth import BasicAuthDetector
+from detect_secrets.plugins.github_token import GitHubTokenDetector
+from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
+from detect_secrets.plugins.jwt import JwtTokenDetector
+from detect_secrets.plugins.keyword import (CONFIG_DENYLIST_REGEX_TO_GROUP, QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP,
+                                            KeywordDetector)
+from detect_secrets.plugins.mailchimp import MailchimpDetector
+from detect_secrets.plugins.npm import NpmDetector
+from detect_secrets.plugins.openai import OpenAIDetector
+from detect_secrets.plugins.private_key import PrivateKeyDetector
+from detect_secrets.plugins.pypi_token import PypiTokenDetector
+from detect_secrets.plugins.sendgrid import SendGridDetector
+from detect_secrets.plugins.slack import SlackDetector
+from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+from detect_secrets.plugins.stripe import StripeDetector
+from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
+from detect_secrets.plugins.twilio import TwilioKeyDetector
+
+from pipelines.redact.spans import Span
+
+WINDOW = 256   # characters either side of a pre-screen hit that a plugin sees (bounds minified lines)
+
+PRESCREEN = re.compile(
+    r"(?i:key|pass|pwd|secret|token|contrase|credential|bearer|aws|twilio|telegram)|AKIA|ASIA|ABIA|ACCA|A3T|AIza"
+    r"|gh[pousr]_|github_pat_|gl(?:pat|dt|ptt|rt)-|xox[abposr]-|hooks\.slack\.com|k_live_|k_test_|sk-|hf_"
+    r"|eyJ|AccountKey|SG\.|npm_|pypi-|sq0|GOCSPX-|-us\d|://[^\s/@:'\"]+:[^\s/@'\"]+@")
+
+# Provider tokens detect-secrets 1.5 has no plugin for (each: the documented prefix and alphabet).
+EXTRA_TOKENS = re.compile(
+    r"AIza[0-9A-Za-z_-]{35}|github_pat_[0-9A-Za-z_]{60,}|[rs]k_test_[0-9A-Za-z]{24,}|sk-ant-[a-z]+\d\d-[0-9A-Za-z_-]{80,}"
+    r"|(?<![A-Za-z0-9])hf_[A-Za-z]{34}(?![A-Za-z0-9])|GOCSPX-[0-9A-Za-z_-]{28}")
+# Values assigned to *token* / credential names (detect-secrets' keyword list has no "token").
+TOKEN_ASSIGNMENT = re.compile(
+    r"(?i:[\w.-]*(?:token|credential|access_key|client_secret|bearer)[\w.-]*)[\"'\]]{0,2}\s*(?::=|=>|[:=]|\s)\s*"
+    r"(?:[\"'`]|(?i:bearer|token)\s+)?([A-Za-z0-9_\-+/=.~]{16,})")
+
+PROVIDER_PLUGINS: tuple[tuple[object, tuple[str, ...]], ...] = (
+    (AWSKeyDetector(), ("akia", "asia", "abia", "acca", "a3t", "aws")),
+    (AzureStorageKeyDetector(), ("accountkey",)),
+    (GitHubTokenDetector(), ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+    (GitLabTokenDetector(), ("glpat-", "gldt-", "glptt-", "glrt-", "glsoat-", "glcbt-")),
+    (SlackDetector(), ("xox", "hooks.slack.com")),
+    (StripeDetector(), ("k_live_",)),
+    (OpenAIDetector(), ("t3blbkfj",)),
+    (JwtTokenDetector(), ("eyj",)),
+    (SendGridDetector(), ("sg.",)),
+    (NpmDetector(), ("npm_", "_authtoken")),
+    (PypiTokenDetector(), ("pypi-",)),
+    (TwilioKeyDetector(), ("twilio", "sid", "auth_token")),
+    (MailchimpDetector(), ("-us",)),
+    (SquareOAuthDetector(), ("sq0",)),
+    (TelegramBotTokenDetector(), ("telegram", "bot")),
+)
+KEYWORD = KeywordDetector()
+BASIC_AUTH = BasicAuthDetector()
+PRIVATE_KEY = PrivateKeyDetector()
+BASE64 = Base64HighEntropyString()
+HEX = HexHighEntropyString()
+
+PRIVATE_KEY_BLOCK = re.compile(
+    r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----((?:\\r)?\\n|\r?\n|[ \t]+)(.*?)"
+    r"(?:(?:\\r)?\\n|\r?\n|[ \t]+)?(?:-----END \1-----|\Z)", re.S)
+KEY_WORDS = re.compile(r"key|secret|token|credential|signature|auth|bearer|api", re.I)
+HASH_WORDS = re.compile(r"sha|md5|hash|digest|checksum|integrity|fingerprint|etag|commit|revision|crc|blake", re.I)
+PASSWORD_WORDS = re.compile(r"pass|pwd|contrase", re.I)
+FAKE_MARKERS = re.compile(r"example|dummy|fake|sample|placeholder|your[_-]|xxxx|\*\*\*|redacted|changeme|"
+                          r"insert[_-]|replace[_-]?me|<[^>]*>|\$\{|\{\{|%\(|%s", re.I)
+PLACEHOLDER_VALUES = frozenset(
+    "password passwd pass pwd secret secrets changeme change_me none null nil true false undefined test testing "
+    "string str int bool bytes text required optional empty todo tbd foo bar foobar baz admin root postgres mysql "
+    "guest user username default hunter2 token key apikey api_key value mypassword mysecret secretkey "
+    "123456 1234 12345678 qwerty".split())
+# Public documentation samples that are not anybody's secret.
+FIXTURES = frozenset({
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ"
+    ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"})
+TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-]*")
+JWT_CHARS = re.compile(r"[A-Za-z0-9_\-.+/=]*")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.]*|[A-Z][A-Z0-9_]*")
+WORDS = re.compile(r"[a-z]+(?:[_\-. ][a-z]+)+")
+CONFIG_LINE = re.compile(r"^\s*(?:export\s+)?[\"']?[A-Za-z_][\w.-]*[\"']?\s*(?:=|:)\s*\S")
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character of the value's own characters."""
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in Counter(value).values()) if n else 0.0
+
+
+def is_fake(value: str) -> bool:
+    return (value in FIXTURES or bool(FAKE_MARKERS.search(value)) or heuristic.is_sequential_string(value)
+            or heuristic.is_templated_secret(value) or heuristic.is_prefixed_with_dollar_sign(value))
+
+
+def plausible_password(value: str, line: str) -> bool:
+    v = value.strip()
+    if len(v) < 4 or v.lower() in PLACEHOLDER_VALUES or any(c.isspace() for c in v) or is_fake(v):
+        return False
+    if heuristic.is_not_alphanumeric_string(v) or IDENTIFIER.fullmatch(v) and not any(c.isdigit() for c in v) \
+            and (v.isupper() or "_" in v or PASSWORD_WORDS.search(v) or "." in v):
+        return False
+    return not (WORDS.fullmatch(v) or v.startswith(("/", "./", "http")) or "(" in v)
+
+
+def plausible_key(value: str, line: str) -> bool:
+    v = value.strip()
+    if len(v) < 12 or is_fake(v) or any(c.isspace() for c in v) or WORDS.fullmatch(v.lower()):
+        return False
+    if IDENTIFIER.fullmatch(v) and not any(c.isdigit() for c in v):
+        return False
+    if heuristic.is_potential_uuid(v) or v.startswith(("/", "./", "http", "www.")) or "(" in v:
+        return False
+    if re.fullmatch(r"[0-9a-fA-F]+", v) and len(v) in (32, 40, 56, 64, 96, 128) and HASH_WORDS.search(line):
+        return False
+    if re.fullmatch(r"[\d.\-:]+", v) or re.fullmatch(r"[\w.]+\.(?:py|js|json|ya?ml|txt|pem|key|crt)", v):
+        return False
+    return entropy(v) >= 3.0
+
+
+def _windows(text: str) -> Iterator[tuple[int, int]]:
+    """Merged (start, end) windows around pre-screen hits, each inside one line."""
+    cur = None
+    for m in PRESCREEN.finditer(text):
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        line_end = text.find("\n", m.end())
+        line_end = len(text) if line_end < 0 else line_end
+        lo, hi = max(line_start, m.start() - WINDOW), min(line_end, m.end() + WINDOW)
+        if cur and lo <= cur[1]:
+            cur = (cur[0], max(cur[1], hi))
+        else:
+            if cur:
+                yield cur
+            cur = (lo, hi)
+    if cur:
+        yield cur
+
+
+def _occurrences(seg: str, offset: int, value: str, kind: str, extend: re.Pattern | None = None) -> Iterator[Span]:
+    at = seg.find(value)
+    while at >= 0 and value:
+        end = at + len(value)
+        if extend is not None:
+            end += extend.match(seg, end).end() - end
+        yield Span(offset + at, offset + end, kind)
+        at = seg.find(value, end)
+
+
+def _keyword_kind(seg: str, value: str) -> str:
+    at = seg.find(value)
+    return "password" if PASSWORD_WORDS.search(seg[max(0, at - 48):max(0, at)]) else "key"
+
+
+def _scan_window(seg: str, offset: int) -> Iterator[Span]:
+    low = seg.lower()
+    for plugin, triggers in PROVIDER_PLUGINS:
+        if any(t in low for t in triggers):
+            for value in set(plugin.analyze_string(seg)):
+                if value.startswith("AccountKey="):
+                    value = value[len("AccountKey="):]
+                extend = JWT_CHARS if value.startswith("eyJ") else TOKEN_CHARS
+                if not is_fake(value) and not (value.startswith("eyJ") and any(
+                        seg[s.start - offset:s.end - offset] in FIXTURES for s in _occurrences(seg, 0, value, "key", extend))):
+                    yield from _occurrences(seg, offset, value, "key", extend)
+    for m in EXTRA_TOKENS.finditer(seg):
+        if not is_fake(m.group()):
+            yield Span(offset + m.start(), offset + m.end(), "key")
+    if "://" in seg:
+        for value in set(BASIC_AUTH.analyze_string(seg)):
+            if plausible_password(value, seg):
+                yield from _occurrences(seg, offset, value, "password")
+    if not heuristic.is_indirect_reference(seg):
+        values = set(KEYWORD.analyze_string(seg, QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP))
+        if not values and CONFIG_LINE.match(seg):
+            values = {v.rstrip(",;") for v in KEYWORD.analyze_string(seg, CONFIG_DENYLIST_REGEX_TO_GROUP)}
+        for value in values:
+            kind = _keyword_kind(seg, value)
+            if (plausible_password if kind == "password" else plausible_key)(value, seg):
+                yield from _occurrences(seg, offset, value, kind)
+        for m in TOKEN_ASSIGNMENT.finditer(seg):
+            if plausible_key(m.group(1), seg):
+                yield Span(offset + m.start(1), offset + m.end(1), "key")
+    if KEY_WORDS.search(seg) and not HASH_WORDS.search(seg):
+        for plugin in (BASE64, HEX):
+            for value in set(plugin.analyze_string(seg)):
+                if plugin.calculate_shannon_entropy(value) > plugin.entropy_limit and plausible_key(value, seg):
+                    yield from _occurrences(seg, offset, value, "key")
+
+
+def _private_key_bodies(text: str) -> Iterator[Span]:
+    for m in PRIVATE_KEY_BLOCK.finditer(text):
+        body = m.group(3)
+        if list(PRIVATE_KEY.analyze_string(m.group(0)[:80])) and re.search(r"[A-Za-z0-9+/=]{40}", body) \
+                and not is_fake(body[:200]):
+            yield Span(m.start(3), m.end(3), "key")
+
+
+def find_secrets(text: str) -> list[Span]:
+    """Key and password spans in `text` (overlaps are resolved by the caller)."""
+    spans: list[Span] = []
+    if "PRIVATE KEY" in text:
+        spans += _private_key_bodies(text)
+    for lo, hi in _windows(text):
+        spans += _scan_window(text[lo:hi], lo)
+    return spans
+
+
