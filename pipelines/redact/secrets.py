@@ -67,6 +67,13 @@ TOKEN_ASSIGNMENT = re.compile(
     r"(?i:[\w.-]*(?:token|credential|access_key|client_secret|bearer)[\w.-]*)[\"'\]]{0,2}\s*(?::=|=>|[:=]|\s)\s*"
     r"(?:[\"'`]|(?i:bearer|token)\s+)?([A-Za-z0-9_\-+/=.~]{16,})")
 
+# URL user:password@host where the password holds characters a valid URL would percent-encode
+# (detect-secrets' BasicAuth pattern wants RFC 3986 characters only; hand-written URLs often do not).
+URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]+:([^\s'\"/]+)@[A-Za-z0-9.-]+")
+# Quoted password values that start with a symbol (KeywordDetector requires a word character first).
+QUOTED_PASSWORD = re.compile(r"(?i:[\w.-]*(?:pass|pwd|contrase)[\w.-]*)[\"'\]]{0,2}\s*(?::=|=>|[:=])\s*"
+                             r"([\"'`])([^\s\"'`]{4,128})\1")
+
 PROVIDER_PLUGINS: tuple[tuple[object, tuple[str, ...]], ...] = (
     (AWSKeyDetector(), ("akia", "asia", "abia", "acca", "a3t", "aws")),
     (AzureStorageKeyDetector(), ("accountkey",)),
@@ -169,12 +176,15 @@ def _windows(text: str) -> Iterator[tuple[int, int]]:
 
 
 def _occurrences(seg: str, offset: int, value: str, kind: str, extend: re.Pattern | None = None) -> Iterator[Span]:
+    """Every place `value` occurs in the window (grown over `extend`'s alphabet), unless the grown
+    value is a documented fake."""
     at = seg.find(value)
     while at >= 0 and value:
         end = at + len(value)
         if extend is not None:
-            end += extend.match(seg, end).end() - end
-        yield Span(offset + at, offset + end, kind)
+            end = extend.match(seg, end).end()
+        if not is_fake(seg[at:end]):
+            yield Span(offset + at, offset + end, kind)
         at = seg.find(value, end)
 
 
@@ -190,28 +200,28 @@ def _scan_window(seg: str, offset: int) -> Iterator[Span]:
             for value in set(plugin.analyze_string(seg)):
                 if value.startswith("AccountKey="):
                     value = value[len("AccountKey="):]
-                extend = JWT_CHARS if value.startswith("eyJ") else TOKEN_CHARS
-                if not is_fake(value) and not (value.startswith("eyJ") and any(
-                        seg[s.start - offset:s.end - offset] in FIXTURES for s in _occurrences(seg, 0, value, "key", extend))):
-                    yield from _occurrences(seg, offset, value, "key", extend)
+                if not is_fake(value):
+                    yield from _occurrences(seg, offset, value, "key", JWT_CHARS if value.startswith("eyJ") else TOKEN_CHARS)
     for m in EXTRA_TOKENS.finditer(seg):
         if not is_fake(m.group()):
             yield Span(offset + m.start(), offset + m.end(), "key")
     if "://" in seg:
-        for value in set(BASIC_AUTH.analyze_string(seg)):
+        values = set(BASIC_AUTH.analyze_string(seg)) | {m.group(1) for m in URL_CREDENTIALS.finditer(seg)}
+        for value in values:
             if plausible_password(value, seg):
                 yield from _occurrences(seg, offset, value, "password")
-    if not heuristic.is_indirect_reference(seg):
-        values = set(KEYWORD.analyze_string(seg, QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP))
-        if not values and CONFIG_LINE.match(seg):
-            values = {v.rstrip(",;") for v in KEYWORD.analyze_string(seg, CONFIG_DENYLIST_REGEX_TO_GROUP)}
-        for value in values:
-            kind = _keyword_kind(seg, value)
-            if (plausible_password if kind == "password" else plausible_key)(value, seg):
-                yield from _occurrences(seg, offset, value, kind)
-        for m in TOKEN_ASSIGNMENT.finditer(seg):
-            if plausible_key(m.group(1), seg):
-                yield Span(offset + m.start(1), offset + m.end(1), "key")
+    values = set(KEYWORD.analyze_string(seg, QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP))
+    values |= {m.group(2) for m in QUOTED_PASSWORD.finditer(seg)}
+    if not heuristic.is_indirect_reference(seg):   # unquoted values: config lines, logs, .env
+        values |= {v.rstrip(",;") for v in KEYWORD.analyze_string(seg, CONFIG_DENYLIST_REGEX_TO_GROUP)
+                   if not (IDENTIFIER.fullmatch(v.rstrip(",;")) and not any(c.isdigit() for c in v))}
+    for value in values:
+        kind = _keyword_kind(seg, value)
+        if (plausible_password if kind == "password" else plausible_key)(value, seg):
+            yield from _occurrences(seg, offset, value, kind)
+    for m in TOKEN_ASSIGNMENT.finditer(seg):
+        if plausible_key(m.group(1), seg):
+            yield Span(offset + m.start(1), offset + m.end(1), "key")
     if KEY_WORDS.search(seg) and not HASH_WORDS.search(seg):
         for plugin in (BASE64, HEX):
             for value in set(plugin.analyze_string(seg)):
