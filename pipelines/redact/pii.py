@@ -38,7 +38,7 @@ SERVICE_USERS = frozenset({"git", "hg", "svn"})
 IPV4 = re.compile(r"(?<![\w.])((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3})"
                   r"(?!\w|\.\d)")
 IPV6 = re.compile(r"(?<![\w:.])((?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?)(?![\w:])")
-VERSION_WORDS = re.compile(r"(?:\bv|version|ver|release|build|revision|rev|assembly|firmware|driver|sdk|"
+VERSION_WORDS = re.compile(r"(?<![A-Za-z])(?:v|version|ver|release|build|revision|rev|assembly|firmware|driver|sdk|"
                            r"api|python|node|go|java|jdk|gcc|clang|cuda|tag)[\s=:\"'(@/_-]{0,3}$", re.I)
 ADDRESS_WORDS = re.compile(r"\b(?:ip|ips|ipv4|addr|address|host|hosts|server|dns|nameserver|ping|connect|bind|"
                            r"listen|proxy|gateway|route|inet|peer|remote|client|endpoint|ssh|http|https|tcp|"
