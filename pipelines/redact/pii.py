@@ -35,11 +35,16 @@ FILE_EXTENSIONS = frozenset(
     "xml yml yaml txt md rst py rb go rs java kt c h cpp hpp cs php sh pdf zip gz tar mp3 mp4 wav".split())
 SERVICE_USERS = frozenset({"git", "hg", "svn"})
 
-IPV4 = re.compile(r"(?<![\w.])((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3})"
-                  r"(?!\w|\.\d)")
+IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")   # candidates; octets and edges checked in find_ips
+OCTET = re.compile(r"25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d")
 IPV6 = re.compile(r"(?<![\w:.])((?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?)(?![\w:])")
-VERSION_WORDS = re.compile(r"(?<![A-Za-z])(?:v|version|ver|release|build|revision|rev|assembly|firmware|driver|sdk|"
-                           r"api|python|node|go|java|jdk|gcc|clang|cuda|tag)[\s=:\"'(@/_-]{0,3}$", re.I)
+# A version word as a word of its own (`ver`, `release`) or a CamelCase part (`AssemblyVersion`), never
+# inside another word (`server`).
+VERSION_WORDS = re.compile(r"(?:(?<![A-Za-z])(?i:v|version|ver|release|build|revision|rev|assembly|firmware|driver|"
+                           r"sdk|api|python|node|go|java|jdk|gcc|clang|cuda|tag)|(?<=[a-z])(?:Version|Ver|Release|"
+                           r"Build|Revision|Rev))[\s=:\"'(@/_-]{0,3}$")
+VERSION_PIN = re.compile(r"(?:==|>=|<=|~=|!=|\^)\s*$")   # requirement pins: pkg==3.10.0.0, >=, ~=, ^
+CIDR = re.compile(r"/(\d{1,3})(?!\d)")
 ADDRESS_WORDS = re.compile(r"\b(?:ip|ips|ipv4|addr|address|host|hosts|server|dns|nameserver|ping|connect|bind|"
                            r"listen|proxy|gateway|route|inet|peer|remote|client|endpoint|ssh|http|https|tcp|"
                            r"udp|firewall|allow|deny|whitelist|allowlist|from)\b", re.I)
@@ -90,20 +95,39 @@ def is_public_ip(address: str) -> bool:
 
 def _looks_like_version(text: str, start: int, end: int, address: str) -> bool:
     before, after = _line_around(text, start, end)
-    if VERSION_WORDS.search(before[-24:]):
+    if VERSION_WORDS.search(before[-24:]) or VERSION_PIN.search(before[-3:]):
         return True
     if all(len(part) == 1 for part in address.split(".")):
         return not ADDRESS_WORDS.search(before + " " + after)
     return False
 
 
+def _network_block(address: str, text: str, end: int) -> bool:
+    """`52.14.0.0/16`: a network (host bits zero), an organisation's range, not anybody's host."""
+    m = CIDR.match(text, end)
+    if not m:
+        return False
+    try:
+        ipaddress.ip_network(f"{address}/{m.group(1)}", strict=True)
+    except ValueError:
+        return False
+    return True
+
+
 def find_ips(text: str) -> list[Span]:
     spans = []
     if "." in text:
         for m in IPV4.finditer(text):
-            address = m.group(1)
-            if is_public_ip(address) and not _looks_like_version(text, m.start(1), m.end(1), address):
-                spans.append(Span(m.start(1), m.end(1), "ip"))
+            start, end, address = m.start(), m.end(), m.group()
+            before, after = text[start - 1:start] if start else "", text[end:end + 2]
+            if (before.isalnum() or before in "._" and before) or (after[:1].isalnum() or after[:1] == "_") \
+                    or (after[:1] == "." and after[1:2].isdigit()):
+                continue   # part of a longer dotted number or word (1.2.3.4.5, v1.2.3.4, 1.2.3.4a)
+            if not all(OCTET.fullmatch(part) for part in address.split(".")):
+                continue
+            if is_public_ip(address) and not _looks_like_version(text, start, end, address) \
+                    and not _network_block(address, text, end):
+                spans.append(Span(start, end, "ip"))
     if "::" in text or ":" in text and re.search(r"[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:", text):
         for m in IPV6.finditer(text):
             address = m.group(1)

@@ -9,9 +9,9 @@ fine-grained `github_pat_...`, Stripe test-mode keys, Anthropic, Hugging Face an
 client secrets, values assigned to *token* names) and the span handling it does not do (whole
 private-key bodies, full JWTs, keys longer than the plugin's fixed length).
 
-Speed: one pre-screen regex over the document finds the few windows (a line, at most WINDOW
-characters either side of a hit) worth scanning; each plugin runs only on windows that contain its
-trigger strings. A document without any hit costs one regex pass.
+Speed: a pre-screen (str.find of TRIGGERS on the lower-cased document) finds the few windows (a
+line, at most WINDOW characters either side of a hit) worth scanning; each plugin runs only on
+windows that contain its trigger strings. A document without any hit costs a lower() and the finds.
 
 Kept (false-positive guards): values that are templates or references (`${DB_PASS}`, `{{ x }}`,
 `os.environ["X"]`, `get_secret()`), placeholders (`changeme`, `<your-key>`, `xxxx`, `****`, well-known
@@ -49,14 +49,21 @@ from detect_secrets.plugins.stripe import StripeDetector
 from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
 from detect_secrets.plugins.twilio import TwilioKeyDetector
 
+from pipelines.redact.pii import DOC_DOMAINS, DOC_SUFFIXES
 from pipelines.redact.spans import Span
 
 WINDOW = 256   # characters either side of a pre-screen hit that a plugin sees (bounds minified lines)
 
-PRESCREEN = re.compile(
-    r"(?i:key|pass|pwd|secret|token|contrase|credential|bearer|aws|twilio|telegram)|AKIA|ASIA|ABIA|ACCA|A3T|AIza"
-    r"|gh[pousr]_|github_pat_|gl(?:pat|dt|ptt|rt)-|xox[abposr]-|hooks\.slack\.com|k_live_|k_test_|sk-|hf_"
-    r"|eyJ|AccountKey|SG\.|npm_|pypi-|sq0|GOCSPX-|-us\d|://[^\s/@:'\"]+:[^\s/@'\"]+@")
+# Pre-screen: lower-case trigger strings, looked for with str.find on the lower-cased document (C speed);
+# a window is scanned only around a hit. Every provider prefix, every keyword a rule below needs.
+TRIGGERS = ("key", "pass", "pwd", "secret", "token", "contrase", "credential", "bearer", "aws", "twilio",
+            "telegram", "akia", "asia", "abia", "acca", "a3t", "aiza", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+            "github_pat_", "glpat-", "gldt-", "glptt-", "glrt-", "xox", "hooks.slack.com", "k_live_", "k_test_",
+            "sk-", "hf_", "eyj", "sg.", "npm_", "pypi-", "sq0", "gocspx-", "-us")
+URL_WITH_USER = re.compile(r"://[^\s/@:'\"]+:[^\s'\"/]+@")
+# Windows where detect-secrets' KeywordDetector can match (its DENYLIST), and where *token* names are.
+KEYWORD_GATE = re.compile(r"(?:api|auth|service|account|db|database|priv|private|client)_?key|pass|pwd|secret|contrase")
+TOKEN_GATE = re.compile(r"token|credential|access_key|client_secret|bearer")
 
 # Provider tokens detect-secrets 1.5 has no plugin for (each: the documented prefix and alphabet).
 EXTRA_TOKENS = re.compile(
@@ -69,7 +76,7 @@ TOKEN_ASSIGNMENT = re.compile(
 
 # URL user:password@host where the password holds characters a valid URL would percent-encode
 # (detect-secrets' BasicAuth pattern wants RFC 3986 characters only; hand-written URLs often do not).
-URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]+:([^\s'\"/]+)@[A-Za-z0-9.-]+")
+URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]+:([^\s'\"/]+)@([A-Za-z0-9.-]+)")
 # Quoted password values that start with a symbol (KeywordDetector requires a word character first).
 QUOTED_PASSWORD = re.compile(r"(?i:[\w.-]*(?:pass|pwd|contrase)[\w.-]*)[\"'\]]{0,2}\s*(?::=|=>|[:=])\s*"
                              r"([\"'`])([^\s\"'`]{4,128})\1")
@@ -105,6 +112,10 @@ HASH_WORDS = re.compile(r"sha|md5|hash|digest|checksum|integrity|fingerprint|eta
 PASSWORD_WORDS = re.compile(r"pass|pwd|contrase", re.I)
 FAKE_MARKERS = re.compile(r"example|dummy|fake|sample|placeholder|your[_-]|xxxx|\*\*\*|redacted|changeme|"
                           r"insert[_-]|replace[_-]?me|<[^>]*>|\$\{|\{\{|%\(|%s", re.I)
+# Generic values (assigned to a key/password name, no provider format) that name themselves test data.
+TEST_VALUE = re.compile(r"test|mock|fake|dummy|sample|example|demo|placeholder|secret", re.I)
+# An unquoted value that is a (dotted) variable reference, maybe closed by a call/index: `self.api_key)`.
+REFERENCE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*[)\],;]*")
 PLACEHOLDER_VALUES = frozenset(
     "password passwd pass pwd secret secrets changeme change_me none null nil true false undefined test testing "
     "string str int bool bytes text required optional empty todo tbd foo bar foobar baz admin root postgres mysql "
@@ -134,7 +145,7 @@ def is_fake(value: str) -> bool:
 
 def plausible_password(value: str, line: str) -> bool:
     v = value.strip()
-    if len(v) < 4 or v.lower() in PLACEHOLDER_VALUES or any(c.isspace() for c in v) or is_fake(v):
+    if len(v) < 4 or v.lower() in PLACEHOLDER_VALUES or any(c.isspace() for c in v) or is_fake(v) or "\\" in v:
         return False
     if heuristic.is_not_alphanumeric_string(v) or IDENTIFIER.fullmatch(v) and not any(c.isdigit() for c in v) \
             and (v.isupper() or "_" in v or PASSWORD_WORDS.search(v) or "." in v):
@@ -144,7 +155,8 @@ def plausible_password(value: str, line: str) -> bool:
 
 def plausible_key(value: str, line: str) -> bool:
     v = value.strip()
-    if len(v) < 12 or is_fake(v) or any(c.isspace() for c in v) or WORDS.fullmatch(v.lower()):
+    if len(v) < 12 or is_fake(v) or TEST_VALUE.search(v) or any(c.isspace() for c in v) or "\\" in v \
+            or WORDS.fullmatch(v.lower()):
         return False
     if IDENTIFIER.fullmatch(v) and not any(c.isdigit() for c in v):
         return False
@@ -157,14 +169,32 @@ def plausible_key(value: str, line: str) -> bool:
     return entropy(v) >= 3.0
 
 
+def _hits(text: str) -> list[int]:
+    """Offsets of pre-screen hits (trigger strings, URLs with a user part)."""
+    low = text.lower()
+    if len(low) != len(text):   # a character whose lower case is longer would shift offsets
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    hits = []
+    for trigger in TRIGGERS:
+        at = low.find(trigger)
+        while at >= 0:
+            hits.append(at)
+            at = low.find(trigger, at + len(trigger))
+    if "://" in text and "@" in text:
+        hits += [m.start() for m in URL_WITH_USER.finditer(text)]
+    return sorted(hits)
+
+
 def _windows(text: str) -> Iterator[tuple[int, int]]:
     """Merged (start, end) windows around pre-screen hits, each inside one line."""
     cur = None
-    for m in PRESCREEN.finditer(text):
-        line_start = text.rfind("\n", 0, m.start()) + 1
-        line_end = text.find("\n", m.end())
+    for at in _hits(text):
+        if cur and at < cur[1]:
+            continue   # inside the current window already
+        line_start = text.rfind("\n", 0, at) + 1
+        line_end = text.find("\n", at)
         line_end = len(text) if line_end < 0 else line_end
-        lo, hi = max(line_start, m.start() - WINDOW), min(line_end, m.end() + WINDOW)
+        lo, hi = max(line_start, at - WINDOW), min(line_end, at + WINDOW)
         if cur and lo <= cur[1]:
             cur = (cur[0], max(cur[1], hi))
         else:
@@ -188,6 +218,12 @@ def _occurrences(seg: str, offset: int, value: str, kind: str, extend: re.Patter
         at = seg.find(value, end)
 
 
+def _doc_host(host: str) -> bool:
+    """RFC 2606 documentation hosts: credentials in `https://user:pw@example.com` are illustrations."""
+    host = host.lower().rstrip(".")
+    return host in DOC_DOMAINS or host.endswith(DOC_SUFFIXES)
+
+
 def _keyword_kind(seg: str, value: str) -> str:
     at = seg.find(value)
     return "password" if PASSWORD_WORDS.search(seg[max(0, at - 48):max(0, at)]) else "key"
@@ -207,21 +243,26 @@ def _scan_window(seg: str, offset: int) -> Iterator[Span]:
             yield Span(offset + m.start(), offset + m.end(), "key")
     if "://" in seg:
         values = set(BASIC_AUTH.analyze_string(seg)) | {m.group(1) for m in URL_CREDENTIALS.finditer(seg)}
+        values -= {m.group(1) for m in URL_CREDENTIALS.finditer(seg) if _doc_host(m.group(2))}
         for value in values:
             if plausible_password(value, seg):
                 yield from _occurrences(seg, offset, value, "password")
-    values = set(KEYWORD.analyze_string(seg, QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP))
-    values |= {m.group(2) for m in QUOTED_PASSWORD.finditer(seg)}
-    if not heuristic.is_indirect_reference(seg):   # unquoted values: config lines, logs, .env
-        values |= {v.rstrip(",;") for v in KEYWORD.analyze_string(seg, CONFIG_DENYLIST_REGEX_TO_GROUP)
-                   if not (IDENTIFIER.fullmatch(v.rstrip(",;")) and not any(c.isdigit() for c in v))}
-    for value in values:
-        kind = _keyword_kind(seg, value)
-        if (plausible_password if kind == "password" else plausible_key)(value, seg):
-            yield from _occurrences(seg, offset, value, kind)
-    for m in TOKEN_ASSIGNMENT.finditer(seg):
-        if plausible_key(m.group(1), seg):
-            yield Span(offset + m.start(1), offset + m.end(1), "key")
+    if KEYWORD_GATE.search(low):
+        values = set(KEYWORD.analyze_string(seg, QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP))
+        values |= {m.group(2) for m in QUOTED_PASSWORD.finditer(seg)}
+        unquoted = {v.rstrip(",;") for v in KEYWORD.analyze_string(seg, CONFIG_DENYLIST_REGEX_TO_GROUP)}
+        unquoted = {v for v in unquoted - values if not (REFERENCE.fullmatch(v) and ("." in v or v[-1] in ")],;"
+                                                                                  or not any(c.isdigit() for c in v)))}
+        if unquoted and not heuristic.is_indirect_reference(seg):   # config lines, logs, .env
+            values |= unquoted
+        for value in values:
+            kind = _keyword_kind(seg, value)
+            if (plausible_password if kind == "password" else plausible_key)(value, seg):
+                yield from _occurrences(seg, offset, value, kind)
+    if TOKEN_GATE.search(low):
+        for m in TOKEN_ASSIGNMENT.finditer(seg):
+            if plausible_key(m.group(1), seg):
+                yield Span(offset + m.start(1), offset + m.end(1), "key")
     if KEY_WORDS.search(seg) and not HASH_WORDS.search(seg):
         for plugin in (BASE64, HEX):
             for value in set(plugin.analyze_string(seg)):

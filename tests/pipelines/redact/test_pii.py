@@ -45,9 +45,9 @@ def test_public_ips_are_found(text, want):
     "host = '127.0.0.1'", "bind 0.0.0.0", "gateway 192.168.1.1", "10.20.30.40", "172.16.5.4", "::1",
     "fe80::1ff:fe23:4567:890a", "fd12:3456:789a::1", "# e.g. 192.0.2.10 or 198.51.100.7 or 203.0.113.9",
     "2001:db8::8a2e:370:7334", "nameserver 8.8.8.8", "netmask 255.255.255.0", "100.64.0.1", "224.0.0.251",
-    '__version__ = "1.2.3.4"', 'AssemblyVersion("2.14.87.301")', "v1.2.3.4", "OID 1.3.6.1.4.1.2021.10",
+    '__version__ = "1.2.3.4"', 'AssemblyVersion("2.14.87.201")', "v1.2.3.4", "OID 1.3.6.1.4.1.2021.10",
     "1.2.3.4.5", "started at 12:30:45", "hwaddr 00:1a:2b:3c:4d:5e", "std::vector<int>", "a::b::c",
-    "release 4.19.128.2",
+    "release 4.19.128.2", "-typing-extensions==3.10.0.2", "pkg>=3.10.0.0", "ipaddress.ip_network('52.14.0.0/16')",
 ])
 def test_ip_lookalikes_survive(text):
     assert find_ips(text) == []

@@ -87,7 +87,9 @@ def test_passwords_are_replaced(line, secret):
     "oxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
     "-----BEGIN PUBLIC KEY-----\n" + B * 3 + "\n-----END PUBLIC KEY-----",
     "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
-    't("login.password.label")', "password_hash = make_hash(pw)", 'cache_key = "user_settings_v2"',
+    't("login.password.label")', "return genai.Client(api_key=self.api_key)", "connect(password=cfg.db_pass)",
+    "mock.assert_called_once_with(api_key='test-key-123')", 'pkey = r"HARDWARE\\DESCRIPTION\\System\\Central"',
+    '("ssh://user:pass%20word@example.com/pkg.zip", "")', "password_hash = make_hash(pw)", 'cache_key = "user_settings_v2"',
 ])
 def test_secret_lookalikes_survive(line):
     assert find_secrets(line) == [], find_secrets(line)
