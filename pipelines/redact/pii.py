@@ -108,10 +108,10 @@ def _network_block(address: str, text: str, end: int) -> bool:
     if not m:
         return False
     try:
-        ipaddress.ip_network(f"{address}/{m.group(1)}", strict=True)
+        net = ipaddress.ip_network(f"{address}/{m.group(1)}", strict=True)
     except ValueError:
         return False
-    return True
+    return net.num_addresses > 1   # a /32 (or /128) is one host
 
 
 def find_ips(text: str) -> list[Span]:

@@ -57,10 +57,10 @@ WINDOW = 256   # characters either side of a pre-screen hit that a plugin sees (
 # Pre-screen: lower-case trigger strings, looked for with str.find on the lower-cased document (C speed);
 # a window is scanned only around a hit. Every provider prefix, every keyword a rule below needs.
 TRIGGERS = ("key", "pass", "pwd", "secret", "token", "contrase", "credential", "bearer", "aws", "twilio",
-            "telegram", "akia", "asia", "abia", "acca", "a3t", "aiza", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+            "telegram", ":aa", "akia", "asia", "abia", "acca", "a3t", "aiza", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
             "github_pat_", "glpat-", "gldt-", "glptt-", "glrt-", "xox", "hooks.slack.com", "k_live_", "k_test_",
             "sk-", "hf_", "eyj", "sg.", "npm_", "pypi-", "sq0", "gocspx-", "-us")
-URL_WITH_USER = re.compile(r"://[^\s/@:'\"]+:[^\s'\"/]+@")
+URL_WITH_USER = re.compile(r"://[^\s/@:'\"]*:[^\s'\"/]+@")
 # Windows where detect-secrets' KeywordDetector can match (its DENYLIST), and where *token* names are.
 KEYWORD_GATE = re.compile(r"(?:api|auth|service|account|db|database|priv|private|client)_?key|pass|pwd|secret|contrase")
 TOKEN_GATE = re.compile(r"token|credential|access_key|client_secret|bearer")
@@ -76,7 +76,16 @@ TOKEN_ASSIGNMENT = re.compile(
 
 # URL user:password@host where the password holds characters a valid URL would percent-encode
 # (detect-secrets' BasicAuth pattern wants RFC 3986 characters only; hand-written URLs often do not).
-URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]+:([^\s'\"/]+)@([A-Za-z0-9.-]+)")
+URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]*:([^\s'\"/]+)@([A-Za-z0-9.-]+)")
+# Password settings written as data, not assignments: XML properties (Spring, Hibernate), PHP define()
+# (wp-config.php).
+PASSWORD_FORMS = re.compile(
+    r"name=[\"'][^\"']*(?i:pass|pwd)[^\"']*[\"']\s+value=[\"']([^\"']+)[\"']"
+    r"|define\(\s*[\"'][A-Z_]*(?:PASSWORD|PASS|PWD)[A-Z_]*[\"']\s*,\s*[\"']([^\"']+)[\"']")
+# Unquoted password values (config, .env, command lines) that start with a symbol.
+UNQUOTED_PASSWORD = re.compile(r"(?i:[\w.-]*(?:pass|pwd)[\w.-]*)\s*[:=]\s*([^\s\"'`]{4,128})")
+# Names a programmer gives a variable: snake_case, camelCase, PascalCase, CONSTANT_CASE (no digits).
+NAME_LIKE = re.compile(r"[a-z]+(?:_[a-z]+)*|_*[a-z]+(?:[A-Z][a-z]+)+|(?:[A-Z][a-z]+)+|[A-Z]+(?:_[A-Z]+)*")
 # Quoted password values that start with a symbol (KeywordDetector requires a word character first).
 QUOTED_PASSWORD = re.compile(r"(?i:[\w.-]*(?:pass|pwd|contrase)[\w.-]*)[\"'\]]{0,2}\s*(?::=|=>|[:=])\s*"
                              r"([\"'`])([^\s\"'`]{4,128})\1")
@@ -96,7 +105,7 @@ PROVIDER_PLUGINS: tuple[tuple[object, tuple[str, ...]], ...] = (
     (TwilioKeyDetector(), ("twilio", "sid", "auth_token")),
     (MailchimpDetector(), ("-us",)),
     (SquareOAuthDetector(), ("sq0",)),
-    (TelegramBotTokenDetector(), ("telegram", "bot")),
+    (TelegramBotTokenDetector(), (":aa",)),   # bot tokens are <bot id>:AA<33 characters>
 )
 KEYWORD = KeywordDetector()
 BASIC_AUTH = BasicAuthDetector()
@@ -218,6 +227,17 @@ def _occurrences(seg: str, offset: int, value: str, kind: str, extend: re.Patter
         at = seg.find(value, end)
 
 
+def _is_reference(value: str) -> bool:
+    """An unquoted value that is code, not a secret: `self.api_key)`, `cfg.password`, `password`, `dbPass`,
+    or a YAML tag (`!vault |`, `!Ref DbPassword`)."""
+    if value.startswith("!") and NAME_LIKE.fullmatch(value[1:]):
+        return True
+    if not REFERENCE.fullmatch(value):
+        return False
+    name = value.rstrip(")],;")
+    return "." in name or name != value or bool(NAME_LIKE.fullmatch(name))
+
+
 def _doc_host(host: str) -> bool:
     """RFC 2606 documentation hosts: credentials in `https://user:pw@example.com` are illustrations."""
     host = host.lower().rstrip(".")
@@ -250,9 +270,10 @@ def _scan_window(seg: str, offset: int) -> Iterator[Span]:
     if KEYWORD_GATE.search(low):
         values = set(KEYWORD.analyze_string(seg, QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP))
         values |= {m.group(2) for m in QUOTED_PASSWORD.finditer(seg)}
-        unquoted = {v.rstrip(",;") for v in KEYWORD.analyze_string(seg, CONFIG_DENYLIST_REGEX_TO_GROUP)}
-        unquoted = {v for v in unquoted - values if not (REFERENCE.fullmatch(v) and ("." in v or v[-1] in ")],;"
-                                                                                  or not any(c.isdigit() for c in v)))}
+        values |= {m.group(1) or m.group(2) for m in PASSWORD_FORMS.finditer(seg)}
+        unquoted = {v.split()[0].rstrip(",;") for v in KEYWORD.analyze_string(seg, CONFIG_DENYLIST_REGEX_TO_GROUP)
+                    if v.split()} | {m.group(1).rstrip(",;") for m in UNQUOTED_PASSWORD.finditer(seg)}
+        unquoted = {v for v in unquoted - values if not _is_reference(v)}
         if unquoted and not heuristic.is_indirect_reference(seg):   # config lines, logs, .env
             values |= unquoted
         for value in values:

@@ -34,7 +34,8 @@ def test_email_lookalikes_survive(text):
     ("proxy_pass http://3.120.7.19:8080;", ["3.120.7.19"]),
     ('81.2.69.160 - - [02/Mar/2024] "GET / HTTP/1.1" 200', ["81.2.69.160"]),
     ("listen [2a01:4f8:c2c:123f::1]:443;", ["2a01:4f8:c2c:123f::1"]),
-    ("ping 1.2.3.4", ["1.2.3.4"]),                       # single-digit quad with an address word
+    ("ping 1.2.3.4", ["1.2.3.4"]),
+    ("  - cidr: 80.240.159.33/32", ["80.240.159.33"]),        # a /32 is one host                       # single-digit quad with an address word
     ("# observer: 52.14.33.101", ["52.14.33.101"]),   # "ver" inside a word is no version
 ])
 def test_public_ips_are_found(text, want):

@@ -26,6 +26,8 @@ def _kinds(text):
     ("stripe.api_key = 'sk_test_" + B + "Ab12'", "sk_test_" + B + "Ab12"),
     ("OPENAI_API_KEY=sk-proj-" + B + "T3BlbkFJ" + B, "sk-proj-" + B + "T3BlbkFJ" + B),
     ("HF_TOKEN=hf_" + "ZqXkLmNpRtVwYbQaZqXkLmNpRtVwYbQaZq", "hf_" + "ZqXkLmNpRtVwYbQaZqXkLmNpRtVwYbQaZq"),
+    ("bot = telebot.TeleBot('541679686:AACBHnk_B_zDV1Ew4XqEoa70SPyRmrU8gR9')",
+     "541679686:AACBHnk_B_zDV1Ew4XqEoa70SPyRmrU8gR9"),
     ("NPM_TOKEN=npm_" + B + "0123456789abcdef", "npm_" + B + "0123456789abcdef"),
     ("conn = 'DefaultEndpointsProtocol=https;AccountName=x;AccountKey=" + (B * 5)[:86] + "==;'",
      (B * 5)[:86] + "=="),
@@ -65,6 +67,12 @@ def test_private_key_body_is_replaced_headers_kept(escaped):
     ("mysql://root:Quartz493#@api.zentrix.de:3306/shop", "Quartz493#"),
     ("  password: '*7TbxOzX55OIU*',", "*7TbxOzX55OIU*"),
     ("WARN retrying with smtp_password=velvet461", "velvet461"),
+    ("spring.datasource.password=acSVtcyPBiHsTh", "acSVtcyPBiHsTh"),        # letters only, but not a name
+    ("docker run -e MYSQL_ROOT_PASSWORD=!IkFFZwNgxdJ mysql:8", "!IkFFZwNgxdJ"),
+    ('<property name="password" value="Winter6577"/>', "Winter6577"),
+    ("define('DB_PASSWORD', 'Dragon64465');", "Dragon64465"),
+    ("jdbc:postgresql://db:5432/app?user=app&password=E2V197UMmtNo41", "E2V197UMmtNo41"),
+    ("redis://:Zq7Xk2Lm9Np4Rt6Vw8Yb@cache.acme-corp.io:6379/0", "Zq7Xk2Lm9Np4Rt6Vw8Yb"),
 ])
 def test_passwords_are_replaced(line, secret):
     out, counts = redact_text(line)
@@ -89,7 +97,8 @@ def test_passwords_are_replaced(line, secret):
     "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
     't("login.password.label")', "return genai.Client(api_key=self.api_key)", "connect(password=cfg.db_pass)",
     "mock.assert_called_once_with(api_key='test-key-123')", 'pkey = r"HARDWARE\\DESCRIPTION\\System\\Central"',
-    '("ssh://user:pass%20word@example.com/pkg.zip", "")', "password_hash = make_hash(pw)", 'cache_key = "user_settings_v2"',
+    '("ssh://user:pass%20word@example.com/pkg.zip", "")', "password: !vault |", "password: !Ref DbPassword",
+    "password = dbPassword", "  password: db_password", "password_hash = make_hash(pw)", 'cache_key = "user_settings_v2"',
 ])
 def test_secret_lookalikes_survive(line):
     assert find_secrets(line) == [], find_secrets(line)

@@ -19,6 +19,9 @@ import string
 import sys
 import uuid
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import eval_formats  # noqa: E402  (the file next to this one)
+
 FIRST = "anna ben carla dmitri elena farid grace hiro ines jonas kofi lena marco nadia omar priya quinn rosa sven tara".split()
 LAST = "schmidt okafor tanaka garcia novak lindqvist haddad moreau kowalski silva chen brennan".split()
 MAIL_DOMAINS = ["gmail.com", "outlook.com", "proton.me", "yahoo.co.uk", "web.de", "fastmail.fm", "acme-corp.io",
@@ -212,6 +215,13 @@ CONTEXTS = {
 }
 
 
+def _line_braced(d: Doc, template: str, value: str, what: str) -> None:
+    """A look-alike line whose template writes literal braces as {{ }} (str.format style)."""
+    before, after = template.split("{}", 1)
+    d.line(before.replace("{{", "{").replace("}}", "}") + "{}" + after.replace("{{", "{").replace("}}", "}"),
+           value, what=what)
+
+
 def make(seed: int, docs: int) -> list[dict]:
     r = random.Random(seed)
     out = []
@@ -221,11 +231,20 @@ def make(seed: int, docs: int) -> list[dict]:
         head, tail = CONTEXTS[context]
         d.add(head)
         for _ in range(r.randrange(2, 6)):
-            if r.random() < 0.5:
+            roll = r.random()
+            if roll < 0.3:
                 positives(r, d)
-            else:
+            elif roll < 0.5:
+                kind, template, maker = r.choice(eval_formats.POSITIVE)
+                value = (email(r) if kind == "email" else public_ipv6(r) if maker == "v6" else public_ipv4(r)
+                         if kind == "ip" else maker(r))
+                d.line(template, value, kind)
+            elif roll < 0.75:
                 what, gen, template = r.choice(LOOKALIKES)
                 d.line(template, gen(r), what=what)
+            else:
+                what, template, maker = r.choice(eval_formats.LOOKALIKE)
+                _line_braced(d, template, maker(r), what)
         d.add(tail)
         out.append({"id": f"s{seed}-{i:04d}", "context": context, "text": "".join(d.parts),
                     "spans": d.spans, "lookalikes": d.looks})
@@ -237,7 +256,7 @@ def main(argv: list[str]) -> int:
     for name, seed in (("dev", 1), ("test", 2)):
         path = os.path.join(here, f"pii_eval_{name}.jsonl")
         with open(path + ".tmp", "w", encoding="utf-8") as f:
-            for row in make(seed, 220):
+            for row in make(seed, 300):
                 f.write(json.dumps(row, sort_keys=True) + "\n")
         os.replace(path + ".tmp", path)
     return 0
