@@ -9,9 +9,10 @@ fine-grained `github_pat_...`, Stripe test-mode keys, Anthropic, Hugging Face an
 client secrets, values assigned to *token* names) and the span handling it does not do (whole
 private-key bodies, full JWTs, keys longer than the plugin's fixed length).
 
-Speed: a pre-screen (str.find of TRIGGERS on the lower-cased document) finds the few windows (a
-line, at most WINDOW characters either side of a hit) worth scanning; each plugin runs only on
-windows that contain its trigger strings. A document without any hit costs a lower() and the finds.
+Speed: a pre-screen (Aho-Corasick over the lower-cased document for all TRIGGERS at once) finds the
+few windows (a line, at most WINDOW characters either side of a hit) worth scanning; each plugin runs
+only on windows that hold its trigger strings, the keyword rules only where a secret-sounding name is
+assigned (the GATE patterns). A document without any hit costs a lower() and one automaton pass.
 
 Kept (false-positive guards): values that are templates or references (`${DB_PASS}`, `{{ x }}`,
 `os.environ["X"]`, `get_secret()`), placeholders (`changeme`, `<your-key>`, `xxxx`, `****`, well-known
@@ -27,6 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
+import ahocorasick
 from detect_secrets.filters import heuristic
 from detect_secrets.plugins.aws import AWSKeyDetector
 from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
@@ -57,13 +59,18 @@ WINDOW = 256   # characters either side of a pre-screen hit that a plugin sees (
 # Pre-screen: lower-case trigger strings, looked for with str.find on the lower-cased document (C speed);
 # a window is scanned only around a hit. Every provider prefix, every keyword a rule below needs.
 TRIGGERS = ("key", "pass", "pwd", "secret", "token", "contrase", "credential", "bearer", "aws", "twilio",
-            "telegram", ":aa", "akia", "asia", "abia", "acca", "a3t", "aiza", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+            "accountkey", "t3blbkfj", "glsoat-", "glcbt-", ":aa", "akia", "asia", "abia", "acca", "a3t", "aiza", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
             "github_pat_", "glpat-", "gldt-", "glptt-", "glrt-", "xox", "hooks.slack.com", "k_live_", "k_test_",
             "sk-", "hf_", "eyj", "sg.", "npm_", "pypi-", "sq0", "gocspx-", "-us")
 URL_WITH_USER = re.compile(r"://[^\s/@:'\"]*:[^\s'\"/]+@")
-# Windows where detect-secrets' KeywordDetector can match (its DENYLIST), and where *token* names are.
-KEYWORD_GATE = re.compile(r"(?:api|auth|service|account|db|database|priv|private|client)_?key|pass|pwd|secret|contrase")
-TOKEN_GATE = re.compile(r"token|credential|access_key|client_secret|bearer")
+# Windows where a rule can match at all: a DENYLIST name of detect-secrets' KeywordDetector (or a
+# *token* name) followed by an assignment, a comparison, an argument separator or a call's end. Python's
+# `pass` statement, `dict.keys()`, `KeyError` never reach the detectors.
+_ASSIGNED = r"\w*[\"'`\]]{0,2}\s*(?:[:=,)]|=>)"
+KEYWORD_GATE = re.compile(r"(?:(?:api|auth|service|account|db|database|priv|private|client)_?key|pass|pwd|secret|"
+                          r"contrase)" + _ASSIGNED + r"|name=[\"'][^\"']*(?:pass|pwd)")
+TOKEN_GATE = re.compile(r"(?:token|credential|access_key|client_secret|bearer)" + _ASSIGNED + r"|bearer\s")
+ENTROPY_GATE = re.compile(r"(?:key|secret|token|credential|bearer|signature)" + _ASSIGNED)
 
 # Provider tokens detect-secrets 1.5 has no plugin for (each: the documented prefix and alphabet).
 EXTRA_TOKENS = re.compile(
@@ -100,13 +107,18 @@ PROVIDER_PLUGINS: tuple[tuple[object, tuple[str, ...]], ...] = (
     (OpenAIDetector(), ("t3blbkfj",)),
     (JwtTokenDetector(), ("eyj",)),
     (SendGridDetector(), ("sg.",)),
-    (NpmDetector(), ("npm_", "_authtoken")),
+    (NpmDetector(), ("npm_", "token")),
     (PypiTokenDetector(), ("pypi-",)),
-    (TwilioKeyDetector(), ("twilio", "sid", "auth_token")),
+    (TwilioKeyDetector(), ("twilio",)),
     (MailchimpDetector(), ("-us",)),
     (SquareOAuthDetector(), ("sq0",)),
     (TelegramBotTokenDetector(), (":aa",)),   # bot tokens are <bot id>:AA<33 characters>
 )
+assert all(set(t) <= set(TRIGGERS) for _, t in PROVIDER_PLUGINS), "every plugin trigger must be pre-screened"
+# Which rule a window needs, by the triggers found in it.
+KEYWORD_TRIGGERS = frozenset({"key", "pass", "pwd", "secret", "contrase"})
+TOKEN_TRIGGERS = frozenset({"token", "credential", "bearer", "key", "secret"})
+EXTRA_TRIGGERS = frozenset({"aiza", "github_pat_", "k_test_", "sk-", "hf_", "gocspx-"})
 KEYWORD = KeywordDetector()
 BASIC_AUTH = BasicAuthDetector()
 PRIVATE_KEY = PrivateKeyDetector()
@@ -116,7 +128,6 @@ HEX = HexHighEntropyString()
 PRIVATE_KEY_BLOCK = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----((?:\\r)?\\n|\r?\n|[ \t]+)(.*?)"
     r"(?:(?:\\r)?\\n|\r?\n|[ \t]+)?(?:-----END \1-----|\Z)", re.S)
-KEY_WORDS = re.compile(r"key|secret|token|credential|signature|auth|bearer|api", re.I)
 HASH_WORDS = re.compile(r"sha|md5|hash|digest|checksum|integrity|fingerprint|etag|commit|revision|crc|blake", re.I)
 PASSWORD_WORDS = re.compile(r"pass|pwd|contrase", re.I)
 FAKE_MARKERS = re.compile(r"example|dummy|fake|sample|placeholder|your[_-]|xxxx|\*\*\*|redacted|changeme|"
@@ -178,38 +189,49 @@ def plausible_key(value: str, line: str) -> bool:
     return entropy(v) >= 3.0
 
 
-def _hits(text: str) -> list[int]:
-    """Offsets of pre-screen hits (trigger strings, URLs with a user part)."""
+def _automaton() -> "ahocorasick.Automaton":
+    automaton = ahocorasick.Automaton()
+    for trigger in TRIGGERS:
+        automaton.add_word(trigger, trigger)
+    automaton.make_automaton()
+    return automaton
+
+
+PRESCREEN = _automaton()   # Aho-Corasick: every trigger in one C pass over the lower-cased text
+
+
+def _lower(text: str) -> str:
     low = text.lower()
     if len(low) != len(text):   # a character whose lower case is longer would shift offsets
         low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-    hits = []
-    for trigger in TRIGGERS:
-        at = low.find(trigger)
-        while at >= 0:
-            hits.append(at)
-            at = low.find(trigger, at + len(trigger))
+    return low
+
+
+def _hits(text: str, low: str) -> list[tuple[int, str]]:
+    """(offset, trigger) of pre-screen hits, in text order; URLs with a user part count as "://"."""
+    hits = [(end - len(trigger) + 1, trigger) for end, trigger in PRESCREEN.iter(low)]
     if "://" in text and "@" in text:
-        hits += [m.start() for m in URL_WITH_USER.finditer(text)]
+        hits += [(m.start(), "://") for m in URL_WITH_USER.finditer(text)]
     return sorted(hits)
 
 
-def _windows(text: str) -> Iterator[tuple[int, int]]:
-    """Merged (start, end) windows around pre-screen hits, each inside one line."""
+def _windows(text: str, low: str) -> Iterator[tuple[int, int, set[str]]]:
+    """Merged (start, end, triggers in it) windows around pre-screen hits, each inside one line."""
     cur = None
-    for at in _hits(text):
+    for at, trigger in _hits(text, low):
         if cur and at < cur[1]:
-            continue   # inside the current window already
+            cur[2].add(trigger)   # inside the current window already
+            continue
         line_start = text.rfind("\n", 0, at) + 1
         line_end = text.find("\n", at)
         line_end = len(text) if line_end < 0 else line_end
         lo, hi = max(line_start, at - WINDOW), min(line_end, at + WINDOW)
         if cur and lo <= cur[1]:
-            cur = (cur[0], max(cur[1], hi))
+            cur = (cur[0], max(cur[1], hi), cur[2] | {trigger})
         else:
             if cur:
                 yield cur
-            cur = (lo, hi)
+            cur = (lo, hi, {trigger})
     if cur:
         yield cur
 
@@ -249,25 +271,25 @@ def _keyword_kind(seg: str, value: str) -> str:
     return "password" if PASSWORD_WORDS.search(seg[max(0, at - 48):max(0, at)]) else "key"
 
 
-def _scan_window(seg: str, offset: int) -> Iterator[Span]:
-    low = seg.lower()
+def _scan_window(seg: str, low: str, offset: int, found: set[str]) -> Iterator[Span]:
+    """Spans in one window; `low` is its lower case, `found` the pre-screen triggers in it."""
     for plugin, triggers in PROVIDER_PLUGINS:
-        if any(t in low for t in triggers):
+        if found.intersection(triggers):
             for value in set(plugin.analyze_string(seg)):
                 if value.startswith("AccountKey="):
                     value = value[len("AccountKey="):]
                 if not is_fake(value):
                     yield from _occurrences(seg, offset, value, "key", JWT_CHARS if value.startswith("eyJ") else TOKEN_CHARS)
-    for m in EXTRA_TOKENS.finditer(seg):
+    for m in EXTRA_TOKENS.finditer(seg) if found & EXTRA_TRIGGERS else ():
         if not is_fake(m.group()):
             yield Span(offset + m.start(), offset + m.end(), "key")
-    if "://" in seg:
+    if "://" in found:
         values = set(BASIC_AUTH.analyze_string(seg)) | {m.group(1) for m in URL_CREDENTIALS.finditer(seg)}
         values -= {m.group(1) for m in URL_CREDENTIALS.finditer(seg) if _doc_host(m.group(2))}
         for value in values:
             if plausible_password(value, seg):
                 yield from _occurrences(seg, offset, value, "password")
-    if KEYWORD_GATE.search(low):
+    if found & KEYWORD_TRIGGERS and KEYWORD_GATE.search(low):
         values = set(KEYWORD.analyze_string(seg, QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP))
         values |= {m.group(2) for m in QUOTED_PASSWORD.finditer(seg)}
         values |= {m.group(1) or m.group(2) for m in PASSWORD_FORMS.finditer(seg)}
@@ -280,11 +302,11 @@ def _scan_window(seg: str, offset: int) -> Iterator[Span]:
             kind = _keyword_kind(seg, value)
             if (plausible_password if kind == "password" else plausible_key)(value, seg):
                 yield from _occurrences(seg, offset, value, kind)
-    if TOKEN_GATE.search(low):
+    if found & TOKEN_TRIGGERS and TOKEN_GATE.search(low):
         for m in TOKEN_ASSIGNMENT.finditer(seg):
             if plausible_key(m.group(1), seg):
                 yield Span(offset + m.start(1), offset + m.end(1), "key")
-    if KEY_WORDS.search(seg) and not HASH_WORDS.search(seg):
+    if found & TOKEN_TRIGGERS and ENTROPY_GATE.search(low) and not HASH_WORDS.search(seg):
         for plugin in (BASE64, HEX):
             for value in set(plugin.analyze_string(seg)):
                 if plugin.calculate_shannon_entropy(value) > plugin.entropy_limit and plausible_key(value, seg):
@@ -304,8 +326,9 @@ def find_secrets(text: str) -> list[Span]:
     spans: list[Span] = []
     if "PRIVATE KEY" in text:
         spans += _private_key_bodies(text)
-    for lo, hi in _windows(text):
-        spans += _scan_window(text[lo:hi], lo)
+    low = _lower(text)
+    for lo, hi, found in _windows(text, low):
+        spans += _scan_window(text[lo:hi], low[lo:hi], lo, found)
     return spans
 
 
