@@ -14,6 +14,9 @@ def _found(text, finder):
     ("Signed-off-by: K. Okafor <kofi+dev@lab.uni-heidelberg.de>", ["kofi+dev@lab.uni-heidelberg.de"]),
     ('"author": "mail me: a_b9@zentrix.io."', ["a_b9@zentrix.io"]),
     ("<a href='mailto:x.y@proton.me'>", ["x.y@proton.me"]),
+    ("to = 'jane@gmail.com'", ["jane@gmail.com"]),            # single-quoted
+    ("`bob_99@acme.io` and (carl@web.de)", ["bob_99@acme.io", "carl@web.de"]),
+    ("--jane@gmail.com", ["jane@gmail.com"]),                  # leading punctuation is not the address
 ])
 def test_personal_emails_are_found(text, want):
     assert _found(text, find_emails) == want
@@ -23,7 +26,7 @@ def test_personal_emails_are_found(text, want):
     "brew install python@2.7", "npm i lodash@4.17.21", "uses: actions/checkout@v4", "<img src='logo@2x.png'>",
     "git clone git@github.com:org/repo.git", "ssh://git@gitlab.com/org/repo.git", "User(email='bob@example.com')",
     "to = 'ann@test.example'", "fmt = '%s@%s.com'", "'{user}@{domain}'", "@property", "@media screen",
-    "user@localhost", "docker pull image@sha256:abcd",
+    "user@localhost", "docker pull image@sha256:abcd", "x" * 70 + "@gmail.com",   # over 64: no address
 ])
 def test_email_lookalikes_survive(text):
     assert find_emails(text) == []
@@ -34,6 +37,8 @@ def test_email_lookalikes_survive(text):
     ("proxy_pass http://3.120.7.19:8080;", ["3.120.7.19"]),
     ('81.2.69.160 - - [02/Mar/2024] "GET / HTTP/1.1" 200', ["81.2.69.160"]),
     ("listen [2a01:4f8:c2c:123f::1]:443;", ["2a01:4f8:c2c:123f::1"]),
+    ("peer 2a00:1450:4001:82a::200e.", ["2a00:1450:4001:82a::200e"]),      # sentence-final dot
+    ("x 1.2.3.4.5 then 81.2.69.160", ["81.2.69.160"]),                    # after a longer dotted number
     ("ping 1.2.3.4", ["1.2.3.4"]),
     ("  - cidr: 80.240.159.33/32", ["80.240.159.33"]),        # a /32 is one host                       # single-digit quad with an address word
     ("# observer: 52.14.33.101", ["52.14.33.101"]),   # "ver" inside a word is no version
