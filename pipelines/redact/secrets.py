@@ -54,7 +54,8 @@ from detect_secrets.plugins.twilio import TwilioKeyDetector
 from pipelines.redact.pii import DOC_DOMAINS, DOC_SUFFIXES
 from pipelines.redact.spans import Span
 
-WINDOW = 256   # characters either side of a pre-screen hit that a plugin sees (bounds minified lines)
+WINDOW = 256        # characters either side of a pre-screen hit that a plugin sees (bounds minified lines)
+MAX_WINDOW = 1024   # longest merged window (detectors' regexes stay linear in the document)
 
 # Pre-screen: lower-case trigger strings, looked for with str.find on the lower-cased document (C speed);
 # a window is scanned only around a hit. Every provider prefix, every keyword a rule below needs.
@@ -130,6 +131,7 @@ PRIVATE_KEY_BLOCK = re.compile(
     r"(?:(?:\\r)?\\n|\r?\n|[ \t]+)?(?:-----END \1-----|\Z)", re.S)
 HASH_WORDS = re.compile(r"sha|md5|hash|digest|checksum|integrity|fingerprint|etag|commit|revision|crc|blake", re.I)
 PASSWORD_WORDS = re.compile(r"pass|pwd|contrase", re.I)
+KEYISH_NAME = re.compile(r"key|secret|token|credential|auth|bearer", re.I)
 FAKE_MARKERS = re.compile(r"example|dummy|fake|sample|placeholder|your[_-]|xxxx|\*\*\*|redacted|changeme|"
                           r"insert[_-]|replace[_-]?me|<[^>]*>|\$\{|\{\{|%\(|%s", re.I)
 # Generic values (assigned to a key/password name, no provider format) that name themselves test data.
@@ -216,17 +218,16 @@ def _hits(text: str, low: str) -> list[tuple[int, str]]:
 
 
 def _windows(text: str, low: str) -> Iterator[tuple[int, int, set[str]]]:
-    """Merged (start, end, triggers in it) windows around pre-screen hits, each inside one line."""
+    """Merged (start, end, triggers in it) windows of WINDOW characters either side of each pre-screen
+    hit, inside its line and at most MAX_WINDOW long: dense hits on a huge line make many bounded
+    windows (overlapping by at least WINDOW), never one unbounded one, and every search is bounded."""
     cur = None
     for at, trigger in _hits(text, low):
-        if cur and at < cur[1]:
-            cur[2].add(trigger)   # inside the current window already
-            continue
-        line_start = text.rfind("\n", 0, at) + 1
-        line_end = text.find("\n", at)
-        line_end = len(text) if line_end < 0 else line_end
-        lo, hi = max(line_start, at - WINDOW), min(line_end, at + WINDOW)
-        if cur and lo <= cur[1]:
+        newline = text.rfind("\n", max(0, at - WINDOW), at)
+        lo = newline + 1 if newline >= 0 else max(0, at - WINDOW)
+        newline = text.find("\n", at, at + WINDOW)
+        hi = newline if newline >= 0 else min(len(text), at + WINDOW)
+        if cur and lo <= cur[1] and max(hi, cur[1]) - cur[0] <= MAX_WINDOW:
             cur = (cur[0], max(cur[1], hi), cur[2] | {trigger})
         else:
             if cur:
@@ -266,9 +267,10 @@ def _doc_host(host: str) -> bool:
     return host in DOC_DOMAINS or host.endswith(DOC_SUFFIXES)
 
 
-def _keyword_kind(seg: str, value: str) -> str:
-    at = seg.find(value)
-    return "password" if PASSWORD_WORDS.search(seg[max(0, at - 48):max(0, at)]) else "key"
+def _keyword_kind(before: str) -> str | None:
+    """The kind an assigned value gets from the name before it (the last 48 characters), None when no
+    name is in view (the window that holds the name decides)."""
+    return "password" if PASSWORD_WORDS.search(before) else "key" if KEYISH_NAME.search(before) else None
 
 
 def _scan_window(seg: str, low: str, offset: int, found: set[str]) -> Iterator[Span]:
@@ -299,9 +301,11 @@ def _scan_window(seg: str, low: str, offset: int, found: set[str]) -> Iterator[S
         if unquoted and not heuristic.is_indirect_reference(seg):   # config lines, logs, .env
             values |= unquoted
         for value in values:
-            kind = _keyword_kind(seg, value)
-            if (plausible_password if kind == "password" else plausible_key)(value, seg):
-                yield from _occurrences(seg, offset, value, kind)
+            plausible = {"password": plausible_password(value, seg), "key": plausible_key(value, seg), None: False}
+            for span in _occurrences(seg, offset, value, "key"):
+                kind = _keyword_kind(low[max(0, span.start - offset - 48):span.start - offset])
+                if plausible[kind]:
+                    yield Span(span.start, span.end, kind)
     if found & TOKEN_TRIGGERS and TOKEN_GATE.search(low):
         for m in TOKEN_ASSIGNMENT.finditer(seg):
             if plausible_key(m.group(1), seg):

@@ -109,3 +109,12 @@ def test_long_minified_line_is_scanned_in_windows():
     text = filler + 'var api_key="' + B + 'Q9w8E7r6";' + filler
     out, counts = redact_text(text)
     assert counts == {"key": 1} and out == text.replace(B + "Q9w8E7r6", "<KEY>")
+
+
+def test_dense_assignments_on_one_huge_line_are_all_found_in_bounded_windows():
+    from pipelines.redact.secrets import MAX_WINDOW, _lower, _windows
+    text = "password = 'Xy7pq9Lm' " * 3000   # one 66 kB line, a keyword every 22 characters
+    windows = list(_windows(text, _lower(text)))
+    assert len(windows) > 1 and all(hi - lo <= MAX_WINDOW for lo, hi, _ in windows)
+    out, counts = redact_text(text)
+    assert counts == {"password": 3000} and out == "password = '<PASSWORD>' " * 3000
