@@ -82,10 +82,23 @@ def main(argv: list[str] | None = None) -> int:
                     help="dev: the half the guards were built against; test: the held-out half")
     ap.add_argument("--show-errors", type=int, default=0, metavar="N", help="print N misses/false hits to stderr")
     ap.add_argument("--json", action="store_true", help="print the scores as JSON instead of tables")
+    ap.add_argument("--record", action="store_true", help="append the tables to benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
     splits = ("dev", "test") if args.split == "both" else (args.split,)
     results = {s: score(load(s), args.show_errors) for s in splits}
-    print(json.dumps(results, indent=2, sort_keys=True) if args.json else "\n\n".join(table(s, r) for s, r in results.items()))
+    text = "\n\n".join(table(s, r) for s, r in results.items())
+    print(json.dumps(results, indent=2, sort_keys=True) if args.json else text)
+    if args.record:
+        from benchmarks import results as bench_results
+        bench_results.append_section(f"""## PII and secret redaction: precision and recall per kind (benchmarks/pii_eval.py) — {bench_results.today()}
+
+Command: `python -m benchmarks.pii_eval --split {args.split}`. Set: `tests/pipelines/redact/data/pii_eval_{{dev,test}}.jsonl`
+from `python tests/pipelines/redact/data/generate_eval.py` (seeded; dev = seed 1, the half the guards were built
+against; test = seed 2, held out). A found span is a true positive when it overlaps a gold span of its kind;
+every other found span (look-alikes included) is a false positive; "fully covered": every character of the
+gold span replaced.
+
+{text}""")
     return 0
 
 
