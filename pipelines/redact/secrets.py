@@ -85,17 +85,19 @@ TOKEN_ASSIGNMENT = re.compile(
 # URL user:password@host where the password holds characters a valid URL would percent-encode
 # (detect-secrets' BasicAuth pattern wants RFC 3986 characters only; hand-written URLs often do not).
 URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]*:([^\s'\"/]+)@([A-Za-z0-9.-]+)")
+# A password name: pass, password, passwd, passphrase, passcode, pwd (not passive, passage, passthrough).
+PASS = r"pass(?:w(?:or)?d|phrase|code)?(?![a-z])|pwd"
 # Password settings written as data, not assignments: XML properties (Spring, Hibernate), PHP define()
 # (wp-config.php).
 PASSWORD_FORMS = re.compile(
-    r"name=[\"'][^\"']*(?i:pass|pwd)[^\"']*[\"']\s+value=[\"']([^\"']+)[\"']"
+    r"name=[\"'][^\"']*(?i:" + PASS + r")[^\"']*[\"']\s+value=[\"']([^\"']+)[\"']"
     r"|define\(\s*[\"'][A-Z_]*(?:PASSWORD|PASS|PWD)[A-Z_]*[\"']\s*,\s*[\"']([^\"']+)[\"']")
 # Unquoted password values (config, .env, command lines) that start with a symbol.
-UNQUOTED_PASSWORD = re.compile(r"(?i:[\w.-]*(?:pass|pwd)[\w.-]*)\s*[:=]\s*([^\s\"'`]{4,128})")
+UNQUOTED_PASSWORD = re.compile(r"(?i:[\w.-]*(?:" + PASS + r")[\w.-]*)\s*[:=]\s*([^\s\"'`]{4,128})")
 # Names a programmer gives a variable: snake_case, camelCase, PascalCase, CONSTANT_CASE (no digits).
 NAME_LIKE = re.compile(r"[a-z]+(?:_[a-z]+)*|_*[a-z]+(?:[A-Z][a-z]+)+|(?:[A-Z][a-z]+)+|[A-Z]+(?:_[A-Z]+)*")
 # Quoted password values that start with a symbol (KeywordDetector requires a word character first).
-QUOTED_PASSWORD = re.compile(r"(?i:[\w.-]*(?:pass|pwd|contrase)[\w.-]*)[\"'\]]{0,2}\s*(?::=|=>|[:=])\s*"
+QUOTED_PASSWORD = re.compile(r"(?i:[\w.-]*(?:" + PASS + r"|contrase)[\w.-]*)[\"'\]]{0,2}\s*(?::=|=>|[:=])\s*"
                              r"([\"'`])([^\s\"'`]{4,128})\1")
 
 PROVIDER_PLUGINS: tuple[tuple[object, tuple[str, ...]], ...] = (
@@ -130,7 +132,7 @@ PRIVATE_KEY_BLOCK = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----((?:\\r)?\\n|\r?\n|[ \t]+)(.*?)"
     r"(?:(?:\\r)?\\n|\r?\n|[ \t]+)?(?:-----END \1-----|\Z)", re.S)
 HASH_WORDS = re.compile(r"sha|md5|hash|digest|checksum|integrity|fingerprint|etag|commit|revision|crc|blake", re.I)
-PASSWORD_WORDS = re.compile(r"pass|pwd|contrase", re.I)
+PASSWORD_WORDS = re.compile(PASS + r"|contrase", re.I)
 KEYISH_NAME = re.compile(r"key|secret|token|credential|auth|bearer", re.I)
 FAKE_MARKERS = re.compile(r"example|dummy|fake|sample|placeholder|your[_-]|xxxx|\*\*\*|redacted|changeme|"
                           r"insert[_-]|replace[_-]?me|<[^>]*>|\$\{|\{\{|%\(|%s", re.I)
@@ -295,8 +297,8 @@ def _scan_window(seg: str, low: str, offset: int, found: set[str]) -> Iterator[S
         values = set(KEYWORD.analyze_string(seg, QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP))
         values |= {m.group(2) for m in QUOTED_PASSWORD.finditer(seg)}
         values |= {m.group(1) or m.group(2) for m in PASSWORD_FORMS.finditer(seg)}
-        unquoted = {v.split()[0].rstrip(",;") for v in KEYWORD.analyze_string(seg, CONFIG_DENYLIST_REGEX_TO_GROUP)
-                    if v.split()} | {m.group(1).rstrip(",;") for m in UNQUOTED_PASSWORD.finditer(seg)}
+        unquoted = {v.split()[0].rstrip(",;)]}") for v in KEYWORD.analyze_string(seg, CONFIG_DENYLIST_REGEX_TO_GROUP)
+                    if v.split()} | {m.group(1).rstrip(",;)]}") for m in UNQUOTED_PASSWORD.finditer(seg)}
         unquoted = {v for v in unquoted - values if not _is_reference(v)}
         if unquoted and not heuristic.is_indirect_reference(seg):   # config lines, logs, .env
             values |= unquoted

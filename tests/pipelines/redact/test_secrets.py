@@ -98,7 +98,7 @@ def test_passwords_are_replaced(line, secret):
     't("login.password.label")', "return genai.Client(api_key=self.api_key)", "connect(password=cfg.db_pass)",
     "mock.assert_called_once_with(api_key='test-key-123')", 'pkey = r"HARDWARE\\DESCRIPTION\\System\\Central"',
     '("ssh://user:pass%20word@example.com/pkg.zip", "")', "password: !vault |", "password: !Ref DbPassword",
-    "password = dbPassword", "  password: db_password", "password_hash = make_hash(pw)", 'cache_key = "user_settings_v2"',
+    "password = dbPassword", "  password: db_password", "}, {passive: false});", "passthrough = Xy7pq9Lm2", "password_hash = make_hash(pw)", 'cache_key = "user_settings_v2"',
 ])
 def test_secret_lookalikes_survive(line):
     assert find_secrets(line) == [], find_secrets(line)
