@@ -6,7 +6,7 @@ document in PLANT_EVERY carrying a planted e-mail, public IP and AWS-format key 
 real work; the rest exercise the pre-screen). Both configurations run the same command
 (`python -m pipelines.curate`, DirectRunner in memory, one worker) on the same input, alternating
 off/redact `--repeats` times; CPU is the process tree's (benchmarks.process_tree). The ratio is
-(docs/CPU-s with redaction) / (docs/CPU-s without), best run of each.
+(docs/CPU-s with redaction) / (docs/CPU-s without), best run of each (and from the mean of all runs).
 
     python -m benchmarks.pii_cost [--quick] [--documents N] [--repeats R] [--no-record]
 """
@@ -75,11 +75,13 @@ def run(n_docs: int, repeats: int, record: bool) -> dict:
     best = {m: min(r, key=lambda x: x["cpu_s"]) for m, r in runs.items()}
     rate = {m: n_docs / best[m]["cpu_s"] for m in best}
     ratio = rate["redact"] / rate["off"]
+    mean_cpu = {m: sum(x["cpu_s"] for x in r) / len(r) for m, r in runs.items()}
+    mean_ratio = mean_cpu["off"] / mean_cpu["redact"]
     pii = best["redact"]["report"]["sources"]["code"]["pii"]
     cpu = {m: [round(x["cpu_s"], 1) for x in r] for m, r in runs.items()}
     line = (f"curate on {n_docs} code documents ({info['bytes'] / 1e6:.1f} MB, {info['planted']} with planted PII): "
             f"off {rate['off']:.1f} docs/CPU-s, redact {rate['redact']:.1f} docs/CPU-s -> ratio {ratio:.3f} "
-            f"(target >= 0.9); CPU-s per run {cpu}; redacted {pii}")
+            f"(target >= 0.9), ratio of mean CPU {mean_ratio:.3f}; CPU-s per run {cpu}; redacted {pii}")
     print(line)
     if record:
         results.append_section(f"""## PII redaction cost in the whole curate job (benchmarks/pii_cost.py) — {results.today()}
@@ -95,9 +97,10 @@ Machine: {results.machine()}, {results.load_avg()} (shared with other work).
 | off | {rate['off']:.1f} | {cpu['off']} |
 | redact | {rate['redact']:.1f} | {cpu['redact']} |
 
-Throughput with redaction / without: **{ratio:.3f}** (target >= 0.9). Redacted in the run: {pii}.""")
+Throughput with redaction / without: **{ratio:.3f}** best run against best run, {mean_ratio:.3f} from the mean
+CPU-s of all runs (target >= 0.9). Redacted in the run: {pii}.""")
         results.merge_results({"pii_cost_ratio": round(ratio, 3)})
-    return {"ratio": ratio, "rate": rate, "info": info}
+    return {"ratio": ratio, "mean_ratio": mean_ratio, "rate": rate, "info": info}
 
 
 def main(argv: list[str] | None = None) -> int:
