@@ -9,6 +9,7 @@ import pytest
 from pipelines import curate
 from tests.pipelines import curate_fixture
 
+SAMPLE = pathlib.Path(__file__).resolve().parents[3] / "data" / "sample"
 KEY_A = "AKIA" + "Q3X7ZP2LMN4RT6WB"
 KEY_B = "AKIA" + "M8V2TQ9ZK4HX7PLC"
 
@@ -81,3 +82,19 @@ def test_off_leaves_every_text_as_read(raw, tmp_path):
     row = report["sources"]["code"]
     # unredacted, the two settings files differ in their key: only near dedup catches them
     assert row["pii"]["documents"] == 0 and row["exact_duplicates"] == 0 and row["near_duplicates"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SAMPLE / "stack").exists(), reason="data/sample not present")
+def test_sample_rows_without_findings_are_byte_identical_to_pii_off(tmp_path):
+    _run(SAMPLE, tmp_path / "off", "--pii", "off")
+    report = _run(SAMPLE, tmp_path / "on")
+    off = {r["id"]: r for r in _rows(tmp_path / "off", "kept")}
+    on = {r["id"]: r for r in _rows(tmp_path / "on", "kept")}
+    clean = [i for i, r in on.items() if "pii" not in json.loads(r["meta"])]
+    assert len(clean) < len(on) and all(on[i] == off[i] for i in clean)
+    for source, row in report["sources"].items():   # sources with no finding: the very same shard bytes
+        if not row["pii"]["documents"]:
+            a = sorted((tmp_path / "off" / "kept" / source).glob("part-*.parquet"))
+            b = sorted((tmp_path / "on" / "kept" / source).glob("part-*.parquet"))
+            assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b], source
