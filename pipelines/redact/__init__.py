@@ -20,27 +20,24 @@ from pipelines.redact.spans import KINDS, Span
 
 MODES = ("off", "redact", "reject")
 
-# Per source tag: redact by default? On for what people type addresses and keys into (code, markup,
-# commit messages and diffs, notebooks with their outputs, Stack Exchange posts). Off for web text
-# (SlimPajama is already a public-web corpus, deduplicated and filtered upstream; its e-mail-shaped
-# strings are mostly published contact addresses), generated data (synthetic, math, instruct: no one's
-# data). One table so a source registry can own it.
-DEFAULT_ON: dict[str, bool] = {
-    "code": True, "markup": True, "commits": True, "notebooks": True, "stackexchange": True,
-    "text": False, "synthetic": False, "math": False, "instruct": False,
-}
+def default_sources() -> tuple[str, ...]:
+    """Source tags redacted by default: every tag of each family whose registry line says `redact=True`
+    (pipelines/sources/__init__.py: code, markup, commits, notebooks, stackexchange; not SlimPajama's
+    published web text nor generated data). Read at call time, so a family registered at runtime counts."""
+    from pipelines.sources import FAMILIES
+    return tuple(tag for family in FAMILIES.values() if family.redact for tag in family.tags)
 
 
 @dataclasses.dataclass(frozen=True)
 class PiiConfig:
     mode: str = "redact"                       # off | redact | reject (documents with findings)
-    sources: tuple[str, ...] | None = None     # source tags it applies to; None: DEFAULT_ON
+    sources: tuple[str, ...] | None = None     # source tags it applies to; None: default_sources()
     kinds: tuple[str, ...] = KINDS             # which kinds are looked for
 
     def applies_to(self, source: str) -> bool:
         if self.mode == "off":
             return False
-        return source in self.sources if self.sources is not None else DEFAULT_ON.get(source, False)
+        return source in (self.sources if self.sources is not None else default_sources())
 
 
 def find(text: str, kinds: tuple[str, ...] = KINDS) -> list[Span]:
@@ -84,20 +81,21 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                         "send documents with any finding to rejected/ (reason 'pii: kind=count', text "
                         "redacted); off: leave the text as it is")
     g.add_argument("--pii-sources", default=None, metavar="TAGS",
-                   help="comma list of source tags to redact (default: "
-                        + ",".join(s for s, on in DEFAULT_ON.items() if on) + "); '' for none")
+                   help="comma list of source tags to redact (default: the families marked redact=True in "
+                        "pipelines/sources/__init__.py: " + ",".join(default_sources()) + "); '' for none")
 
 
 def config_from_args(args: argparse.Namespace) -> PiiConfig:
     sources = None
     if args.pii_sources is not None:
         sources = tuple(s for s in args.pii_sources.split(",") if s)
-        unknown = sorted(set(sources) - set(DEFAULT_ON))
+        from tokens import sources as tags
+        unknown = sorted(set(sources) - set(tags.names()))
         if unknown:
             raise SystemExit(f"curate: --pii-sources: unknown source tags {unknown}; expected some of "
-                             f"{sorted(DEFAULT_ON)}")
+                             f"{list(tags.names())}")
     return PiiConfig(mode=args.pii, sources=sources)
 
 
-__all__ = ["DEFAULT_ON", "MODES", "PiiConfig", "find", "redact", "redact_text", "reason",
+__all__ = ["default_sources", "MODES", "PiiConfig", "find", "redact", "redact_text", "reason",
            "add_arguments", "config_from_args"]

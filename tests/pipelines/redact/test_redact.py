@@ -6,7 +6,7 @@ import pytest
 
 from pipelines import redact
 from pipelines.document import Document
-from pipelines.redact import DEFAULT_ON, PiiConfig, reason, redact_text
+from pipelines.redact import PiiConfig, default_sources, reason, redact_text
 
 LEAKY = ('import boto3\nKEY = "AKIA' + 'Q3X7ZP2LMN4RT6WB"\n# maintainer: jane.roe@gmail.com\n'
          'HOST = "52.14.33.101"\npassword = "s3cr3tP@ss"\n')
@@ -36,7 +36,7 @@ def test_redaction_is_idempotent():
 
 
 def test_per_source_defaults_and_modes():
-    assert [s for s, on in DEFAULT_ON.items() if on] == ["code", "markup", "commits", "notebooks", "stackexchange"]
+    assert sorted(default_sources()) == ["code", "commits", "markup", "notebooks", "stackexchange"]
     doc = Document("3", "text", LEAKY)
     assert redact.redact(doc) == (doc, {})                                  # text: off by default
     assert redact.redact(doc, PiiConfig(sources=("text",)))[1]["key"] == 1  # on when named
@@ -58,3 +58,18 @@ def test_flags():
         _parse(["--pii", "maybe"])
     with pytest.raises(SystemExit, match="unknown source tags"):
         _parse(["--pii-sources", "code,stack"])
+
+
+def test_a_family_registered_with_redact_is_on_by_default():
+    from pipelines import filters
+    from pipelines.sources import Family, register, stack, unregister
+    from tokens import sources as tags
+    tags.register("configs", "code-adjacent")
+    reader = type("Reader", (), {"SOURCE": "configs", "PATTERNS": ("*.cfg",), "parse": staticmethod(stack.parse)})
+    register(Family("configs", reader, {"configs": filters.no_filters}, redact=True))
+    try:
+        assert "configs" in default_sources() and PiiConfig().applies_to("configs")
+    finally:
+        unregister("configs")
+        tags.unregister("configs")
+    assert "configs" not in default_sources()
