@@ -15,8 +15,10 @@ addresses are redacted; kept because they identify no one:
   - RFC 5737 (192.0.2/24, 198.51.100/24, 203.0.113/24) and RFC 3849 (2001:db8::/32) documentation
     ranges, RFC 2544 benchmarking 198.18/15;
   - the public DNS resolvers everybody configures (WELL_KNOWN);
+  - network blocks in CIDR notation shorter than one host (`52.14.0.0/16`; a `/32` is a host);
   - dotted numbers that are versions: more than four parts (1.2.3.4.5), a `v`/`version`/`release`/
-    `build` word just before, or four single digits (1.2.3.4) without an address word on the line.
+    `build` word or a requirement pin (`==`, `>=`, `~=`) just before, or four single digits (1.2.3.4)
+    without an address word on the line.
 """
 from __future__ import annotations
 
