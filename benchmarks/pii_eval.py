@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     splits = ("dev", "test") if args.split == "both" else (args.split,)
     results = {s: score(load(s), args.show_errors) for s in splits}
     text = "\n\n".join(table(s, r) for s, r in results.items())
-    print(json.dumps(results, indent=2, sort_keys=True) if args.json else text)
+    print(json.dumps(results, indent=2, sort_keys=True, allow_nan=False) if args.json else text)
     if args.record:
         from benchmarks import results as bench_results
         bench_results.append_section(f"""## PII and secret redaction: precision and recall per kind (benchmarks/pii_eval.py) — {bench_results.today()}
