@@ -316,6 +316,7 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     from trainer import data as data_lib
     from trainer import flops
     from trainer.metrics import MetricsWriter, plot_loss_per_source
+    from trainer.run_files import keep_tokenizer
     from trainer.sharding import shard_batch
     from trainer.step import make_eval_step, make_train_step
 
@@ -344,6 +345,8 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     per_token = flops.flops_per_token(cfg.model)
     peak, peak_note = _peak_flops()
     first = int(state.step)
+    if primary and (warning := keep_tokenizer(opts.workdir, mixture)):
+        say(warning)
     say(f"training {opts.config} on {mixture.get('name')!r}: steps {first}->{steps}, "
         f"{cfg.tokens_per_step:,} tokens/step, sources {sources}; MFU peak: {peak_note}")
     writer.write({"kind": "info", "step": first, "total_steps": steps, "config": opts.config,
@@ -356,7 +359,8 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
         meta = {"mixture_hash": mix_hash, "mixture_name": mixture.get("name"), "stage": mixture.get("stage"),
                 "config_name": opts.config, "config": dataclasses.asdict(cfg), "total_steps": steps,
                 "start_lr": run.start_lr, "lr": lr, "tokens_seen": step * cfg.tokens_per_step,
-                "mixture": opts.mixture if "://" in opts.mixture else os.path.abspath(opts.mixture)}  # evals: tokenizer
+                "mixture": opts.mixture if "://" in opts.mixture else os.path.abspath(opts.mixture),
+                "tokenizer_sha256": mixture.get("tokenizer_sha256")}   # evals: WORKDIR/tokenizer.model must match
         run.checkpointer.save(step, state, batches, meta)
 
     def evaluate(step: int):
