@@ -2,7 +2,7 @@
 
 Two passes over work items (a file, a Parquet row group, or a bucket of Stack Exchange threads), so a
 document's text crosses no shuffle (pipelines/curate_passes.py):
-  pass 1, per item:  read -> count input -> filter [-> verify] -> decontaminate, in input order; the
+  pass 1, per item:  read -> count input -> filter [-> redact] [-> verify] -> decontaminate, in order; the
                      candidates and the rejects stream into the item's spill files (pipelines/spill.py);
                      out come only small records: the item's name and its exact and per-band MinHash
                      fingerprint arrays (pipelines/decisions.py);
@@ -33,7 +33,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 
-from pipelines import dry_run, io, sinks
+from pipelines import dry_run, io, redact, sinks
 from pipelines.curate_outputs import finish_report, remove_spill, remove_stale_shards
 from pipelines.options import split_args
 from pipelines.report import funnel
@@ -75,6 +75,7 @@ class CurateConfig:
     num_shards: int = 1              # Stack Exchange work items (thread buckets by id hash); others: one per file/row group
     read_limits: ReadLimits = ReadLimits()   # decompressed bytes / characters caps per file and doc
     fields: FieldMap = FieldMap()            # --field/--fields: reader field -> export column, per family
+    pii: redact.PiiConfig = redact.PiiConfig()   # --pii: e-mails, IPs, keys, passwords (pipelines/redact)
 
 
 # ---------------------------------------------------------------- check factories (run on workers)
@@ -269,6 +270,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
                     help="strict (default): refuse to verify unless seccomp and Landlock are available; "
                          "best-effort: verify with whatever layers this kernel offers (warned on every run)")
     decontaminate.add_arguments(ap)
+    redact.add_arguments(ap)
     limits = ap.add_argument_group("read limits", "caps per file and record (pipelines/sources/limits.py); "
                                    "input over a cap becomes a rejected record with its reason")
     for f in dataclasses.fields(ReadLimits):
@@ -294,7 +296,7 @@ def config_from_args(args: argparse.Namespace) -> CurateConfig:
     return CurateConfig(filters=filters, decontam=decontaminate.config_from_args(args), verify=verify, minhash=mh,
                         across_sources=args.across_sources, cc_rounds=args.cc_rounds,
                         verify_edges=not args.no_verify_edges, num_shards=args.num_shards, read_limits=limits,
-                        fields=field_map)
+                        fields=field_map, pii=redact.config_from_args(args))
 
 
 def sandbox_report(cfg: VerifyConfig, options: PipelineOptions) -> dict:

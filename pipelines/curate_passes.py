@@ -1,7 +1,7 @@
 """Curate's two passes as Beam transforms: each text moves reader -> spill -> shard, never through a shuffle.
 
 Pass 1 (`SignItems`, one DoFn call per work item: a file, a Parquet row group, or a bucket of Stack
-Exchange threads): parse, count, run the family's checks (filter [, verify], decontaminate) in input
+Exchange threads): parse, count, run the family's steps (filter [, redact] [, verify], decontaminate) in input
 order, stream the candidates and the rejects into the item's spills (pipelines/spill.py) and emit only
 small records: the item's name, its exact and band fingerprint arrays (pipelines/decisions.py) and
 user ids for the shared-id count. Dedup runs on those (pipelines/dedup/records.py).
@@ -33,11 +33,15 @@ ITEMS, ARRAYS, USER_IDS = "items", "arrays", "user_ids"
 
 
 def _stages(chains: Mapping, verify, cfg) -> list:
-    """A family's per-document checks, in order, as curate's DoFns (their counters and reasons);
-    `chains` and `verify` come from the family registry (pipelines/sources/__init__.py)."""
+    """A family's per-document steps, in order, as curate's DoFns (their counters and reasons): filter
+    [-> redact] [-> verify] -> decontaminate; `chains` and `verify` come from the family registry
+    (pipelines/sources/__init__.py), redaction from --pii (pipelines/redact)."""
     from pipelines import curate
+    from pipelines.redact.step import _RedactFn
     from pipelines.steps import _ApplyChecksFn
     stages = [_ApplyChecksFn("filter", functools.partial(curate.filter_checks, cfg.filters, dict(chains)))]
+    if any(cfg.pii.applies_to(s) for s in chains):   # before verify, decontamination and dedup
+        stages.append(_RedactFn(cfg.pii))
     if verify is not None:
         stages.append(_ApplyChecksFn("verify", functools.partial(verify, cfg.verify)))
     stages.append(_ApplyChecksFn("decontaminate", functools.partial(curate.decontam_checks, cfg.decontam)))

@@ -142,6 +142,13 @@ def test_dataflow_dry_run_translates_with_readable_labels():
     assert {f"Pass 1 {f}" for f in FAMILIES} <= top
     assert "Dedup/Connected components/Min label round 10" in names
     assert {"Pass 2/Publish shards", "Dedup/Read candidates back"} <= names
+    from pipelines.curate_passes import _stages
+    from pipelines.redact.step import _RedactFn
+
+    def redacts(family):   # redaction is a step of pass 1 (off by default for prose: pipelines/redact)
+        return any(isinstance(s, _RedactFn) for s in _stages(FAMILIES[family].chains, None, curate.CurateConfig()))
+    assert redacts("stack") and redacts("commits")
+    assert not (redacts("slimpajama") or redacts("synthetic") or redacts("math"))
     assert len(sources) == 9
 
 
