@@ -62,6 +62,9 @@ def shuffle(checkout: str, raw: str, out: str, langid: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.curate_memory", description=__doc__.split("\n\n")[0])
     ap.add_argument("--documents", default="100000,1000000", help="comma list of corpus sizes N (documents)")
+    ap.add_argument("--corpus", choices=("near-duplicates", "unique"), default="near-duplicates",
+                    help="size runs on benchmarks.corpus as written (near-duplicate heavy) or with every "
+                         "document's words shuffled (no shared 5-grams: no dedup candidates)")
     ap.add_argument("--shards", type=int, default=8, help="jsonl.zst files per corpus (= curate work items)")
     ap.add_argument("--peer", default=None, help="another checkout to run on the same files (e.g. /work/base)")
     ap.add_argument("--peer-max", type=int, default=100_000, help="largest N the peer runs (documents)")
@@ -91,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(os.path.dirname(raw), ignore_errors=True)
         for n in [int(x) for x in args.documents.split(",") if x]:
             raw = os.path.join(scratch, f"raw{n}")
-            corpus.write_corpus(os.path.join(raw, "slimpajama"), n, shards=args.shards)
+            if args.corpus == "unique":
+                unique_corpus(os.path.join(raw, "slimpajama"), n, args.shards)
+            else:
+                corpus.write_corpus(os.path.join(raw, "slimpajama"), n, shards=args.shards)
             for name, checkout in peers:
                 if name == "peer" and n > args.peer_max:
                     continue
@@ -130,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
 Command: `{cmd}`. Machine: {results.machine()}, {results.load_avg()} (shared with other work: wall times are noisy;
 CPU seconds less so). Curate = `python -m pipelines.curate --sources slimpajama`{'' if langid else ' --no-langid'} on
-benchmarks.corpus in {args.shards} files, child process; "peer" = {args.peer or 'none'}.
+benchmarks.corpus ({args.corpus}) in {args.shards} files, child process; "peer" = {args.peer or 'none'}.
 
 | checkout | documents | wall s | CPU s | docs / CPU-s | peak RSS GiB | KiB / doc |
 |---|---:|---:|---:|---:|---:|---:|
