@@ -201,3 +201,23 @@ def test_band_fingerprints_equal_iff_rows_equal_within_scope():
     assert groups == [[("r1", 0), ("r2", 0)]]
     assert decisions.exact_digest("text", "a  b\n") == decisions.exact_digest("text", "a b")
     assert decisions.exact_digest("text", "a b") != decisions.exact_digest("code", "a b")
+
+
+def test_gcs_output_with_glob_characters(colliding, gcs_emulator):
+    """Spills, temporaries and the publish rename all work on gs://, names taken literally."""
+    import uuid
+
+    from pipelines import io
+    tmp, _ = colliding
+    base = f"gs://{gcs_emulator}/two-pass-{uuid.uuid4().hex[:8]}"
+    local = _run(tmp / "raw", tmp / "out")
+    remote = curate.run(["--input", str(tmp / "raw"), "--output", f"{base}/out[1]", "--sources", "slimpajama",
+                         "--no-langid"])
+    assert remote["sources"] == local["sources"] and remote["invariant_ok"]
+    for kind in ("kept", "rejected"):
+        names = io.list_dir(f"{base}/out[1]/{kind}/text")
+        assert names == ["part-00000-of-00002.parquet", "part-00001-of-00002.parquet"]
+        for name in names:
+            with io.open_read(f"{base}/out[1]/{kind}/text/{name}") as f:
+                assert f.read() == (tmp / "out" / kind / "text" / name).read_bytes()
+    assert io.list_dir(f"{base}/out[1]/.curate-spill") == [] and io.list_dir(f"{base}/out1") == []
