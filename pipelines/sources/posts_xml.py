@@ -33,6 +33,10 @@ _UTF8 = {"utf-8", "utf8", "us-ascii", "ascii"}
 # DTD markup anywhere in the body: the file is refused, as a DTD in its prolog would be.
 _DTD_MARKUP = re.compile(rb"<!\s*(DOCTYPE|ENTITY|ATTLIST|ELEMENT|NOTATION)\b", re.IGNORECASE)
 _BLANK = re.compile(rb"\s*\Z")
+# Comments and CDATA sections: markup-like text inside them is text, not a DTD.
+_INERT = re.compile(rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>", re.DOTALL)
+_ROW_START = re.compile(r"<row[\s/>]")
+_DECLARED = re.compile(rb"""<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 
 class Forbidden(Exception):
@@ -325,7 +329,7 @@ def parse_record(record: Record, root: str | None, max_record_bytes: int) -> lis
     (`&lol9;`, `&xxe;`) is an undefined entity, i.e. a malformed row, never an expansion.
     """
     data = record.data
-    markup = _DTD_MARKUP.search(data)
+    markup = _DTD_MARKUP.search(_INERT.sub(lambda m: b" " * len(m.group(0)), data)) if b"<!" in data else None
     if markup:
         name = markup.group(1).decode("ascii").upper()
         return [Item(record.offset, forbidden=True,
@@ -372,3 +376,31 @@ def iter_items(stream: BinaryIO, start: int, end: int, prolog: Prolog, max_recor
         return
     for record in iter_records(stream, start, end, prolog.body_start, max_record_bytes):
         yield from parse_record(record, prolog.root, max_record_bytes)
+
+
+def count_rows(stream: BinaryIO) -> int:
+    """`<row` elements in a file refused whole (another encoding, a DTD): the ledger still counts its rows.
+
+    The text is decoded as its byte-order mark or XML declaration says (UTF-8 otherwise, bad bytes
+    replaced), chunk by chunk; nothing is parsed, so nothing is expanded."""
+    import codecs
+
+    stream.seek(0)
+    head = stream.read(4096)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding = "utf-16"
+    else:
+        declared = _DECLARED.search(head.replace(b"\x00", b""))
+        encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)("replace")
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    count, tail, chunk = 0, "", head
+    while True:
+        text = tail + decoder.decode(chunk, not chunk)
+        count += len(_ROW_START.findall(text))   # 4 trailing chars hold no whole match: kept for the next
+        tail = text[-4:]
+        if not chunk:
+            return count
+        chunk = stream.read(CHUNK_BYTES)

@@ -68,7 +68,13 @@ def resolve_columns(schema, name: str, fields: Mapping[str, str] | None = None
     mapped = lambda c: f"{fields[c]} (mapped to {c})" if c in fields else c   # noqa: E731
     if "content" not in chosen:
         return {}, None, f"schema_mismatch: no {mapped('content')} column"
+    repeated = sorted(c for c in set(chosen.values()) if schema.names.count(c) > 1)
+    if repeated:   # Arrow allows two columns of one name; which one holds the text cannot be known
+        return {}, None, (f"schema_mismatch: column {repeated[0]} appears {schema.names.count(repeated[0])} "
+                          "times")
     content_type = schema.field(chosen["content"]).type
+    if pa.types.is_dictionary(content_type):   # dictionary-encoded strings decode to the same str values
+        content_type = content_type.value_type
     if not (pa.types.is_string(content_type) or pa.types.is_large_string(content_type)):
         return {}, None, f"schema_mismatch: {mapped('content')} is {content_type}"
     folder_lang = None

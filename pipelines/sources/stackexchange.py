@@ -41,7 +41,7 @@ from pipelines.sources.posts_xml import Forbidden, Item, Prolog, iter_items, rea
 
 FAMILY = "stackexchange"
 SOURCE = "stackexchange"
-PATTERNS = ("*/Posts.xml",)
+PATTERNS = ("*/Posts.xml", "Posts.xml")   # <site>/Posts.xml, or Posts.xml right in the family folder (site = that folder)
 # Attributes a thread needs; the rest (ViewCount, OwnerUserId, ...) never enters the shuffle.
 THREAD_FIELDS = ("Id", "PostTypeId", "ParentId", "AcceptedAnswerId", "Score", "Title", "Body", "Tags",
                  "CreationDate")

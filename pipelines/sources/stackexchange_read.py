@@ -32,7 +32,7 @@ from pipelines.document import Rejected, rejected_input
 from pipelines.sources import relative_name
 from pipelines.sources.discover import InputRefused, open_input
 from pipelines.sources.limits import MiB, ReadLimits
-from pipelines.sources.posts_xml import Prolog, iter_items, tail_problem
+from pipelines.sources.posts_xml import Prolog, count_rows, iter_items, tail_problem
 from pipelines.sources.stackexchange import (SOURCE, THREAD, assemble, classify, file_reject,
                                              prolog_of)
 from pipelines.steps import NAMESPACE
@@ -67,7 +67,10 @@ class _SplitFile(beam.DoFn):
                 size = stream.tell()
                 stream.seek(0)
                 prolog = prolog_of(stream, name)
-                if isinstance(prolog, Rejected):
+                if isinstance(prolog, Rejected):   # refused whole (UTF-16, a DTD): its rows still count in
+                    rows = count_rows(stream)
+                    _rows_counter("in").inc(rows)
+                    _rows_counter("in_refused_files").inc(rows)
                     yield TaggedOutput(_DONE, prolog)
                     return
                 truncated = tail_problem(stream, size, prolog)

@@ -33,7 +33,7 @@ FILES = {  # relative path -> (bytes, rows read, rows in refused files)
     "stackexchange/d.example.com/Posts.xml": (MESSY, 9, 0),
     "stackexchange/e.example.com/Posts.xml": (b"", 0, 0),
     "stackexchange/f.example.com/Posts.xml": (b'<?xml version="1.0"?>\n<!DOCTYPE posts [<!ENTITY a "b">]>\n'
-                                              b'<posts>\n<row Id="1" PostTypeId="1" Body="&a;"/>\n</posts>\n', 0, 0),
+                                              b'<posts>\n<row Id="1" PostTypeId="1" Body="&a;"/>\n</posts>\n', 1, 1),
 }
 
 
