@@ -93,7 +93,8 @@ def test_a_range_that_fails_becomes_an_error_record_and_the_job_goes_on(root):
     p, out = _run(root, 1 << 20, ReadLimits(max_line_bytes=None))
     errors = out | beam.Filter(lambda r: isinstance(r, Rejected) and r.reason_key == "error")
     assert_that(errors | beam.Map(lambda r: (r.meta["path"], r.meta["locator"].split(" ")[0])),
-                equal_to([(rel, "bytes") for rel, (data, n, _) in FILES.items() if n]))
+                equal_to([(rel, "bytes") for rel, (data, n, _) in FILES.items()
+                          if n and b"<!DOCTYPE" not in data]))   # a DTD in the prolog: refused, no ranges
     result = p.run()
     result.wait_until_finish()
 
