@@ -122,7 +122,11 @@ def build_stage(request: StageRequest, manifests: Mapping, options: BuildOptions
             "tokenizer_sha256": first.tokenizer_sha256, "vocab_size": first.vocab_size,
             "command": options.command, "max_epochs": options.max_epochs, "warnings": warnings,
             "sources": sources}
-    return mixture_lib.validate_mixture(body, f"<{request.name}>")
+    mixture_lib.validate_mixture(body, f"<{request.name}>")
+    problems = mixture_lib.budget_problems(body)
+    if problems:   # allocate() guarantees this; a failure here is a bug, never a mixture to publish
+        raise BuildError(f"{request.name}: " + "; ".join(problems))
+    return body
 
 
 def build_all(requests: list[StageRequest], options: BuildOptions) -> list[dict]:

@@ -240,7 +240,7 @@ def _start(opts: RunOptions, cfg, mixture: dict, steps: int, mix_hash: str, say)
                                prefetch=opts.prefetch)
     batches = data_lib.make_train_iterator(mixture, dcfg, _mixture_dir(opts))
     if resume_meta is not None:
-        state, _ = checkpointer.restore(abstract, batches)
+        state, _ = checkpointer.restore_verified(abstract, batches, say)   # digest checked; falls back
         if resume_meta.get("total_steps") not in (None, steps):
             say(f"warning: checkpoint planned {resume_meta['total_steps']} steps, this run {steps}: "
                 "the LR schedule differs from the original run's")
@@ -311,7 +311,7 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
 
     from mixer.mixture import mixture_hash
     from trainer import data as data_lib
-    from trainer import flops
+    from trainer import flops, guards
     from trainer.metrics import MetricsWriter, plot_loss_per_source
     from trainer.sharding import shard_batch
     from trainer.step import make_eval_step, make_train_step
@@ -346,8 +346,19 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
         meta = {"mixture_hash": mix_hash, "mixture_name": mixture.get("name"), "stage": mixture.get("stage"),
                 "config_name": opts.config, "config": dataclasses.asdict(cfg), "total_steps": steps,
                 "start_lr": run.start_lr, "lr": lr, "tokens_seen": step * cfg.tokens_per_step,
-                "mixture": opts.mixture if "://" in opts.mixture else os.path.abspath(opts.mixture)}  # evals: tokenizer
+                "mixture": opts.mixture if "://" in opts.mixture else os.path.abspath(opts.mixture),  # evals: tokenizer
+                guards.DIGEST_KEY: guards.state_digest(state)}
+        stop_if_nonfinite(state.params)   # never save NaNs (nor rotate a good checkpoint out for them)
         run.checkpointer.save(step, state, batches, meta)
+
+    def stop_if_nonfinite(params=None):
+        try:
+            guards.check_finite(unchecked, checked_at, step, run.checkpointer.latest_step())
+            if params is not None:
+                guards.require_finite_params(params, step, run.checkpointer.latest_step())
+        except guards.NonFiniteLoss:
+            run.checkpointer.close()   # an earlier step's asynchronous save still completes
+            raise
 
     def evaluate(step: int):
         loss, per_source, tokens = _evaluate(state.params, eval_fn, eval_batches, mesh, sources)
@@ -356,6 +367,7 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
             f"{s} {v:.4f}" for s, v in per_source.items() if v is not None))
 
     acc, last_lr, loss = None, float(run.schedule(first)), float("nan")
+    unchecked, checked_at = None, first   # metrics summed since the last finiteness check (guards.check_finite)
     tick, interval_steps = time.perf_counter(), 0
     step = first
     stop = steps if opts.stop_at is None else min(steps, opts.stop_at)
@@ -367,12 +379,15 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
         step += 1
         interval_steps += 1
         acc = metrics if acc is None else jax.tree.map(lambda a, b: a + b, acc, metrics)
+        unchecked = metrics if unchecked is None else jax.tree.map(lambda a, b: a + b, unchecked, metrics)
         if step == first + 1:  # compile + first step: reported apart so throughput is steady state
             jax.block_until_ready(metrics)
             writer.write({"kind": "info", "step": step, "compile_and_first_step_s": time.perf_counter() - tick})
             if step < stop and step % cfg.log_every:
                 acc, tick, interval_steps = None, time.perf_counter(), 0
         if step % cfg.log_every == 0 or step == stop:
+            stop_if_nonfinite()
+            unchecked, checked_at = None, step
             last_lr = float(metrics["lr"])
             record = _interval_record(step, steps, jax.device_get(acc), last_lr, interval_steps,
                                       time.perf_counter() - tick, cfg, sources, per_token, peak)
