@@ -69,11 +69,13 @@ def _create(path: str, data: bytes) -> bool:
         except FileExistsError:
             return False
         return True
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         return False
+    except OSError as e:   # a read-only or full disk: one line naming the lock file
+        raise paths.write_error(e, path) from e
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
