@@ -19,7 +19,7 @@ from tokens import paths
 
 RECORD_NAME = "_COMPLETE.json"
 FORMAT_VERSION = 1
-_PART = re.compile(r"^(?:.*/)?part-(\d{5})-of-(\d{5})\.[A-Za-z0-9.]+$")
+_PART = re.compile(r"^(?:.*/)?part-(\d{5})-of-(\d{5})\.[A-Za-z0-9._]+$")
 
 
 class IncompleteInput(SystemExit):
@@ -62,7 +62,15 @@ def read_record(folder: str) -> dict | None:
         raise IncompleteInput(f"{path} is damaged ({e}); rerun the job that writes {folder}") from None
     if not isinstance(body, dict) or not isinstance(body.get("files"), dict):
         raise IncompleteInput(f"{path} has no file list; rerun the job that writes {folder}")
+    bad = [rel for rel in body["files"] if not _plain_relative(rel)]
+    if bad:   # the record names files by their place inside the folder, never outside it
+        raise IncompleteInput(f"{path} lists {bad[0]!r}, not a plain relative path inside {folder}")
     return body
+
+
+def _plain_relative(rel: object) -> bool:
+    return (isinstance(rel, str) and bool(rel) and not rel.startswith("/") and "\\" not in rel and "://" not in rel
+            and all(part not in ("", ".", "..") for part in rel.split("/")))
 
 
 def retract(folder: str) -> dict | None:
