@@ -91,3 +91,15 @@ def digest_mismatch(state: Any, recorded: dict | None) -> str | None:
     differ = sorted(k for k, v in current["per_leaf"].items() if recorded.get("per_leaf", {}).get(k) != v)
     more = f" and {len(differ) - 3} more" if len(differ) > 3 else ""
     return f"restored arrays differ from the digest written at save time ({', '.join(differ[:3])}{more})"
+
+
+def stop_if_nonfinite(checkpointer, summed: dict | None, first: int, step: int, params: Any = None) -> None:
+    """check_finite (and require_finite_params when `params` is given); on NonFiniteLoss the checkpointer is
+    closed first, so an earlier step's asynchronous save still completes before the error propagates."""
+    try:
+        check_finite(summed, first, step, checkpointer.latest_step())
+        if params is not None:
+            require_finite_params(params, step, checkpointer.latest_step())
+    except NonFiniteLoss:
+        checkpointer.close()
+        raise

@@ -348,17 +348,9 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
                 "start_lr": run.start_lr, "lr": lr, "tokens_seen": step * cfg.tokens_per_step,
                 "mixture": opts.mixture if "://" in opts.mixture else os.path.abspath(opts.mixture),  # evals: tokenizer
                 guards.DIGEST_KEY: guards.state_digest(state)}
-        stop_if_nonfinite(state.params)   # never save NaNs (nor rotate a good checkpoint out for them)
+        # never save NaNs (nor rotate a good checkpoint out for them)
+        guards.stop_if_nonfinite(run.checkpointer, unchecked, checked_at, step, state.params)
         run.checkpointer.save(step, state, batches, meta)
-
-    def stop_if_nonfinite(params=None):
-        try:
-            guards.check_finite(unchecked, checked_at, step, run.checkpointer.latest_step())
-            if params is not None:
-                guards.require_finite_params(params, step, run.checkpointer.latest_step())
-        except guards.NonFiniteLoss:
-            run.checkpointer.close()   # an earlier step's asynchronous save still completes
-            raise
 
     def evaluate(step: int):
         loss, per_source, tokens = _evaluate(state.params, eval_fn, eval_batches, mesh, sources)
@@ -386,7 +378,7 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
             if step < stop and step % cfg.log_every:
                 acc, tick, interval_steps = None, time.perf_counter(), 0
         if step % cfg.log_every == 0 or step == stop:
-            stop_if_nonfinite()
+            guards.stop_if_nonfinite(run.checkpointer, unchecked, checked_at, step)
             unchecked, checked_at = None, step
             last_lr = float(metrics["lr"])
             record = _interval_record(step, steps, jax.device_get(acc), last_lr, interval_steps,

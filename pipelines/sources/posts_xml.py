@@ -35,8 +35,6 @@ _DTD_MARKUP = re.compile(rb"<!\s*(DOCTYPE|ENTITY|ATTLIST|ELEMENT|NOTATION)\b", r
 _BLANK = re.compile(rb"\s*\Z")
 # Comments and CDATA sections: markup-like text inside them is text, not a DTD.
 _INERT = re.compile(rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>", re.DOTALL)
-_ROW_START = re.compile(r"<row[\s/>]")
-_DECLARED = re.compile(rb"""<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 
 class Forbidden(Exception):
@@ -376,31 +374,3 @@ def iter_items(stream: BinaryIO, start: int, end: int, prolog: Prolog, max_recor
         return
     for record in iter_records(stream, start, end, prolog.body_start, max_record_bytes):
         yield from parse_record(record, prolog.root, max_record_bytes)
-
-
-def count_rows(stream: BinaryIO) -> int:
-    """`<row` elements in a file refused whole (another encoding, a DTD): the ledger still counts its rows.
-
-    The text is decoded as its byte-order mark or XML declaration says (UTF-8 otherwise, bad bytes
-    replaced), chunk by chunk; nothing is parsed, so nothing is expanded."""
-    import codecs
-
-    stream.seek(0)
-    head = stream.read(4096)
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        encoding = "utf-16"
-    else:
-        declared = _DECLARED.search(head.replace(b"\x00", b""))
-        encoding = declared.group(1).decode("ascii") if declared else "utf-8"
-    try:
-        decoder = codecs.getincrementaldecoder(encoding)("replace")
-    except LookupError:
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    count, tail, chunk = 0, "", head
-    while True:
-        text = tail + decoder.decode(chunk, not chunk)
-        count += len(_ROW_START.findall(text))   # 4 trailing chars hold no whole match: kept for the next
-        tail = text[-4:]
-        if not chunk:
-            return count
-        chunk = stream.read(CHUNK_BYTES)
