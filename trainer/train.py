@@ -15,10 +15,12 @@ Decisions (the paper is silent; see also trainer/data.py and trainer/checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from typing import Any
 
@@ -186,7 +188,11 @@ def train(opts: RunOptions, log=print) -> dict[str, Any]:
         report = dry_run_report(opts, cfg, mixture, steps)
         log(report)
         return {"dry_run": True, "steps": steps}
-    return _run(opts, cfg, mixture, steps, log)
+    import jax
+
+    from tokens import run_lock   # one run per workdir: process 0 holds WORKDIR/_LOCK.json, a second trainer refuses
+    with run_lock.hold(opts.workdir, "trainer", " ".join(sys.argv)) if jax.process_index() == 0 else contextlib.nullcontext():
+        return _run(opts, cfg, mixture, steps, log)
 
 
 def per_source_losses(sums: dict, sources: list[str]) -> dict[str, float | None]:

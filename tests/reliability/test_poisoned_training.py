@@ -123,3 +123,33 @@ def test_a_hung_restore_becomes_an_error_naming_the_step():
     never = threading.Event()
     with pytest.raises(checkpoint.ResumeTimeout, match="step 7 .*did not finish in 0 s"):
         checkpoint._with_timeout(never.wait, 0.2, "restoring checkpoint step 7 under /x")
+
+
+def test_a_second_trainer_on_one_workdir_refuses_naming_the_first(mixture_path, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.reliability.stages import REPO
+    from tokens import run_lock
+
+    run = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "trainer", "train", "--mixture", mixture_path, "--config", "tiny",
+                              "--workdir", str(run), "--set", "model.seq_len=32", "--set", "global_batch=4",
+                              "--eval-every", "0", "--prefetch", "0"], cwd=REPO,
+                             env=dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS="cpu"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not (run / run_lock.LOCK_NAME).exists():
+            assert first.poll() is None and time.time() < deadline, first.stderr.read()[-2000:]
+            time.sleep(0.05)
+        os.killpg(first.pid, signal.SIGSTOP)   # holds the workdir while the second one tries
+        with pytest.raises(run_lock.FolderLocked, match=f"in use by another run: trainer run by .* pid {first.pid}"):
+            train(_opts(mixture_path, run))
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+        first.wait(timeout=600)
+    assert first.returncode == 0
+    assert not (run / run_lock.LOCK_NAME).exists()
