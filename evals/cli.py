@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from tokens.flags import StrictArgumentParser
+
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
@@ -38,7 +40,9 @@ def _eval_options(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evals", description=(
+    from trainer.configs import PRESETS
+
+    parser = StrictArgumentParser(prog="python -m evals", description=(
         "Evaluate trainer checkpoints and run mixture sweeps. `python -m evals harness ARGS` is lm_eval's CLI "
         "with the model `code-mixtures` registered (--model code-mixtures --model_args checkpoint=RUN)."))
     sub = parser.add_subparsers(dest="command", required=True)
@@ -77,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep", help="build, train and evaluate every recipe x seed; EXP/results.csv (resumable)")
     s.add_argument("--recipes", required=True, help="comma-separated mixer presets (code-0,code-25,..., "
                    "text-only, balanced-to-text, ...; multi-stage recipes chain their stages)")
-    s.add_argument("--config", required=True, choices=("tiny", "470m", "2.8b"), help="trainer preset")
+    s.add_argument("--config", required=True, choices=sorted(PRESETS), help="trainer size preset (trainer/configs.py)")
     s.add_argument("--tokens", required=True, help="tokens per recipe, all stages together (K/M/B/T suffix)")
     s.add_argument("--seeds", type=int, default=3, help="seeds per recipe: 0..N-1 (data order and init)")
     s.add_argument("--output", required=True, metavar="EXP", help="experiment directory")
@@ -116,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
                             output=args.output, steps=args.steps,
                             overrides=tuple(parse_overrides(args.overrides).items()),
                             launch_only=args.launch_only, evaluation=_eval_options(args))
-        sweep(opts, say=lambda line: print(line, flush=True))
+        try:
+            sweep(opts, say=lambda line: print(line, flush=True))
+        except ValueError as e:   # a recipe the mixer refuses (BuildError, PlanError), an unknown recipe
+            print(f"python -m evals sweep: error: {e}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "evaluate":
         from evals.run_eval import evaluate_run, write_json

@@ -28,31 +28,25 @@ from apache_beam.pvalue import TaggedOutput
 
 from pipelines import dry_run, io, sinks
 from pipelines.curate_outputs import finish_report, remove_stale_shards
+from pipelines.options import split_args
 from pipelines.report import funnel
 from pipelines.filters import decontaminate
 from pipelines.filters.decontaminate import DecontamConfig
 from pipelines.dedup.transforms import ExactDedup, NearDedup
 from pipelines.document import Document, Rejected
-from pipelines.filters import FilterConfig, filters_for
+from pipelines.filters import FilterConfig
 from pipelines.dedup.minhash import MinHashConfig
 from pipelines.report.progress import LogProgress, show_progress
-from pipelines.sources import ReadLimits
+from pipelines.sources import FAMILIES, ReadLimits, family_tags
 from pipelines.sources.fields import FieldMap
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
 from pipelines.verify.synthetic import VerifyConfig
 from tokens import run_lock
-from tokens.flags import finite_float
+from tokens.flags import StrictArgumentParser, finite_float
 
 # ReadLimits fields the job never applies: Posts.xml is read by byte ranges (any size); the cap is
 # for the in-memory reader (`python -m pipelines.sources`, parse_file).
 IN_MEMORY_ONLY = ("max_xml_bytes",)
-
-# Source tags each family can produce (a reader emitting another tag is an error record).
-FAMILY_SOURCES: dict[str, tuple[str, ...]] = {
-    "stack": ("code", "markup"), "slimpajama": ("text",), "commits": ("commits",),
-    "notebooks": ("notebooks",), "stackexchange": ("stackexchange",), "synthetic": ("synthetic",),
-    "math": ("math",), "instruct": ("instruct",),
-}
 
 
 def _pa_schemas():
@@ -85,19 +79,10 @@ def decontam_checks(cfg: DecontamConfig, source: str):
     return [functools.partial(contamination_reason, index=cached_index(cfg))]
 
 
-def verify_checks(cfg: VerifyConfig, source: str):
-    """Execution check for synthetic problems; other sources have nothing to run. Fails closed: a strict
-    sandbox missing a layer on this worker rejects each problem `sandbox_unavailable`, never keeps it."""
-    if source != "synthetic":
-        return []
-    from pipelines.verify.sandbox import log_best_effort
-    from pipelines.verify.synthetic import verification_reason
-    log_best_effort(cfg.sandbox, logging.getLogger("pipelines.verify"))
-    return [functools.partial(verification_reason, cfg=cfg)]
-
-
-def filter_checks(cfg: FilterConfig, source: str):
-    return filters_for(source, cfg)
+def filter_checks(cfg: FilterConfig, chains: dict, source: str):
+    """The filter chain the source's family declares (pipelines/sources/__init__.py); `chains` is taken from
+    the registry when the pipeline is built, so workers need no registry of their own."""
+    return chains[source](cfg)
 
 
 # ---------------------------------------------------------------- small DoFns
@@ -106,7 +91,7 @@ class _CountInputFn(beam.DoFn):
     """Count every record a reader produced; split Documents from read-stage Rejected."""
 
     def __init__(self, family: str):
-        self.family, self.sources = family, FAMILY_SOURCES[family]
+        self.family, self.sources = family, family_tags(family)
 
     def process(self, record):
         if not isinstance(record, (Document, Rejected)) or record.source not in self.sources:
@@ -161,12 +146,14 @@ def _family_chain(p, family: str, input_root: str, cfg: CurateConfig):
                | f"Progress read {family}" >> LogProgress(f"curate read {family}")
                | f"Count {family} input" >> beam.ParDo(_CountInputFn(family)).with_outputs(REJECTED, main="docs"))
     rejects = [counted.rejected]
-    step = counted.docs | f"Filter {family}" >> ApplyChecks("filter", functools.partial(filter_checks, cfg.filters))
+    entry = FAMILIES[family]
+    step = counted.docs | f"Filter {family}" >> ApplyChecks(
+        "filter", functools.partial(filter_checks, cfg.filters, dict(entry.chains)))
     rejects.append(step.rejected)
     docs = step.kept
-    if family == "synthetic":
-        step = docs | "Verify synthetic" >> ApplyChecks(
-            "verify", functools.partial(verify_checks, cfg.verify), reshuffle=True)
+    if entry.verify is not None:
+        step = docs | f"Verify {family}" >> ApplyChecks(
+            "verify", functools.partial(entry.verify, cfg.verify), reshuffle=True)
         rejects.append(step.rejected)
         docs = step.kept
     step = docs | f"Decontaminate {family}" >> ApplyChecks(
@@ -185,11 +172,11 @@ def _writer(folder: str, schema, num_shards: int) -> beam.PTransform:
 
 def build_pipeline(p, input_root: str, output_root: str, families: Sequence[str], cfg: CurateConfig) -> list[str]:
     """Add the curate job to pipeline `p`; returns the source tags it writes."""
-    unknown = [f for f in families if f not in FAMILY_SOURCES]
+    unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
-        raise ValueError(f"unknown or no families {unknown}; expected some of {sorted(FAMILY_SOURCES)}")
+        raise ValueError(f"unknown or no families {unknown}; expected some of {sorted(FAMILIES)}")
     families = sorted(set(families))
-    sources = sorted({s for f in families for s in FAMILY_SOURCES[f]})
+    sources = sorted({s for f in families for s in family_tags(f)})
     doc_sets, reject_sets = [], []
     for family in families:
         docs, rejects = _family_chain(p, family, input_root, cfg)
@@ -222,7 +209,7 @@ def present_families(input_root: str, families: Sequence[str] | None = None) -> 
     reader reads (searched recursively), instead of reading nothing without a word."""
     from pipelines.sources import discover
     present = []
-    for family in sorted(families if families is not None else FAMILY_SOURCES):
+    for family in sorted(families if families is not None else FAMILIES):
         listing = discover.list_family(input_root, family)
         if listing.problem():
             raise SystemExit(f"curate: {listing.problem()}")
@@ -235,15 +222,16 @@ def present_families(input_root: str, families: Sequence[str] | None = None) -> 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     d, m = CurateConfig.__dataclass_fields__, MinHashConfig()
-    ap = argparse.ArgumentParser(
+    ap = StrictArgumentParser(
         prog="python -m pipelines.curate",
         description="Curate raw corpora (one folder per family under --input) into kept/ and rejected/ "
-                    "Parquet per source plus report.json/report.md. Unknown flags go to Beam "
-                    "(--runner, --project, --region, --temp_location, --setup_file, ...).")
+                    "Parquet per source plus report.json/report.md. Beam's own flags pass through to Beam "
+                    "(--runner, --project, --region, --temp_location, --setup_file, ...); any other flag is "
+                    "refused (pipelines/options.py).")
     ap.add_argument("--input", required=True, help="raw ROOT (local path or gs://bucket/raw), one folder per family")
     ap.add_argument("--output", required=True, help="CURATED output folder (local or gs://)")
     ap.add_argument("--sources", default="",
-                    help=f"comma list of families to read, of {','.join(FAMILY_SOURCES)}; default: every "
+                    help=f"comma list of families to read, of {','.join(FAMILIES)}; default: every "
                          "family that has matching files under --input (a --dry_run lists nothing: name them)")
     ap.add_argument("--across-sources", action="store_true",
                     help="dedup over all sources together (default: within each source)")
@@ -280,7 +268,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
             continue
         limits.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=f.default, metavar="N",
                             help=f"{f.name.rsplit('_', 1)[-1]} (default %(default)s)")
-    return ap.parse_known_args(argv)
+    return split_args(ap, argv)
 
 
 def config_from_args(args: argparse.Namespace) -> CurateConfig:
@@ -332,13 +320,14 @@ def run(argv: Sequence[str] | None = None) -> dict:
         dry_run.require_sources("curate", args.sources)
     families = [f for f in args.sources.split(",") if f]
     if not dry:   # every family folder with files must yield input (no silent "0 in")
-        found = present_families(args.input, [f for f in families if f in FAMILY_SOURCES] or None)
+        found = present_families(args.input, [f for f in families if f in FAMILIES] or None)
         families = families or found
     if not families:
         raise SystemExit(f"no family folder with input files under {args.input}; "
-                         f"expected some of {sorted(FAMILY_SOURCES)}")
-    sources = sorted({s for f in families for s in FAMILY_SOURCES.get(f, ())})
-    sandbox_info = sandbox_report(cfg.verify, options) if "synthetic" in families and not dry else None
+                         f"expected some of {sorted(FAMILIES)}")
+    sources = sorted({s for f in families if f in FAMILIES for s in family_tags(f)})
+    verified = any(FAMILIES[f].verify is not None for f in families if f in FAMILIES)
+    sandbox_info = sandbox_report(cfg.verify, options) if verified and not dry else None
     command = "python -m pipelines.curate " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     # One run per --output (tokens/run_lock.py): a second run refuses, naming the first.
     with (contextlib.nullcontext() if dry else run_lock.hold(args.output, "curate", command)):

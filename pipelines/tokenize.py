@@ -35,7 +35,9 @@ from pipelines import dry_run, io
 from tokens import checksums, records, run_lock
 from tokens.lengths import encode as encode_lengths
 from tokens import shards
+from pipelines.options import split_args
 from pipelines.sources.curated import ReadCurated, resolve_sources
+from tokens.flags import StrictArgumentParser
 from tokens.manifest import MANIFEST_NAME, Manifest, ManifestError, Shard, load_manifest, write_manifest
 from pipelines.report.progress import LogProgress, show_progress
 
@@ -287,7 +289,7 @@ def check_previous(output: str, sources: list[str], sha256: str, overwrite: bool
 
 def run(argv: list[str] | None = None) -> dict[str, Manifest]:
     io.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
-    parser = argparse.ArgumentParser(prog="python -m pipelines.tokenize", description=__doc__,
+    parser = StrictArgumentParser(prog="python -m pipelines.tokenize", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="curated root (kept/<source>/*.parquet); local or gs://")
     parser.add_argument("--tokenizer", required=True, help="tokenizer.model from pipelines.train_tokenizer")
@@ -310,7 +312,7 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
                              f"default {TokenizeConfig.heldout_min_documents})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace sources whose manifest names a different tokenizer")
-    args, beam_args = parser.parse_known_args(argv)
+    args, beam_args = split_args(parser, argv)   # Beam's flags pass through; any other is refused
     from tokens.tokenizer import Tokenizer
 
     tok = Tokenizer.load(args.tokenizer)

@@ -26,8 +26,9 @@ def _loaded_after(imports: str) -> set[str]:
 
 @pytest.mark.parametrize("imports,forbidden", [
     ("import tokens.manifest, tokens.records, tokens.source, tokens.lengths, tokens.shards, tokens.tokenizer, "
+     "tokens.sources, tokens.flags, "
      "tokens.paths", {"apache_beam", "jax", "flax", "optax", "orbax", "pipelines", "mixer", "trainer"}),
-    ("import mixer.cli, mixer.sampling_plan, mixer.build, mixer.inspect, mixer.mixture, mixer.sample_command",
+    ("import mixer.cli, mixer.sampling_plan, mixer.build, mixer.api, mixer.display, mixer.mixture, mixer.sample_command",
      {"apache_beam", "jax", "flax", "optax", "orbax", "pipelines", "trainer"}),
     ("import pipelines.sources, pipelines.filters", {"jax", "flax", "apache_beam"}),
     ("import pipelines.curate, pipelines.tokenize, pipelines.train_tokenizer", {"jax", "flax", "optax", "orbax"}),

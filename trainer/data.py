@@ -68,7 +68,7 @@ def resolve_manifest(path: str, mixture_dir: str | None) -> str:
 def check_fingerprint(mixture: dict, name: str, path: str, manifest) -> None:
     """DataError when the manifest no longer matches the fingerprint mixture.json recorded for `name`
     (re-tokenized since the build): the message says what changed and how to rebuild."""
-    from mixer.inspect import stale_message
+    from mixer.api import stale_message
     from tokens.manifest import fingerprint, fingerprint_changes
 
     if manifest.vocab_size != int(mixture["vocab_size"]) or manifest.tokenizer_sha256 != mixture["tokenizer_sha256"]:

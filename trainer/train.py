@@ -24,8 +24,8 @@ import sys
 import time
 from typing import Any
 
-TARGET_CHIPS = {"tiny": 1, "470m": 64, "2.8b": 256}   # slice sizes the presets are designed for (configs.py)
-
+from mixer.presets import schedule_for
+from trainer.configs import PRESETS, get_config, resolve_vocab
 
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
@@ -51,8 +51,6 @@ class RunOptions:
 
 
 def build_config(opts: RunOptions, mixture: dict):
-    from trainer.configs import get_config, resolve_vocab
-
     overrides = {key.replace("__", "."): value for key, value in opts.overrides}
     cfg = get_config(opts.config, **overrides)
     for field in ("log_every", "eval_every", "checkpoint_every"):
@@ -79,7 +77,7 @@ def dry_run_report(opts: RunOptions, cfg, mixture: dict, steps: int) -> str:
     from trainer.model import count_params
     from trainer.sharding import mesh_shape
 
-    chips = opts.chips or TARGET_CHIPS.get(opts.config, 1)
+    chips = opts.chips or PRESETS[opts.config].target_chips
     shape = mesh_shape(cfg.mesh, chips)
     peak = flops.PEAK_FLOPS["tpu-v5e"]
     tokens = steps * cfg.tokens_per_step
@@ -103,15 +101,14 @@ def dry_run_report(opts: RunOptions, cfg, mixture: dict, steps: int) -> str:
 
 
 def budget_mixture(opts: RunOptions) -> dict:
-    """A stand-in mixture for --dry-run without --mixture: the token budget, the preset's vocabulary and length."""
-    from trainer.configs import get_config
-
+    """A stand-in mixture for --dry-run without --mixture: the token budget and the preset's vocabulary. It names
+    no seq_len, so build_config keeps the preset's (the only length there is without data)."""
     if not opts.dry_run:
         raise ValueError("--mixture is required to train; only --dry-run costs a bare --tokens budget")
     if not opts.tokens:
         raise ValueError("--dry-run without --mixture needs --tokens (e.g. --tokens 200B)")
     model = get_config(opts.config).model
-    return {"name": None, "stage": None, "total_tokens": int(opts.tokens), "seq_len": model.seq_len,
+    return {"name": None, "stage": None, "total_tokens": int(opts.tokens),
             "vocab_size": model.vocab_size or 256_000}   # presets without a vocabulary: the paper's 256k
 
 
@@ -148,11 +145,17 @@ def _resolve_init_from(opts: RunOptions, mixture: dict) -> str | None:
                             f"was found at {candidate}; pass --init-from PREVIOUS_RUN_DIR")
 
 
-def _fit_schedule(schedule: dict, cfg, steps: int, say) -> dict:
-    """The mixture's schedule, with a warmup longer than a short run (demo, --steps) cut to 10% of the run."""
-    schedule = dict(schedule)
-    default = cfg.optim.warmup_steps if schedule.get("kind", "cosine") == "cosine" else 0
-    warmup = int(schedule.get("warmup_steps", default))
+def _fit_schedule(mixture: dict, steps: int, say) -> dict:
+    """The mixture's schedule (its recipe owns it; keys it lacks take the recipe's value for the stage), with
+    a warmup longer than a short run (demo, --steps) cut to 10% of the run; every change is logged."""
+    given = dict(mixture.get("schedule") or {})
+    stage = "cooldown" if given.get("kind", "") == "linear" else (mixture.get("stage") or "pretrain")
+    schedule = {**schedule_for(stage), **given}
+    missing = sorted(set(schedule) - set(given))
+    if missing:
+        say(f"note: the mixture's schedule lacks {', '.join(missing)}; using the recipe's "
+            + ", ".join(f"{k}={schedule[k]}" for k in missing) + " (mixer/presets.py)")
+    warmup = int(schedule.get("warmup_steps", 0))
     if warmup >= steps:
         schedule["warmup_steps"] = steps // 10
         say(f"note: warmup_steps {warmup} >= {steps} steps in this run; warmup shortened to {steps // 10}")
@@ -235,7 +238,7 @@ def _start(opts: RunOptions, cfg, mixture: dict, steps: int, mix_hash: str, say)
     start_lr = (resume_meta or {}).get("start_lr")
     if start_lr is None and init_meta is not None and mixture["schedule"].get("kind") == "linear":
         start_lr = init_meta.get("lr")
-    schedule = make_schedule(cfg.optim, steps, _fit_schedule(mixture["schedule"], cfg, steps, say), start_lr)
+    schedule = make_schedule(cfg.optim, steps, _fit_schedule(mixture, steps, say), start_lr)
     optimizer = make_optimizer(cfg.optim, schedule)
     mesh = make_mesh(cfg.mesh)
     state, shardings = init_state(cfg, jax.random.key(cfg.seed), mesh, optimizer)
@@ -330,6 +333,13 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     if int(mixture.get("seq_len", cfg.model.seq_len)) != cfg.model.seq_len:
         say(f"note: --set model.seq_len={cfg.model.seq_len} overrides the mixture's seq_len {mixture['seq_len']}; "
             f"rows are packed to {cfg.model.seq_len} tokens")
+    elif cfg.model.seq_len != get_config(opts.config).model.seq_len:
+        say(f"note: seq_len {cfg.model.seq_len} from the mixture (preset {opts.config!r} says "
+            f"{get_config(opts.config).model.seq_len}); rows are packed to {cfg.model.seq_len} tokens")
+    changed = [f"{k}={v}" for k, v in opts.overrides] + [
+        f"{f}={getattr(opts, f)}" for f in ("log_every", "eval_every", "checkpoint_every") if getattr(opts, f) is not None]
+    if changed:
+        say(f"note: preset {opts.config!r} overridden: {', '.join(changed)}")
     run = _start(opts, cfg, mixture, steps, mix_hash, say)
     state, mesh, batches = run.state, run.mesh, run.batches
     train_fn = make_train_step(cfg, mesh=mesh, state_shardings=run.shardings, num_sources=len(sources),

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pipelines.document import SOURCES
+from tokens import sources as source_tags
 
 FORMAT_VERSION = 1
 ROW_PARTS = ("in_threads", "rejected", "in_refused_files")   # where each raw row of a source ends
@@ -79,10 +79,11 @@ def _row_ledger(source: str, counters: Mapping[str, int]) -> dict[str, int] | No
 def build_report(counters: Mapping[str, int], sources: Iterable[str], extra: Mapping[str, Any] | None = None
                  ) -> dict[str, Any]:
     """report.json content: funnel per source (sources with any counter too), job-wide counters, settings."""
-    seen = {name.split("/", 1)[0] for name in counters if name.split("/", 1)[0] in SOURCES}
+    tags = set(source_tags.names())   # declared tags (tokens/sources.py); other prefixes are job-wide counters
+    seen = {name.split("/", 1)[0] for name in counters if name.split("/", 1)[0] in tags}
     names = sorted(set(sources) | seen)
     funnel = {s: source_funnel(s, counters) for s in names}
-    job_wide = {k: int(v) for k, v in sorted(counters.items()) if k.split("/", 1)[0] not in SOURCES}
+    job_wide = {k: int(v) for k, v in sorted(counters.items()) if k.split("/", 1)[0] not in tags}
     return {"format_version": FORMAT_VERSION, "sources": funnel, "job_counters": job_wide,
             "invariant_ok": all(r["invariant_ok"] for r in funnel.values()), **dict(extra or {})}
 

@@ -120,7 +120,7 @@ def list_family(root: str, family: str, patterns: Sequence[str] | None = None) -
     """The files of `family` under ROOT (local path or gs://), per the rules in the module docstring."""
     from pipelines import io
     from pipelines.sources import FAMILIES
-    patterns = tuple(patterns if patterns is not None else FAMILIES[family].PATTERNS)
+    patterns = tuple(patterns if patterns is not None else FAMILIES[family].reader.PATTERNS)
     folder = io.join(root, family)
     files, unmatched = [], 0
     if "://" in root:

@@ -25,7 +25,6 @@ from pipelines.sources.limits import MiB, ReadLimits, checked_document
 from pipelines.sources.parquet_footer import unsafe_row_groups
 from pipelines.sources.parquet_rows import UNREADABLE, arrow_errors, read_row_group
 
-FAMILY = "stack"
 SOURCE = "code"
 PATTERNS = ("*.parquet",)
 READ_BUFFER_BYTES = 1 * MiB   # Arrow reads column chunks through a buffer this size (no whole-chunk reads)

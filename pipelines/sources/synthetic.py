@@ -18,7 +18,6 @@ from pipelines.document import Document, Rejected
 from pipelines.sources.jsonl import MissingField, field, parse_records
 from pipelines.sources.limits import ReadLimits, checked_document, document_key
 
-FAMILY = "synthetic"
 SOURCE = "synthetic"
 PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.jsonl.zst")
 # Fields a --field mapping may name: the project's schema, then HumanEval's and MBPP's.
@@ -67,3 +66,17 @@ def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document |
 def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits(),
           fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
     return parse_records(stream, path, SOURCE, limits, _record, fields)
+
+
+def verify_checks(cfg, source: str) -> list:
+    """The family's verification hook: run each problem's tests against its solution in the sandbox.
+
+    Fails closed: a strict sandbox missing a layer on this worker rejects each problem
+    `sandbox_unavailable`, never keeps it. Imported lazily: reading needs no sandbox."""
+    import functools
+    import logging
+
+    from pipelines.verify.sandbox import log_best_effort
+    from pipelines.verify.synthetic import verification_reason
+    log_best_effort(cfg.sandbox, logging.getLogger("pipelines.verify"))
+    return [functools.partial(verification_reason, cfg=cfg)]

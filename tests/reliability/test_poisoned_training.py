@@ -11,7 +11,7 @@ import os
 import jax
 import pytest
 
-from mixer.inspect import check_mixture
+from mixer.api import check_mixture
 from mixer.mixture import MixtureError, load_mixture
 from tests.trainer.corpus import make_mixture
 from trainer import checkpoint, data, guards
