@@ -53,7 +53,7 @@ setuptools.setup(
     version="0.1.0",
     description="Code-aware pre-training data: curate, tokenize, mix, train (arXiv 2408.10914).",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["pipelines*", "tokens*", "mixer*", "trainer*", "evals*"]),
+    packages=setuptools.find_packages(include=["sandbox*", "pipelines*", "tokens*", "mixer*", "trainer*", "evals*"]),
     package_data={"pipelines": ["data/*"], "tokens": ["proto/*"], "evals": ["tasks/*.jsonl"]},
     install_requires=REQUIRED,
     extras_require={"train": TRAIN, "eval": EVAL + TRAIN, "test": TEST + TRAIN + EVAL,

@@ -41,6 +41,7 @@ from pipelines.sources import FAMILIES, ReadLimits, family_tags
 from pipelines.sources.fields import FieldMap
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
 from pipelines.verify.synthetic import VerifyConfig
+from sandbox.execution import SandboxMode
 from tokens import run_lock
 from tokens.flags import StrictArgumentParser, finite_float
 
@@ -257,7 +258,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     ap.add_argument("--verify-python", default=None, metavar="PATH",
                     help="interpreter or virtualenv that runs synthetic solutions; the sandbox may read its "
                          "site-packages (numpy, ...). Default: a stdlib-only interpreter")
-    ap.add_argument("--sandbox", choices=("strict", "best-effort"), default="strict",
+    ap.add_argument("--sandbox", choices=[m.value for m in SandboxMode], default=SandboxMode.STRICT.value,
                     help="strict (default): refuse to verify unless seccomp and Landlock are available; "
                          "best-effort: verify with whatever layers this kernel offers (warned on every run)")
     decontaminate.add_arguments(ap)
@@ -282,7 +283,7 @@ def config_from_args(args: argparse.Namespace) -> CurateConfig:
     limits = ReadLimits(**{f.name: getattr(args, f.name, f.default) for f in dataclasses.fields(ReadLimits)})
     verify = VerifyConfig()
     verify = dataclasses.replace(verify, sandbox=dataclasses.replace(
-        verify.sandbox, python=args.verify_python, mode=args.sandbox))
+        verify.sandbox, python=args.verify_python, mode=SandboxMode(args.sandbox)))
     return CurateConfig(filters=filters, decontam=decontaminate.config_from_args(args), verify=verify, minhash=mh,
                         across_sources=args.across_sources, cc_rounds=args.cc_rounds,
                         verify_edges=not args.no_verify_edges, num_shards=args.num_shards, read_limits=limits,
@@ -292,13 +293,13 @@ def config_from_args(args: argparse.Namespace) -> CurateConfig:
 def sandbox_report(cfg: VerifyConfig, options: PipelineOptions) -> dict:
     """The sandbox layers a trivial run gets here (recorded in report.json/report.md); raises SystemExit
     naming the missing layer when strict mode cannot verify. A remote runner's workers check for themselves."""
-    from pipelines.verify import sandbox
-    info = {"mode": cfg.sandbox.mode, "python": cfg.sandbox.python or "stdlib-only default", "missing": []}
+    from sandbox import execution as sandbox
+    info = {"mode": cfg.sandbox.mode.value, "python": cfg.sandbox.python or "stdlib-only default", "missing": []}
     runner = str(options.get_all_options().get("runner") or "DirectRunner")
     if runner.lower() not in ("directrunner", "direct", "prismrunner"):
         return {**info, "layers": [f"checked on the {runner} workers: where a layer is missing, each problem "
                                    "is rejected sandbox_unavailable"]}
-    sandbox.log_best_effort(cfg.sandbox, logging.getLogger("pipelines.verify"))
+    sandbox.log_best_effort(cfg.sandbox, logging.getLogger("sandbox"))
     try:
         layers = sandbox.require_layers(cfg.sandbox)
     except sandbox.SandboxUnavailable as exc:

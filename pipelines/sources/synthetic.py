@@ -76,7 +76,7 @@ def verify_checks(cfg, source: str) -> list:
     import functools
     import logging
 
-    from pipelines.verify.sandbox import log_best_effort
+    from sandbox.execution import log_best_effort
     from pipelines.verify.synthetic import verification_reason
-    log_best_effort(cfg.sandbox, logging.getLogger("pipelines.verify"))
+    log_best_effort(cfg.sandbox, logging.getLogger("sandbox"))
     return [functools.partial(verification_reason, cfg=cfg)]

@@ -205,7 +205,7 @@ def test_report_records_the_sandbox_layers(curated):
 
 
 def test_strict_sandbox_refuses_without_a_layer_and_best_effort_warns(tmp_path, monkeypatch, caplog):
-    from pipelines.verify import sandbox
+    from sandbox import execution as sandbox
     raw = tmp_path / "raw" / "synthetic"
     raw.mkdir(parents=True)
     (raw / "s.jsonl").write_text(json.dumps({"id": "a", "prompt": "Write inc(x).", "solution": "def inc(x):\n"
