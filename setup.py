@@ -36,6 +36,13 @@ TRAIN = [
 EVAL = [
     "lm-eval>=0.4.13,<0.5",        # lm-evaluation-harness: evals/harness.py registers the model `code-mixtures`
 ]
+HF = [                             # python -m evals export and its checks (tests/evals/test_export.py, slow)
+    "transformers>=5.0",
+    "safetensors>=0.4",
+    "torch>=2.4",                  # CPU is enough; the PyPI wheel pulls CUDA libraries
+    "accelerate>=1.0",             # imported by lm_eval --model hf
+    "tokenizers>=0.20",
+]
 TEST = [
     "pytest>=8.0",
     "hypothesis>=6.100",
@@ -57,5 +64,6 @@ setuptools.setup(
     package_data={"pipelines": ["data/*"], "tokens": ["proto/*"], "evals": ["tasks/*.jsonl"]},
     install_requires=REQUIRED,
     extras_require={"train": TRAIN, "eval": EVAL + TRAIN, "test": TEST + TRAIN + EVAL,
-                    "bench": BENCH + TRAIN + TEST, "all": TRAIN + TEST + BENCH + EVAL},
+                    "bench": BENCH + TRAIN + TEST, "all": TRAIN + TEST + BENCH + EVAL,
+                    "hf": HF + EVAL + TRAIN},
 )

@@ -99,7 +99,8 @@ def load_stages(path: str, check_shards: bool = False) -> list[tuple[str, dict]]
         return [(name, mixture_lib.load_mixture(mixture, check_shards=check_shards))
                 for name, mixture in stage_paths(path)]
     return [(body.get("stage", "stage") if isinstance(body, dict) else "stage",
-             mixture_lib.validate_mixture(body, path, check_shards=check_shards))]
+             mixture_lib.validate_mixture(mixture_lib.resolve_locations(body, path), path,
+                                          check_shards=check_shards))]
 
 
 def check_mixture(mixture: dict, verify_tokens: bool = False) -> list[str]:

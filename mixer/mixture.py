@@ -8,6 +8,12 @@ tokenizer); the trainer and `mixer inspect --check` refuse data whose manifest n
 validates everything the trainer relies on, so a hand-edited or stale mixture fails here
 with a message naming the file and field instead of deep inside a training run.
 MaxText's mixture file ({name: {"path": glob, "weight": w}}) is derived from it.
+
+Locations: `mixer build` records a local manifest and its shards relative to the mixture file's directory
+("../tokens/code/manifest.json"), and `load_mixture` resolves relative paths against that directory, so a
+mixture keeps working from any working directory and after its folder (mixture and tokens together) is
+copied elsewhere or to gs://. A relative path that exists only from the working directory (mixtures written
+before this rule) is still honoured.
 """
 from __future__ import annotations
 
@@ -169,6 +175,53 @@ def missing_shards(mixture: dict) -> list[str]:
     return missing
 
 
+def _against(base: str, relative: str) -> str:
+    """`relative` joined to directory `base` with '..' folded (local or gs://)."""
+    if paths.is_remote(base):
+        scheme, rest = base.split("://", 1)
+        return f"{scheme}://" + posixpath.normpath(posixpath.join(rest, relative))
+    return os.path.normpath(os.path.join(base, relative))
+
+
+def resolve_locations(body: Any, mixture_path: str) -> Any:
+    """`body` with every relative manifest and shard path resolved against the mixture file's directory."""
+    if not isinstance(body, dict) or not isinstance(body.get("sources"), dict):
+        return body
+    base = paths.dirname(mixture_path) or "."
+
+    def resolve(value):
+        if not isinstance(value, str) or not value or "://" in value or os.path.isabs(value):
+            return value
+        here = _against(base, value)
+        if paths.is_remote(here) or os.path.exists(here) or not os.path.exists(value):
+            return here
+        return value   # written relative to the working directory by an older mixer
+
+    sources = {}
+    for name, entry in body["sources"].items():
+        if isinstance(entry, dict):
+            entry = dict(entry)
+            if "manifest" in entry:
+                entry["manifest"] = resolve(entry["manifest"])
+            if isinstance(entry.get("shards"), list):
+                entry["shards"] = [resolve(s) for s in entry["shards"]]
+        sources[name] = entry
+    return {**body, "sources": sources}
+
+
+def relative_locations(mixture: dict, directory: str) -> dict:
+    """The mixture as written to DIRECTORY: local manifest and shard paths relative to it (both local)."""
+    if paths.is_remote(directory):
+        return mixture
+    here = os.path.abspath(directory)
+
+    def rel(value: str) -> str:
+        return value if "://" in value else os.path.relpath(os.path.abspath(value), here)
+
+    return {**mixture, "sources": {name: {**e, "manifest": rel(e["manifest"]), "shards": [rel(s) for s in e["shards"]]}
+                                   for name, e in mixture["sources"].items()}}
+
+
 def load_mixture(path: str, check_shards: bool = True) -> dict:
     """Read and validate a mixture.json (local or gs://); shard existence is checked by default."""
     try:
@@ -179,7 +232,7 @@ def load_mixture(path: str, check_shards: bool = True) -> dict:
         body = json.loads(text, parse_constant=reject_json_constant)
     except (json.JSONDecodeError, ValueError) as e:
         raise MixtureError(f"{path}: not valid JSON ({e})") from None
-    return validate_mixture(body, path, check_shards=check_shards)
+    return validate_mixture(resolve_locations(body, path), path, check_shards=check_shards)
 
 
 
@@ -223,7 +276,7 @@ def mixture_files(directory: str, mixture: dict) -> dict[str, bytes]:
     """Validated: DIR/maxtext_mixture.json, then DIR/mixture.json (the file readers look for, last)."""
     validate_mixture(mixture, "<mixture being written>")
     return {paths.join(directory, MAXTEXT_NAME): to_json(maxtext_mixture(mixture)).encode("utf-8"),
-            paths.join(directory, MIXTURE_NAME): to_json(mixture).encode("utf-8")}
+            paths.join(directory, MIXTURE_NAME): to_json(relative_locations(mixture, directory)).encode("utf-8")}
 
 
 def write_mixture(directory: str, mixture: dict) -> str:

@@ -322,6 +322,7 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     from trainer import data as data_lib
     from trainer import flops, guards
     from trainer.metrics import MetricsWriter, plot_loss_per_source
+    from trainer.run_files import keep_tokenizer
     from trainer.sharding import shard_batch
     from trainer.step import make_eval_step, make_train_step
 
@@ -350,6 +351,8 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     per_token = flops.flops_per_token(cfg.model)
     peak, peak_note = _peak_flops()
     first = int(state.step)
+    if primary and (warning := keep_tokenizer(opts.workdir, mixture)):
+        say(warning)
     say(f"training {opts.config} on {mixture.get('name')!r}: steps {first}->{steps}, "
         f"{cfg.tokens_per_step:,} tokens/step, sources {sources}; MFU peak: {peak_note}")
     writer.write({"kind": "info", "step": first, "total_steps": steps, "config": opts.config,
@@ -362,7 +365,8 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
         meta = {"mixture_hash": mix_hash, "mixture_name": mixture.get("name"), "stage": mixture.get("stage"),
                 "config_name": opts.config, "config": dataclasses.asdict(cfg), "total_steps": steps,
                 "start_lr": run.start_lr, "lr": lr, "tokens_seen": step * cfg.tokens_per_step,
-                "mixture": opts.mixture if "://" in opts.mixture else os.path.abspath(opts.mixture),  # evals: tokenizer
+                "mixture": opts.mixture if "://" in opts.mixture else os.path.abspath(opts.mixture),
+                "tokenizer_sha256": mixture.get("tokenizer_sha256"),   # evals: WORKDIR/tokenizer.model must match
                 guards.DIGEST_KEY: guards.state_digest(state)}
         # never save NaNs (nor rotate a good checkpoint out for them)
         guards.stop_if_nonfinite(run.checkpointer, unchecked, checked_at, step, state.params)
