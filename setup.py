@@ -24,6 +24,8 @@ REQUIRED = [
     "numpy>=2.0",
     "pyyaml>=6.0",
     "matplotlib>=3.9",
+    "detect-secrets>=1.5.0",       # key and password detection plugins (pipelines/redact/secrets.py)
+    "pyahocorasick>=2.1",          # one-pass trigger pre-screen before the secret detectors (pipelines/redact/secrets.py)
 ]
 TRAIN = [
     "jax>=0.6.0",

@@ -146,7 +146,7 @@ def export(workdir: str, output: str, step: int | None = None, tokenizer: str | 
     paths.write_atomic(paths.join(output, "model.safetensors"),
                        save_safetensors(weights, metadata={"format": "pt"}))
     for name, body in (("generation_config.json", generation), ("export.json", record), ("config.json", config)):
-        paths.write_atomic(paths.join(output, name), (json.dumps(body, indent=2) + "\n").encode("utf-8"))
+        paths.write_atomic(paths.join(output, name), (json.dumps(body, indent=2, allow_nan=False) + "\n").encode("utf-8"))
     files += ["model.safetensors", "generation_config.json", "export.json", "config.json"]
     say(f"exported {workdir} step {loaded.step} -> {output} ({record['parameters']:,} parameters; "
         f"{', '.join(sorted(files))})")

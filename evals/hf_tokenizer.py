@@ -157,9 +157,9 @@ def write(model_proto: bytes, directory: str, max_length: int) -> list[str]:
               "add_bos_token": False, "add_eos_token": False, "clean_up_tokenization_spaces": False,
               "split_special_tokens": True, "padding_side": "left",
               **{f"{name}_token": piece for name, (piece, _) in specials.items()}}
-    bodies = {"tokenizer.json": json.dumps(tokenizer_json(model_proto), ensure_ascii=False, indent=1),
-              "tokenizer_config.json": json.dumps(config, indent=2),
-              "special_tokens_map.json": json.dumps({f"{n}_token": p for n, (p, _) in specials.items()}, indent=2)}
+    bodies = {"tokenizer.json": json.dumps(tokenizer_json(model_proto), ensure_ascii=False, indent=1, allow_nan=False),
+              "tokenizer_config.json": json.dumps(config, indent=2, allow_nan=False),
+              "special_tokens_map.json": json.dumps({f"{n}_token": p for n, (p, _) in specials.items()}, indent=2, allow_nan=False)}
     for name, text in bodies.items():
         paths.write_atomic(paths.join(directory, name), (text + "\n").encode("utf-8"))
     paths.write_atomic(paths.join(directory, "tokenizer.model"), model_proto)

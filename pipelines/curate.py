@@ -1,6 +1,6 @@
 """`python -m pipelines.curate`: raw families -> filtered, verified, decontaminated, deduplicated Parquet.
 
-Per family:  Read <family> -> Count <family> input -> Filter <family>
+Per family:  Read <family> -> Count <family> input -> Filter <family> [-> Redact <family>]
              [-> Verify synthetic] -> Decontaminate <family>
 then over all families:  Exact dedup -> Near dedup -> per source
              Count kept <source> -> Write kept <source> / Write rejected <source>.
@@ -26,7 +26,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 
-from pipelines import dry_run, io, sinks
+from pipelines import dry_run, io, redact, sinks
 from pipelines.curate_outputs import finish_report, remove_stale_shards
 from pipelines.options import split_args
 from pipelines.report import funnel
@@ -36,6 +36,7 @@ from pipelines.dedup.transforms import ExactDedup, NearDedup
 from pipelines.document import Document, Rejected
 from pipelines.filters import FilterConfig
 from pipelines.dedup.minhash import MinHashConfig
+from pipelines.redact.step import Redact
 from pipelines.report.progress import LogProgress, show_progress
 from pipelines.sources import FAMILIES, ReadLimits, family_tags
 from pipelines.sources.fields import FieldMap
@@ -70,6 +71,7 @@ class CurateConfig:
     num_shards: int = 1              # Parquet shards per source and output (0: runner decides)
     read_limits: ReadLimits = ReadLimits()   # decompressed bytes / characters caps per file and doc
     fields: FieldMap = FieldMap()            # --field/--fields: reader field -> export column, per family
+    pii: redact.PiiConfig = redact.PiiConfig()   # --pii: e-mails, IPs, keys, passwords (pipelines/redact)
 
 
 # ---------------------------------------------------------------- check factories (run on workers)
@@ -139,7 +141,7 @@ def _by_source(sources: Sequence[str]):
 # ---------------------------------------------------------------- the pipeline
 
 def _family_chain(p, family: str, input_root: str, cfg: CurateConfig):
-    """Read -> count -> filter [-> verify] -> decontaminate; returns (docs, [rejected PCollections])."""
+    """Read -> count -> filter [-> redact] [-> verify] -> decontaminate; returns (docs, [rejected PCollections])."""
     from pipelines.sources.read import CountSharedIds, ReadFamily
     read = p | f"Read {family}" >> ReadFamily(family, input_root, cfg.read_limits, cfg.fields.for_family(family))
     _ = read | f"Shared user ids {family}" >> CountSharedIds(NAMESPACE)   # counted, never merged
@@ -152,6 +154,10 @@ def _family_chain(p, family: str, input_root: str, cfg: CurateConfig):
         "filter", functools.partial(filter_checks, cfg.filters, dict(entry.chains)))
     rejects.append(step.rejected)
     docs = step.kept
+    if any(cfg.pii.applies_to(s) for s in entry.tags):   # before verify, decontamination and dedup
+        step = docs | f"Redact {family}" >> Redact(cfg.pii)
+        rejects.append(step.rejected)
+        docs = step.kept
     if entry.verify is not None:
         step = docs | f"Verify {family}" >> ApplyChecks(
             "verify", functools.partial(entry.verify, cfg.verify), reshuffle=True)
@@ -262,6 +268,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
                     help="strict (default): refuse to verify unless seccomp and Landlock are available; "
                          "best-effort: verify with whatever layers this kernel offers (warned on every run)")
     decontaminate.add_arguments(ap)
+    redact.add_arguments(ap)
     limits = ap.add_argument_group("read limits", "caps per file and record (pipelines/sources/limits.py); "
                                    "input over a cap becomes a rejected record with its reason")
     for f in dataclasses.fields(ReadLimits):
@@ -287,7 +294,7 @@ def config_from_args(args: argparse.Namespace) -> CurateConfig:
     return CurateConfig(filters=filters, decontam=decontaminate.config_from_args(args), verify=verify, minhash=mh,
                         across_sources=args.across_sources, cc_rounds=args.cc_rounds,
                         verify_edges=not args.no_verify_edges, num_shards=args.num_shards, read_limits=limits,
-                        fields=field_map)
+                        fields=field_map, pii=redact.config_from_args(args))
 
 
 def sandbox_report(cfg: VerifyConfig, options: PipelineOptions) -> dict:

@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m pipelines.heldout_overlap: {e}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(result, indent=2, sort_keys=True))
+        print(json.dumps(result, indent=2, sort_keys=True, allow_nan=False))
         return 0
     print(f"{'source':<16}{'held-out docs':>14}{'windows':>10}{'in training':>13}{'share':>9}")
     for name, r in result.items():

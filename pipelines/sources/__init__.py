@@ -51,6 +51,10 @@ class Family:
     # "module:Class" of a Beam PTransform (paths of the family's files -> records) that replaces the per-file
     # read, for files one worker should not parse whole (a Posts.xml of any size); named, not imported: no Beam here
     read_transform: str | None = None
+    # Redact personal data and secrets (pipelines/redact) in every tag of the family unless --pii-sources says
+    # otherwise: on where people type addresses and keys (code, commits, notebooks, Q&A), off for published
+    # web text and generated data.
+    redact: bool = False
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -58,12 +62,12 @@ class Family:
 
 
 BUILT_IN = (
-    Family("stack", stack, {"code": filters.code_chain, "markup": filters.markup_chain}),
+    Family("stack", stack, {"code": filters.code_chain, "markup": filters.markup_chain}, redact=True),
     Family("slimpajama", slimpajama, {"text": filters.text_chain}),
-    Family("commits", commits, {"commits": filters.commit_chain}),
-    Family("notebooks", notebooks, {"notebooks": filters.notebook_chain}),
+    Family("commits", commits, {"commits": filters.commit_chain}, redact=True),
+    Family("notebooks", notebooks, {"notebooks": filters.notebook_chain}, redact=True),
     Family("stackexchange", stackexchange, {"stackexchange": filters.stackexchange_chain},
-           read_transform="pipelines.sources.stackexchange_read:ReadPosts"),
+           read_transform="pipelines.sources.stackexchange_read:ReadPosts", redact=True),
     Family("synthetic", synthetic, {"synthetic": filters.no_filters}, verify=synthetic.verify_checks),
     Family("math", cooldown.MATH, {"math": filters.math_chain}),
     Family("instruct", cooldown.INSTRUCT, {"instruct": filters.instruct_chain}),

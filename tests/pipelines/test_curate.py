@@ -133,11 +133,13 @@ def test_dataflow_dry_run_translates_with_readable_labels():
     assert result.job is not None
     names = {t.unique_name for t in runner.proto_pipeline.components.transforms.values()}
     top = {n for n in names if "/" not in n}
-    expected = {"Read stack", "Count stack input", "Filter stack", "Verify synthetic", "Decontaminate stack",
+    expected = {"Read stack", "Count stack input", "Filter stack", "Redact stack", "Redact commits",
+                "Verify synthetic", "Decontaminate stack",
                 "Merge families", "Exact dedup", "Near dedup", "Write kept code", "Write rejected code",
                 "Write kept markup", "Write kept text", "Write rejected synthetic"}
     assert expected <= top, expected - top
     assert {f"Read {f}" for f in FAMILIES} <= top
+    assert not {"Redact slimpajama", "Redact synthetic", "Redact math"} & top   # off by default (pipelines/redact)
     assert "Near dedup/Connected components/Min label round 10" in names
     assert len(sources) == 9
 
