@@ -115,13 +115,17 @@ def check_mixture(mixture: dict, verify_tokens: bool = False) -> list[str]:
     from tokens.records import CorruptRecordError
     from tokens.source import TokenizedSource
 
-    problems = []
+    problems = mixture_lib.budget_problems(mixture)
     for name, entry in sorted(mixture["sources"].items()):
         try:
             manifest = load_manifest(entry["manifest"])
         except ManifestError as e:
             problems.append(f"{name}: {e}")
             continue
+        if manifest.vocab_size != mixture["vocab_size"]:
+            problems.append(f"{name}: the manifest's tokenizer has {manifest.vocab_size} tokens, the mixture says "
+                            f"vocab_size {mixture['vocab_size']}: token ids would fall outside the model's "
+                            "embedding table")
         if "fingerprint" in entry:
             changes = fingerprint_changes(entry["fingerprint"], fingerprint(manifest),
                                           [s.path for s in manifest.shards])

@@ -34,6 +34,9 @@ RECIPE_NAME = "recipe.json"
 STAGES = ("pretrain", "continue", "cooldown")
 SCHEDULES = ("cosine", "linear")
 WEIGHT_TOLERANCE = 1e-9
+# The largest budget a mixture may state: 1e15 tokens, ~300x the largest public code-model runs (a few T).
+# A larger count is a typo or an edit (1e30 trains "forever" with a schedule of nonsense steps).
+MAX_TOTAL_TOKENS = 10**15
 SHARD_GLOB = "part-*.array_record"
 
 
@@ -109,6 +112,9 @@ def validate_mixture(body: Any, where: str = "<mixture>", check_shards: bool = F
     for key in ("total_tokens", "seq_len", "vocab_size"):
         if _field(body, key, int, where) <= 0:
             raise MixtureError(f"{where}: {key} must be > 0")
+    if body["total_tokens"] > MAX_TOTAL_TOKENS:
+        raise MixtureError(f"{where}: total_tokens {body['total_tokens']:.3g} is over {MAX_TOTAL_TOKENS:.0e} "
+                           "(a typo? budgets are counts of tokens: 200B = 2e11)")
     _field(body, "seed", int, where)
     _field(body, "tokenizer_sha256", str, where)
     _field(body, "command", str, where)
@@ -132,6 +138,23 @@ def validate_mixture(body: Any, where: str = "<mixture>", check_shards: bool = F
             more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
             raise MixtureError(f"{where}: {len(missing)} shard(s) missing: {', '.join(missing[:3])}{more}")
     return body
+
+
+def budget_problems(mixture: dict) -> list[str]:
+    """Targets that disagree with the weights and the total (a hand-edited mixture.json; [] = consistent).
+
+    mixer build allocates total_tokens by weight (largest remainder), so each target is within one token of
+    weight x total and the targets sum to the total."""
+    total, problems = mixture["total_tokens"], []
+    targets = {name: e["target_tokens"] for name, e in mixture["sources"].items()}
+    if sum(targets.values()) != total:
+        problems.append(f"targets sum to {sum(targets.values())} tokens, total_tokens is {total}")
+    for name, entry in sorted(mixture["sources"].items()):
+        expected = float(entry["weight"]) * total
+        if abs(entry["target_tokens"] - expected) > 1 + WEIGHT_TOLERANCE * total:
+            problems.append(f"{name}: target_tokens {entry['target_tokens']} but weight {entry['weight']:.6g} x "
+                            f"total {total} = {expected:.0f}")
+    return problems
 
 
 def missing_shards(mixture: dict) -> list[str]:

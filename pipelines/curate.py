@@ -20,6 +20,7 @@ Dataflow.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -48,6 +49,7 @@ from pipelines.sources.fields import FieldMap
 from pipelines.steps import NAMESPACE, REJECTED, is_error
 from pipelines.verify.synthetic import VerifyConfig
 from sandbox.execution import SandboxMode
+from tokens import run_lock
 from tokens.flags import StrictArgumentParser, finite_float
 
 # ReadLimits fields the job never applies: Posts.xml is read by byte ranges (any size); the cap is
@@ -338,38 +340,40 @@ def run(argv: Sequence[str] | None = None) -> dict:
     sources = sorted({s for f in families if f in FAMILIES for s in family_tags(f)})
     verified = any(FAMILIES[f].verify is not None for f in families if f in FAMILIES)
     sandbox_info = sandbox_report(cfg.verify, options) if verified and not dry else None
-    if not dry:
-        remove_stale_shards(args.output, sources)
-    start = time.time()
-    p = beam.Pipeline(options=options)
-    sources = build_pipeline(p, args.input, args.output, families, cfg)
-    try:
-        result = p.run()
-        result.wait_until_finish()
-    finally:
-        if not dry:
-            remove_spill(args.output)
-    if dry:
-        info = dry_run.summary(result, options)
-        dry_run.print_summary("curate", info)
-        return info
     command = "python -m pipelines.curate " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    from pipelines.filters.decontaminate import cached_index, sets_used
+    # One run per --output (tokens/run_lock.py): a second run refuses, naming the first.
+    with (contextlib.nullcontext() if dry else run_lock.hold(args.output, "curate", command)):
+        if not dry:
+            remove_stale_shards(args.output, sources)   # under the lock: the last run's files are ours now
+        start = time.time()
+        p = beam.Pipeline(options=options)
+        sources = build_pipeline(p, args.input, args.output, families, cfg)
+        try:
+            result = p.run()
+            result.wait_until_finish()
+        finally:
+            if not dry:
+                remove_spill(args.output)
+        if dry:
+            info = dry_run.summary(result, options)
+            dry_run.print_summary("curate", info)
+            return info
+        from pipelines.filters.decontaminate import cached_index, sets_used
 
-    index = cached_index(cfg.decontam)
-    extra = {"command": command, "input": args.input, "families": sorted(families),
-             "config": json_config(cfg), "decontaminated_against": {"sets": sets_used(index),
-                                                                   "index": index.describe()}}
-    if sandbox_info:
-        extra["sandbox"] = sandbox_info
-    report = finish_report(result, args.output, sources, extra)
-    print(funnel.funnel_table(report))
-    print(f"\ncurate: {len(sources)} sources in {time.time() - start:.1f} s -> {args.output}")
-    if report["written_mismatch"]:
-        raise funnel.InvariantError("CONSERVATION INVARIANT VIOLATED (counted documents != rows written):\n"
-                                    + "\n".join(report["written_mismatch"]))
-    funnel.check_invariant(report)
-    return report
+        index = cached_index(cfg.decontam)
+        extra = {"command": command, "input": args.input, "families": sorted(families),
+                 "config": json_config(cfg), "decontaminated_against": {"sets": sets_used(index),
+                                                                       "index": index.describe()}}
+        if sandbox_info:
+            extra["sandbox"] = sandbox_info
+        report = finish_report(result, args.output, sources, extra)
+        print(funnel.funnel_table(report))
+        print(f"\ncurate: {len(sources)} sources in {time.time() - start:.1f} s -> {args.output}")
+        if report["written_mismatch"]:
+            raise funnel.InvariantError("CONSERVATION INVARIANT VIOLATED (counted documents != rows written):\n"
+                                        + "\n".join(report["written_mismatch"]))
+        funnel.check_invariant(report)
+        return report
 
 
 def json_config(cfg: CurateConfig) -> dict:
@@ -387,6 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n!!! {e}", file=sys.stderr)
         return 2
     except OSError as e:   # full disk, unwritable --output: one line naming the file; no report was published
+        print(f"curate: error: {e}", file=sys.stderr)
+        return 1
+    except run_lock.FolderLocked as e:
         print(f"curate: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -37,7 +37,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import dry_run, io
-from tokens import checksums, records
+from tokens import checksums, records, run_lock
 from tokens.lengths import encode as encode_lengths
 from tokens import shards
 from pipelines.heldout_overlap import without_overlap
@@ -360,12 +360,14 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
         info = dry_run.summary(p.run(), options)
         dry_run.print_summary("tokenize", info)
         return info
+    # Only a finished curate run's kept shards (CURATED/_COMPLETE.json, tokens/completion.py).
     sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
-    check_previous(args.output, sources, tok.sha256, args.overwrite)
-    listed = {s: shards.stale_files(io.join(args.output, s), keep=()) for s in sources}   # before any write
-    listed = {s: [io.basename(path) for path in found] for s, found in listed.items()}
-    with beam.Pipeline(options=options) as p:
-        build(p, args.input, sources, args.output, config, code_version(), created_by, listed=listed)
+    with run_lock.hold(args.output, "tokenize", created_by):   # a second run into TOKENS refuses, naming this one
+        check_previous(args.output, sources, tok.sha256, args.overwrite)
+        listed = {s: shards.stale_files(io.join(args.output, s), keep=()) for s in sources}   # before any write
+        listed = {s: [io.basename(path) for path in found] for s, found in listed.items()}
+        with beam.Pipeline(options=options) as p:
+            build(p, args.input, sources, args.output, config, code_version(), created_by, listed=listed)
     manifests = {s: load_manifest(io.join(args.output, s, MANIFEST_NAME)) for s in sources}
     print(f"{'source':<16}{'documents':>12}{'tokens':>14}{'shards':>8}{'median len':>12}{'share':>8}"
           f"{'held-out docs':>15}{'tokens':>10}")

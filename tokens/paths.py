@@ -155,9 +155,14 @@ def makedirs(path: str) -> None:
 def delete(path: str) -> None:
     """Delete one file; a missing file is not an error (idempotent cleanup)."""
     if is_remote(path):
-        remote = _remote(path)
-        if remote.exists():
-            remote.unlink()
+        _emulator_settings()
+        import fsspec
+
+        fs = fsspec.filesystem(path.split("://", 1)[0])
+        try:
+            fs.rm_file(path)   # one object, the name taken literally (epath's unlink expands `[1]` as a glob)
+        except FileNotFoundError:
+            pass
     else:
         try:
             os.unlink(path)

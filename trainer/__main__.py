@@ -129,10 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     from mixer.mixture import MixtureError
     from trainer.checkpoint import CheckpointWriteError, ResumeError
     from trainer.data import DataError
+    from trainer.guards import NonFiniteLoss
 
     try:
         train(opts, log=lambda line: print(line, flush=True))
-    except (CheckpointWriteError, ResumeError, DataError, MixtureError, OSError) as e:
+    except (CheckpointWriteError, ResumeError, DataError, MixtureError, NonFiniteLoss, OSError) as e:
         # What the user can act on (full disk, stale mixture, wrong workdir) as one line; bugs keep a traceback.
         print(f"trainer: error: {e}", file=sys.stderr, flush=True)
         return 1

@@ -15,10 +15,12 @@ Decisions (the paper is silent; see also trainer/data.py and trainer/checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from typing import Any
 
@@ -189,7 +191,11 @@ def train(opts: RunOptions, log=print) -> dict[str, Any]:
         report = dry_run_report(opts, cfg, mixture, steps)
         log(report)
         return {"dry_run": True, "steps": steps}
-    return _run(opts, cfg, mixture, steps, log)
+    import jax
+
+    from tokens import run_lock   # one run per workdir: process 0 holds WORKDIR/_LOCK.json, a second trainer refuses
+    with run_lock.hold(opts.workdir, "trainer", " ".join(sys.argv)) if jax.process_index() == 0 else contextlib.nullcontext():
+        return _run(opts, cfg, mixture, steps, log)
 
 
 def per_source_losses(sums: dict, sources: list[str]) -> dict[str, float | None]:
@@ -243,7 +249,7 @@ def _start(opts: RunOptions, cfg, mixture: dict, steps: int, mix_hash: str, say)
                                prefetch=opts.prefetch)
     batches = data_lib.make_train_iterator(mixture, dcfg, _mixture_dir(opts))
     if resume_meta is not None:
-        state, _ = checkpointer.restore(abstract, batches)
+        state, _ = checkpointer.restore_verified(abstract, batches, say)   # digest checked; falls back
         if resume_meta.get("total_steps") not in (None, steps):
             say(f"warning: checkpoint planned {resume_meta['total_steps']} steps, this run {steps}: "
                 "the LR schedule differs from the original run's")
@@ -314,7 +320,7 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
 
     from mixer.mixture import mixture_hash
     from trainer import data as data_lib
-    from trainer import flops
+    from trainer import flops, guards
     from trainer.metrics import MetricsWriter, plot_loss_per_source
     from trainer.run_files import keep_tokenizer
     from trainer.sharding import shard_batch
@@ -360,7 +366,10 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
                 "config_name": opts.config, "config": dataclasses.asdict(cfg), "total_steps": steps,
                 "start_lr": run.start_lr, "lr": lr, "tokens_seen": step * cfg.tokens_per_step,
                 "mixture": opts.mixture if "://" in opts.mixture else os.path.abspath(opts.mixture),
-                "tokenizer_sha256": mixture.get("tokenizer_sha256")}   # evals: WORKDIR/tokenizer.model must match
+                "tokenizer_sha256": mixture.get("tokenizer_sha256"),   # evals: WORKDIR/tokenizer.model must match
+                guards.DIGEST_KEY: guards.state_digest(state)}
+        # never save NaNs (nor rotate a good checkpoint out for them)
+        guards.stop_if_nonfinite(run.checkpointer, unchecked, checked_at, step, state.params)
         run.checkpointer.save(step, state, batches, meta)
 
     def evaluate(step: int):
@@ -370,6 +379,7 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
             f"{s} {v:.4f}" for s, v in per_source.items() if v is not None))
 
     acc, last_lr, loss = None, float(run.schedule(first)), float("nan")
+    unchecked, checked_at = None, first   # metrics summed since the last finiteness check (guards.check_finite)
     tick, interval_steps = time.perf_counter(), 0
     step = first
     stop = steps if opts.stop_at is None else min(steps, opts.stop_at)
@@ -381,12 +391,15 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
         step += 1
         interval_steps += 1
         acc = metrics if acc is None else jax.tree.map(lambda a, b: a + b, acc, metrics)
+        unchecked = metrics if unchecked is None else jax.tree.map(lambda a, b: a + b, unchecked, metrics)
         if step == first + 1:  # compile + first step: reported apart so throughput is steady state
             jax.block_until_ready(metrics)
             writer.write({"kind": "info", "step": step, "compile_and_first_step_s": time.perf_counter() - tick})
             if step < stop and step % cfg.log_every:
                 acc, tick, interval_steps = None, time.perf_counter(), 0
         if step % cfg.log_every == 0 or step == stop:
+            guards.stop_if_nonfinite(run.checkpointer, unchecked, checked_at, step)
+            unchecked, checked_at = None, step
             last_lr = float(metrics["lr"])
             record = _interval_record(step, steps, jax.device_get(acc), last_lr, interval_steps,
                                       time.perf_counter() - tick, cfg, sources, per_token, peak)

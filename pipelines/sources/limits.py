@@ -114,17 +114,14 @@ def open_decompressed(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimi
     """Decompress .zst/.gz by extension behind a byte cap; other files pass through unchanged.
 
     Reading past `limits.max_file_bytes` raises ReadError("decompression_limit: ...") instead
-    of inflating a bomb; a corrupt stream raises ReadError("corrupt_compressed: ...").
+    of inflating a bomb; a truncated or corrupt stream hands out everything decoded before the
+    damage, then raises ReadError("truncated_stream: ...") (streams.py).
     """
     kind = compression_of(path)
     if kind is None:
         return stream  # stays seekable (Parquet needs it); size is what is stored
-    if kind == "zst":
-        import zstandard
-        inner = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-    else:
-        inner = gzip.GzipFile(fileobj=stream, mode="rb")
-    return CappedReader(inner, limits.max_file_bytes, "decompression_limit")
+    from pipelines.sources.streams import DecompressedStream   # keeps every line before a damaged block
+    return CappedReader(DecompressedStream(stream, kind), limits.max_file_bytes, "decompression_limit")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -1,6 +1,6 @@
 """Synthetic Python problems -> `synthetic` documents, in three schemas decided per record:
 
-- ours:      {"id", "prompt", "solution", "tests"} (+ optional "entry_point"): tests are asserts;
+- ours:      {"id" (or "task_id"), "prompt", "solution", "tests"} (+ optional "entry_point"): tests are asserts;
 - HumanEval: {"task_id", "prompt", "canonical_solution", "test", "entry_point"}: the solution completes
              the prompt's function, the tests define `check(candidate)`, called with the entry point;
 - MBPP:      {"task_id", "text", "code", "test_list", "test_setup_code"}: a prose prompt, asserts in a
@@ -48,7 +48,9 @@ def _fields(obj: dict, schema: str) -> tuple[str, str, str, str, dict]:
         return (str(field(obj, "task_id", (str, int))), field(obj, "text"), field(obj, "code"),
                 "\n".join(tests) + "\n", {"test_setup": setup} if setup.strip() else {})
     extra = {"entry_point": str(obj["entry_point"])} if obj.get("entry_point") else {}
-    return str(field(obj, "id", (str, int))), field(obj, "prompt"), field(obj, "solution"), field(obj, "tests"), extra
+    # HumanEval's and MBPP's id name is accepted in our schema too ("id" wins when both are there).
+    key = "id" if obj.get("id") is not None or obj.get("task_id") is None else "task_id"
+    return str(field(obj, key, (str, int))), field(obj, "prompt"), field(obj, "solution"), field(obj, "tests"), extra
 
 
 def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document | Rejected:

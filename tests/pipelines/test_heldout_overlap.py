@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines import heldout_overlap, tokenize
-from tests.pipelines.curated_sample import train_tokenizer
+from tests.pipelines.curated_sample import publish_completion, train_tokenizer
 from tokens.manifest import load_manifest
 from tokens.source import TokenizedSource
 
@@ -32,6 +32,7 @@ def _corpus(root):
     table = pa.table({"id": [r["id"] for r in rows], "source": ["text"] * len(rows),
                       "text": [r["text"] for r in rows], "meta": ["{}"] * len(rows)})
     pq.write_table(table, os.path.join(directory, "part-00000-of-00001.parquet"))
+    publish_completion(os.path.join(root, "curated"))   # what a finished curate run writes last
     with open(os.path.join(root, "tokenizer.model"), "wb") as f:
         f.write(train_tokenizer({"text": rows}, 300))
     return rows
