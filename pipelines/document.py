@@ -61,12 +61,6 @@ class Document:
         return {"id": self.id, "source": self.source, "text": self.text,
                 "meta": meta_json(self.meta)}
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Document":
-        meta = row.get("meta") or "{}"
-        return cls(row["id"], row["source"], row["text"],
-                   json.loads(meta) if isinstance(meta, str) else dict(meta))
-
     def reject(self, reason: str, stage: str) -> "Rejected":
         return Rejected(self.id, self.source, self.text[:MAX_REJECTED_TEXT_CHARS],
                         self.meta, reason, stage)
@@ -90,11 +84,6 @@ class Rejected:
         return {"id": self.id, "source": self.source, "text": self.text[:MAX_REJECTED_TEXT_CHARS],
                 "meta": meta_json(self.meta, default=str),
                 "reason": self.reason, "stage": self.stage}
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Rejected":
-        return cls(row["id"], row["source"], row["text"], json.loads(row.get("meta") or "{}"),
-                   row["reason"], row["stage"])
 
 
 def rejected_input(source: str, path: str, locator: str, reason: str, raw: bytes | str = b"",

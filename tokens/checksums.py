@@ -11,14 +11,12 @@ Written as 8 lowercase hex digits (big-endian), e.g. "e3069283" for b"123456789"
 """
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 import google_crc32c
 
 from tokens import paths
 
-HEX = re.compile(r"^[0-9a-f]{8}$")
 CHUNK = 16 << 20
 
 
