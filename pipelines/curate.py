@@ -25,7 +25,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 
-from pipelines import dry_run, io, sinks
+from pipelines import beam_files, dry_run, sinks
+from tokens import paths
 from pipelines.curate_outputs import finish_report, remove_stale_shards
 from pipelines.report import funnel
 from pipelines.filters import decontaminate
@@ -178,7 +179,7 @@ def _writer(folder: str, schema, num_shards: int) -> beam.PTransform:
     (and the runner) choose the count, in GroupByKey order: same rows, bytes may differ between runs."""
     if num_shards >= 1:
         return sinks.WriteParquetShards(folder, schema, num_shards)
-    return sinks.WriteToParquet(io.join(folder, "part"), schema, file_name_suffix=".parquet", num_shards=num_shards)
+    return sinks.WriteToParquet(paths.join(folder, "part"), schema, file_name_suffix=".parquet", num_shards=num_shards)
 
 
 def build_pipeline(p, input_root: str, output_root: str, families: Sequence[str], cfg: CurateConfig) -> list[str]:
@@ -205,10 +206,10 @@ def build_pipeline(p, input_root: str, output_root: str, families: Sequence[str]
     for i, source in enumerate(sources):
         (kept_parts[i]
          | f"Count kept {source}" >> beam.ParDo(_CountKeptFn())
-         | f"Write kept {source}" >> _writer(io.join(output_root, "kept", source), kept_schema, cfg.num_shards))
+         | f"Write kept {source}" >> _writer(paths.join(output_root, "kept", source), kept_schema, cfg.num_shards))
         (rejected_parts[i]
          | f"Rows rejected {source}" >> beam.Map(_safe_row)
-         | f"Write rejected {source}" >> _writer(io.join(output_root, "rejected", source), rejected_schema,
+         | f"Write rejected {source}" >> _writer(paths.join(output_root, "rejected", source), rejected_schema,
                                                   cfg.num_shards))
     return sources
 
@@ -218,10 +219,10 @@ def present_families(input_root: str, families: Sequence[str] | None = None) -> 
 
     Raises SystemExit naming the folder and the patterns when a folder holds files but none the
     reader reads (searched recursively), instead of reading nothing without a word."""
-    from pipelines.sources import discover
+    from pipelines.sources import FAMILIES, discover
     present = []
     for family in sorted(families if families is not None else FAMILY_SOURCES):
-        listing = discover.list_family(input_root, family)
+        listing = discover.list_family(input_root, family, FAMILIES[family].PATTERNS)
         if listing.problem():
             raise SystemExit(f"curate: {listing.problem()}")
         if listing.files:
@@ -321,7 +322,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     """Run the job, write the report, print the funnel; raises InvariantError if a record leaked.
 
     On a dry run (--dry_run=True) returns dry_run.summary() instead and writes nothing."""
-    io.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
+    beam_files.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
     args, beam_args = parse_args(argv)
     cfg = config_from_args(args)
     options = PipelineOptions(beam_args)

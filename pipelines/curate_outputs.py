@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipelines import io
+from tokens import paths
 from pipelines.report import funnel
 from pipelines.steps import NAMESPACE
 
@@ -31,13 +31,13 @@ def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
     a literal listing: `--output 'out[1]'` never touches `out1`. The report goes first, so a run that
     fails later (full disk, crash) leaves no report describing shards that are gone."""
     for name in REPORT_FILES:
-        io.delete(io.join(output_root, name))
+        paths.delete(paths.join(output_root, name))
     for kind in ("kept", "rejected"):
         for source in sources:
-            folder = io.join(output_root, kind, source)
-            for name in io.list_dir(folder):
+            folder = paths.join(output_root, kind, source)
+            for name in paths.list_dir(folder):
                 if _SHARD_NAME.match(name) or _SHARD_TEMP.match(name):
-                    io.delete(io.join(folder, name))
+                    paths.delete(paths.join(folder, name))
                 elif _BEAM_TEMP.match(name) and "://" not in folder:
                     shutil.rmtree(os.path.join(folder, name))   # gs:// temporaries are renamed away per file
 
@@ -49,10 +49,10 @@ def rows_written(output_root: str, sources: Sequence[str]) -> dict[str, dict[str
     for source in sources:
         out[source] = {}
         for kind in ("kept", "rejected"):
-            folder, rows = io.join(output_root, kind, source), 0
-            for name in io.list_dir(folder):
+            folder, rows = paths.join(output_root, kind, source), 0
+            for name in paths.list_dir(folder):
                 if _SHARD_NAME.match(name):
-                    with io.open_read(io.join(folder, name)) as f:
+                    with paths.open_read(paths.join(folder, name)) as f:
                         rows += pq.read_metadata(f).num_rows
             out[source][kind] = rows
     return out
@@ -87,12 +87,12 @@ def finish_report(result, output_root: str, sources: Sequence[str], extra: dict)
     metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
     report = funnel.build_report(funnel.counters_from_metrics(metrics), sources, extra)
     report["written_mismatch"] = reconcile_written(report, rows_written(output_root, sources))
-    io.write_atomic(io.join(output_root, "report.json"), funnel.to_json(report))
+    paths.write_atomic(paths.join(output_root, "report.json"), funnel.to_json(report))
     picture = None
     if report["invariant_ok"]:
         picture = CHART_NAME
-        io.write_atomic(io.join(output_root, picture), chart.render_png(report))
+        paths.write_atomic(paths.join(output_root, picture), chart.render_png(report))
     else:
-        io.delete(io.join(output_root, CHART_NAME))   # an earlier run's picture would not match this report
-    io.write_atomic(io.join(output_root, "report.md"), funnel.render_markdown(report, picture).encode("utf-8"))
+        paths.delete(paths.join(output_root, CHART_NAME))   # an earlier run's picture would not match this report
+    paths.write_atomic(paths.join(output_root, "report.md"), funnel.render_markdown(report, picture).encode("utf-8"))
     return report

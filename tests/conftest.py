@@ -82,8 +82,8 @@ def gcs_emulator(tmp_path_factory):
     try:
         _wait_until_up(f"{host}/storage/v1/b", proc)
         os.environ["STORAGE_EMULATOR_HOST"] = host
-        from pipelines import io
-        io.configure_gcs_emulator()  # Beam: anonymous client, no credential lookup
+        from pipelines import beam_files
+        beam_files.configure_gcs_emulator()  # Beam: anonymous client, no credential lookup
         from google.cloud import storage
         bucket = "test-bucket"
         storage.Client.create_anonymous_client().create_bucket(bucket)

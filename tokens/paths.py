@@ -1,9 +1,9 @@
-"""One path abstraction for everything outside the Beam jobs: local files and gs:// objects.
+"""The project's one file API, for every stage: local files and gs:// objects.
 
 Local paths use the os module directly; gs:// goes through `etils.epath` (the layer Orbax
-already uses for checkpoints) on gcsfs. The Beam jobs keep Beam's FileSystems
-(pipelines/io.py); the mixer, the trainer and the token format read and write through
-here, so none of them imports Beam.
+already uses for checkpoints) on gcsfs. The Beam jobs use it too and keep Beam's FileSystems
+only for what needs it (globs, recursive object listing, streamed shard writes:
+pipelines/beam_files.py); the mixer, the trainer and the token format import no Beam.
 
 Paths are literal: nothing here expands glob characters (`[`, `*`, `?`), and listing a
 directory returns the names it holds, which callers filter by their own naming pattern.
@@ -23,6 +23,8 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from typing import BinaryIO
+
+from tokens import checksums
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 
@@ -153,11 +155,21 @@ def makedirs(path: str) -> None:
 
 
 def delete(path: str) -> None:
-    """Delete one file; a missing file is not an error (idempotent cleanup)."""
+    """Delete one file, the name taken literally; a missing file is not an error (idempotent cleanup).
+
+    gs://: one object DELETE (fsspec's rm, which epath's unlink calls, expands glob characters:
+    deleting `gs://b/tok[1]/x` would delete `gs://b/tok1/x`). A bucket is never deleted."""
     if is_remote(path):
-        remote = _remote(path)
-        if remote.exists():
-            remote.unlink()
+        _emulator_settings()
+        import fsspec
+
+        protocol, rest = path.split("://", 1)
+        if "/" not in rest.strip("/"):
+            raise ValueError(f"refusing to delete {path}: not an object path")
+        try:
+            fsspec.filesystem(protocol).rm_file(path)
+        except FileNotFoundError:
+            pass
     else:
         try:
             os.unlink(path)
@@ -165,9 +177,9 @@ def delete(path: str) -> None:
             pass
 
 
-def publish(path: str, write: Callable[[str], None]):
+def publish(path: str, write: Callable[[str], None]) -> checksums.Digest:
     """`write(local_temporary_path)`, then move the result to `path` atomically; returns the published
-    bytes' tokens.checksums.Digest (size, CRC32C), computed from the temporary before it moves.
+    bytes' checksums.Digest (size, CRC32C), computed from the temporary before it moves.
 
     Local: the temporary is a hidden sibling, renamed into place. Remote: the temporary is a
     local file streamed to the final object name (visible only once the upload completes).
@@ -214,8 +226,6 @@ def _bytes_writer(data: bytes) -> Callable[[str], None]:
 
 def _stage(path: str, write: Callable[[str], None]):
     """(local temporary holding the new bytes, their Digest); nothing is left behind on failure."""
-    from tokens import checksums
-
     tmp = None
     try:
         if is_remote(path):

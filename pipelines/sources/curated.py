@@ -8,7 +8,8 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines import io
+from pipelines import beam_files
+from tokens import paths
 
 COLUMNS = ["id", "source", "text"]
 
@@ -22,25 +23,25 @@ def tag_source(row: dict, source: str) -> dict:
 
 
 def kept_dir(curated: str, source: str) -> str:
-    return io.join(curated, "kept", source)
+    return paths.join(curated, "kept", source)
 
 
 def list_sources(curated: str) -> list[str]:
     """Sources that have kept Parquet shards, sorted; empty list when none."""
-    paths = io.match(io.join(curated, "kept", "*", "*.parquet"))
-    return sorted({io.basename(io.dirname(p)) for p in paths})
+    shards = beam_files.match(paths.join(curated, "kept", "*", "*.parquet"))
+    return sorted({paths.basename(paths.dirname(p)) for p in shards})
 
 
 def resolve_sources(curated: str, wanted: list[str] | None) -> list[str]:
     """The sources to process: all found, or `wanted` (each must exist: a typo is an error)."""
     found = list_sources(curated)
     if not found:
-        raise FileNotFoundError(f"no kept Parquet shards under {io.join(curated, 'kept')}/<source>/")
+        raise FileNotFoundError(f"no kept Parquet shards under {paths.join(curated, 'kept')}/<source>/")
     if not wanted:
         return found
     missing = sorted(set(wanted) - set(found))
     if missing:
-        raise FileNotFoundError(f"no kept shards for {missing} under {io.join(curated, 'kept')} "
+        raise FileNotFoundError(f"no kept shards for {missing} under {paths.join(curated, 'kept')} "
                                 f"(found {found})")
     return sorted(set(wanted))
 
@@ -55,7 +56,7 @@ class ReadCurated(beam.PTransform):
     def expand(self, pbegin):
         reads = [
             pbegin | f"read kept {source}" >> beam.io.ReadFromParquet(
-                io.join(kept_dir(self.curated, source), "*.parquet"), columns=COLUMNS,
+                paths.join(kept_dir(self.curated, source), "*.parquet"), columns=COLUMNS,
                 validate=self.validate)
             | f"tag {source}" >> beam.Map(tag_source, source)
             for source in self.sources
