@@ -27,7 +27,7 @@ import types
 
 from benchmarks import results
 
-BASELINE = "00f01f7"   # main before the kernel-enforced sandbox (pipelines/sandbox.py)
+BASELINE = "00f01f7"   # main before the kernel-enforced sandbox (pipelines/sandbox.py at 00f01f7)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(REPO, "data", "sample", "synthetic")
 

@@ -23,7 +23,7 @@ from typing import Callable
 
 from evals.run_eval import EvalOptions, evaluate_run, write_json
 
-CODE_FAMILY = ("code", "markup", "synthetic", "commits", "notebooks", "stackexchange")   # mixer/plan.py's code side
+CODE_FAMILY = ("code", "markup", "synthetic", "commits", "notebooks", "stackexchange")   # the code side of mixer/shares.py
 RESULTS = "results.csv"
 
 

@@ -1,7 +1,7 @@
 """The one record every reader yields and every stage passes on.
 
 A `Document` is kept data; a `Rejected` is the same record plus why and where it
-was dropped, so nothing leaves the pipeline without a trace (DESIGN.md, stage 1).
+was dropped, so nothing leaves the pipeline without a trace (the curate stage, README.md).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-# Source tags (DESIGN.md, "Sources"). Readers route raw families onto these.
+# Source tags (docs/paper.md, "Sources and sizes"). Readers route raw families onto these.
 SOURCES = ("text", "code", "markup", "commits", "notebooks", "stackexchange",
            "synthetic", "math", "instruct")
 

@@ -10,7 +10,7 @@ Remat recomputation is not counted (MFU counts useful FLOPs only; that is the co
 
 Chip-hours are computed here and only here (`cost`): --dry-run, benchmarks/capacity.py (docs/capacity.md) and
 trainer/README.md print the same figures, each with the paper's own chip-hours beside it and the MFU those
-imply both by this count and by plain 6ND with the paper's nominal N (the "~17%" in PAPER.md).
+imply both by this count and by plain 6ND with the paper's nominal N (the "~17%" in docs/paper.md, "Compute").
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def flops_per_token(cfg: ModelConfig) -> float:
     return 6.0 * matmul_params(cfg) + 6.0 * cfg.n_layers * cfg.d_model * cfg.seq_len
 
 
-# The paper's pre-training cost (PAPER.md, section 2.3): TPU v5e chip-hours for 200B tokens, nominal size.
+# The paper's pre-training cost (docs/paper.md, "Compute"): TPU v5e chip-hours for 200B tokens, nominal size.
 PAPER_TOKENS = 200e9
 PAPER_CHIP_HOURS = {"470m": 4736, "2.8b": 13824}
 PAPER_NOMINAL_PARAMS = {"470m": 470e6, "2.8b": 2.8e9}

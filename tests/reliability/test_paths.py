@@ -2,7 +2,7 @@
 file, manifests are validated by every consumer before use, and an interrupted gs:// write never
 leaves a manifest pointing at a missing shard.
 
-tests/pipelines/test_manifest.py covers parse_manifest itself; here the same bad manifests go
+tests/tokens/test_manifest.py covers parse_manifest itself; here the same bad manifests go
 through the consumers (mixer build, the trainer's loader), and names taken from files or flags
 (tokenize --sources, a mixture's init_from) try to leave their root.
 """
