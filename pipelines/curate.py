@@ -26,7 +26,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 
 from pipelines import beam_files, dry_run, sinks
-from tokens import paths
 from pipelines.curate_outputs import finish_report, remove_stale_shards
 from pipelines.report import funnel
 from pipelines.filters import decontaminate
@@ -40,6 +39,7 @@ from pipelines.sources import ReadLimits
 from pipelines.sources.fields import FieldMap
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
 from pipelines.verify.synthetic import VerifyConfig
+from tokens import paths
 from tokens.flags import finite_float
 
 # ReadLimits fields the job never applies: Posts.xml is read by byte ranges (any size); the cap is

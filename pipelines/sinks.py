@@ -60,9 +60,8 @@ class _LiteralFinalize:
             raise self._write_error(e) from e
 
     def _write_error(self, error: OSError) -> OSError:
-        from tokens.paths import write_error
         shards = "-*" if self.shard_name_format else ""
-        return write_error(error, f"{self.file_path_prefix.get()}{shards}{self.file_name_suffix.get()}")
+        return paths.write_error(error, f"{self.file_path_prefix.get()}{shards}{self.file_name_suffix.get()}")
 
     def final_name(self, shard: int, num_shards: int) -> str:
         return "".join([self.file_path_prefix.get(),
