@@ -10,9 +10,10 @@ directory returns the names it holds, which callers filter by their own naming p
 Writes are atomic: a local file appears under its final name only complete (temporary
 sibling + rename); a gs:// object becomes visible only when its upload completes.
 
-Local GCS emulator (tests, `gcp-storage-emulator`): when STORAGE_EMULATOR_HOST is set,
-gcsfs sends requests there; `_remote` then also makes the client anonymous and skips
-the bucket-layout probe the emulator does not implement. Nothing happens at import.
+gcsfs runs without its listing cache (see `_gcsfs_settings`). Local GCS emulator (tests,
+`gcp-storage-emulator`): when STORAGE_EMULATOR_HOST is set, gcsfs sends requests there; the client
+is then anonymous and skips the bucket-layout probe the emulator does not implement. Nothing happens
+at import.
 """
 from __future__ import annotations
 
@@ -66,20 +67,27 @@ def basename(path: str) -> str:
     return posixpath.basename(path.rstrip("/")) if is_remote(path) else os.path.basename(path)
 
 
-def _emulator_settings() -> None:
-    """Under STORAGE_EMULATOR_HOST: anonymous gcsfs, no bucket-layout probe (the emulator has no such API).
-    Must precede the first gcsfs import."""
+def _gcsfs_settings() -> None:
+    """gcsfs without its listing cache, and under STORAGE_EMULATOR_HOST anonymous with no bucket-layout probe
+    (the emulator has no such API). Must precede the first gcsfs filesystem of the process.
+
+    The listing cache answers exists/size/list_dir (and the size an open reads to) from an earlier listing;
+    objects written meanwhile by another client (Beam's FileSystems in the same job, another worker) would
+    be missing or stale: a rerun of train_tokenizer listed its old sample, Beam wrote the new one, and the
+    second listing still showed the old names. Every call here reads the store instead."""
+    import fsspec.config
+
+    for protocol in ("gs", "gcs"):
+        fsspec.config.conf.setdefault(protocol, {})["use_listings_cache"] = False
     if os.environ.get(EMULATOR_ENV):
         os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-        import fsspec.config
-
         for protocol in ("gs", "gcs"):
             fsspec.config.conf.setdefault(protocol, {}).setdefault("token", "anon")
 
 
 def _remote(path: str):
     """epath.Path for a gs:// (or other fsspec) path; emulator settings applied first."""
-    _emulator_settings()
+    _gcsfs_settings()
     from etils import epath
 
     return epath.Path(path)
@@ -95,7 +103,7 @@ def download(path: str, local: str) -> None:
     if not is_remote(path):
         shutil.copyfile(path, local)
         return
-    _emulator_settings()
+    _gcsfs_settings()
     import fsspec
 
     fsspec.filesystem(path.split("://", 1)[0]).get_file(path, local)
@@ -125,7 +133,7 @@ def object_info(path: str) -> dict:
     crc32c (base64, as GCS reports it) are None where the store has none. FileNotFoundError when missing."""
     if not is_remote(path):
         return {"size": os.path.getsize(path), "generation": None, "crc32c": None}
-    _emulator_settings()
+    _gcsfs_settings()
     import fsspec
 
     protocol = path.split("://", 1)[0]
@@ -160,7 +168,7 @@ def delete(path: str) -> None:
     gs://: one object DELETE (fsspec's rm, which epath's unlink calls, expands glob characters:
     deleting `gs://b/tok[1]/x` would delete `gs://b/tok1/x`). A bucket is never deleted."""
     if is_remote(path):
-        _emulator_settings()
+        _gcsfs_settings()
         import fsspec
 
         protocol, rest = path.split("://", 1)

@@ -37,3 +37,26 @@ def test_local_delete_is_literal_and_idempotent(tmp_path):
     paths.delete(str(tmp_path / "a[1]"))
     paths.delete(str(tmp_path / "a[1]"))
     assert paths.list_dir(str(tmp_path)) == ["a1"]
+
+
+@pytest.mark.gcs
+def test_gcs_listing_sees_objects_written_by_another_client(gcs_emulator):
+    """Beam writes objects through its own client: a listing or existence check made before must not be
+    served from gcsfs's listing cache afterwards (train_tokenizer lists its sample folder, Beam writes
+    the sample, then it lists again)."""
+    from google.cloud import storage
+
+    base = f"gs://{gcs_emulator}/fresh-{uuid.uuid4().hex[:8]}"
+    paths.write_atomic(f"{base}/sample/old.jsonl", b"old")
+    assert paths.list_dir(f"{base}/sample") == ["old.jsonl"]
+    assert not paths.exists(f"{base}/sample/new.jsonl")
+    paths.delete(f"{base}/sample/old.jsonl")
+    bucket = storage.Client.create_anonymous_client().bucket(gcs_emulator)
+    prefix = base.split("/", 3)[3]
+    for name in ("old.jsonl", "new.jsonl"):
+        bucket.blob(f"{prefix}/sample/{name}").upload_from_string(name.encode())
+    assert paths.list_dir(f"{base}/sample") == ["new.jsonl", "old.jsonl"]
+    assert paths.exists(f"{base}/sample/new.jsonl") and paths.size(f"{base}/sample/new.jsonl") == 9
+    bucket.blob(f"{prefix}/sample/new.jsonl").delete()
+    assert not paths.exists(f"{base}/sample/new.jsonl")
+    assert paths.list_dir(f"{base}/sample") == ["old.jsonl"]
