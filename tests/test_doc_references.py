@@ -26,10 +26,15 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
 def _tracked() -> list[pathlib.Path]:
-    """Files git tracks, plus new ones not ignored (what a fresh clone of this tree would hold)."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
-    return [ROOT / line for line in out.splitlines() if (ROOT / line).is_file()]
+    """Files git tracks, plus new ones not ignored (what a fresh clone of this tree would hold); outside a
+    git checkout (an unpacked archive), every file but build output and virtual environments."""
+    try:
+        out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+        return [ROOT / line for line in out.splitlines() if (ROOT / line).is_file()]
+    except (OSError, subprocess.CalledProcessError):
+        skip = {".git", ".venv", "build", "dist", "__pycache__", ".pytest_cache", ".hypothesis", "demo_out"}
+        return [p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.relative_to(ROOT).parts)]
 
 
 def _python_prose(path: pathlib.Path) -> str:
