@@ -12,18 +12,20 @@ ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /opt/code-mixtures
 # Dependencies first (cached layer), then the project itself, installed from setup.py.
 COPY setup.py README.md ./
+COPY sandbox/ sandbox/
+COPY tokens/ tokens/
 COPY pipelines/ pipelines/
 COPY mixer/ mixer/
 COPY trainer/ trainer/
-# libseccomp2: the verification sandbox compiles its seccomp filter with it (pipelines/verify/seccomp.py).
+# libseccomp2: the verification sandbox compiles its seccomp filter with it (sandbox/seccomp.py).
 RUN apt-get update && apt-get install -y --no-install-recommends libseccomp2 && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir . && python -c "import pipelines.curate, fasttext, sentencepiece, array_record" \
-    && python -c "from pipelines.verify import seccomp; seccomp.filter_bpf(True)"
+    && python -c "from sandbox import seccomp; seccomp.filter_bpf(True)"
 RUN groupadd --gid 1000 beam && useradd --uid 1000 --gid beam --create-home beam \
     && chown -R beam:beam /opt/code-mixtures
 # Workers, and the synthetic verification sandbox they start, run as this non-root user (SECURITY.md:
 # the sandbox then uses a user namespace where the kernel allows one). Check a worker kernel with
-# `docker run --rm IMAGE python -m pipelines.verify`.
+# `docker run --rm IMAGE python -m sandbox`.
 USER beam
 # The Beam SDK harness is the entrypoint inherited from the base image (/opt/apache/beam/boot).
 
@@ -31,6 +33,8 @@ FROM python:3.11-slim AS trainer
 ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /opt/code-mixtures
 COPY setup.py README.md ./
+COPY sandbox/ sandbox/
+COPY tokens/ tokens/
 COPY pipelines/ pipelines/
 COPY mixer/ mixer/
 COPY trainer/ trainer/

@@ -22,6 +22,8 @@ REQUIRED = [
     "numpy>=2.0",
     "pyyaml>=6.0",
     "matplotlib>=3.9",
+    "detect-secrets>=1.5.0",       # key and password detection plugins (pipelines/redact/credentials.py)
+    "pyahocorasick>=2.1",          # one-pass trigger pre-screen before the secret detectors (pipelines/redact/credentials.py)
 ]
 TRAIN = [
     "jax>=0.6.0",
@@ -33,6 +35,13 @@ TRAIN = [
 ]
 EVAL = [
     "lm-eval>=0.4.13,<0.5",        # lm-evaluation-harness: evals/harness.py registers the model `code-mixtures`
+]
+HF = [                             # python -m evals export and its checks (tests/evals/test_export.py, slow)
+    "transformers>=5.0",
+    "safetensors>=0.4",
+    "torch>=2.4",                  # CPU is enough; the PyPI wheel pulls CUDA libraries
+    "accelerate>=1.0",             # imported by lm_eval --model hf
+    "tokenizers>=0.20",
 ]
 TEST = [
     "pytest>=8.0",
@@ -52,9 +61,10 @@ setuptools.setup(
     version="0.1.0",
     description="Code-aware pre-training data: curate, tokenize, mix, train (arXiv 2408.10914).",
     python_requires=">=3.10",
-    packages=setuptools.find_packages(include=["pipelines*", "tokens*", "mixer*", "trainer*", "evals*"]),
+    packages=setuptools.find_packages(include=["sandbox*", "pipelines*", "tokens*", "mixer*", "trainer*", "evals*"]),
     package_data={"pipelines": ["data/*"], "tokens": ["proto/*"], "evals": ["tasks/*.jsonl"]},
     install_requires=REQUIRED,
     extras_require={"train": TRAIN, "eval": EVAL + TRAIN, "test": TEST + TRAIN + EVAL,
-                    "bench": BENCH + TRAIN + TEST, "all": TRAIN + TEST + BENCH + EVAL},
+                    "bench": BENCH + TRAIN + TEST, "all": TRAIN + TEST + BENCH + EVAL,
+                    "hf": HF + EVAL + TRAIN},
 )

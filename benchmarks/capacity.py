@@ -132,7 +132,9 @@ def plan(results: dict, mfu: float) -> str:
         "paper's MFU by this count | paper's MFU by 6ND (nominal N) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name in ("470m", "2.8b"):
+    from trainer.configs import PRESETS
+
+    for name in [n for n, p in PRESETS.items() if p.paper_chip_hours]:   # sizes the paper gives a cost for
         c = training_cost(name, PRETRAIN_TOKENS, mfu)
         lines.append(f"| {name} | {c['flops_per_token']:.3g} | {c['chip_hours']:,.0f} | {c['paper_chip_hours']:,.0f} "
                      f"| {c['paper_mfu']:.1%} | {c['paper_mfu_6nd']:.1%} |")

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("minhash", "curate_vs_datatrove", "curate_full", "tokenize", "scaling", "records_decode",
+BENCHMARKS = ("minhash", "curate_vs_datatrove", "curate_full", "pii_cost", "tokenize", "scaling", "records_decode",
               "mixer_build", "loader", "trainer")
 PRINT_ONLY = {"records_decode"}   # prints its table, records nothing (no --no-record flag)
 

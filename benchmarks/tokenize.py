@@ -46,6 +46,9 @@ def write_curated(root: str, docs: list[dict], shards: int = 4) -> str:
                                  "text": [d["text"] for d in part],
                                  "meta": [json.dumps(d["meta"], allow_nan=False) for d in part]}),
                        os.path.join(kept, f"part-{s:05d}-of-{shards:05d}.parquet"))
+    from tokens import completion   # what a finished curate run writes last; tokenize requires it
+    completion.write_record(root, "curate", {f"kept/text/part-{s:05d}-of-{shards:05d}.parquet": None
+                                             for s in range(shards)}, {"sources": ["text"], "ok": True})
     return root
 
 

@@ -65,10 +65,10 @@ def run_variant(quick: bool, dtype: str, batch: int, remat: str, mixture: dict, 
     from trainer.step import init_state, make_eval_step, make_train_step
 
     model = model_config(quick, dtype, remat)
-    cfg = TrainConfig(model=model, optim=OptimConfig(warmup_steps=2), mesh=MeshConfig(data=1, fsdp=-1, tensor=1),
+    cfg = TrainConfig(model=model, optim=OptimConfig(), mesh=MeshConfig(data=1, fsdp=-1, tensor=1),
                       global_batch=batch, steps=100)
     mesh = make_mesh(cfg.mesh)
-    schedule = make_schedule(cfg.optim, cfg.steps)
+    schedule = make_schedule(cfg.optim, cfg.steps, {"kind": "cosine", "warmup_steps": 2})
     optimizer = make_optimizer(cfg.optim, schedule)
     state, shardings = init_state(cfg, jax.random.key(0), mesh, optimizer)
     sources = len(mixture["sources"])

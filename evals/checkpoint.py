@@ -4,18 +4,20 @@ Only the parameters are restored (Orbax partial restore of the `state` item): th
 size of the model, are never read. The model config comes from the checkpoint's own meta (the trainer writes
 the resolved TrainConfig there), so a run is evaluated with exactly the shapes it was trained with.
 
-The tokenizer: `tokenizer=PATH` when given; otherwise the run's mixture (recorded in the meta by the trainer)
--> its first source's manifest -> the tokenizer path the tokenize job recorded. Either way its SHA-256 must
-equal the one the mixture was built with, so ids are never decoded with the wrong vocabulary.
+The tokenizer: `tokenizer=PATH` when given; else the run's own copy, RUN/tokenizer.model (trainer/run_files.py),
+so a run copied elsewhere evaluates on its own; else (runs from older trainers) the run's mixture -> its first
+source's manifest -> the tokenizer path the tokenize job recorded. Either way its SHA-256 must equal the one
+the run was trained with (meta, else the mixture), so ids are never decoded with the wrong vocabulary.
 """
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
+from evals.errors import InputError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(InputError):
     """A run directory that cannot be evaluated; the message says what is missing."""
 
 
@@ -86,24 +88,29 @@ def restore_params(directory: str, step: int, cfg) -> Any:
     return restored["params"]
 
 
-def tokenizer_for(meta: dict, tokenizer: str | None = None):
-    """The run's tokenizer (see module docstring), checked against the mixture's SHA-256 when known."""
+def tokenizer_for(meta: dict, tokenizer: str | None = None, workdir: str | None = None):
+    """The run's tokenizer (see module docstring), checked against the SHA-256 the run was trained with."""
+    from tokens import paths
     from tokens.tokenizer import Tokenizer
 
-    expected, path = None, tokenizer
+    expected, path = meta.get("tokenizer_sha256"), tokenizer
+    if path is None and workdir and paths.exists(paths.join(workdir, "tokenizer.model")):
+        path = paths.join(workdir, "tokenizer.model")       # the run's own copy (trainer/run_files.py)
     mixture_path = meta.get("mixture")
-    if mixture_path:
-        from mixer.mixture import load_mixture
-        from tokens.manifest import load_manifest
-        from trainer.data import resolve_manifest
+    if mixture_path and (path is None or expected is None):
+        from mixer.mixture import MixtureError, load_mixture
+        from tokens.manifest import ManifestError, load_manifest
 
-        mixture = load_mixture(mixture_path, check_shards=False)
-        expected = mixture.get("tokenizer_sha256")
-        if path is None:
-            first = mixture["sources"][sorted(mixture["sources"])[0]]
-            mixture_dir = os.path.dirname(mixture_path) if "://" not in mixture_path else None
-            manifest = load_manifest(resolve_manifest(first["manifest"], mixture_dir))
-            path = manifest.tokenizer.get("path")
+        try:
+            mixture = load_mixture(mixture_path, check_shards=False)
+            expected = expected or mixture.get("tokenizer_sha256")
+            if path is None:
+                first = mixture["sources"][sorted(mixture["sources"])[0]]
+                path = load_manifest(first["manifest"]).tokenizer.get("path")
+        except (MixtureError, ManifestError) as e:
+            if path is None:
+                raise CheckpointError(f"the run keeps no tokenizer.model and its mixture is not readable from here "
+                                      f"({e}); pass the tokenizer (--tokenizer PATH/tokenizer.model)") from None
     if not path:
         raise CheckpointError("the checkpoint does not record its mixture (written by an older trainer): "
                               "pass tokenizer=PATH/tokenizer.model")
@@ -121,7 +128,7 @@ def load(workdir: str, tokenizer: str | None = None, step: int | None = None) ->
     """Everything needed to score and generate with the run at `workdir` (RUN, as given to the trainer)."""
     directory, step, meta = read_meta(workdir, step)
     cfg = model_config(meta)
-    tok = tokenizer_for(meta, tokenizer)
+    tok = tokenizer_for(meta, tokenizer, workdir)
     if tok.vocab_size > cfg.vocab_size:
         raise CheckpointError(f"tokenizer vocabulary {tok.vocab_size} > model vocabulary {cfg.vocab_size}")
     return LoadedModel(cfg=cfg, params=restore_params(directory, step, cfg), tokenizer=tok, meta=meta,

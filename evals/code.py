@@ -57,8 +57,11 @@ def mbpp_problem(row: dict) -> CodeProblem:
 
 def load_mbpp(path: str, limit: int | None = None) -> list[CodeProblem]:
     """MBPP rows from a jsonl(.gz), local or gs://; a malformed row is an error naming its line."""
+    from evals.errors import InputError
     from tokens import paths
 
+    if not paths.exists(path):
+        raise InputError(f"--mbpp {path}: no such file (MBPP jsonl(.gz) in its public schema)")
     raw = paths.read_bytes(path)
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
@@ -68,7 +71,7 @@ def load_mbpp(path: str, limit: int | None = None) -> list[CodeProblem]:
             try:
                 out.append(mbpp_problem(json.loads(line)))
             except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{number}: not an MBPP row ({e!r})") from e
+                raise InputError(f"{path}:{number}: not an MBPP row ({e!r})") from e
     return out[:limit]
 
 
@@ -130,7 +133,86 @@ def generate(model, problems: Sequence[CodeProblem], samples: int = 1, temperatu
     return out
 
 
+def benchmark(problem: CodeProblem) -> str:
+    """"mbpp" or "humaneval": the set a problem belongs to (scores are never pooled across sets)."""
+    return "mbpp" if problem.task_id.startswith("mbpp/") else "humaneval"
+
+
+def records(problems: Sequence[CodeProblem], completions: Sequence[Sequence[str]],
+            outcomes: Sequence[Sequence[Outcome]], fits: Sequence[dict] | None = None) -> list[dict]:
+    """One self-contained JSON row per problem: the problem (prompt, tests), how much of the prompt the
+    model saw, every completion with its verdict and the sandbox's reason. `rescore` reads them back."""
+    out = []
+    for i, p in enumerate(problems):
+        row = {"task_id": p.task_id, "benchmark": benchmark(p), "prompt": p.prompt, "test": p.test,
+               "entry_point": p.entry_point, "setup": p.setup, "stop": list(p.stop),
+               **(fits[i] if fits else {}),
+               "completions": list(completions[i]), "passed": [bool(o.passed) for o in outcomes[i]],
+               "reasons": [o.reason for o in outcomes[i]]}
+        out.append(row)
+    return out
+
+
 def evaluate(model, problems: Sequence[CodeProblem], samples: int = 1, temperature: float = 0.0,
              ks: Sequence[int] = (1,), workers: int = 2, max_new_tokens: int = 256, seed: int = 0) -> dict:
+    """{benchmark: score(...) + "prompts_cut": problems whose prompt did not fit, "records": [...]}, one
+    entry per benchmark present in `problems` (HumanEval and MBPP are scored separately)."""
     completions = generate(model, problems, samples, temperature, max_new_tokens=max_new_tokens, seed=seed)
-    return score(problems, execute(problems, completions, workers), ks)
+    fits = model.prompt_fit([p.prompt for p in problems], max_new_tokens)
+    return summarize(records(problems, completions, execute(problems, completions, workers), fits), ks)
+
+
+def summarize(rows: Sequence[dict], ks: Sequence[int] = (1,)) -> dict:
+    """Per benchmark: pass@k over its problems, problems, samples, per_task, prompts_cut, and its rows."""
+    out = {}
+    for name in sorted({r["benchmark"] for r in rows}):
+        mine = [r for r in rows if r["benchmark"] == name]
+        problems = [problem_of(r) for r in mine]
+        outcomes = [[Outcome(ok, reason) for ok, reason in zip(r["passed"], r["reasons"])] for r in mine]
+        result = score(problems, outcomes, ks)
+        result["prompts_cut"] = sum(1 for r in mine if r.get("prompt_tokens_kept", 0) < r.get("prompt_tokens", 0))
+        result["records"] = mine
+        out[name] = result
+    return out
+
+
+def problem_of(row: dict) -> CodeProblem:
+    return CodeProblem(row["task_id"], row["prompt"], row["test"], row.get("reference", ""), tuple(row["stop"]),
+                       entry_point=row.get("entry_point"), setup=row.get("setup") or "")
+
+
+def write_records(path: str, rows: Sequence[dict]) -> str:
+    """JSONL, one problem per line, written atomically (local or gs://)."""
+    from tokens import paths
+
+    body = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in rows)
+    paths.write_atomic(path, body.encode("utf-8"))
+    return path
+
+
+def read_records(path: str) -> list[dict]:
+    """Rows written by write_records; a malformed line is an error naming it."""
+    from evals.errors import InputError
+    from tokens import paths
+
+    if not paths.exists(path):
+        raise InputError(f"{path}: no such completions file")
+    rows = []
+    for number, line in enumerate(paths.read_bytes(path).decode("utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+                problem_of(row), row["completions"]
+            except (ValueError, KeyError, TypeError) as e:
+                raise InputError(f"{path}:{number}: not a completions row ({e!r})") from None
+            rows.append(row)
+    return rows
+
+
+def rescore(rows: Sequence[dict], ks: Sequence[int] = (1,), workers: int = 2) -> dict:
+    """Run saved completions in the sandbox again (new verdicts and reasons) and score them."""
+    problems = [problem_of(r) for r in rows]
+    outcomes = execute(problems, [r["completions"] for r in rows], workers)
+    fresh = [{**r, "passed": [bool(o.passed) for o in outs], "reasons": [o.reason for o in outs]}
+             for r, outs in zip(rows, outcomes)]
+    return summarize(fresh, ks)

@@ -13,9 +13,10 @@ from collections import defaultdict
 
 import numpy as np
 
-HEADLINE = ("nl_reasoning_avg", "knowledge_avg", "code_pass@1")
+HEADLINE = ("nl_reasoning_avg", "knowledge_avg", "code_pass@1", "humaneval_pass@1", "mbpp_pass@1")
 TITLES = {"nl_reasoning_avg": "NL reasoning (avg acc)", "knowledge_avg": "World knowledge (avg EM)",
-          "code_pass@1": "Code pass@1"}
+          "code_pass@1": "Code pass@1 (mean of the sets)", "humaneval_pass@1": "HumanEval pass@1",
+          "mbpp_pass@1": "MBPP pass@1"}
 
 
 def read_rows(output: str) -> list[dict]:
@@ -34,7 +35,7 @@ def read_rows(output: str) -> list[dict]:
 
 def metrics(rows: list[dict]) -> list[str]:
     held = sorted({k for r in rows for k in r if k.startswith("heldout_") and k.count("_") == 1})
-    tasks = sorted({k for r in rows for k in r if k.startswith("task_")})
+    tasks = sorted({k for r in rows for k in r if k.startswith("task_") and "." not in k})   # main metrics
     return [m for m in HEADLINE if any(r.get(m) is not None for r in rows)] + held + tasks
 
 
@@ -48,7 +49,7 @@ def aggregate(rows: list[dict], names: list[str]) -> list[dict]:
         entry = {"recipe": recipe, "code_share": float(members[0]["code_share"]), "seeds": len(members)}
         for name in names:
             values = np.array([m[name] for m in members if isinstance(m.get(name), float)])
-            entry[name] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            entry[name] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else None,
                            len(values)) if len(values) else None
         out.append(entry)
     return sorted(out, key=lambda e: (e["code_share"], e["recipe"]))
@@ -61,7 +62,8 @@ def table(entries: list[dict], names: list[str]) -> str:
         cells = [e["recipe"], f"{e['code_share']:.1f}", str(e["seeds"])]
         for n in names:
             v = e.get(n)
-            cells.append("-" if v is None else f"{v[0]:.4f} ± {v[1]:.4f}")
+            cells.append("-" if v is None else f"{v[0]:.4f} (1 seed, no spread)" if v[1] is None
+                         else f"{v[0]:.4f} ± {v[1]:.4f}")
         lines.append(" | ".join(cells))
     return "\n".join(lines)
 
@@ -83,10 +85,10 @@ def plot(entries: list[dict], names: list[str], path: str, title: str = "") -> s
         other = [e for e in entries if not e["recipe"].startswith("code-") and e.get(name)]
         if sweep:
             ax.errorbar([e["code_share"] for e in sweep], [e[name][0] for e in sweep],
-                        yerr=[e[name][1] for e in sweep], marker="o", capsize=3, color="tab:blue",
+                        yerr=[e[name][1] or 0.0 for e in sweep], marker="o", capsize=3, color="tab:blue",
                         label="code-N sweep")
         for i, e in enumerate(other):
-            ax.errorbar([e["code_share"]], [e[name][0]], yerr=[e[name][1]], marker="s^Dvp"[i % 5], capsize=3,
+            ax.errorbar([e["code_share"]], [e[name][0]], yerr=[e[name][1] or 0.0], marker="s^Dvp"[i % 5], capsize=3,
                         color=f"C{i + 1}", linestyle="none", label=e["recipe"])
         label = TITLES.get(name) or f"held-out loss: {name[len('heldout_'):]} (nats/token)"
         ax.set_title(label, fontsize=10)
@@ -125,5 +127,7 @@ def compare(output: str, say=print) -> dict:
     seeds = sorted({int(r["seed"]) for r in rows})
     path = plot(entries, names, paths.join(output, "compare.png"),
                 f"{output}: {len(rows)} runs, seeds {seeds}; error bars = ±1 std over seeds")
+    if any(v is not None and v[1] is None for e in entries for v in (e.get(n) for n in names)):
+        say("note: a value marked '1 seed' has no spread to show; run more seeds (--seeds) for an error bar")
     say(f"wrote {path}")
     return {"entries": entries, "plot": path}

@@ -11,7 +11,9 @@ entry point), so registration has to happen in the process that runs the harness
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 
 import lm_eval.models  # noqa: F401  (the built-in models' lazy entries: registering ours must not hide them)
 from lm_eval.api.model import LM
@@ -20,6 +22,7 @@ from lm_eval.api.registry import register_model
 from evals.inference import GenerationConfig
 
 MODEL_NAME = "code-mixtures"
+SHIPPED = ("cm_local_reasoning", "cm_local_knowledge")   # evals.local_tasks.SUITES, runnable by name
 DEFAULT_MAX_GEN_TOKS = 256
 
 
@@ -86,10 +89,61 @@ class CodeMixturesLM(LM):
         return out
 
 
+def with_local_suites(argv: list[str], directory: str) -> list[str]:
+    """argv with each shipped suite named in --tasks (cm_local_reasoning, ...) replaced by the path of its
+    task YAML, written under `directory`: lm_eval takes YAML paths as task names, so the suites run by name
+    with or without the user's own --include_path."""
+    from evals import local_tasks
+
+    names = {name for name, _, _ in local_tasks.SUITES.values()}
+    out, written = [], None
+    for i, arg in enumerate(argv):
+        flag, eq, value = arg.partition("=")
+        previous = argv[i - 1] if i else ""
+        if (flag == "--tasks" and eq) or previous == "--tasks":
+            value = value if eq else arg
+            tasks = value.split(",")
+            if names & set(tasks):
+                written = written or {name: os.path.join(directory, f"{name}.yaml")
+                                      for name in local_tasks.write_suites(directory).values()}
+                value = ",".join(written.get(t, t) for t in tasks)
+            arg = f"--tasks={value}" if eq else value
+        out.append(arg)
+    return out
+
+
+def unreachable_dataset(error: BaseException) -> str | None:
+    """A one-line reason when `error` is a dataset the harness could not fetch (offline, no cache), else None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        name = type(error).__name__
+        if isinstance(error, ConnectionError) or name in ("DatasetNotFoundError", "LocalEntryNotFoundError",
+                                                           "OfflineModeIsEnabled"):
+            first = str(error).splitlines()[0] if str(error) else name
+            return (f"a task's dataset is not reachable: {first}. It needs the Hugging Face Hub or a filled "
+                    f"HF_DATASETS_CACHE; offline, run the shipped suites ({', '.join(SHIPPED)}) or tasks over "
+                    "local files (--include_path)")
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """lm_eval's CLI with `code-mixtures` registered (argv as lm_eval takes it)."""
+    """lm_eval's CLI with `code-mixtures` registered (argv as lm_eval takes it); the shipped suites run by
+    name; a dataset that cannot be fetched is one line on stderr and exit status 2, not a traceback."""
     from lm_eval.__main__ import cli_evaluate
 
-    sys.argv = ["lm_eval", *(sys.argv[1:] if argv is None else argv)]
-    cli_evaluate()
+    from evals.errors import InputError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with tempfile.TemporaryDirectory(prefix="cm-suites-") as scratch:
+        sys.argv = ["lm_eval", *with_local_suites(argv, scratch)]
+        try:
+            cli_evaluate()
+        except Exception as e:  # noqa: BLE001 (re-raised unless it is a dataset the user must provide)
+            reason = str(e) if isinstance(e, InputError) else unreachable_dataset(e)
+            if reason is None:
+                raise
+            print(f"python -m evals harness: {reason}", file=sys.stderr)
+            return 2
     return 0

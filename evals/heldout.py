@@ -15,12 +15,15 @@ from typing import Sequence
 import numpy as np
 
 
+MIN_DOCUMENTS = 5   # fewer documents give no interval: a bootstrap over 1-4 units is not a confidence interval
+
+
 @dataclasses.dataclass(frozen=True)
 class SourceLoss:
     source: str
     loss: float              # nats per predicted token
-    ci_low: float
-    ci_high: float
+    ci_low: float | None     # None below MIN_DOCUMENTS documents
+    ci_high: float | None
     documents: int
     tokens: int              # predicted tokens
 
@@ -51,11 +54,11 @@ def document_losses(engine, docs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.
 
 
 def bootstrap_ci(nll: np.ndarray, tokens: np.ndarray, reps: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of sum(nll) / sum(tokens), resampling documents."""
-    if len(nll) < 2:
-        value = float(nll.sum() / max(1, tokens.sum()))
-        return value, value
+                 seed: int = 0) -> tuple[float, float] | tuple[None, None]:
+    """Percentile bootstrap interval of sum(nll) / sum(tokens), resampling documents; (None, None) below
+    MIN_DOCUMENTS documents (say "too few documents", never show a degenerate interval)."""
+    if len(nll) < MIN_DOCUMENTS:
+        return None, None
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(nll), size=(reps, len(nll)))
     ratios = nll[picks].sum(1) / np.maximum(tokens[picks].sum(1), 1)
@@ -70,9 +73,14 @@ def heldout_documents(tokens_root: str, source: str, max_tokens: int | None = No
     from tokens.manifest import load_manifest
     from tokens.source import TokenizedSource
 
-    manifest = load_manifest(paths.join(tokens_root, source, "manifest.json"))
-    if not manifest.heldout:
-        raise ValueError(f"{tokens_root}/{source}: the manifest lists no held-out shards; re-tokenize with "
+    from evals.errors import InputError
+
+    path = paths.join(tokens_root, source, "manifest.json")
+    if not paths.exists(path):
+        raise InputError(f"--data {tokens_root}: no source {source!r} ({path} does not exist)")
+    manifest = load_manifest(path)
+    if not sum(shard.documents for shard in manifest.heldout):
+        raise InputError(f"{tokens_root}/{source}: the manifest lists no held-out documents; re-tokenize with "
                          "pipelines.tokenize --heldout-fraction")
     held = TokenizedSource(manifest.heldout_manifest())
     docs, total = [], 0
@@ -86,14 +94,24 @@ def heldout_documents(tokens_root: str, source: str, max_tokens: int | None = No
 
 def heldout_sources(tokens_root: str) -> list[str]:
     """Sources under TOKENS whose manifests carry a held-out split."""
+    from evals.errors import InputError
     from tokens import paths
     from tokens.manifest import load_manifest
 
-    found = []
+    if not paths.exists(tokens_root):
+        raise InputError(f"--data {tokens_root}: no such directory (a tokenized root, pipelines.tokenize --output)")
+    found, manifests = [], 0
     for name in paths.list_dir(tokens_root):
         path = paths.join(tokens_root, name, "manifest.json")
-        if paths.exists(path) and load_manifest(path).heldout:
-            found.append(name)
+        if paths.exists(path):
+            manifests += 1
+            if sum(shard.documents for shard in load_manifest(path).heldout):   # an empty split says nothing
+                found.append(name)
+    if not found:
+        raise InputError(f"--data {tokens_root}: " + (
+            "no SOURCE/manifest.json under it (a tokenized root, pipelines.tokenize --output, not a mixture)"
+            if not manifests else f"none of its {manifests} manifests lists held-out shards "
+                                  "(pipelines.tokenize --heldout-fraction)"))
     return found
 
 

@@ -8,7 +8,9 @@ segments, so EOS is the only "start of document" signal the vocabulary has.
 
 Generation: prompts are left-padded to a common length (segment 0 = padding, positions restart at 0 at each
 prompt's first token), prefilled in one call, then one token per call through the KV cache
-(trainer.model.KVCache): a step costs one pass over the cache slots, not over the whole prefix. Sampling is
+(trainer.model.KVCache): a step costs one pass over the cache slots, not over the whole prefix. Prompt and
+generation share the trained positions: `Engine.fit` keeps the whole prompt and shortens the generation
+rather than silently cutting the prompt, per request, so a request's budget never depends on its batch. Sampling is
 greedy at temperature 0, else temperature + nucleus (top-p); every request has its own key,
 fold_in(key(seed), request number), so its output does not depend on which batch it landed in.
 
@@ -149,13 +151,16 @@ class Engine:
                                         first_index + start)
         return out
 
-    def decode_slots(self, prompt_len: int, max_new: int) -> tuple[int, int, int]:
-        """(prompt tokens kept, bucketed prompt width, cache slots) within the trained positions."""
+    def fit(self, prompt_len: int, max_new: int) -> tuple[int, int]:
+        """(prompt tokens kept, tokens to generate at most) within the trained positions (seq_len).
+
+        The whole prompt is kept whenever it leaves room for one new token: the generation budget shrinks to
+        seq_len - prompt_len instead of cutting the prompt (a completion of a prompt cut to its last tokens
+        answers a different question). Only a prompt of seq_len tokens or more loses its head: it keeps its
+        last seq_len - 1 tokens and generates one. Callers record `kept` (evals.code does, per problem)."""
         limit = self.cfg.seq_len
-        max_new = max(1, min(max_new, limit - 1))
-        keep = min(prompt_len, limit - max_new)
-        width = _bucket(max(keep, 1), limit)
-        return keep, width, width + max_new
+        kept = min(max(int(prompt_len), 1), limit - 1)
+        return kept, max(1, min(int(max_new), limit - kept))
 
     def _generate_batch(self, prompts, gen: GenerationConfig, stop_check, first_index: int) -> list[list[int]]:
         import jax
@@ -164,12 +169,14 @@ class Engine:
         from trainer.model import KVCache
 
         b = self.batch_size
-        keep, width, slots = self.decode_slots(max(len(p) for p in prompts), gen.max_new_tokens)
-        max_new = slots - width
+        plans = [self.fit(len(p), gen.max_new_tokens) for p in prompts]   # per row: batch-independent
+        width = _bucket(max(kept for kept, _ in plans), self.cfg.seq_len)
+        max_new = max(budget for _, budget in plans)
+        slots = width + max_new
         tokens, segments = np.full((b, width), self.pad_id, np.int32), np.zeros((b, width), np.int32)
         positions, lengths = np.zeros((b, width), np.int32), np.zeros(b, np.int32)
-        for r, prompt in enumerate(prompts):
-            ids = (list(prompt) or [self.eos_id])[-keep:]
+        for r, (prompt, (kept, _)) in enumerate(zip(prompts, plans)):
+            ids = (list(prompt) or [self.eos_id])[-kept:]
             n = len(ids)
             tokens[r, width - n:], segments[r, width - n:], positions[r, width - n:] = ids, 1, np.arange(n)
             lengths[r] = n
@@ -189,7 +196,7 @@ class Engine:
                     done[r] = True
                     continue
                 generated[r].append(int(token_B[r]))
-                if stop_check is not None and stop_check(generated[r]):
+                if len(generated[r]) >= plans[r][1] or (stop_check is not None and stop_check(generated[r])):
                     done[r] = True
             if done.all() or t == max_new - 1:
                 break

@@ -53,6 +53,15 @@ class TextModel:
             totals[owner] += logprob
         return totals
 
+    def prompt_fit(self, prompts: Sequence[str], max_new_tokens: int) -> list[dict]:
+        """Per prompt: its tokens, the tokens generation keeps of it and the new-token budget (Engine.fit)."""
+        out = []
+        for prompt in prompts:
+            n = len(self.tokenizer.encode(prompt))
+            kept, budget = self.engine.fit(n, max_new_tokens)
+            out.append({"prompt_tokens": n, "prompt_tokens_kept": min(n, kept), "max_new_tokens": budget})
+        return out
+
     def generate(self, prompts: Sequence[str], gen: GenerationConfig) -> list[str]:
         """Continuations of `prompts`, cut before the first stop string (which is not included)."""
         tok, stops = self.tokenizer, tuple(s for s in gen.stop if s)

@@ -38,8 +38,27 @@ def main_metric(metrics: dict) -> float | None:
     return None
 
 
-def run_harness(model, tasks: Sequence[str], include_path: str | None, scratch: str) -> dict[str, float]:
-    """{task: main metric} from lm_eval.simple_evaluate on an already loaded model."""
+def task_columns(results: dict, say=print) -> dict[str, float | None]:
+    """Result columns from lm_eval's `results`: task_<task> = the main metric (METRIC_PREFERENCE; what the
+    category averages use) and task_<task>.<metric>[_<filter>] for every number the task reports (stderrs
+    included). A task without a main metric (perplexity-only, say) gets None there and a warning."""
+    row: dict[str, float | None] = {}
+    for task, metrics in results.items():
+        main = main_metric(metrics)
+        row[f"task_{task}"] = main
+        if main is None:
+            say(f"warning: task {task} reports none of {', '.join(METRIC_PREFERENCE)}: task_{task} is empty, "
+                f"its metrics are in the task_{task}.* columns")
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                metric, _, filt = key.partition(",")
+                name = metric if filt in ("", "none") else f"{metric}_{filt}"
+                row[f"task_{task}.{name}"] = float(value)
+    return row
+
+
+def run_harness(model, tasks: Sequence[str], include_path: str | None, scratch: str) -> dict[str, dict]:
+    """{task: lm_eval's metrics dict} from lm_eval.simple_evaluate on an already loaded model."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -51,7 +70,7 @@ def run_harness(model, tasks: Sequence[str], include_path: str | None, scratch: 
     names = list(tasks) or [name for name, _, _ in local_tasks.SUITES.values()]
     out = lm_eval.simple_evaluate(model=CodeMixturesLM(text_model=model), tasks=names,
                                   task_manager=TaskManager(include_path=paths), log_samples=False)
-    return {task: main_metric(metrics) for task, metrics in out["results"].items()}
+    return out["results"]
 
 
 def evaluate_run(workdir: str, opts: EvalOptions, scratch: str) -> dict:
@@ -68,22 +87,26 @@ def evaluate_run(workdir: str, opts: EvalOptions, scratch: str) -> dict:
     row: dict = {"checkpoint": workdir, "step": loaded.step, "tokens_seen": loaded.meta.get("tokens_seen")}
     for r in heldout.evaluate(model.engine, opts.data, max_tokens=opts.heldout_tokens):
         row.update({f"heldout_{r.source}": r.loss, f"heldout_{r.source}_ci_low": r.ci_low,
-                    f"heldout_{r.source}_ci_high": r.ci_high, f"heldout_{r.source}_tokens": r.tokens})
-    scores = run_harness(model, opts.tasks, opts.include_path, scratch)
-    row.update({f"task_{t}": v for t, v in scores.items()})
+                    f"heldout_{r.source}_ci_high": r.ci_high, f"heldout_{r.source}_tokens": r.tokens,
+                    f"heldout_{r.source}_documents": r.documents})
+    columns = task_columns(run_harness(model, opts.tasks, opts.include_path, scratch))
+    row.update(columns)
+    scores = {key[len("task_"):]: v for key, v in columns.items() if "." not in key}
     for name, members in (("nl_reasoning_avg", REASONING_TASKS), ("knowledge_avg", KNOWLEDGE_TASKS)):
         values = [v for t, v in scores.items() if t in members and v is not None]
         row[name] = float(np.mean(values)) if values else None
     passes = []
     if opts.humaneval_limit != 0:
         result = code.evaluate(model, code.load_humaneval(opts.humaneval_limit), workers=opts.workers,
-                               max_new_tokens=opts.max_new_tokens)
-        row.update({"humaneval_pass@1": result["pass@1"], "humaneval_problems": result["problems"]})
+                               max_new_tokens=opts.max_new_tokens)["humaneval"]
+        row.update({"humaneval_pass@1": result["pass@1"], "humaneval_problems": result["problems"],
+                    "humaneval_prompts_cut": result["prompts_cut"]})
         passes.append(result["pass@1"])
     if opts.mbpp:
         result = code.evaluate(model, code.load_mbpp(opts.mbpp), workers=opts.workers,
-                               max_new_tokens=opts.max_new_tokens)
-        row.update({"mbpp_pass@1": result["pass@1"], "mbpp_problems": result["problems"]})
+                               max_new_tokens=opts.max_new_tokens)["mbpp"]
+        row.update({"mbpp_pass@1": result["pass@1"], "mbpp_problems": result["problems"],
+                    "mbpp_prompts_cut": result["prompts_cut"]})
         passes.append(result["pass@1"])
     row["code_pass@1"] = float(np.mean(passes)) if passes else None
     row["eval_wall_s"] = round(time.time() - start, 1)

@@ -23,7 +23,6 @@ from typing import Callable
 
 from evals.run_eval import EvalOptions, evaluate_run, write_json
 
-CODE_FAMILY = ("code", "markup", "synthetic", "commits", "notebooks", "stackexchange")   # the code side of mixer/shares.py
 RESULTS = "results.csv"
 
 
@@ -48,44 +47,54 @@ def run_dir(opts: SweepOptions, recipe: str, seed: int) -> str:
 
 
 def seq_len(opts: SweepOptions) -> int:
+    """The length the sweep builds its mixtures at: the trainer preset's (with --set overrides). The mixture
+    then owns it: the trainer packs rows of the mixture's seq_len."""
     from trainer.configs import get_config
 
     return get_config(opts.config, **dict(opts.overrides)).model.seq_len
 
 
-def mixer_argv(opts: SweepOptions, recipe: str, seed: int) -> list[str]:
+def mix_dir(opts: SweepOptions, recipe: str, seed: int) -> str:
     from tokens import paths
 
+    return paths.join(run_dir(opts, recipe, seed), "mix")
+
+
+def mixer_argv(opts: SweepOptions, recipe: str, seed: int) -> list[str]:
+    """The `python -m mixer` command line equivalent to `build` (printed by --launch-only)."""
     return ["build", "--preset", recipe, "--data", opts.data, "--tokens", str(opts.tokens), "--seq-len",
-            str(seq_len(opts)), "--seed", str(seed), "--output", paths.join(run_dir(opts, recipe, seed), "mix")]
+            str(seq_len(opts)), "--seed", str(seed), "--output", mix_dir(opts, recipe, seed)]
 
 
 def stages(mix_dir: str) -> list[dict]:
     """[{name, mixture}] in training order, for a multi-stage recipe.json or a single mixture.json."""
-    from tokens import paths
+    from mixer import api
 
-    recipe = paths.join(mix_dir, "recipe.json")
-    if paths.exists(recipe):
-        with paths.open_read(recipe) as f:
-            plan = json.loads(f.read())
-        return [{"name": s["name"], "mixture": paths.join(mix_dir, s["mixture"])} for s in plan["stages"]]
-    return [{"name": "pretrain", "mixture": paths.join(mix_dir, "mixture.json")}]
+    return [{"name": name, "mixture": path} for name, path in api.stage_paths(api.recipe_path(mix_dir))]
 
 
 def code_share(mixtures: list[dict]) -> float:
-    """Percent of the recipe's tokens (all stages) drawn from code-family sources."""
+    """Percent of the recipe's tokens (all stages) drawn from code-side sources (roles in tokens/sources.py)."""
+    from tokens.sources import code_side
+
+    code_family = set(code_side())
     total = sum(int(s["target_tokens"]) for m in mixtures for s in m["sources"].values())
-    code = sum(int(s["target_tokens"]) for m in mixtures for name, s in m["sources"].items() if name in CODE_FAMILY)
+    code = sum(int(s["target_tokens"]) for m in mixtures for name, s in m["sources"].items() if name in code_family)
     return 100.0 * code / max(1, total)
 
 
 def build(opts: SweepOptions, recipe: str, seed: int) -> list[dict]:
-    from mixer.cli import main as mixer_main
+    """Build the preset's recipe under the run's mix/ through the mixer's library API."""
+    from mixer import api
 
-    argv = mixer_argv(opts, recipe, seed)
-    if mixer_main(argv) != 0:
-        raise RuntimeError(f"python -m mixer {shlex.join(argv)} failed (message above)")
-    return stages(argv[-1])
+    requests, name, description = api.preset_requests(recipe, opts.tokens, seed)
+    options = api.BuildOptions(data=opts.data, seq_len=seq_len(opts),
+                               command="python -m mixer " + shlex.join(mixer_argv(opts, recipe, seed)))
+    built = api.build_recipe(requests, options, name, description, output=mix_dir(opts, recipe, seed))
+    for m in built.mixtures:
+        for warning in m["warnings"]:
+            print(f"WARNING: {warning}")
+    return stages(mix_dir(opts, recipe, seed))
 
 
 def train_stages(opts: SweepOptions, recipe: str, seed: int, plan: list[dict], log: Callable) -> str:
@@ -150,7 +159,7 @@ def stage_names(recipe: str) -> list[str]:
     from mixer.presets import PRESETS
 
     preset = PRESETS[recipe]
-    return [s.name for s in preset.stages] if len(preset.stages) > 1 else ["pretrain"]
+    return [s.name for s in preset.stages] if len(preset.stages) > 1 else [preset.stages[0].stage]
 
 
 def collect(output: str) -> list[dict]:

@@ -12,7 +12,7 @@ from mixer import mixture as mixture_lib
 from mixer.budget import format_tokens
 from mixer.shares import MixSpec, PlanError, allocate, float_weights, resolve_shares
 from mixer.presets import schedule_for
-from tokens import paths
+from tokens import completion, paths
 from tokens.manifest import fingerprint
 
 REPEAT_WARNING_EPOCHS = 4.0   # data-constrained scaling (Muennighoff et al. 2023): returns fade past ~4 epochs
@@ -61,6 +61,12 @@ def load_manifests(data: str, sources: list[str]) -> dict:
             raise BuildError(f"source {source!r}: {e}") from None
         if found[source].source != source:
             raise BuildError(f"{path}: manifest says source {found[source].source!r}, directory says {source!r}")
+        gaps = completion.manifest_gaps(found[source])
+        if gaps:
+            more = f" and {len(gaps) - 3} more" if len(gaps) > 3 else ""
+            raise BuildError(f"{path} does not cover its shards: {', '.join(gaps[:3])}{more}; rerun "
+                             f"pipelines.tokenize for {source!r} (a tokenize run killed or still running leaves "
+                             "no manifest; a manifest whose shards are gone cannot be mixed)")
     return found
 
 
@@ -116,7 +122,11 @@ def build_stage(request: StageRequest, manifests: Mapping, options: BuildOptions
             "tokenizer_sha256": first.tokenizer_sha256, "vocab_size": first.vocab_size,
             "command": options.command, "max_epochs": options.max_epochs, "warnings": warnings,
             "sources": sources}
-    return mixture_lib.validate_mixture(body, f"<{request.name}>")
+    mixture_lib.validate_mixture(body, f"<{request.name}>")
+    problems = mixture_lib.budget_problems(body)
+    if problems:   # allocate() guarantees this; a failure here is a bug, never a mixture to publish
+        raise BuildError(f"{request.name}: " + "; ".join(problems))
+    return body
 
 
 def build_all(requests: list[StageRequest], options: BuildOptions) -> list[dict]:

@@ -1,4 +1,6 @@
-"""`python -m mixer build|inspect|sample`: token-budgeted mixtures from manifests (the mix stage of the README's flow)."""
+"""`python -m mixer build|inspect|sample`: token-budgeted mixtures from manifests.
+
+A thin layer: flags -> mixer/api.py (build a recipe, load its stages, check them) -> printed tables."""
 from __future__ import annotations
 
 import argparse
@@ -6,13 +8,14 @@ import json
 import shlex
 import sys
 
+from mixer import api
 from mixer import mixture as mixture_lib
 from mixer.budget import parse_tokens
-from mixer.build import BuildError, BuildOptions, StageRequest, build_all, recipe
+from mixer.build import BuildError, BuildOptions, StageRequest
 from mixer.shares import MixSpec, PlanError, parse_weights
 from mixer.presets import PRESETS
-from tokens import paths
-from tokens.flags import finite_float, positive_int
+from tokens import sources as tags
+from tokens.flags import StrictArgumentParser, finite_float, positive_int
 
 DEFAULT_TOKENS = {"pretrain": "200B", "continue": "200B", "cooldown": "40B"}
 
@@ -34,8 +37,9 @@ def _build_parser(sub) -> None:
     p.add_argument("--markup", type=finite_float, default=0.0, metavar="M",
                    help="percent of the code share taken from web code for `markup` (default 0)")
     p.add_argument("--adjacent", type=finite_float, default=0.0, metavar="A",
-                   help="percent of the code share taken from web code for commits/notebooks/stackexchange, "
-                   "split by their available tokens (default 0)")
+                   help="percent of the code share taken from web code for the code-adjacent sources ("
+                   + "/".join(tags.with_role(tags.ADJACENT)) + "; tokens/sources.py), split by their available "
+                   "tokens (default 0)")
     p.add_argument("--data", required=True, metavar="TOKENS",
                    help="tokenized root holding <source>/manifest.json (local or gs://)")
     p.add_argument("--tokens", metavar="N", help="token budget with K/M/B/T decimal suffix (200B = 200e9). "
@@ -73,17 +77,8 @@ def _requests(args) -> tuple[list[StageRequest], str, str]:
                 raise PlanError(f"--{flag} does not combine with --preset (presets fix their shares)")
         if args.stage or args.init_from:
             raise PlanError("--stage/--init-from do not combine with --preset (the preset fixes its stages)")
-        preset = PRESETS[args.preset]
-        name = args.name or preset.name
-        budgets = preset.budgets(parse_tokens(args.tokens) if args.tokens else None)
-        multi = len(preset.stages) > 1
-        requests, previous = [], None
-        for i, (stage, tokens) in enumerate(zip(preset.stages, budgets)):
-            requests.append(StageRequest(name=f"{name}-{stage.name}" if multi else name, stage=stage.stage,
-                                         tokens=tokens, spec=stage.spec, init_from=previous,
-                                         seed=args.seed + i, stage_dir=stage.name if multi else ""))
-            previous = stage.name
-        return requests, name, preset.description
+        return api.preset_requests(args.preset, parse_tokens(args.tokens) if args.tokens else None, args.seed,
+                                   args.name)
     if args.weights and (args.synth or args.markup or args.adjacent):
         raise PlanError("--synth/--markup/--adjacent apply to --code; with --weights give every source directly")
     spec = MixSpec(weights=parse_weights(args.weights)) if args.weights else \
@@ -96,48 +91,37 @@ def _requests(args) -> tuple[list[StageRequest], str, str]:
 
 
 def run_build(args, argv: list[str]) -> int:
-    from mixer.inspect import format_table
+    from mixer.display import format_table
 
     command = "python -m mixer " + shlex.join(argv)
     try:
         requests, name, description = _requests(args)
-        if args.seq_len <= 0 or args.max_epochs <= 0:
-            raise PlanError("--seq-len and --max-epochs must be positive")
         options = BuildOptions(data=args.data, seq_len=args.seq_len, max_epochs=args.max_epochs,
                                allow_repeat=args.allow_repeat, command=command)
-        mixtures = build_all(requests, options)
+        built = api.build_recipe(requests, options, name, description, output=args.output)
     except (PlanError, BuildError, ValueError) as e:
         print(f"mixer build: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:   # every stage's files or none: api.build_recipe writes them together
+        print(f"mixer build: error: {e}; nothing under {args.output} was changed", file=sys.stderr)
+        return 1
     table_out = sys.stdout if args.output else sys.stderr
-    for m in mixtures:
+    for m in built.mixtures:
         print(format_table(m), file=table_out)
         print(file=table_out)
         for warning in m["warnings"]:
             print(f"WARNING: {warning}", file=sys.stderr)
-    multi = len(mixtures) > 1
-    plan = recipe(name, requests, mixtures, command, description) if multi else None
     if not args.output:
-        print(json.dumps({"recipe": plan, "stages": mixtures} if multi else mixtures[0], indent=2, sort_keys=True,
-                         allow_nan=False))
+        print(json.dumps({"recipe": built.plan, "stages": list(built.mixtures)} if built.plan else built.mixtures[0],
+                         indent=2, sort_keys=True, allow_nan=False))
         return 0
-    files: dict[str, bytes] = {}
-    for r, m in zip(requests, mixtures):
-        files.update(mixture_lib.mixture_files(paths.join(args.output, r.stage_dir) if multi else args.output, m))
-    path = paths.join(args.output, mixture_lib.RECIPE_NAME if multi else mixture_lib.MIXTURE_NAME)
-    if multi:
-        files[path] = mixture_lib.to_json(plan).encode("utf-8")
-    try:   # every stage's files or none: a full disk never leaves a recipe with some stages rebuilt
-        paths.write_all_atomic(files)
-    except OSError as e:
-        print(f"mixer build: error: {e}; nothing under {args.output} was changed", file=sys.stderr)
-        return 1
-    print(f"wrote {path}")
+    print(f"wrote {built.path}")
     return 0
 
 
 def run_inspect(args) -> int:
-    from mixer.inspect import check_mixture, format_table, load_stages, plot_stages, unverifiable
+    from mixer.api import check_mixture, load_stages, unverifiable
+    from mixer.display import format_table, plot_stages
 
     try:
         stages = load_stages(args.mixture, check_shards=False)
@@ -181,7 +165,7 @@ def run_sample(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m mixer", description=__doc__)
+    parser = StrictArgumentParser(prog="python -m mixer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _build_parser(sub)
     p = sub.add_parser("inspect", help="print a mixture's table; --check verifies shards; --plot draws it")

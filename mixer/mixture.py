@@ -8,6 +8,12 @@ tokenizer); the trainer and `mixer inspect --check` refuse data whose manifest n
 validates everything the trainer relies on, so a hand-edited or stale mixture fails here
 with a message naming the file and field instead of deep inside a training run.
 MaxText's mixture file ({name: {"path": glob, "weight": w}}) is derived from it.
+
+Locations: `mixer build` records a local manifest and its shards relative to the mixture file's directory
+("../tokens/code/manifest.json"), and `load_mixture` resolves relative paths against that directory, so a
+mixture keeps working from any working directory and after its folder (mixture and tokens together) is
+copied elsewhere or to gs://. A relative path that exists only from the working directory (mixtures written
+before this rule) is still honoured.
 """
 from __future__ import annotations
 
@@ -28,6 +34,9 @@ RECIPE_NAME = "recipe.json"
 STAGES = ("pretrain", "continue", "cooldown")
 SCHEDULES = ("cosine", "linear")
 WEIGHT_TOLERANCE = 1e-9
+# The largest budget a mixture may state: 1e15 tokens, ~300x the largest public code-model runs (a few T).
+# A larger count is a typo or an edit (1e30 trains "forever" with a schedule of nonsense steps).
+MAX_TOTAL_TOKENS = 10**15
 SHARD_GLOB = "part-*.array_record"
 
 
@@ -103,6 +112,9 @@ def validate_mixture(body: Any, where: str = "<mixture>", check_shards: bool = F
     for key in ("total_tokens", "seq_len", "vocab_size"):
         if _field(body, key, int, where) <= 0:
             raise MixtureError(f"{where}: {key} must be > 0")
+    if body["total_tokens"] > MAX_TOTAL_TOKENS:
+        raise MixtureError(f"{where}: total_tokens {body['total_tokens']:.3g} is over {MAX_TOTAL_TOKENS:.0e} "
+                           "(a typo? budgets are counts of tokens: 200B = 2e11)")
     _field(body, "seed", int, where)
     _field(body, "tokenizer_sha256", str, where)
     _field(body, "command", str, where)
@@ -128,6 +140,23 @@ def validate_mixture(body: Any, where: str = "<mixture>", check_shards: bool = F
     return body
 
 
+def budget_problems(mixture: dict) -> list[str]:
+    """Targets that disagree with the weights and the total (a hand-edited mixture.json; [] = consistent).
+
+    mixer build allocates total_tokens by weight (largest remainder), so each target is within one token of
+    weight x total and the targets sum to the total."""
+    total, problems = mixture["total_tokens"], []
+    targets = {name: e["target_tokens"] for name, e in mixture["sources"].items()}
+    if sum(targets.values()) != total:
+        problems.append(f"targets sum to {sum(targets.values())} tokens, total_tokens is {total}")
+    for name, entry in sorted(mixture["sources"].items()):
+        expected = float(entry["weight"]) * total
+        if abs(entry["target_tokens"] - expected) > 1 + WEIGHT_TOLERANCE * total:
+            problems.append(f"{name}: target_tokens {entry['target_tokens']} but weight {entry['weight']:.6g} x "
+                            f"total {total} = {expected:.0f}")
+    return problems
+
+
 def missing_shards(mixture: dict) -> list[str]:
     """Shard paths named by the mixture that do not exist (one listing per directory on gs://)."""
     missing = []
@@ -146,6 +175,53 @@ def missing_shards(mixture: dict) -> list[str]:
     return missing
 
 
+def _against(base: str, relative: str) -> str:
+    """`relative` joined to directory `base` with '..' folded (local or gs://)."""
+    if paths.is_remote(base):
+        scheme, rest = base.split("://", 1)
+        return f"{scheme}://" + posixpath.normpath(posixpath.join(rest, relative))
+    return os.path.normpath(os.path.join(base, relative))
+
+
+def resolve_locations(body: Any, mixture_path: str) -> Any:
+    """`body` with every relative manifest and shard path resolved against the mixture file's directory."""
+    if not isinstance(body, dict) or not isinstance(body.get("sources"), dict):
+        return body
+    base = paths.dirname(mixture_path) or "."
+
+    def resolve(value):
+        if not isinstance(value, str) or not value or "://" in value or os.path.isabs(value):
+            return value
+        here = _against(base, value)
+        if paths.is_remote(here) or os.path.exists(here) or not os.path.exists(value):
+            return here
+        return value   # written relative to the working directory by an older mixer
+
+    sources = {}
+    for name, entry in body["sources"].items():
+        if isinstance(entry, dict):
+            entry = dict(entry)
+            if "manifest" in entry:
+                entry["manifest"] = resolve(entry["manifest"])
+            if isinstance(entry.get("shards"), list):
+                entry["shards"] = [resolve(s) for s in entry["shards"]]
+        sources[name] = entry
+    return {**body, "sources": sources}
+
+
+def relative_locations(mixture: dict, directory: str) -> dict:
+    """The mixture as written to DIRECTORY: local manifest and shard paths relative to it (both local)."""
+    if paths.is_remote(directory):
+        return mixture
+    here = os.path.abspath(directory)
+
+    def rel(value: str) -> str:
+        return value if "://" in value else os.path.relpath(os.path.abspath(value), here)
+
+    return {**mixture, "sources": {name: {**e, "manifest": rel(e["manifest"]), "shards": [rel(s) for s in e["shards"]]}
+                                   for name, e in mixture["sources"].items()}}
+
+
 def load_mixture(path: str, check_shards: bool = True) -> dict:
     """Read and validate a mixture.json (local or gs://); shard existence is checked by default."""
     try:
@@ -156,7 +232,7 @@ def load_mixture(path: str, check_shards: bool = True) -> dict:
         body = json.loads(text, parse_constant=reject_json_constant)
     except (json.JSONDecodeError, ValueError) as e:
         raise MixtureError(f"{path}: not valid JSON ({e})") from None
-    return validate_mixture(body, path, check_shards=check_shards)
+    return validate_mixture(resolve_locations(body, path), path, check_shards=check_shards)
 
 
 
@@ -200,7 +276,7 @@ def mixture_files(directory: str, mixture: dict) -> dict[str, bytes]:
     """Validated: DIR/maxtext_mixture.json, then DIR/mixture.json (the file readers look for, last)."""
     validate_mixture(mixture, "<mixture being written>")
     return {paths.join(directory, MAXTEXT_NAME): to_json(maxtext_mixture(mixture)).encode("utf-8"),
-            paths.join(directory, MIXTURE_NAME): to_json(mixture).encode("utf-8")}
+            paths.join(directory, MIXTURE_NAME): to_json(relative_locations(mixture, directory)).encode("utf-8")}
 
 
 def write_mixture(directory: str, mixture: dict) -> str:

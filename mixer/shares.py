@@ -3,8 +3,10 @@
 `--code P`: P% of the budget is code, `text` gets the rest. `--synth S`, `--markup M` and
 `--adjacent A` are percentages *of the code share* taken away from web code (`code`), as in
 the paper's quality ablations. So `--code 25 --synth 10` is text 75%, code 22.5%,
-synthetic 2.5%. The adjacent share splits over commits, notebooks and StackExchange in
-proportion to their available tokens (the paper does not give the split of its 21.4B);
+synthetic 2.5%. Which tags take each part is their role (tokens/sources.py). The adjacent share
+splits over the code-adjacent tags (commits, notebooks, StackExchange) in proportion to their
+available tokens (the paper does not give the split of its 21.4B), and so does any other role
+that has more than one tag;
 `--weights source=x,...` takes full control instead (values are relative and normalised).
 Arithmetic is exact (fractions) so shares sum to 1 and 25/10 gives exactly 22.5/2.5.
 """
@@ -14,7 +16,7 @@ import dataclasses
 from fractions import Fraction
 from typing import Mapping
 
-ADJACENT = ("commits", "notebooks", "stackexchange")
+from tokens import sources as tags
 
 
 class PlanError(ValueError):
@@ -38,7 +40,7 @@ class MixSpec:
         """Sources whose manifests the build must look at (some may end up with share 0)."""
         if self.weights:
             return tuple(name for name, _ in self.weights)
-        return ("text", "code", "synthetic", "markup") + ADJACENT
+        return tags.with_role(tags.TEXT, tags.CODE, tags.SYNTHETIC, tags.MARKUP, tags.ADJACENT)
 
 
 def parse_weights(text: str) -> tuple[tuple[str, float], ...]:
@@ -87,17 +89,28 @@ def resolve_shares(spec: MixSpec, available: Mapping[str, int]) -> dict[str, Fra
     if taken > 1:
         raise PlanError(f"--synth {spec.synth} + --markup {spec.markup} + --adjacent {spec.adjacent} = "
                         f"{float(taken * 100):g}% of the code share: over 100%")
-    shares = {"text": 1 - code, "code": code * (1 - taken), "synthetic": code * synth,
-              "markup": code * markup}
-    if adjacent and code:
-        present = {name: available.get(name, 0) for name in ADJACENT if available.get(name, 0) > 0}
-        if not present:
-            raise PlanError(f"--adjacent {spec.adjacent} needs at least one of {', '.join(ADJACENT)} "
-                            "with tokens; none has a manifest under --data")
-        pool = sum(present.values())
-        for name, tokens in present.items():
-            shares[name] = code * adjacent * Fraction(tokens, pool)
+    by_role = {tags.TEXT: (1 - code, "--code"), tags.CODE: (code * (1 - taken), "--code"),
+               tags.SYNTHETIC: (code * synth, "--synth"), tags.MARKUP: (code * markup, "--markup"),
+               tags.ADJACENT: (code * adjacent, "--adjacent")}
+    shares: dict[str, Fraction] = {}
+    for role, (share, flag) in by_role.items():
+        if share > 0:
+            shares.update(_split(role, share, available, f"{flag} {getattr(spec, flag[2:])}"))
     return {name: share for name, share in shares.items() if share > 0}
+
+
+def _split(role: str, share: Fraction, available: Mapping[str, int], flag: str) -> dict[str, Fraction]:
+    """A role's share over its tags: all of it to a role's only tag (code-adjacent always splits), else in
+    proportion to each tag's available tokens."""
+    names = tags.with_role(role)
+    if len(names) == 1 and role != tags.ADJACENT:
+        return {names[0]: share}
+    present = {name: available.get(name, 0) for name in names if available.get(name, 0) > 0}
+    if not present:
+        raise PlanError(f"{flag} needs at least one of {', '.join(names)} with tokens; none has a manifest "
+                        "under --data")
+    pool = sum(present.values())
+    return {name: share * Fraction(tokens, pool) for name, tokens in present.items()}
 
 
 def allocate(total: int, shares: Mapping[str, Fraction]) -> dict[str, int]:

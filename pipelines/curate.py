@@ -1,6 +1,6 @@
 """`python -m pipelines.curate`: raw families -> filtered, verified, decontaminated, deduplicated Parquet.
 
-Per family:  Read <family> -> Count <family> input -> Filter <family>
+Per family:  Read <family> -> Count <family> input -> Filter <family> [-> Redact <family>]
              [-> Verify synthetic] -> Decontaminate <family>
 then over all families:  Exact dedup -> Near dedup -> per source
              Count kept <source> -> Write kept <source> / Write rejected <source>.
@@ -12,6 +12,7 @@ breaks in = kept + rejected + duplicates + errors. Same code on DirectRunner and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -25,33 +26,30 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 
-from pipelines import beam_files, dry_run, sinks
+from pipelines import beam_files, dry_run, redact, sinks
+from tokens import paths
 from pipelines.curate_outputs import finish_report, remove_stale_shards
+from pipelines.options import split_args
 from pipelines.report import funnel
 from pipelines.filters import decontaminate
 from pipelines.filters.decontaminate import DecontamConfig
 from pipelines.dedup.transforms import ExactDedup, NearDedup
 from pipelines.document import Document, Rejected
-from pipelines.filters import FilterConfig, filters_for
+from pipelines.filters import FilterConfig
 from pipelines.dedup.minhash import MinHashConfig
+from pipelines.redact.step import Redact
 from pipelines.report.progress import LogProgress, show_progress
-from pipelines.sources import ReadLimits
+from pipelines.sources import FAMILIES, ReadLimits, family_tags
 from pipelines.sources.fields import FieldMap
 from pipelines.steps import NAMESPACE, REJECTED, ApplyChecks, is_error
 from pipelines.verify.synthetic import VerifyConfig
-from tokens import paths
-from tokens.flags import finite_float
+from sandbox.execution import SandboxMode
+from tokens import run_lock
+from tokens.flags import StrictArgumentParser, finite_float
 
 # ReadLimits fields the job never applies: Posts.xml is read by byte ranges (any size); the cap is
 # for the in-memory reader (`python -m pipelines.sources`, parse_file).
 IN_MEMORY_ONLY = ("max_xml_bytes",)
-
-# Source tags each family can produce (a reader emitting another tag is an error record).
-FAMILY_SOURCES: dict[str, tuple[str, ...]] = {
-    "stack": ("code", "markup"), "slimpajama": ("text",), "commits": ("commits",),
-    "notebooks": ("notebooks",), "stackexchange": ("stackexchange",), "synthetic": ("synthetic",),
-    "math": ("math",), "instruct": ("instruct",),
-}
 
 
 def _pa_schemas():
@@ -74,6 +72,7 @@ class CurateConfig:
     num_shards: int = 1              # Parquet shards per source and output (0: runner decides)
     read_limits: ReadLimits = ReadLimits()   # decompressed bytes / characters caps per file and doc
     fields: FieldMap = FieldMap()            # --field/--fields: reader field -> export column, per family
+    pii: redact.PiiConfig = redact.PiiConfig()   # --pii: e-mails, IPs, keys, passwords (pipelines/redact)
 
 
 # ---------------------------------------------------------------- check factories (run on workers)
@@ -84,19 +83,10 @@ def decontam_checks(cfg: DecontamConfig, source: str):
     return [functools.partial(contamination_reason, index=cached_index(cfg))]
 
 
-def verify_checks(cfg: VerifyConfig, source: str):
-    """Execution check for synthetic problems; other sources have nothing to run. Fails closed: a strict
-    sandbox missing a layer on this worker rejects each problem `sandbox_unavailable`, never keeps it."""
-    if source != "synthetic":
-        return []
-    from pipelines.verify.sandbox import log_best_effort
-    from pipelines.verify.synthetic import verification_reason
-    log_best_effort(cfg.sandbox, logging.getLogger("pipelines.verify"))
-    return [functools.partial(verification_reason, cfg=cfg)]
-
-
-def filter_checks(cfg: FilterConfig, source: str):
-    return filters_for(source, cfg)
+def filter_checks(cfg: FilterConfig, chains: dict, source: str):
+    """The filter chain the source's family declares (pipelines/sources/__init__.py); `chains` is taken from
+    the registry when the pipeline is built, so workers need no registry of their own."""
+    return chains[source](cfg)
 
 
 # ---------------------------------------------------------------- small DoFns
@@ -105,7 +95,7 @@ class _CountInputFn(beam.DoFn):
     """Count every record a reader produced; split Documents from read-stage Rejected."""
 
     def __init__(self, family: str):
-        self.family, self.sources = family, FAMILY_SOURCES[family]
+        self.family, self.sources = family, family_tags(family)
 
     def process(self, record):
         if not isinstance(record, (Document, Rejected)) or record.source not in self.sources:
@@ -152,7 +142,7 @@ def _by_source(sources: Sequence[str]):
 # ---------------------------------------------------------------- the pipeline
 
 def _family_chain(p, family: str, input_root: str, cfg: CurateConfig):
-    """Read -> count -> filter [-> verify] -> decontaminate; returns (docs, [rejected PCollections])."""
+    """Read -> count -> filter [-> redact] [-> verify] -> decontaminate; returns (docs, [rejected PCollections])."""
     from pipelines.sources.read import CountSharedIds, ReadFamily
     read = p | f"Read {family}" >> ReadFamily(family, input_root, cfg.read_limits, cfg.fields.for_family(family))
     _ = read | f"Shared user ids {family}" >> CountSharedIds(NAMESPACE)   # counted, never merged
@@ -160,12 +150,18 @@ def _family_chain(p, family: str, input_root: str, cfg: CurateConfig):
                | f"Progress read {family}" >> LogProgress(f"curate read {family}")
                | f"Count {family} input" >> beam.ParDo(_CountInputFn(family)).with_outputs(REJECTED, main="docs"))
     rejects = [counted.rejected]
-    step = counted.docs | f"Filter {family}" >> ApplyChecks("filter", functools.partial(filter_checks, cfg.filters))
+    entry = FAMILIES[family]
+    step = counted.docs | f"Filter {family}" >> ApplyChecks(
+        "filter", functools.partial(filter_checks, cfg.filters, dict(entry.chains)))
     rejects.append(step.rejected)
     docs = step.kept
-    if family == "synthetic":
-        step = docs | "Verify synthetic" >> ApplyChecks(
-            "verify", functools.partial(verify_checks, cfg.verify), reshuffle=True)
+    if any(cfg.pii.applies_to(s) for s in entry.tags):   # before verify, decontamination and dedup
+        step = docs | f"Redact {family}" >> Redact(cfg.pii)
+        rejects.append(step.rejected)
+        docs = step.kept
+    if entry.verify is not None:
+        step = docs | f"Verify {family}" >> ApplyChecks(
+            "verify", functools.partial(entry.verify, cfg.verify), reshuffle=True)
         rejects.append(step.rejected)
         docs = step.kept
     step = docs | f"Decontaminate {family}" >> ApplyChecks(
@@ -184,11 +180,11 @@ def _writer(folder: str, schema, num_shards: int) -> beam.PTransform:
 
 def build_pipeline(p, input_root: str, output_root: str, families: Sequence[str], cfg: CurateConfig) -> list[str]:
     """Add the curate job to pipeline `p`; returns the source tags it writes."""
-    unknown = [f for f in families if f not in FAMILY_SOURCES]
+    unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
-        raise ValueError(f"unknown or no families {unknown}; expected some of {sorted(FAMILY_SOURCES)}")
+        raise ValueError(f"unknown or no families {unknown}; expected some of {sorted(FAMILIES)}")
     families = sorted(set(families))
-    sources = sorted({s for f in families for s in FAMILY_SOURCES[f]})
+    sources = sorted({s for f in families for s in family_tags(f)})
     doc_sets, reject_sets = [], []
     for family in families:
         docs, rejects = _family_chain(p, family, input_root, cfg)
@@ -219,10 +215,10 @@ def present_families(input_root: str, families: Sequence[str] | None = None) -> 
 
     Raises SystemExit naming the folder and the patterns when a folder holds files but none the
     reader reads (searched recursively), instead of reading nothing without a word."""
-    from pipelines.sources import FAMILIES, discover
+    from pipelines.sources import discover
     present = []
-    for family in sorted(families if families is not None else FAMILY_SOURCES):
-        listing = discover.list_family(input_root, family, FAMILIES[family].PATTERNS)
+    for family in sorted(families if families is not None else FAMILIES):
+        listing = discover.list_family(input_root, family, FAMILIES[family].reader.PATTERNS)
         if listing.problem():
             raise SystemExit(f"curate: {listing.problem()}")
         if listing.files:
@@ -234,15 +230,16 @@ def present_families(input_root: str, families: Sequence[str] | None = None) -> 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     d, m = CurateConfig.__dataclass_fields__, MinHashConfig()
-    ap = argparse.ArgumentParser(
+    ap = StrictArgumentParser(
         prog="python -m pipelines.curate",
         description="Curate raw corpora (one folder per family under --input) into kept/ and rejected/ "
-                    "Parquet per source plus report.json/report.md. Unknown flags go to Beam "
-                    "(--runner, --project, --region, --temp_location, --setup_file, ...).")
+                    "Parquet per source plus report.json/report.md. Beam's own flags pass through to Beam "
+                    "(--runner, --project, --region, --temp_location, --setup_file, ...); any other flag is "
+                    "refused (pipelines/options.py).")
     ap.add_argument("--input", required=True, help="raw ROOT (local path or gs://bucket/raw), one folder per family")
     ap.add_argument("--output", required=True, help="CURATED output folder (local or gs://)")
     ap.add_argument("--sources", default="",
-                    help=f"comma list of families to read, of {','.join(FAMILY_SOURCES)}; default: every "
+                    help=f"comma list of families to read, of {','.join(FAMILIES)}; default: every "
                          "family that has matching files under --input (a --dry_run lists nothing: name them)")
     ap.add_argument("--across-sources", action="store_true",
                     help="dedup over all sources together (default: within each source)")
@@ -268,10 +265,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     ap.add_argument("--verify-python", default=None, metavar="PATH",
                     help="interpreter or virtualenv that runs synthetic solutions; the sandbox may read its "
                          "site-packages (numpy, ...). Default: a stdlib-only interpreter")
-    ap.add_argument("--sandbox", choices=("strict", "best-effort"), default="strict",
+    ap.add_argument("--sandbox", choices=[m.value for m in SandboxMode], default=SandboxMode.STRICT.value,
                     help="strict (default): refuse to verify unless seccomp and Landlock are available; "
                          "best-effort: verify with whatever layers this kernel offers (warned on every run)")
     decontaminate.add_arguments(ap)
+    redact.add_arguments(ap)
     limits = ap.add_argument_group("read limits", "caps per file and record (pipelines/sources/limits.py); "
                                    "input over a cap becomes a rejected record with its reason")
     for f in dataclasses.fields(ReadLimits):
@@ -279,7 +277,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
             continue
         limits.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=f.default, metavar="N",
                             help=f"{f.name.rsplit('_', 1)[-1]} (default %(default)s)")
-    return ap.parse_known_args(argv)
+    return split_args(ap, argv)
 
 
 def config_from_args(args: argparse.Namespace) -> CurateConfig:
@@ -293,23 +291,23 @@ def config_from_args(args: argparse.Namespace) -> CurateConfig:
     limits = ReadLimits(**{f.name: getattr(args, f.name, f.default) for f in dataclasses.fields(ReadLimits)})
     verify = VerifyConfig()
     verify = dataclasses.replace(verify, sandbox=dataclasses.replace(
-        verify.sandbox, python=args.verify_python, mode=args.sandbox))
+        verify.sandbox, python=args.verify_python, mode=SandboxMode(args.sandbox)))
     return CurateConfig(filters=filters, decontam=decontaminate.config_from_args(args), verify=verify, minhash=mh,
                         across_sources=args.across_sources, cc_rounds=args.cc_rounds,
                         verify_edges=not args.no_verify_edges, num_shards=args.num_shards, read_limits=limits,
-                        fields=field_map)
+                        fields=field_map, pii=redact.config_from_args(args))
 
 
 def sandbox_report(cfg: VerifyConfig, options: PipelineOptions) -> dict:
     """The sandbox layers a trivial run gets here (recorded in report.json/report.md); raises SystemExit
     naming the missing layer when strict mode cannot verify. A remote runner's workers check for themselves."""
-    from pipelines.verify import sandbox
-    info = {"mode": cfg.sandbox.mode, "python": cfg.sandbox.python or "stdlib-only default", "missing": []}
+    from sandbox import execution as sandbox
+    info = {"mode": cfg.sandbox.mode.value, "python": cfg.sandbox.python or "stdlib-only default", "missing": []}
     runner = str(options.get_all_options().get("runner") or "DirectRunner")
     if runner.lower() not in ("directrunner", "direct", "prismrunner"):
         return {**info, "layers": [f"checked on the {runner} workers: where a layer is missing, each problem "
                                    "is rejected sandbox_unavailable"]}
-    sandbox.log_best_effort(cfg.sandbox, logging.getLogger("pipelines.verify"))
+    sandbox.log_best_effort(cfg.sandbox, logging.getLogger("sandbox"))
     try:
         layers = sandbox.require_layers(cfg.sandbox)
     except sandbox.SandboxUnavailable as exc:
@@ -331,41 +329,44 @@ def run(argv: Sequence[str] | None = None) -> dict:
         dry_run.require_sources("curate", args.sources)
     families = [f for f in args.sources.split(",") if f]
     if not dry:   # every family folder with files must yield input (no silent "0 in")
-        found = present_families(args.input, [f for f in families if f in FAMILY_SOURCES] or None)
+        found = present_families(args.input, [f for f in families if f in FAMILIES] or None)
         families = families or found
     if not families:
         raise SystemExit(f"no family folder with input files under {args.input}; "
-                         f"expected some of {sorted(FAMILY_SOURCES)}")
-    sources = sorted({s for f in families for s in FAMILY_SOURCES.get(f, ())})
-    sandbox_info = sandbox_report(cfg.verify, options) if "synthetic" in families and not dry else None
-    if not dry:
-        remove_stale_shards(args.output, sources)
-    start = time.time()
-    p = beam.Pipeline(options=options)
-    sources = build_pipeline(p, args.input, args.output, families, cfg)
-    result = p.run()
-    result.wait_until_finish()
-    if dry:
-        info = dry_run.summary(result, options)
-        dry_run.print_summary("curate", info)
-        return info
+                         f"expected some of {sorted(FAMILIES)}")
+    sources = sorted({s for f in families if f in FAMILIES for s in family_tags(f)})
+    verified = any(FAMILIES[f].verify is not None for f in families if f in FAMILIES)
+    sandbox_info = sandbox_report(cfg.verify, options) if verified and not dry else None
     command = "python -m pipelines.curate " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    from pipelines.filters.decontaminate import cached_index, sets_used
+    # One run per --output (tokens/run_lock.py): a second run refuses, naming the first.
+    with (contextlib.nullcontext() if dry else run_lock.hold(args.output, "curate", command)):
+        if not dry:
+            remove_stale_shards(args.output, sources)   # under the lock: the last run's files are ours now
+        start = time.time()
+        p = beam.Pipeline(options=options)
+        sources = build_pipeline(p, args.input, args.output, families, cfg)
+        result = p.run()
+        result.wait_until_finish()
+        if dry:
+            info = dry_run.summary(result, options)
+            dry_run.print_summary("curate", info)
+            return info
+        from pipelines.filters.decontaminate import cached_index, sets_used
 
-    index = cached_index(cfg.decontam)
-    extra = {"command": command, "input": args.input, "families": sorted(families),
-             "config": json_config(cfg), "decontaminated_against": {"sets": sets_used(index),
-                                                                   "index": index.describe()}}
-    if sandbox_info:
-        extra["sandbox"] = sandbox_info
-    report = finish_report(result, args.output, sources, extra)
-    print(funnel.funnel_table(report))
-    print(f"\ncurate: {len(sources)} sources in {time.time() - start:.1f} s -> {args.output}")
-    if report["written_mismatch"]:
-        raise funnel.InvariantError("CONSERVATION INVARIANT VIOLATED (counted documents != rows written):\n"
-                                    + "\n".join(report["written_mismatch"]))
-    funnel.check_invariant(report)
-    return report
+        index = cached_index(cfg.decontam)
+        extra = {"command": command, "input": args.input, "families": sorted(families),
+                 "config": json_config(cfg), "decontaminated_against": {"sets": sets_used(index),
+                                                                       "index": index.describe()}}
+        if sandbox_info:
+            extra["sandbox"] = sandbox_info
+        report = finish_report(result, args.output, sources, extra)
+        print(funnel.funnel_table(report))
+        print(f"\ncurate: {len(sources)} sources in {time.time() - start:.1f} s -> {args.output}")
+        if report["written_mismatch"]:
+            raise funnel.InvariantError("CONSERVATION INVARIANT VIOLATED (counted documents != rows written):\n"
+                                        + "\n".join(report["written_mismatch"]))
+        funnel.check_invariant(report)
+        return report
 
 
 def json_config(cfg: CurateConfig) -> dict:
@@ -383,6 +384,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n!!! {e}", file=sys.stderr)
         return 2
     except OSError as e:   # full disk, unwritable --output: one line naming the file; no report was published
+        print(f"curate: error: {e}", file=sys.stderr)
+        return 1
+    except run_lock.FolderLocked as e:
         print(f"curate: error: {e}", file=sys.stderr)
         return 1
     return 0

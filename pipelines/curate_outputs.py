@@ -1,8 +1,11 @@
 """The curate job's own files in OUTPUT: what it may delete before writing, and the report after.
 
-A job deletes only what it can prove it wrote (its shard names, inside its own folders, from a literal
-listing), and the report's counters are reconciled with the rows actually published, so a writer that
-lost a row breaks the invariant instead of passing it.
+A job deletes only what it can prove it wrote: its shard names inside its own folders (from a literal
+listing), and the report files only when the previous run's completion record lists them (a user's own
+`report.md` is refused, never deleted or overwritten). The report's counters are reconciled with the
+rows actually published, so a writer that lost a row breaks the invariant instead of passing it. The
+completion record (tokens/completion.py) goes last and lists every shard with its rows and bytes: the
+tokenizer stages refuse a folder without it.
 """
 from __future__ import annotations
 
@@ -16,6 +19,9 @@ from apache_beam.metrics.metric import MetricsFilter
 from tokens import paths
 from pipelines.report import funnel
 from pipelines.steps import NAMESPACE
+from tokens import completion
+
+JOB = "curate"
 
 CHART_NAME = "funnel.png"   # next to report.md, linked from it
 REPORT_FILES = ("report.json", "report.md", CHART_NAME)
@@ -29,9 +35,21 @@ def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
 
     Only names of our own pattern directly inside our own folders (OUTPUT/kept|rejected/<source>/), from
     a literal listing: `--output 'out[1]'` never touches `out1`. The report goes first, so a run that
-    fails later (full disk, crash) leaves no report describing shards that are gone."""
+    fails later (full disk, crash) leaves no report describing shards that are gone.
+
+    Report files are deleted only when the previous run's completion record lists them; one that
+    exists without being listed is someone else's file: SystemExit naming it, nothing deleted."""
+    previous = completion.read_record_or_none(output_root)
+    listed = set(previous["files"]) if previous and previous.get("job") == JOB else set()
+    foreign = [name for name in REPORT_FILES if name not in listed and paths.exists(paths.join(output_root, name))]
+    if foreign:
+        raise SystemExit(f"curate: {', '.join(paths.join(output_root, n) for n in foreign)} already exist(s) and no "
+                         f"earlier curate run's {completion.RECORD_NAME} lists them: curate would overwrite them. "
+                         "Move them away or choose another --output")
+    completion.retract(output_root)   # from here on the folder is not a finished run's output
     for name in REPORT_FILES:
-        paths.delete(paths.join(output_root, name))
+        if name in listed:
+            paths.delete(paths.join(output_root, name))
     for kind in ("kept", "rejected"):
         for source in sources:
             folder = paths.join(output_root, kind, source)
@@ -42,19 +60,28 @@ def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
                     shutil.rmtree(os.path.join(folder, name))   # gs:// temporaries are renamed away per file
 
 
-def rows_written(output_root: str, sources: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Rows in the published Parquet shards per source and kind, from their footers (no data read)."""
+def shard_rows(output_root: str, sources: Sequence[str]) -> dict[str, int]:
+    """{"kept/<source>/part-...parquet": rows} for every published shard, from the footers (no data read)."""
     import pyarrow.parquet as pq
     out = {}
     for source in sources:
-        out[source] = {}
         for kind in ("kept", "rejected"):
-            folder, rows = paths.join(output_root, kind, source), 0
+            folder = paths.join(output_root, kind, source)
             for name in paths.list_dir(folder):
                 if _SHARD_NAME.match(name):
                     with paths.open_read(paths.join(folder, name)) as f:
-                        rows += pq.read_metadata(f).num_rows
-            out[source][kind] = rows
+                        out[f"{kind}/{source}/{name}"] = pq.read_metadata(f).num_rows
+    return out
+
+
+def rows_written(output_root: str, sources: Sequence[str], shards: dict[str, int] | None = None
+                 ) -> dict[str, dict[str, int]]:
+    """Rows in the published Parquet shards per source and kind, from their footers (no data read)."""
+    shards = shard_rows(output_root, sources) if shards is None else shards
+    out = {source: {"kept": 0, "rejected": 0} for source in sources}
+    for rel, rows in shards.items():
+        kind, source, _ = rel.split("/", 2)
+        out[source][kind] += rows
     return out
 
 
@@ -86,7 +113,8 @@ def finish_report(result, output_root: str, sources: Sequence[str], extra: dict)
     from pipelines.report import chart
     metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
     report = funnel.build_report(funnel.counters_from_metrics(metrics), sources, extra)
-    report["written_mismatch"] = reconcile_written(report, rows_written(output_root, sources))
+    shards = shard_rows(output_root, sources)
+    report["written_mismatch"] = reconcile_written(report, rows_written(output_root, sources, shards))
     paths.write_atomic(paths.join(output_root, "report.json"), funnel.to_json(report))
     picture = None
     if report["invariant_ok"]:
@@ -95,4 +123,9 @@ def finish_report(result, output_root: str, sources: Sequence[str], extra: dict)
     else:
         paths.delete(paths.join(output_root, CHART_NAME))   # an earlier run's picture would not match this report
     paths.write_atomic(paths.join(output_root, "report.md"), funnel.render_markdown(report, picture).encode("utf-8"))
+    # Last: the record that makes the folder a finished run's output (ok: false when the invariant broke).
+    listed = {**shards, "report.json": None, "report.md": None, **({picture: None} if picture else {})}
+    completion.write_record(output_root, JOB, listed, {
+        "sources": list(sources), "ok": bool(report["invariant_ok"]),
+        "rows": {s: {"kept": r["kept"], "in": r.get("in")} for s, r in report["sources"].items()}})
     return report

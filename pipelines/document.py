@@ -11,10 +11,6 @@ import json
 import math
 from typing import Any
 
-# Source tags (docs/paper.md, "Sources and sizes"). Readers route raw families onto these.
-SOURCES = ("text", "code", "markup", "commits", "notebooks", "stackexchange",
-           "synthetic", "math", "instruct")
-
 # Rejected records keep at most this much text: enough to inspect, never a
 # 100 MB line copied into rejected/.
 MAX_REJECTED_TEXT_CHARS = 64 * 1024

@@ -28,7 +28,7 @@ ERROR_KEY = "error"
 
 Check = Callable[[Document], Union[str, None]]
 # A factory maps a source tag to its ordered checks: bare functions or (step name, function) pairs,
-# as pipelines.filters.filters_for returns them. It runs on the worker, once per source.
+# as pipelines.sources.filters_for returns them (from the family registry). It runs on the worker, once per source.
 CheckFactory = Callable[[str], Sequence[Union[Check, tuple[str, Check]]]]
 
 

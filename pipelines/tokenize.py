@@ -15,6 +15,11 @@ own hash domain) falls in the lowest `--heldout-fraction` of the key space, or i
 `--heldout-min-documents` smallest keys (capped at 10% of the source, so small sources keep a measurable
 set without losing their training data). Held-out documents go to heldout-NNNNN-of-MMMMM shards that the
 manifest lists apart, outside its totals: the mixer's token counts and the training loader never see them.
+A candidate whose content the corpus holds elsewhere (more than --heldout-max-overlap of its distinct
+32-token windows in another document: a near-duplicate, pipelines/heldout_overlap.py) trains instead, so
+held-out content is never trained on; the counter <source>/heldout_moved_to_train says how many moved. With
+that rule on, 4x the minimum count are candidates (at most 40% of the source) and the minimum is taken among
+those that pass, so templated sources still keep held-out documents when enough unique ones exist.
 """
 from __future__ import annotations
 
@@ -33,10 +38,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import beam_files, dry_run
 from tokens import paths
-from tokens import checksums, records
+from tokens import checksums, records, run_lock
 from tokens.lengths import encode as encode_lengths
 from tokens import shards
+from pipelines.heldout_overlap import without_overlap
+from pipelines.options import split_args
 from pipelines.sources.curated import ReadCurated, resolve_sources
+from tokens.flags import StrictArgumentParser
 from tokens.manifest import MANIFEST_NAME, Manifest, ManifestError, Shard, load_manifest, write_manifest
 from pipelines.report.progress import LogProgress, show_progress
 
@@ -54,6 +62,7 @@ class TokenizeConfig:
     num_threads: int = 0                # SentencePiece encode threads per worker (0 = min(8, cores))
     heldout_fraction: float = 0.01      # share of each source's documents held out (by id hash)
     heldout_min_documents: int = 16     # at least this many per source (at most 10% of the source)
+    heldout_max_overlap: float = 0.01   # held-out candidates sharing more of their 32-token windows train (1 = off)
 
     def hash(self) -> str:
         """What determines the shard bytes: tokenizer, shard layout, record format."""
@@ -61,7 +70,8 @@ class TokenizeConfig:
             "tokenizer_sha256": self.tokenizer_sha256, "num_shards": self.num_shards,
             "target_shard_tokens": self.target_shard_tokens if self.num_shards == 0 else None,
             "append_eos": True, "record": "tf.train.Example{text:int64,source:bytes}",
-            "heldout": [self.heldout_fraction, self.heldout_min_documents],
+            "heldout": [self.heldout_fraction, self.heldout_min_documents]
+            + ([self.heldout_max_overlap] if self.heldout_max_overlap < 1 else []),
             "writer_options": shards.WRITER_OPTIONS})
 
 
@@ -105,10 +115,13 @@ class EncodeDocs(beam.DoFn):
 TRAIN, HELDOUT = "train", "heldout"
 
 
-def heldout_threshold(smallest: list[int], documents: int, min_documents: int) -> int:
+OVERSAMPLE = 4   # with the overlap rule: 4x the minimum count are candidates (capped at 40% of the source)
+
+
+def heldout_threshold(smallest: list[int], documents: int, min_documents: int, share: float = 0.1) -> int:
     """Largest held-out key admitted by the minimum count (-1: none): the k-th smallest key of the source,
-    k = min(min_documents, documents // 10)."""
-    k = min(min_documents, documents // 10)
+    k = min(min_documents, documents * share) (share 0.1: at most 10% of the source)."""
+    k = min(min_documents, int(documents * share))
     return sorted(smallest)[k - 1] if k > 0 and len(smallest) >= k else -1
 
 
@@ -175,7 +188,10 @@ class WriteManifest(beam.DoFn):
             heldout=tuple(_shard_entry(s) for s in held),
             heldout_rule={"fraction": cfg.heldout_fraction, "min_documents": cfg.heldout_min_documents,
                           "key": "sha256('heldout\\0' + id)[:8] big-endian < fraction * 2^64, or among "
-                                 "the min(min_documents, documents // 10) smallest keys"} if held else {})
+                                 "the min(min_documents, documents // 10) smallest keys",
+                          "max_overlap": cfg.heldout_max_overlap,
+                          "overlap": "a candidate with more than max_overlap of its distinct 32-token windows in "
+                                     "another document trains (pipelines/heldout_overlap.py)"} if held else {})
         yield write_manifest(directory, manifest)
 
 
@@ -213,20 +229,25 @@ def build(p, curated: str, sources: list[str], output: str, config: TokenizeConf
                | "progress" >> LogProgress("tokenize encoded"))
     heldout = config.heldout_fraction > 0 or config.heldout_min_documents > 0
     if heldout:
+        overlap_rule = config.heldout_max_overlap < 1
+        wide = config.heldout_min_documents * (OVERSAMPLE if overlap_rule else 1)
+        share = 0.1 * (OVERSAMPLE if overlap_rule else 1)
         keys = encoded | "held-out key" >> beam.Map(lambda kv: (kv[0], shards.heldout_key(kv[1][1])))
-        smallest = keys | "smallest held-out keys" >> beam.combiners.Top.SmallestPerKey(
-            max(1, config.heldout_min_documents))
+        smallest = keys | "smallest held-out keys" >> beam.combiners.Top.SmallestPerKey(max(1, wide))
         documents = keys | "documents per source" >> beam.combiners.Count.PerKey()
         thresholds = (p
                       | "sources for thresholds" >> beam.Create([sources])
                       | "held-out thresholds" >> beam.Map(
                           lambda names, small, docs: {s: heldout_threshold(small.get(s, []), docs.get(s, 0),
-                                                                           config.heldout_min_documents)
+                                                                           wide, share)
                                                       for s in names},
                           beam.pvalue.AsDict(smallest), beam.pvalue.AsDict(documents)))
         split = encoded | "split held-out by id hash" >> beam.Map(
             lambda kv, thr: ((kv[0], split_of(kv[1][1], config.heldout_fraction, thr[kv[0]])), kv[1]),
             beam.pvalue.AsSingleton(thresholds))
+        if overlap_rule:
+            split = without_overlap(split, documents, config.heldout_max_overlap, config.heldout_fraction,
+                                    config.heldout_min_documents, (TRAIN, HELDOUT))
     else:
         split = encoded | "everything trains" >> beam.Map(lambda kv: ((kv[0], TRAIN), kv[1]))
     tokens = (split
@@ -288,7 +309,7 @@ def check_previous(output: str, sources: list[str], sha256: str, overwrite: bool
 
 def run(argv: list[str] | None = None) -> dict[str, Manifest]:
     beam_files.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
-    parser = argparse.ArgumentParser(prog="python -m pipelines.tokenize", description=__doc__,
+    parser = StrictArgumentParser(prog="python -m pipelines.tokenize", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="curated root (kept/<source>/*.parquet); local or gs://")
     parser.add_argument("--tokenizer", required=True, help="tokenizer.model from pipelines.train_tokenizer")
@@ -309,9 +330,13 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
     parser.add_argument("--heldout-min-documents", type=int, default=TokenizeConfig.heldout_min_documents,
                         help="held-out documents per source at least (capped at 10%% of the source's documents; "
                              f"default {TokenizeConfig.heldout_min_documents})")
+    parser.add_argument("--heldout-max-overlap", type=float, default=TokenizeConfig.heldout_max_overlap,
+                        help="a held-out candidate with more than this share of its distinct 32-token windows in "
+                             "another document trains instead (0-1; 1 = off; default "
+                             f"{TokenizeConfig.heldout_max_overlap})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace sources whose manifest names a different tokenizer")
-    args, beam_args = parser.parse_known_args(argv)
+    args, beam_args = split_args(parser, argv)   # Beam's flags pass through; any other is refused
     from tokens.tokenizer import Tokenizer
 
     tok = Tokenizer.load(args.tokenizer)
@@ -319,9 +344,12 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
                             eos_id=tok.eos_id, pad_id=tok.pad_id, num_shards=args.num_shards,
                             target_shard_tokens=args.target_shard_tokens, batch_size=args.batch_size,
                             num_threads=args.num_threads, heldout_fraction=args.heldout_fraction,
-                            heldout_min_documents=args.heldout_min_documents)
+                            heldout_min_documents=args.heldout_min_documents,
+                            heldout_max_overlap=args.heldout_max_overlap)
     if not 0 <= config.heldout_fraction < 1 or config.heldout_min_documents < 0:
         parser.error("--heldout-fraction must be in [0, 1) and --heldout-min-documents >= 0")
+    if not 0 <= config.heldout_max_overlap <= 1:
+        parser.error("--heldout-max-overlap must be in [0, 1]")
     options = PipelineOptions(beam_args)
     created_by = " ".join(shlex.quote(a) for a in ["python", "-m", "pipelines.tokenize",
                                                     *(argv if argv is not None else sys.argv[1:])])
@@ -333,12 +361,14 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
         info = dry_run.summary(p.run(), options)
         dry_run.print_summary("tokenize", info)
         return info
+    # Only a finished curate run's kept shards (CURATED/_COMPLETE.json, tokens/completion.py).
     sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
-    check_previous(args.output, sources, tok.sha256, args.overwrite)
-    listed = {s: shards.stale_files(paths.join(args.output, s), keep=()) for s in sources}   # before any write
-    listed = {s: [paths.basename(path) for path in found] for s, found in listed.items()}
-    with beam.Pipeline(options=options) as p:
-        build(p, args.input, sources, args.output, config, code_version(), created_by, listed=listed)
+    with run_lock.hold(args.output, "tokenize", created_by):   # a second run into TOKENS refuses, naming this one
+        check_previous(args.output, sources, tok.sha256, args.overwrite)
+        listed = {s: shards.stale_files(paths.join(args.output, s), keep=()) for s in sources}   # before any write
+        listed = {s: [paths.basename(path) for path in found] for s, found in listed.items()}
+        with beam.Pipeline(options=options) as p:
+            build(p, args.input, sources, args.output, config, code_version(), created_by, listed=listed)
     manifests = {s: load_manifest(paths.join(args.output, s, MANIFEST_NAME)) for s in sources}
     print(f"{'source':<16}{'documents':>12}{'tokens':>14}{'shards':>8}{'median len':>12}{'share':>8}"
           f"{'held-out docs':>15}{'tokens':>10}")

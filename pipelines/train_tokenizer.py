@@ -29,7 +29,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import beam_files, dry_run, sinks, tokenizer_budget
 from tokens import paths
+from pipelines.options import split_args
 from pipelines.sources.curated import ReadCurated, resolve_sources
+from tokens.flags import StrictArgumentParser
 from tokens.cache import parse_bytes
 from tokens.flags import finite_float
 from tokens.tokenizer import SPACE, Tokenizer
@@ -275,7 +277,7 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
 
 def run(argv: list[str] | None = None) -> dict:
     beam_files.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
-    parser = argparse.ArgumentParser(prog="python -m pipelines.train_tokenizer", description=__doc__,
+    parser = StrictArgumentParser(prog="python -m pipelines.train_tokenizer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="curated root (holds kept/<source>/*.parquet); local or gs://")
     parser.add_argument("--output", required=True, help="tokenizer dir: writes tokenizer.model and tokenizer.json")
@@ -295,7 +297,7 @@ def run(argv: list[str] | None = None) -> dict:
     parser.add_argument("--memory-limit", type=parse_bytes, default=None, metavar="BYTES",
                         help="memory SentencePiece may use, e.g. 64G (default: this machine's memory or cgroup "
                              "limit); training that would need more is refused before it starts")
-    args, beam_args = parser.parse_known_args(argv)
+    args, beam_args = split_args(parser, argv)   # Beam's flags pass through; any other is refused
 
     overrides = {k: v for k, v in dict(
         vocab_size=args.vocab_size, sample_bytes=args.sample_bytes, sample_docs=args.sample_docs,

@@ -47,3 +47,14 @@ def test_no_secrets_baked_in():
     assert all(".git" not in l and "credentials" not in l.lower() for l in copies)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".git" in ignored and ".venv" in ignored
+
+
+
+def test_the_workers_get_every_package_curate_imports():
+    """`pip install .` in the image installs only what was COPY'd: curate needs pipelines, the token format
+    and the sandbox (its synthetic verification), and the trainer needs the token format too."""
+    needs = {"dataflow": ("sandbox", "tokens", "pipelines"), "trainer": ("tokens", "mixer", "trainer")}
+    for name, stage in _stages().items():
+        body = "\n".join(stage["lines"])
+        for package in needs[name]:
+            assert f"COPY {package}/ {package}/" in body, (name, package)

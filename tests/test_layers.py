@@ -1,4 +1,5 @@
-"""Import rules per layer: data flows pipelines -> tokens <- mixer <- trainer <- evals.
+"""Import rules per layer: data flows pipelines -> tokens <- mixer <- trainer <- evals; the sandbox is below both
+pipelines and evals.
 
 The token format (`tokens`) and the mixer import neither Beam nor JAX; the trainer never
 imports `pipelines`; the pipelines never import Flax; no package imports a layer above it
@@ -15,10 +16,10 @@ from collections.abc import Mapping
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ("pipelines", "tokens", "mixer", "trainer", "evals")
+PACKAGES = ("sandbox", "pipelines", "tokens", "mixer", "trainer", "evals")
 # What each package may import from the project (besides itself).
-ALLOWED = {"tokens": set(), "pipelines": {"tokens"}, "mixer": {"tokens"}, "trainer": {"tokens", "mixer"},
-           "evals": {"tokens", "mixer", "trainer", "pipelines"}}   # pipelines: the sandbox and Beam file IO
+ALLOWED = {"sandbox": set(), "tokens": set(), "pipelines": {"tokens", "sandbox"}, "mixer": {"tokens"},
+           "trainer": {"tokens", "mixer"}, "evals": {"tokens", "mixer", "trainer", "sandbox"}}
 
 
 def _loaded_after(imports: str) -> set[str]:
@@ -28,9 +29,12 @@ def _loaded_after(imports: str) -> set[str]:
 
 
 @pytest.mark.parametrize("imports,forbidden", [
+    ("import sandbox, sandbox.execution, sandbox.seccomp, sandbox.__main__",
+     {"apache_beam", "jax", "flax", "optax", "orbax", "pipelines", "tokens", "mixer", "trainer", "evals"}),
     ("import tokens.manifest, tokens.records, tokens.source, tokens.lengths, tokens.shards, tokens.tokenizer, "
+     "tokens.sources, tokens.flags, "
      "tokens.paths", {"apache_beam", "jax", "flax", "optax", "orbax", "pipelines", "mixer", "trainer"}),
-    ("import mixer.cli, mixer.sampling_plan, mixer.build, mixer.inspect, mixer.mixture, mixer.sample_command",
+    ("import mixer.cli, mixer.sampling_plan, mixer.build, mixer.api, mixer.display, mixer.mixture, mixer.sample_command",
      {"apache_beam", "jax", "flax", "optax", "orbax", "pipelines", "trainer"}),
     ("import pipelines.sources, pipelines.filters", {"jax", "flax", "apache_beam"}),
     ("import pipelines.curate, pipelines.tokenize, pipelines.train_tokenizer", {"jax", "flax", "optax", "orbax"}),

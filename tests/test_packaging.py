@@ -20,7 +20,7 @@ def wheel(tmp_path_factory):
 
 def test_wheel_carries_every_package_and_no_tests(wheel):
     names = wheel.namelist()
-    for module in ("pipelines/curate.py", "pipelines/document.py", "tokens/manifest.py", "tokens/proto/example_pb2.py",
+    for module in ("sandbox/execution.py", "sandbox/harness.py", "pipelines/verify/synthetic.py", "pipelines/curate.py", "pipelines/document.py", "tokens/manifest.py", "tokens/proto/example_pb2.py",
                    "tokens/proto/sentencepiece_model_pb2.py",
                    "pipelines/sources/__init__.py", "mixer/__init__.py", "trainer/__init__.py"):
         assert module in names, module

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tokens.flags import finite_float
+from tokens.flags import StrictArgumentParser, finite_float
 from tokens.flags import positive_int as _positive
 
 
@@ -27,7 +27,9 @@ def _bytes(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    from trainer.configs import PRESETS
+
+    parser = StrictArgumentParser(prog="python -m trainer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one mixture stage", description=(
         "Train a decoder on MIX/mixture.json. Resumes from WORKDIR/checkpoints when present (same mixture only). "
@@ -35,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         "WORKDIR/tb (TensorBoard), WORKDIR/checkpoints (Orbax) and WORKDIR/loss_per_source.png."))
     t.add_argument("--mixture", default=None,
                    help="path to a mixture.json (local or gs://); optional with --dry-run --tokens")
-    t.add_argument("--config", required=True, choices=("tiny", "470m", "2.8b"),
+    t.add_argument("--config", required=True, choices=sorted(PRESETS),
                    help="model/optimiser preset (trainer/configs.py)")
     t.add_argument("--workdir", default=None,
                    help="run directory (checkpoints, metrics, plots); local or gs://; not needed with --dry-run")
@@ -76,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--assumed-mfu", type=finite_float, default=0.40,
                    help="MFU (fraction) assumed by --dry-run's chip-hour projection (default 0.40)")
     t.add_argument("--chips", type=_positive, default=None,
-                   help="chips assumed by --dry-run (default: the preset's target slice: tiny 1, 470m 64, 2.8b 256)")
+                   help="chips assumed by --dry-run (default: the preset's target slice: " + ", ".join(
+                       f"{name} {p.target_chips}" for name, p in PRESETS.items()) + ")")
     t.add_argument("--sync-checkpoints", action="store_true", help="save checkpoints synchronously")
     t.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="jax.distributed coordinator address (multi-process runs; TPU pods detect it themselves)")
@@ -126,10 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     from mixer.mixture import MixtureError
     from trainer.checkpoint import CheckpointWriteError, ResumeError
     from trainer.data import DataError
+    from trainer.guards import NonFiniteLoss
 
     try:
         train(opts, log=lambda line: print(line, flush=True))
-    except (CheckpointWriteError, ResumeError, DataError, MixtureError, OSError) as e:
+    except (CheckpointWriteError, ResumeError, DataError, MixtureError, NonFiniteLoss, OSError) as e:
         # What the user can act on (full disk, stale mixture, wrong workdir) as one line; bugs keep a traceback.
         print(f"trainer: error: {e}", file=sys.stderr, flush=True)
         return 1

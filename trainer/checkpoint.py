@@ -27,6 +27,39 @@ class ResumeError(RuntimeError):
     """A checkpoint that must not be resumed from here (different mixture, missing pieces)."""
 
 
+class ResumeTimeout(ResumeError):
+    """A restore that did not finish in time (a hung storage layer); the message names the step."""
+
+
+# Seconds one checkpoint restore may take before the run stops with an error instead of hanging
+# (a 2.8B model's state restores in well under a minute from local disk or GCS).
+RESTORE_TIMEOUT_S = float(os.environ.get("TRAINER_RESTORE_TIMEOUT_S", "900"))
+
+
+def _with_timeout(fn, timeout_s: float, what: str):
+    """fn() in a daemon thread; ResumeTimeout after `timeout_s` (the thread is abandoned, never joined)."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = e
+
+    thread = threading.Thread(target=target, name="checkpoint-restore", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise ResumeTimeout(f"{what} did not finish in {timeout_s:.0f} s (TRAINER_RESTORE_TIMEOUT_S): the storage "
+                            "layer hangs on it; the checkpoint is probably corrupt. Move that step's folder away "
+                            "to resume from the one before")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 class CheckpointWriteError(RuntimeError):
     """A save that did not complete (full disk, lost bucket): nothing was published for that step."""
 
@@ -126,6 +159,34 @@ class Checkpointer:
             items["data"] = gp.PyGrainCheckpointRestore(data_iterator)
         restored = self._manager.restore(step, args=ocp.args.Composite(**items))
         return restored["state"], dict(restored["meta"])
+
+    def restore_verified(self, abstract_state: Any, data_iterator: Any, say, timeout_s: float = RESTORE_TIMEOUT_S
+                         ) -> tuple[Any, dict]:
+        """Restore the newest checkpoint that restores and matches its state digest (trainer/guards.py),
+        falling back step by step and saying why; ResumeError when none does. Each restore is given
+        `timeout_s` seconds: a storage layer that hangs becomes an error naming the step, never a hang."""
+        from trainer.guards import DIGEST_KEY, digest_mismatch
+
+        steps = sorted(self.all_steps(), reverse=True)
+        failures = []
+        for step in steps:
+            try:
+                state, meta = _with_timeout(lambda: self.restore(abstract_state, data_iterator, step), timeout_s,
+                                            f"restoring checkpoint step {step} under {self.directory}")
+                problem = digest_mismatch(state, meta.get(DIGEST_KEY))
+            except ResumeTimeout:
+                raise
+            except Exception as e:  # noqa: BLE001 - Orbax/tensorstore raise many types for corrupt data
+                problem = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            if problem is None:
+                if failures:
+                    say(f"warning: resumed from checkpoint step {step}, not the newest: " + "; ".join(failures))
+                return state, meta
+            failures.append(f"step {step} is corrupt ({problem})")
+            say(f"warning: checkpoint step {step} under {self.directory} is corrupt ({problem}); "
+                "trying the previous one")
+        raise ResumeError(f"no usable checkpoint under {self.directory}: " + "; ".join(failures)
+                          + ". Move the folder away to start over")
 
     def wait(self) -> None:
         with self._writing(f"step {self._started}"):

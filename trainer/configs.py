@@ -66,14 +66,14 @@ class MeshConfig:
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
     lr: float = 3e-4               # peak learning rate (ours; the paper does not state it)
-    warmup_steps: int = 1325       # linear warmup (paper); mixture.json's schedule may override it
     b1: float = 0.9                # Adam betas (ours)
     b2: float = 0.95
     eps: float = 1e-8
     weight_decay: float = 0.1      # decoupled, on matrices only (not norms, not embeddings)
     clip_norm: float = 1.0         # global gradient-norm clip
     min_lr_ratio: float = 0.1      # cosine floor = min_lr_ratio * lr
-    final_lr: float = 1e-6         # end of the linear cooldown (paper: "linear annealing ending at 1e-6")
+    # Warmup steps and the cooldown's final LR are the schedule's: the mixture recipe owns them
+    # (mixer/presets.py: schedule_for), and the trainer reads them from mixture.json.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,31 +101,46 @@ class TrainConfig:
         return self.global_batch * self.model.seq_len
 
 
-PRESETS: dict[str, TrainConfig] = {
+@dataclasses.dataclass(frozen=True)
+class SizePreset:
+    """One model size: everything a CLI, the dry run, the cost model and the capacity plan know about it.
+
+    Adding a size is one entry in PRESETS: `--config` choices, `--chips`' default, trainer/flops.py and
+    benchmarks/capacity.py all read it from here."""
+    config: TrainConfig
+    target_chips: int = 1                  # TPU v5e chips the mesh and grad_accum are designed for
+    nominal_params: float | None = None    # the paper's name for the size (470e6), where the paper has it
+    paper_chip_hours: float | None = None  # the paper's TPU v5e chip-hours for 200B tokens (section 2.3)
+
+
+PRESETS: dict[str, SizePreset] = {
     # CPU tests and the demo: seconds per step on one core. float32: at d_model 64 a bfloat16 step costs ~6%
     # more CPU here (casts outweigh the halved memory traffic; benchmarks/RESULTS.md, CPU trainer).
-    "tiny": TrainConfig(
+    "tiny": SizePreset(TrainConfig(
         model=ModelConfig(vocab_size=0, d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=192,
                           seq_len=128, dtype="float32"),
-        optim=OptimConfig(lr=3e-3, warmup_steps=10),
+        optim=OptimConfig(lr=3e-3),
         mesh=MeshConfig(data=1, fsdp=-1, tensor=1),
         global_batch=8, steps=100, log_every=10, eval_every=50, eval_batches=2, checkpoint_every=50),
-    # 467.7M parameters; paper schedule (batch 512 x 8192, warmup 1325); v5litepod-64 as fsdp=16 x tensor=4.
-    "470m": TrainConfig(
+        target_chips=1),
+    # 467.7M parameters; paper batch 512 x 8192; v5litepod-64 as fsdp=16 x tensor=4.
+    "470m": SizePreset(TrainConfig(
         model=ModelConfig(vocab_size=256_000, d_model=1024, n_layers=16, n_heads=16, n_kv_heads=16,
                           d_ff=2816, seq_len=8192, remat="full"),
-        optim=OptimConfig(lr=3e-4, warmup_steps=1325),
+        optim=OptimConfig(lr=3e-4),
         mesh=MeshConfig(data=1, fsdp=-1, tensor=4),
         global_batch=512, grad_accum=16, steps=47_684, log_every=10, eval_every=1000, eval_batches=8,
         checkpoint_every=1000),
+        target_chips=64, nominal_params=470e6, paper_chip_hours=4736),
     # 2.79B parameters; v5litepod-256 as fsdp=64 x tensor=4 (20 heads split 5 per tensor shard).
-    "2.8b": TrainConfig(
+    "2.8b": SizePreset(TrainConfig(
         model=ModelConfig(vocab_size=256_000, d_model=2560, n_layers=24, n_heads=20, n_kv_heads=20,
                           d_ff=8192, seq_len=8192, remat="full"),
-        optim=OptimConfig(lr=1.6e-4, warmup_steps=1325),
+        optim=OptimConfig(lr=1.6e-4),
         mesh=MeshConfig(data=1, fsdp=-1, tensor=4),
         global_batch=512, grad_accum=8, steps=47_684, log_every=10, eval_every=1000, eval_batches=8,
         checkpoint_every=1000),
+        target_chips=256, nominal_params=2.8e9, paper_chip_hours=13824),
 }
 
 
@@ -182,7 +197,7 @@ def get_config(name: str, **overrides: Any) -> TrainConfig:
     **{"optim.lr": "1e-3"}) or get_config("tiny", optim__lr=1e-3))."""
     if name not in PRESETS:
         raise KeyError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
-    cfg = PRESETS[name]
+    cfg = PRESETS[name].config
     for key, value in overrides.items():
         cfg = apply_override(cfg, key.replace("__", "."), value)
     return cfg

@@ -71,9 +71,15 @@ def resolve_manifest(path: str, mixture_dir: str | None) -> str:
 def check_fingerprint(mixture: dict, name: str, path: str, manifest) -> None:
     """DataError when the manifest no longer matches the fingerprint mixture.json recorded for `name`
     (re-tokenized since the build): the message says what changed and how to rebuild."""
-    from mixer.inspect import stale_message
+    from mixer.api import stale_message
     from tokens.manifest import fingerprint, fingerprint_changes
 
+    if manifest.vocab_size != int(mixture["vocab_size"]) or manifest.tokenizer_sha256 != mixture["tokenizer_sha256"]:
+        raise DataError(f"{name}: {path} was tokenized with a {manifest.vocab_size}-token tokenizer "
+                        f"(sha256 {manifest.tokenizer_sha256[:12]}), the mixture says vocab_size "
+                        f"{mixture['vocab_size']} (sha256 {str(mixture['tokenizer_sha256'])[:12]}): ids past the "
+                        "embedding table train to NaN. Rebuild the mixture from these manifests: "
+                        + (mixture.get("command") or "python -m mixer build ..."))
     recorded = mixture["sources"][name].get("fingerprint")
     if recorded is None:   # a mixture built before fingerprints: nothing to compare
         return

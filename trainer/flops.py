@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 
-from trainer.configs import ModelConfig, TrainConfig
+from trainer.configs import PRESETS, ModelConfig, TrainConfig
 
 GiB = 1024 ** 3
 
@@ -52,10 +52,8 @@ def flops_per_token(cfg: ModelConfig) -> float:
     return 6.0 * matmul_params(cfg) + 6.0 * cfg.n_layers * cfg.d_model * cfg.seq_len
 
 
-# The paper's pre-training cost (docs/paper.md, "Compute"): TPU v5e chip-hours for 200B tokens, nominal size.
+# The paper's pre-training token count for the chip-hours each SizePreset quotes (trainer/configs.py).
 PAPER_TOKENS = 200e9
-PAPER_CHIP_HOURS = {"470m": 4736, "2.8b": 13824}
-PAPER_NOMINAL_PARAMS = {"470m": 470e6, "2.8b": 2.8e9}
 
 
 def attention_flops_per_token(cfg: ModelConfig) -> float:
@@ -79,11 +77,12 @@ def cost(config: str, cfg: ModelConfig, tokens: float, mfu_fraction: float,
     out = {"flops_per_token": per_token, "matmul_flops_per_token": 6.0 * matmul_params(cfg),
            "attention_flops_per_token": attention_flops_per_token(cfg), "flops": per_token * tokens,
            "chip_hours": chip_hours(per_token * tokens, mfu_fraction, peak_flops), "mfu": mfu_fraction}
-    if config in PAPER_CHIP_HOURS:
-        paper = PAPER_CHIP_HOURS[config] * tokens / PAPER_TOKENS
+    preset = PRESETS.get(config)
+    if preset is not None and preset.paper_chip_hours and preset.nominal_params:
+        paper = preset.paper_chip_hours * tokens / PAPER_TOKENS
         seconds_of_peak = paper * 3600 * peak_flops
         out.update(paper_chip_hours=paper, paper_mfu=per_token * tokens / seconds_of_peak,
-                   paper_mfu_6nd=6.0 * PAPER_NOMINAL_PARAMS[config] * tokens / seconds_of_peak)
+                   paper_mfu_6nd=6.0 * preset.nominal_params * tokens / seconds_of_peak)
     return out
 
 

@@ -9,6 +9,9 @@ Two schedule kinds, named by mixture.json's "schedule" field:
           otherwise, or schedule["start_lr"] when the mixture names one) and falls linearly to final_lr,
           reached at the last update (s = total_steps - 1). Optional "warmup_steps" (default 0) ramps up first.
 The step s is the optimiser's own update count (a new stage starts a new count).
+The schedule's shape (kind, warmup_steps, final_lr) belongs to the mixture recipe (mixer/presets.py:
+`schedule_for`, the one owner of the paper's 1325 warmup steps and 1e-6 final LR); a key the given schedule
+leaves out takes that recipe's value for the stage. OptimConfig owns the peak lr and its cosine floor.
 """
 from __future__ import annotations
 
@@ -18,25 +21,26 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from mixer.presets import schedule_for
 from trainer.configs import OptimConfig
 
 Schedule = Callable[[jax.Array], jax.Array]
 
 
-def make_schedule(cfg: OptimConfig, total_steps: int, schedule: dict | None = None,
+def make_schedule(cfg: OptimConfig, total_steps: int, schedule: dict,
                   start_lr: float | None = None) -> Schedule:
     """LR as a function of the update count (jit-friendly); see the module docstring for the shapes."""
-    schedule = dict(schedule or {"kind": "cosine"})
     kind = schedule.get("kind", "cosine")
+    schedule = {**schedule_for("cooldown" if kind == "linear" else "pretrain"), **schedule}
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
     if kind == "cosine":
-        warmup = int(schedule.get("warmup_steps", cfg.warmup_steps))
+        warmup = int(schedule["warmup_steps"])
         peak, floor = cfg.lr, cfg.lr * cfg.min_lr_ratio
     elif kind == "linear":
-        warmup = int(schedule.get("warmup_steps", 0))
+        warmup = int(schedule["warmup_steps"])
         peak = float(start_lr if start_lr is not None else schedule.get("start_lr", cfg.lr))
-        floor = float(schedule.get("final_lr", cfg.final_lr))
+        floor = float(schedule["final_lr"])
     else:
         raise ValueError(f"unknown schedule kind {kind!r}: expected 'cosine' or 'linear'")
     if warmup < 0:

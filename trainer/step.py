@@ -53,11 +53,11 @@ def init_state(cfg: TrainConfig, rng: jax.Array, mesh: Mesh,
     """Initialise params and optimiser state directly into their shardings (nothing is built on one device).
 
     Returns (state, state_shardings); the shardings tree is what Orbax restore and the jitted steps use.
-    `optimizer` defaults to make_optimizer(cfg.optim, cosine schedule): the state layout is the same for any
-    schedule, so a caller may pass its own."""
+    `optimizer` defaults to make_optimizer(cfg.optim, the pretrain cosine schedule): the state layout is the
+    same for any schedule, so a caller may pass its own."""
     model = Decoder(cfg.model)
     if optimizer is None:
-        optimizer = make_optimizer(cfg.optim, make_schedule(cfg.optim, cfg.steps))
+        optimizer = make_optimizer(cfg.optim, make_schedule(cfg.optim, cfg.steps, {"kind": "cosine"}))
     # Traced without the mesh context: out_shardings alone place the result.
     abstract = jax.eval_shape(functools.partial(_init_boxed, model, optimizer), rng)
     shardings = logical_to_sharding(abstract, mesh)

@@ -15,15 +15,17 @@ Decisions (the paper is silent; see also trainer/data.py and trainer/checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from typing import Any
 
-TARGET_CHIPS = {"tiny": 1, "470m": 64, "2.8b": 256}   # slice sizes the presets are designed for (configs.py)
-
+from mixer.presets import schedule_for
+from trainer.configs import PRESETS, get_config, resolve_vocab
 
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
@@ -49,8 +51,6 @@ class RunOptions:
 
 
 def build_config(opts: RunOptions, mixture: dict):
-    from trainer.configs import get_config, resolve_vocab
-
     overrides = {key.replace("__", "."): value for key, value in opts.overrides}
     cfg = get_config(opts.config, **overrides)
     for field in ("log_every", "eval_every", "checkpoint_every"):
@@ -77,7 +77,7 @@ def dry_run_report(opts: RunOptions, cfg, mixture: dict, steps: int) -> str:
     from trainer.model import count_params
     from trainer.sharding import mesh_shape
 
-    chips = opts.chips or TARGET_CHIPS.get(opts.config, 1)
+    chips = opts.chips or PRESETS[opts.config].target_chips
     shape = mesh_shape(cfg.mesh, chips)
     peak = flops.PEAK_FLOPS["tpu-v5e"]
     tokens = steps * cfg.tokens_per_step
@@ -101,15 +101,14 @@ def dry_run_report(opts: RunOptions, cfg, mixture: dict, steps: int) -> str:
 
 
 def budget_mixture(opts: RunOptions) -> dict:
-    """A stand-in mixture for --dry-run without --mixture: the token budget, the preset's vocabulary and length."""
-    from trainer.configs import get_config
-
+    """A stand-in mixture for --dry-run without --mixture: the token budget and the preset's vocabulary. It names
+    no seq_len, so build_config keeps the preset's (the only length there is without data)."""
     if not opts.dry_run:
         raise ValueError("--mixture is required to train; only --dry-run costs a bare --tokens budget")
     if not opts.tokens:
         raise ValueError("--dry-run without --mixture needs --tokens (e.g. --tokens 200B)")
     model = get_config(opts.config).model
-    return {"name": None, "stage": None, "total_tokens": int(opts.tokens), "seq_len": model.seq_len,
+    return {"name": None, "stage": None, "total_tokens": int(opts.tokens),
             "vocab_size": model.vocab_size or 256_000}   # presets without a vocabulary: the paper's 256k
 
 
@@ -146,11 +145,17 @@ def _resolve_init_from(opts: RunOptions, mixture: dict) -> str | None:
                             f"was found at {candidate}; pass --init-from PREVIOUS_RUN_DIR")
 
 
-def _fit_schedule(schedule: dict, cfg, steps: int, say) -> dict:
-    """The mixture's schedule, with a warmup longer than a short run (demo, --steps) cut to 10% of the run."""
-    schedule = dict(schedule)
-    default = cfg.optim.warmup_steps if schedule.get("kind", "cosine") == "cosine" else 0
-    warmup = int(schedule.get("warmup_steps", default))
+def _fit_schedule(mixture: dict, steps: int, say) -> dict:
+    """The mixture's schedule (its recipe owns it; keys it lacks take the recipe's value for the stage), with
+    a warmup longer than a short run (demo, --steps) cut to 10% of the run; every change is logged."""
+    given = dict(mixture.get("schedule") or {})
+    stage = "cooldown" if given.get("kind", "") == "linear" else (mixture.get("stage") or "pretrain")
+    schedule = {**schedule_for(stage), **given}
+    missing = sorted(set(schedule) - set(given))
+    if missing:
+        say(f"note: the mixture's schedule lacks {', '.join(missing)}; using the recipe's "
+            + ", ".join(f"{k}={schedule[k]}" for k in missing) + " (mixer/presets.py)")
+    warmup = int(schedule.get("warmup_steps", 0))
     if warmup >= steps:
         schedule["warmup_steps"] = steps // 10
         say(f"note: warmup_steps {warmup} >= {steps} steps in this run; warmup shortened to {steps // 10}")
@@ -186,7 +191,11 @@ def train(opts: RunOptions, log=print) -> dict[str, Any]:
         report = dry_run_report(opts, cfg, mixture, steps)
         log(report)
         return {"dry_run": True, "steps": steps}
-    return _run(opts, cfg, mixture, steps, log)
+    import jax
+
+    from tokens import run_lock   # one run per workdir: process 0 holds WORKDIR/_LOCK.json, a second trainer refuses
+    with run_lock.hold(opts.workdir, "trainer", " ".join(sys.argv)) if jax.process_index() == 0 else contextlib.nullcontext():
+        return _run(opts, cfg, mixture, steps, log)
 
 
 def per_source_losses(sums: dict, sources: list[str]) -> dict[str, float | None]:
@@ -229,7 +238,7 @@ def _start(opts: RunOptions, cfg, mixture: dict, steps: int, mix_hash: str, say)
     start_lr = (resume_meta or {}).get("start_lr")
     if start_lr is None and init_meta is not None and mixture["schedule"].get("kind") == "linear":
         start_lr = init_meta.get("lr")
-    schedule = make_schedule(cfg.optim, steps, _fit_schedule(mixture["schedule"], cfg, steps, say), start_lr)
+    schedule = make_schedule(cfg.optim, steps, _fit_schedule(mixture, steps, say), start_lr)
     optimizer = make_optimizer(cfg.optim, schedule)
     mesh = make_mesh(cfg.mesh)
     state, shardings = init_state(cfg, jax.random.key(cfg.seed), mesh, optimizer)
@@ -240,7 +249,7 @@ def _start(opts: RunOptions, cfg, mixture: dict, steps: int, mix_hash: str, say)
                                prefetch=opts.prefetch)
     batches = data_lib.make_train_iterator(mixture, dcfg, _mixture_dir(opts))
     if resume_meta is not None:
-        state, _ = checkpointer.restore(abstract, batches)
+        state, _ = checkpointer.restore_verified(abstract, batches, say)   # digest checked; falls back
         if resume_meta.get("total_steps") not in (None, steps):
             say(f"warning: checkpoint planned {resume_meta['total_steps']} steps, this run {steps}: "
                 "the LR schedule differs from the original run's")
@@ -311,8 +320,9 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
 
     from mixer.mixture import mixture_hash
     from trainer import data as data_lib
-    from trainer import flops
+    from trainer import flops, guards
     from trainer.metrics import MetricsWriter, plot_loss_per_source
+    from trainer.run_files import keep_tokenizer
     from trainer.sharding import shard_batch
     from trainer.step import make_eval_step, make_train_step
 
@@ -324,6 +334,13 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     if int(mixture.get("seq_len", cfg.model.seq_len)) != cfg.model.seq_len:
         say(f"note: --set model.seq_len={cfg.model.seq_len} overrides the mixture's seq_len {mixture['seq_len']}; "
             f"rows are packed to {cfg.model.seq_len} tokens")
+    elif cfg.model.seq_len != get_config(opts.config).model.seq_len:
+        say(f"note: seq_len {cfg.model.seq_len} from the mixture (preset {opts.config!r} says "
+            f"{get_config(opts.config).model.seq_len}); rows are packed to {cfg.model.seq_len} tokens")
+    changed = [f"{k}={v}" for k, v in opts.overrides] + [
+        f"{f}={getattr(opts, f)}" for f in ("log_every", "eval_every", "checkpoint_every") if getattr(opts, f) is not None]
+    if changed:
+        say(f"note: preset {opts.config!r} overridden: {', '.join(changed)}")
     run = _start(opts, cfg, mixture, steps, mix_hash, say)
     state, mesh, batches = run.state, run.mesh, run.batches
     train_fn = make_train_step(cfg, mesh=mesh, state_shardings=run.shardings, num_sources=len(sources),
@@ -334,6 +351,8 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
     per_token = flops.flops_per_token(cfg.model)
     peak, peak_note = _peak_flops()
     first = int(state.step)
+    if primary and (warning := keep_tokenizer(opts.workdir, mixture)):
+        say(warning)
     say(f"training {opts.config} on {mixture.get('name')!r}: steps {first}->{steps}, "
         f"{cfg.tokens_per_step:,} tokens/step, sources {sources}; MFU peak: {peak_note}")
     writer.write({"kind": "info", "step": first, "total_steps": steps, "config": opts.config,
@@ -346,7 +365,11 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
         meta = {"mixture_hash": mix_hash, "mixture_name": mixture.get("name"), "stage": mixture.get("stage"),
                 "config_name": opts.config, "config": dataclasses.asdict(cfg), "total_steps": steps,
                 "start_lr": run.start_lr, "lr": lr, "tokens_seen": step * cfg.tokens_per_step,
-                "mixture": opts.mixture if "://" in opts.mixture else os.path.abspath(opts.mixture)}  # evals: tokenizer
+                "mixture": opts.mixture if "://" in opts.mixture else os.path.abspath(opts.mixture),
+                "tokenizer_sha256": mixture.get("tokenizer_sha256"),   # evals: WORKDIR/tokenizer.model must match
+                guards.DIGEST_KEY: guards.state_digest(state)}
+        # never save NaNs (nor rotate a good checkpoint out for them)
+        guards.stop_if_nonfinite(run.checkpointer, unchecked, checked_at, step, state.params)
         run.checkpointer.save(step, state, batches, meta)
 
     def evaluate(step: int):
@@ -356,6 +379,7 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
             f"{s} {v:.4f}" for s, v in per_source.items() if v is not None))
 
     acc, last_lr, loss = None, float(run.schedule(first)), float("nan")
+    unchecked, checked_at = None, first   # metrics summed since the last finiteness check (guards.check_finite)
     tick, interval_steps = time.perf_counter(), 0
     step = first
     stop = steps if opts.stop_at is None else min(steps, opts.stop_at)
@@ -367,12 +391,15 @@ def _run(opts: RunOptions, cfg, mixture: dict, steps: int, log) -> dict[str, Any
         step += 1
         interval_steps += 1
         acc = metrics if acc is None else jax.tree.map(lambda a, b: a + b, acc, metrics)
+        unchecked = metrics if unchecked is None else jax.tree.map(lambda a, b: a + b, unchecked, metrics)
         if step == first + 1:  # compile + first step: reported apart so throughput is steady state
             jax.block_until_ready(metrics)
             writer.write({"kind": "info", "step": step, "compile_and_first_step_s": time.perf_counter() - tick})
             if step < stop and step % cfg.log_every:
                 acc, tick, interval_steps = None, time.perf_counter(), 0
         if step % cfg.log_every == 0 or step == stop:
+            guards.stop_if_nonfinite(run.checkpointer, unchecked, checked_at, step)
+            unchecked, checked_at = None, step
             last_lr = float(metrics["lr"])
             record = _interval_record(step, steps, jax.device_get(acc), last_lr, interval_steps,
                                       time.perf_counter() - tick, cfg, sources, per_token, peak)

@@ -1,8 +1,9 @@
 """Which filters run on which source, in order, with one place for their defaults.
 
-A filter is a pure `(doc) -> None | reason` function (pipelines/document.py: `first_reason` applies a list of them). `filters_for`
-returns named steps built with `functools.partial` over module-level functions and
-frozen configs, so the list pickles for Beam workers; the fastText model is loaded
+A filter is a pure `(doc) -> None | reason` function (pipelines/document.py: `first_reason` applies a list of them).
+A chain (`text_chain`, `code_chain`, ...) returns named steps built with `functools.partial` over
+module-level functions and frozen configs, so the list pickles for Beam workers; which tag runs which
+chain is declared once, in the family registry (pipelines/sources/__init__.py: `filters_for`); the fastText model is loaded
 lazily inside each worker (see langid.py).
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Callable
 
 from pipelines.document import Document, first_reason
 from pipelines.filters.code import MARKUP, CodeFilterConfig, code_reasons
-from pipelines.filters.langid import LangIdConfig, langid_reason
+from pipelines.filters.langid import LangIdConfig, langid_reason, strip_code
 from pipelines.filters.c4 import c4_rules
 from pipelines.filters.gopher import LIGHT, TextFilterConfig, gopher_quality, gopher_repetition
 
@@ -94,29 +95,61 @@ def commit_diff_reason(doc: Document) -> str | None:
     return "empty_diff: no added or removed lines"
 
 
-def filters_for(source: str, cfg: FilterConfig = FilterConfig()) -> list[tuple[str, Filter]]:
-    """Ordered (step name, filter) pairs for one source tag; cheap steps first."""
-    p = functools.partial
-    def langid(c: LangIdConfig) -> list[tuple[str, Filter]]:
-        return [("language id", p(langid_reason, cfg=c))] if cfg.use_langid else []
-    steps: dict[str, list[tuple[str, Filter]]] = {
-        "code": [("code quality", p(code_reasons, cfg=cfg.code))],
-        "markup": [("markup quality", p(code_reasons, cfg=cfg.markup))],
-        "text": [("slimpajama set", slimpajama_set_reason),
-                 ("gopher and c4 rules", p(text_reasons, cfg=cfg.text)), *langid(cfg.langid)],
-        "stackexchange": [("light text rules", p(text_reasons, cfg=cfg.light_text)), *langid(cfg.langid)],
-        "notebooks": [("notebook code quality", p(code_reasons, cfg=cfg.notebook_code)),
-                      *langid(cfg.notebook_langid)],
-        "commits": [("commit diff", commit_diff_reason),
-                    ("commit size and encoded data", p(code_reasons, cfg=cfg.commits))],
-        "synthetic": [],  # verified by execution instead (pipelines/verify/synthetic.py)
-        "math": [("length", p(length_reason, cfg=cfg.minimal)), *langid(cfg.math_langid)],
-        "instruct": [("length", p(length_reason, cfg=cfg.minimal)), *langid(cfg.langid)],
-    }
-    if source not in steps:
-        raise ValueError(f"unknown source tag {source!r}; expected one of {sorted(steps)}")
-    return steps[source]
+# ---------------------------------------------------------------- chains, one per kind of document
+# A family's registry line (pipelines/sources/__init__.py) names the chain each of its tags runs; the
+# language-ID behaviour (which config, which part of the text) is part of the chain.
+
+def _langid(cfg: FilterConfig, lid: LangIdConfig, prose: Callable[[str], str] | None = None
+            ) -> list[tuple[str, Filter]]:
+    if not cfg.use_langid:
+        return []
+    return [("language id", functools.partial(langid_reason, cfg=lid, prose=prose) if prose
+             else functools.partial(langid_reason, cfg=lid))]
 
 
-__all__ = ["FilterConfig", "MinimalConfig", "filters_for", "length_reason", "commit_diff_reason", "Filter",
-           "slimpajama_set_reason", "text_reasons"]
+def code_chain(cfg: FilterConfig) -> list[tuple[str, Filter]]:
+    return [("code quality", functools.partial(code_reasons, cfg=cfg.code))]
+
+
+def markup_chain(cfg: FilterConfig) -> list[tuple[str, Filter]]:
+    return [("markup quality", functools.partial(code_reasons, cfg=cfg.markup))]
+
+
+def text_chain(cfg: FilterConfig) -> list[tuple[str, Filter]]:
+    return [("slimpajama set", slimpajama_set_reason),
+            ("gopher and c4 rules", functools.partial(text_reasons, cfg=cfg.text)), *_langid(cfg, cfg.langid)]
+
+
+def stackexchange_chain(cfg: FilterConfig) -> list[tuple[str, Filter]]:
+    """Threads: light prose rules; language ID on the prose outside code blocks."""
+    return [("light text rules", functools.partial(text_reasons, cfg=cfg.light_text)),
+            *_langid(cfg, cfg.langid, strip_code)]
+
+
+def notebook_chain(cfg: FilterConfig) -> list[tuple[str, Filter]]:
+    """Relaxed code rules; language ID on the markdown only, and only when there is enough of it."""
+    return [("notebook code quality", functools.partial(code_reasons, cfg=cfg.notebook_code)),
+            *_langid(cfg, cfg.notebook_langid, strip_code)]
+
+
+def commit_chain(cfg: FilterConfig) -> list[tuple[str, Filter]]:
+    return [("commit diff", commit_diff_reason),
+            ("commit size and encoded data", functools.partial(code_reasons, cfg=cfg.commits))]
+
+
+def no_filters(cfg: FilterConfig) -> list[tuple[str, Filter]]:
+    """Nothing to filter (e.g. synthetic problems, which are verified by execution instead)."""
+    return []
+
+
+def math_chain(cfg: FilterConfig) -> list[tuple[str, Filter]]:
+    return [("length", functools.partial(length_reason, cfg=cfg.minimal)), *_langid(cfg, cfg.math_langid)]
+
+
+def instruct_chain(cfg: FilterConfig) -> list[tuple[str, Filter]]:
+    return [("length", functools.partial(length_reason, cfg=cfg.minimal)), *_langid(cfg, cfg.langid)]
+
+
+__all__ = ["FilterConfig", "MinimalConfig", "length_reason", "commit_diff_reason", "Filter",
+           "slimpajama_set_reason", "text_reasons", "code_chain", "markup_chain", "text_chain",
+           "stackexchange_chain", "notebook_chain", "commit_chain", "no_filters", "math_chain", "instruct_chain"]

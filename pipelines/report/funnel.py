@@ -2,7 +2,8 @@
 
 Counters come from namespace "curate" with names "<source>/<what>":
 in, in_bytes, rejected/<reason key>, errors, exact_duplicates, near_duplicates,
-kept, kept_bytes; duplicate_ids / duplicate_id_documents (user ids that several input
+kept, kept_bytes; pii/<kind> and pii_documents (spans and documents redacted, pipelines/redact: not
+part of the conservation sum, a redacted document is still kept); duplicate_ids / duplicate_id_documents (user ids that several input
 records carry: reported, never merged, outside the conservation sum). A source whose records
 group several raw rows (Stack Exchange threads) also counts rows/in, rows/in_threads,
 rows/rejected, rows/in_refused_files, and its row ledger must balance too. Names that do not
@@ -15,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pipelines.document import SOURCES
+from tokens import sources as source_tags
 
 FORMAT_VERSION = 1
 ROW_PARTS = ("in_threads", "rejected", "in_refused_files")   # where each raw row of a source ends
@@ -45,6 +46,9 @@ def source_funnel(source: str, counters: Mapping[str, int]) -> dict[str, Any]:
         "exact_duplicates": get("exact_duplicates"), "near_duplicates": get("near_duplicates"),
         "errors": get("errors"), "kept": get("kept"), "kept_bytes": get("kept_bytes"),
         "duplicate_ids": {"ids": get("duplicate_ids"), "documents": get("duplicate_id_documents")},
+        "pii": {"documents": get("pii_documents"),
+                "spans": {k[len(f"{source}/pii/"):]: int(v) for k, v in sorted(counters.items())
+                          if k.startswith(f"{source}/pii/")}},
     }
     accounted = row["kept"] + row["rejected_total"] + row["exact_duplicates"] + row["near_duplicates"] + row["errors"]
     pct = lambda n, d: round(100.0 * n / d, 2) if d else 0.0   # noqa: E731
@@ -79,10 +83,11 @@ def _row_ledger(source: str, counters: Mapping[str, int]) -> dict[str, int] | No
 def build_report(counters: Mapping[str, int], sources: Iterable[str], extra: Mapping[str, Any] | None = None
                  ) -> dict[str, Any]:
     """report.json content: funnel per source (sources with any counter too), job-wide counters, settings."""
-    seen = {name.split("/", 1)[0] for name in counters if name.split("/", 1)[0] in SOURCES}
+    tags = set(source_tags.names())   # declared tags (tokens/sources.py); other prefixes are job-wide counters
+    seen = {name.split("/", 1)[0] for name in counters if name.split("/", 1)[0] in tags}
     names = sorted(set(sources) | seen)
     funnel = {s: source_funnel(s, counters) for s in names}
-    job_wide = {k: int(v) for k, v in sorted(counters.items()) if k.split("/", 1)[0] not in SOURCES}
+    job_wide = {k: int(v) for k, v in sorted(counters.items()) if k.split("/", 1)[0] not in tags}
     return {"format_version": FORMAT_VERSION, "sources": funnel, "job_counters": job_wide,
             "invariant_ok": all(r["invariant_ok"] for r in funnel.values()), **dict(extra or {})}
 
@@ -132,6 +137,13 @@ def funnel_table(report: Mapping[str, Any]) -> str:
                       "| unaccounted |", "|---|---|---|---|---|---|"]
         lines += [f"| {s} | {g['in']} | {g['in_threads']} | {g['rejected']} | {g['in_refused_files']} | "
                   f"{g['unaccounted']} |" for s, g in ledgers]
+    redacted = [(s, r["pii"]) for s, r in report["sources"].items() if r.get("pii", {}).get("documents")]
+    if redacted:
+        kinds = sorted({k for _, p in redacted for k in p["spans"]})
+        lines += ["", "| source | documents with PII or secrets | " + " | ".join(f"{k} spans" for k in kinds) + " |",
+                  "|" + "---|" * (2 + len(kinds))]
+        lines += [f"| {s} | {p['documents']} | " + " | ".join(str(p["spans"].get(k, 0)) for k in kinds) + " |"
+                  for s, p in redacted]
     reasons = [(s, k, n) for s, r in report["sources"].items() for k, n in r["rejected"].items()]
     if reasons:
         lines += ["", "| source | reject reason | documents | % of in |", "|---|---|---|---|"]

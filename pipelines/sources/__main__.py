@@ -13,6 +13,7 @@ import sys
 from pipelines.document import Document
 from pipelines.sources import FAMILIES, ReadLimits, family_files, parse_file
 from pipelines.sources.fields import FieldMap
+from tokens.flags import StrictArgumentParser
 
 
 def summarize(root: str, families: list[str], limits: ReadLimits, fields: FieldMap = FieldMap()) -> list[dict]:
@@ -34,7 +35,7 @@ def summarize(root: str, families: list[str], limits: ReadLimits, fields: FieldM
                     row["rejected"] += 1
                     row["reasons"][record.reason_key] += 1
         if not per_source:
-            per_source[FAMILIES[family].SOURCE] = {"family": family, "source": FAMILIES[family].SOURCE,
+            per_source[FAMILIES[family].reader.SOURCE] = {"family": family, "source": FAMILIES[family].reader.SOURCE,
                                                    "files": len(paths), "documents": 0, "chars": 0,
                                                    "rejected": 0, "reasons": collections.Counter()}
         rows.extend(per_source[s] for s in sorted(per_source))
@@ -52,7 +53,7 @@ def format_table(rows: list[dict], top: int) -> str:
 
 
 def run(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.sources", description=__doc__,
+    parser = StrictArgumentParser(prog="python -m pipelines.sources", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True,
                         help="raw corpus ROOT (local path or gs://bucket/prefix) with one folder per family")

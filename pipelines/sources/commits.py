@@ -13,7 +13,6 @@ from pipelines.document import Document, Rejected, rejected_input
 from pipelines.sources.jsonl import field, parse_records
 from pipelines.sources.limits import ReadLimits, checked_document, document_key
 
-FAMILY = "commits"
 SOURCE = "commits"
 PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.jsonl.zst")
 FIELDS = ("commit", "old_file", "new_file", "old_contents", "new_contents", "message", "subject", "lang",

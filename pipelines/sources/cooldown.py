@@ -84,10 +84,10 @@ def parse_instruct(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits(
     return parse_records(stream, path, "instruct", limits, _records("instruct", _instruct_text), fields)
 
 
-# Reader objects for pipelines.sources.FAMILIES (same attributes as a reader module).
-MATH = types.SimpleNamespace(FAMILY="math", SOURCE="math", PATTERNS=_PATTERNS, parse=parse_math,
+# Reader objects for the family registry (pipelines/sources/__init__.py) (same attributes as a reader module).
+MATH = types.SimpleNamespace(SOURCE="math", PATTERNS=_PATTERNS, parse=parse_math,
                              FIELDS=("id", "text", "problem", "solution"))
-INSTRUCT = types.SimpleNamespace(FAMILY="instruct", SOURCE="instruct", PATTERNS=_PATTERNS,
+INSTRUCT = types.SimpleNamespace(SOURCE="instruct", PATTERNS=_PATTERNS,
                                  parse=parse_instruct,
                                  FIELDS=("id", "messages", "instruction", "context", "response", "category",
                                          "prompt"))

@@ -153,7 +153,7 @@ def open_input(path: str, root: str | None) -> BinaryIO:
     """A binary stream of an input file; raises InputRefused for links out of ROOT and non-regular files.
 
     Local paths are checked before opening (realpath inside ROOT), opened without blocking (a FIFO
-    cannot hang the worker), and checked again on the descriptor itself. gs:// goes through Beam."""
+    cannot hang the worker), and checked again on the descriptor itself. gs:// goes through tokens.paths."""
     if "://" in path:
         from tokens import paths   # gcsfs: only for object stores
         return paths.open_read(path)

@@ -43,7 +43,7 @@ def _check(family: str, name: str, column: str, where: str) -> tuple[str, str, s
     from pipelines.sources import FAMILIES
     if family not in FAMILIES:
         raise FieldMapError(f"{where}: unknown family {family!r}; known: {', '.join(sorted(FAMILIES))}")
-    known = getattr(FAMILIES[family], "FIELDS", None)
+    known = getattr(FAMILIES[family].reader, "FIELDS", None)
     if not known:
         raise FieldMapError(f"{where}: the {family} reader takes no field mapping (fixed dump schema)")
     if name not in known:

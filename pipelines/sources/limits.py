@@ -13,6 +13,8 @@ import re
 import zlib
 from typing import BinaryIO, Iterator
 
+from pipelines.sources.streams import ReadError   # defined with the stream that raises it; re-exported
+
 MiB = 1 << 20
 GiB = 1 << 30
 
@@ -46,14 +48,6 @@ class ReadLimits:
     max_xml_bytes: int = 1 * GiB
     # Notebook text outputs up to this many characters are kept as a "# output:" comment.
     max_notebook_output_chars: int = 1024
-
-
-class ReadError(Exception):
-    """The whole file cannot be read further; `reason` becomes one Rejected for the file."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _decompression_errors() -> tuple[type[BaseException], ...]:
@@ -114,17 +108,14 @@ def open_decompressed(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimi
     """Decompress .zst/.gz by extension behind a byte cap; other files pass through unchanged.
 
     Reading past `limits.max_file_bytes` raises ReadError("decompression_limit: ...") instead
-    of inflating a bomb; a corrupt stream raises ReadError("corrupt_compressed: ...").
+    of inflating a bomb; a truncated or corrupt stream hands out everything decoded before the
+    damage, then raises ReadError("truncated_stream: ...") (streams.py).
     """
     kind = compression_of(path)
     if kind is None:
         return stream  # stays seekable (Parquet needs it); size is what is stored
-    if kind == "zst":
-        import zstandard
-        inner = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-    else:
-        inner = gzip.GzipFile(fileobj=stream, mode="rb")
-    return CappedReader(inner, limits.max_file_bytes, "decompression_limit")
+    from pipelines.sources.streams import DecompressedStream   # keeps every line before a damaged block
+    return CappedReader(DecompressedStream(stream, kind), limits.max_file_bytes, "decompression_limit")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

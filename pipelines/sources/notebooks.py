@@ -14,7 +14,6 @@ from pipelines.document import Document, Rejected, rejected_input
 from pipelines.sources.jsonl import field, parse_records
 from pipelines.sources.limits import ReadLimits, checked_document, document_key, scrub
 
-FAMILY = "notebooks"
 SOURCE = "notebooks"
 PATTERNS = ("*.ipynb", "*.jsonl", "*.jsonl.gz", "*.jsonl.zst")
 FIELDS = ("content", "path", "repo_name", "license")   # jsonl rows; an .ipynb file is read as it is

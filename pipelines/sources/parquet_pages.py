@@ -168,6 +168,11 @@ def column_chunk_pages(stream: BinaryIO, column) -> list[Page]:
     if not starts:
         raise PageError(f"column {column.path_in_schema}: no page offset")
     offset = min(starts)
+    if offset < 0 or column.total_compressed_size < 0 or column.num_values < 0:
+        # A damaged footer: these integers are read from it unchecked (seek(-n) would raise).
+        raise PageError(f"column {column.path_in_schema}: footer gives a negative offset or size "
+                        f"(offset {offset}, size {column.total_compressed_size}, "
+                        f"values {column.num_values})")
     end = offset + column.total_compressed_size
     pages: list[Page] = []
     values = 0

@@ -49,6 +49,27 @@ def _top_level(path_in_schema: str) -> str:
     return path_in_schema.split(".", 1)[0]
 
 
+def group_footer_problem(pf, group: int) -> str | None:
+    """Why the footer's entry for row group `group` cannot be trusted, or None.
+
+    pyarrow decodes footer strings (column paths, codec and type names) only when they are read,
+    and raises UnicodeDecodeError for bytes that are not UTF-8: a damaged footer can hold such a
+    string while the file still opens. Every string this reader uses is decoded here, once, so the
+    damage costs the group's rows (each its own reject) instead of escaping as an exception."""
+    column = -1
+    try:
+        meta = pf.metadata.row_group(group)
+        for column in range(meta.num_columns):
+            chunk = meta.column(column)
+            chunk.path_in_schema, chunk.compression, chunk.physical_type   # noqa: B018 - decoded to check
+    except UnicodeDecodeError as e:
+        return (f"unreadable_parquet: row group {group} footer: column {column} metadata is not UTF-8 "
+                f"(byte {e.start})")
+    except arrow_errors() as e:
+        return f"unreadable_parquet: row group {group} footer: {type(e).__name__}: {e}"
+    return None
+
+
 def plan_group(pf, stream: BinaryIO, group: int, columns: Sequence[str], limits: ReadLimits) -> GroupPlan:
     """Page sizes of `columns` in `group` from the page headers -> readable columns and batch size."""
     meta = pf.metadata.row_group(group)
@@ -145,6 +166,11 @@ def read_row_group(pf, stream: BinaryIO, group: int, columns: Sequence[str], req
                    limits: ReadLimits) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(row within the group, row dict | reject reason) for each of the group's rows, in order."""
     total = pf.metadata.row_group(group).num_rows
+    damaged = group_footer_problem(pf, group)
+    if damaged is not None:
+        for row in range(total):
+            yield row, damaged
+        return
     plan = plan_group(pf, stream, group, columns, limits)
     required_set = frozenset(required)
     lost = dict(plan.lost)

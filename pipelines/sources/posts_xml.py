@@ -33,6 +33,8 @@ _UTF8 = {"utf-8", "utf8", "us-ascii", "ascii"}
 # DTD markup anywhere in the body: the file is refused, as a DTD in its prolog would be.
 _DTD_MARKUP = re.compile(rb"<!\s*(DOCTYPE|ENTITY|ATTLIST|ELEMENT|NOTATION)\b", re.IGNORECASE)
 _BLANK = re.compile(rb"\s*\Z")
+# Comments and CDATA sections: markup-like text inside them is text, not a DTD.
+_INERT = re.compile(rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>", re.DOTALL)
 
 
 class Forbidden(Exception):
@@ -325,7 +327,7 @@ def parse_record(record: Record, root: str | None, max_record_bytes: int) -> lis
     (`&lol9;`, `&xxe;`) is an undefined entity, i.e. a malformed row, never an expansion.
     """
     data = record.data
-    markup = _DTD_MARKUP.search(data)
+    markup = _DTD_MARKUP.search(_INERT.sub(lambda m: b" " * len(m.group(0)), data)) if b"<!" in data else None
     if markup:
         name = markup.group(1).decode("ascii").upper()
         return [Item(record.offset, forbidden=True,

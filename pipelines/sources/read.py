@@ -77,7 +77,7 @@ class _ParseFiles(beam.DoFn):
         except Exception as e:  # noqa: BLE001 - the job must survive any one file
             self._errors.inc()
             locator = "file" if part is None else f"part {part}"
-            yield rejected_input(FAMILIES[self._family].SOURCE, relative_name(path, self._root), locator,
+            yield rejected_input(FAMILIES[self._family].reader.SOURCE, relative_name(path, self._root), locator,
                                  f"error: {type(e).__name__}: {e}"[:1000])
 
 
@@ -98,11 +98,15 @@ class ReadFamily(beam.PTransform):
         files = (pbegin
                  | f"Family {f}" >> beam.Create([f])
                  | f"List {f} files" >> beam.ParDo(_ListFiles(f, self.root)))
-        if f == "stackexchange":   # one Posts.xml is many byte ranges; threads meet in a GroupByKey
-            from pipelines.sources.stackexchange_read import ReadPosts
-            return files | f"Read {f} posts" >> ReadPosts(self.root, self.limits)
+        special = FAMILIES[f].read_transform
+        if special:   # e.g. one Posts.xml is many byte ranges whose threads meet in a GroupByKey
+            import importlib
+
+            module, _, name = special.partition(":")
+            transform = getattr(importlib.import_module(module), name)
+            return files | f"Read {f} with {name}" >> transform(self.root, self.limits)
         files = files | f"Reshuffle {f} files" >> beam.Reshuffle()
-        if hasattr(FAMILIES[f], "parts"):
+        if hasattr(FAMILIES[f].reader, "parts"):
             items = (files
                      | f"Split {f} files into row groups" >> beam.ParDo(_SplitFiles(f, self.root, self.limits))
                      | f"Reshuffle {f} row groups" >> beam.Reshuffle())

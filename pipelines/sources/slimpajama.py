@@ -11,7 +11,6 @@ from pipelines.document import Document, Rejected
 from pipelines.sources.jsonl import field, parse_records
 from pipelines.sources.limits import ReadLimits, checked_document, document_key
 
-FAMILY = "slimpajama"
 SOURCE = "text"
 PATTERNS = ("*.jsonl.zst", "*.jsonl", "*.jsonl.gz")
 FIELDS = ("text", "meta")

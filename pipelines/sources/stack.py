@@ -22,9 +22,9 @@ from typing import Any, BinaryIO, Iterator, Mapping
 from pipelines.document import Document, Rejected, doc_id, rejected_input
 from pipelines.sources import languages
 from pipelines.sources.limits import MiB, ReadLimits, checked_document
+from pipelines.sources.parquet_footer import unsafe_row_groups
 from pipelines.sources.parquet_rows import UNREADABLE, arrow_errors, read_row_group
 
-FAMILY = "stack"
 SOURCE = "code"
 PATTERNS = ("*.parquet",)
 READ_BUFFER_BYTES = 1 * MiB   # Arrow reads column chunks through a buffer this size (no whole-chunk reads)
@@ -67,7 +67,13 @@ def resolve_columns(schema, name: str, fields: Mapping[str, str] | None = None
     mapped = lambda c: f"{fields[c]} (mapped to {c})" if c in fields else c   # noqa: E731
     if "content" not in chosen:
         return {}, None, f"schema_mismatch: no {mapped('content')} column"
+    repeated = sorted(c for c in set(chosen.values()) if schema.names.count(c) > 1)
+    if repeated:   # Arrow allows two columns of one name; which one holds the text cannot be known
+        return {}, None, (f"schema_mismatch: column {repeated[0]} appears {schema.names.count(repeated[0])} "
+                          "times")
     content_type = schema.field(chosen["content"]).type
+    if pa.types.is_dictionary(content_type):   # dictionary-encoded strings decode to the same str values
+        content_type = content_type.value_type
     if not (pa.types.is_string(content_type) or pa.types.is_large_string(content_type)):
         return {}, None, f"schema_mismatch: {mapped('content')} is {content_type}"
     folder_lang = None
@@ -168,14 +174,20 @@ def _parse_groups(stream: BinaryIO, path: str, group: int | None, limits: ReadLi
 def _rows(pf, stream: BinaryIO, path: str, groups, limits: ReadLimits,
           fields: Mapping[str, str] | None) -> Iterator[Document | Rejected]:
     meta = pf.metadata
-    chosen, folder_lang, problem = resolve_columns(pf.schema_arrow, path, fields)
+    try:
+        chosen, folder_lang, problem = resolve_columns(pf.schema_arrow, path, fields)
+    except UnicodeDecodeError as e:   # a damaged footer: pyarrow decodes names only when read
+        chosen, folder_lang = {}, None
+        problem = f"unreadable_parquet: footer schema name is not UTF-8 (byte {e.start})"
     physical_required = [chosen[c] for c in _REQUIRED if c in chosen]
     rename = {column: canonical for canonical, column in chosen.items()}
+    damaged, unsafe = unsafe_row_groups(stream)   # before pyarrow builds column metadata (it may abort)
     for group in groups:
         first = sum(meta.row_group(g).num_rows for g in range(group))   # file-wide row index
-        if problem:
+        reason = problem or damaged or unsafe.get(group)
+        if reason:
             for row in range(meta.row_group(group).num_rows):
-                yield rejected_input(SOURCE, path, f"row {first + row}", problem, meta={"row": first + row})
+                yield rejected_input(SOURCE, path, f"row {first + row}", reason, meta={"row": first + row})
             continue
         for row, item in read_row_group(pf, stream, group, list(chosen.values()), physical_required, limits):
             index = first + row

@@ -39,9 +39,8 @@ from pipelines.sources.html_text import html_to_text
 from pipelines.sources.limits import ReadLimits, checked_document, document_key
 from pipelines.sources.posts_xml import Forbidden, Item, Prolog, iter_items, read_prolog, tail_problem
 
-FAMILY = "stackexchange"
 SOURCE = "stackexchange"
-PATTERNS = ("*/Posts.xml",)
+PATTERNS = ("*/Posts.xml", "Posts.xml")   # <site>/Posts.xml, or Posts.xml right in the family folder (site = that folder)
 # Attributes a thread needs; the rest (ViewCount, OwnerUserId, ...) never enters the shuffle.
 THREAD_FIELDS = ("Id", "PostTypeId", "ParentId", "AcceptedAnswerId", "Score", "Title", "Body", "Tags",
                  "CreationDate")

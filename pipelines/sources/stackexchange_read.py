@@ -22,6 +22,8 @@ are never read and not counted: that file is its one Rejected.
 from __future__ import annotations
 
 import os
+import re
+from typing import BinaryIO
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -32,7 +34,7 @@ from pipelines.document import Rejected, rejected_input
 from pipelines.sources import relative_name
 from pipelines.sources.discover import InputRefused, open_input
 from pipelines.sources.limits import MiB, ReadLimits
-from pipelines.sources.posts_xml import Prolog, iter_items, tail_problem
+from pipelines.sources.posts_xml import CHUNK_BYTES, Prolog, iter_items, tail_problem
 from pipelines.sources.stackexchange import (SOURCE, THREAD, assemble, classify, file_reject,
                                              prolog_of)
 from pipelines.steps import NAMESPACE
@@ -40,6 +42,8 @@ from pipelines.steps import NAMESPACE
 # Bytes of Posts.xml per work item: stackoverflow.com's ~100 GB is ~1,600 ranges.
 RANGE_BYTES = 64 * MiB
 _ROWS, _FORBIDDEN, _DONE = "rows", "forbidden", "done"
+_ROW_START = re.compile(r"<row[\s/>]")
+_DECLARED = re.compile(rb"""<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 
 def _error(name: str, locator: str, exc: BaseException) -> Rejected:
@@ -67,7 +71,10 @@ class _SplitFile(beam.DoFn):
                 size = stream.tell()
                 stream.seek(0)
                 prolog = prolog_of(stream, name)
-                if isinstance(prolog, Rejected):
+                if isinstance(prolog, Rejected):   # refused whole (UTF-16, a DTD): its rows still count in
+                    rows = count_rows(stream)
+                    _rows_counter("in").inc(rows)
+                    _rows_counter("in_refused_files").inc(rows)
                     yield TaggedOutput(_DONE, prolog)
                     return
                 truncated = tail_problem(stream, size, prolog)
@@ -193,3 +200,31 @@ class ReadPosts(beam.PTransform):
                    | "Assemble threads" >> beam.ParDo(_AssembleThreads(self.limits), refused))
         return ((split[_DONE], parsed[_DONE], file_rejects, rows, threads)
                 | "Merge Stack Exchange records" >> beam.Flatten())
+
+
+def count_rows(stream: BinaryIO) -> int:
+    """`<row` elements in a file refused whole (another encoding, a DTD): the ledger still counts its rows.
+
+    The text is decoded as its byte-order mark or XML declaration says (UTF-8 otherwise, bad bytes
+    replaced), chunk by chunk; nothing is parsed, so nothing is expanded."""
+    import codecs
+
+    stream.seek(0)
+    head = stream.read(4096)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding = "utf-16"
+    else:
+        declared = _DECLARED.search(head.replace(b"\x00", b""))
+        encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)("replace")
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    count, tail, chunk = 0, "", head
+    while True:
+        text = tail + decoder.decode(chunk, not chunk)
+        count += len(_ROW_START.findall(text))   # 4 trailing chars hold no whole match: kept for the next
+        tail = text[-4:]
+        if not chunk:
+            return count
+        chunk = stream.read(CHUNK_BYTES)

@@ -1,6 +1,6 @@
 """Synthetic Python problems -> `synthetic` documents, in three schemas decided per record:
 
-- ours:      {"id", "prompt", "solution", "tests"} (+ optional "entry_point"): tests are asserts;
+- ours:      {"id" (or "task_id"), "prompt", "solution", "tests"} (+ optional "entry_point"): tests are asserts;
 - HumanEval: {"task_id", "prompt", "canonical_solution", "test", "entry_point"}: the solution completes
              the prompt's function, the tests define `check(candidate)`, called with the entry point;
 - MBPP:      {"task_id", "text", "code", "test_list", "test_setup_code"}: a prose prompt, asserts in a
@@ -18,7 +18,6 @@ from pipelines.document import Document, Rejected
 from pipelines.sources.jsonl import MissingField, field, parse_records
 from pipelines.sources.limits import ReadLimits, checked_document, document_key
 
-FAMILY = "synthetic"
 SOURCE = "synthetic"
 PATTERNS = ("*.jsonl", "*.jsonl.gz", "*.jsonl.zst")
 # Fields a --field mapping may name: the project's schema, then HumanEval's and MBPP's.
@@ -49,7 +48,9 @@ def _fields(obj: dict, schema: str) -> tuple[str, str, str, str, dict]:
         return (str(field(obj, "task_id", (str, int))), field(obj, "text"), field(obj, "code"),
                 "\n".join(tests) + "\n", {"test_setup": setup} if setup.strip() else {})
     extra = {"entry_point": str(obj["entry_point"])} if obj.get("entry_point") else {}
-    return str(field(obj, "id", (str, int))), field(obj, "prompt"), field(obj, "solution"), field(obj, "tests"), extra
+    # HumanEval's and MBPP's id name is accepted in our schema too ("id" wins when both are there).
+    key = "id" if obj.get("id") is not None or obj.get("task_id") is None else "task_id"
+    return str(field(obj, key, (str, int))), field(obj, "prompt"), field(obj, "solution"), field(obj, "tests"), extra
 
 
 def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document | Rejected:
@@ -65,3 +66,17 @@ def _record(obj: dict, lineno: int, path: str, limits: ReadLimits) -> Document |
 def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits(),
           fields: Mapping[str, str] | None = None) -> Iterator[Document | Rejected]:
     return parse_records(stream, path, SOURCE, limits, _record, fields)
+
+
+def verify_checks(cfg, source: str) -> list:
+    """The family's verification hook: run each problem's tests against its solution in the sandbox.
+
+    Fails closed: a strict sandbox missing a layer on this worker rejects each problem
+    `sandbox_unavailable`, never keeps it. Imported lazily: reading needs no sandbox."""
+    import functools
+    import logging
+
+    from sandbox.execution import log_best_effort
+    from pipelines.verify.synthetic import verification_reason
+    log_best_effort(cfg.sandbox, logging.getLogger("sandbox"))
+    return [functools.partial(verification_reason, cfg=cfg)]

@@ -3,8 +3,9 @@
 Synthetic Documents (pipelines/sources/synthetic.py): text = prompt + "\\n" + solution; meta carries
 "tests" (asserts, or HumanEval's `def check(candidate)`), and may carry "solution", "prompt",
 "prompt_chars", "entry_point" and "test_setup" (MBPP). The solution runs as module `solution`, then
-the setup code and the tests in its namespace, then `check(<entry_point>)` when the tests define
-`check`; the verdict is the harness's report (pipelines/verify/sandbox.py), never an exit code.
+the setup code and the tests (whatever schema: asserts, check(candidate), unittest, pytest-style), in
+their own process; the verdict is the sandbox's (sandbox/execution.py): a pass needs an assertion that ran,
+a call into the solution and every collected test passed. A bad entry point is a reject, never ignored.
 When meta lacks the solution it is recovered from the text (the text minus the prompt); tests must
 be in meta: text alone cannot say which asserts are tests.
 """
@@ -14,7 +15,7 @@ import ast
 import dataclasses
 
 from pipelines.document import Document
-from pipelines.verify.sandbox import SandboxConfig, run_tests
+from sandbox.execution import SandboxConfig, run_tests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,8 +23,6 @@ class VerifyConfig:
     sandbox: SandboxConfig = SandboxConfig()
     # Larger programs are rejected unexecuted: a synthetic exercise is a few KB.
     max_program_chars: int = 100_000
-    # Tests without a single assert (or unittest-style assert* call) prove nothing.
-    require_asserts: bool = True
     # Solution recovery from text: at most this many leading lines are tried as prompt.
     max_prompt_lines: int = 100
 
@@ -70,26 +69,6 @@ def solution_of(doc: Document, max_prompt_lines: int = 100) -> str:
     return doc.text   # nothing parses: the sandbox reports the syntax error
 
 
-def _has_assert(tree: ast.AST) -> bool:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assert):
-            return True
-        if isinstance(node, ast.Call):
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if name.startswith("assert"):
-                return True
-    return False
-
-
-def _defines_check(tests: str) -> bool:
-    try:
-        tree = ast.parse(tests)
-    except (SyntaxError, ValueError):
-        return False
-    return any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body)
-
-
 def spec_for(doc: Document, cfg: "VerifyConfig | None" = None) -> tuple[TestSpec | None, str | None]:
     """(spec, None) to run, or (None, reason) when there is nothing valid to run."""
     tests = doc.meta.get("tests")
@@ -97,8 +76,8 @@ def spec_for(doc: Document, cfg: "VerifyConfig | None" = None) -> tuple[TestSpec
         return None, "no_tests: meta has no tests"
     max_lines = cfg.max_prompt_lines if cfg is not None else VerifyConfig.max_prompt_lines
     setup = doc.meta.get("test_setup")
-    entry = doc.meta.get("entry_point")
-    entry = entry if isinstance(entry, str) and entry.isidentifier() and _defines_check(tests) else None
+    entry = doc.meta.get("entry_point")   # checked by the sandbox (sandbox/collect.py): a bad one is a reject
+    entry = entry if isinstance(entry, str) else None
     return TestSpec(solution_of(doc, max_lines), tests, setup if isinstance(setup, str) else "", entry), None
 
 
@@ -107,7 +86,8 @@ def program_for(doc: Document, cfg: "VerifyConfig | None" = None) -> tuple[str |
     spec, reason = spec_for(doc, cfg)
     if spec is None:
         return None, reason
-    call = f"\ncheck({spec.entry_point})\n" if spec.entry_point else ""
+    entry = (spec.entry_point or "").strip()
+    call = f"\ncheck({entry})\n" if entry.isidentifier() and "def check(" in spec.tests else ""
     return "\n".join(p for p in (spec.solution, spec.setup, spec.tests) if p) + call, None
 
 
@@ -115,13 +95,6 @@ def verify_spec(spec: TestSpec, cfg: VerifyConfig = VerifyConfig()) -> str | Non
     """None when the tests ran to their end and passed in the sandbox; otherwise the reason."""
     if spec.chars() > cfg.max_program_chars:
         return f"program_too_large: {spec.chars()} > {cfg.max_program_chars} chars"
-    if cfg.require_asserts:
-        try:
-            tree = ast.parse(spec.tests)
-        except (SyntaxError, ValueError) as err:
-            return f"syntax_error: tests: {getattr(err, 'msg', err)}"
-        if not _has_assert(tree):
-            return "no_tests: tests contain no assert"
     return run_tests(spec.solution, spec.tests, cfg.sandbox, entry_point=spec.entry_point, setup=spec.setup).reason
 
 

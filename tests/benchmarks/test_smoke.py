@@ -81,6 +81,12 @@ def test_curate_full_profile_assigns_stages():
 
 
 @pytest.mark.slow
+def test_pii_cost_quick():
+    out = _quick("benchmarks.pii_cost")
+    assert "redact" in out and "'key'" in out   # the planted keys were found
+
+
+@pytest.mark.slow
 def test_curate_full_quick():
     out = _quick("benchmarks.curate_full", timeout=900, expect="docs/CPU-s")   # no peer: a profile, not a ratio
     assert "start-up" in out and "filter: gopher_quality" in out

@@ -74,3 +74,23 @@ def test_python_api_runs_the_shipped_suites_and_a_rolling_task(tiny_run, tmp_pat
     res = out["results"]
     assert 0 <= res[names["reasoning"]]["acc,none"] <= 1 and 0 <= res[names["knowledge"]]["exact_match,none"] <= 1
     assert res["tiny_ppl"]["bits_per_byte,none"] > 0 and res["tiny_ppl"]["word_perplexity,none"] > 1
+
+
+def test_shipped_suites_run_by_name_and_an_unreachable_dataset_is_one_line(tiny_run, tmp_path):
+    """Defect 7: `--tasks cm_local_reasoning` was "Tasks not found"; arc_easy offline ended in a traceback."""
+    base = [sys.executable, "-m", "evals", "harness", "--model", "code-mixtures", "--model_args",
+            f"checkpoint={tiny_run['run']}", "--batch_size", "4", "--limit", "2"]
+    out = tmp_path / "out"
+    ok = subprocess.run(base + ["--tasks", "cm_local_reasoning,cm_local_knowledge", "--output_path", str(out)],
+                        cwd=str(tmp_path), env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    [result_file] = [os.path.join(d, f) for d, _, fs in os.walk(out) for f in fs if f.startswith("results")]
+    assert set(json.load(open(result_file))["results"]) == {"cm_local_reasoning", "cm_local_knowledge"}
+    offline = subprocess.run(base + ["--tasks=arc_easy"], cwd=str(tmp_path), env=_env(tmp_path),
+                             capture_output=True, text=True, timeout=600)
+    last = offline.stderr.strip().splitlines()[-1]
+    assert offline.returncode == 2 and "Traceback" not in offline.stderr, offline.stderr[-2000:]
+    assert last.startswith("python -m evals harness: a task's dataset is not reachable") and "ai2_arc" in last
+    missing = subprocess.run([*base[:7], f"checkpoint={tmp_path / 'no-run'}", "--tasks", "cm_local_reasoning"],
+                             cwd=str(tmp_path), env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr and "no checkpoint" in missing.stderr

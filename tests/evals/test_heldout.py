@@ -28,13 +28,36 @@ def test_bootstrap_interval_holds_the_estimate_and_narrows_with_more_documents()
     assert heldout.bootstrap_ci(nll[:40], tokens[:40]) == (low, high)         # fixed seed: reproducible
 
 
+def test_no_interval_from_fewer_than_five_documents():
+    """Defect 5: one document used to print ci_low == ci_high as if it were an interval."""
+    tokens, nll = np.array([100, 120, 90, 80, 110, 95]), np.array([300.0, 350.0, 280.0, 240.0, 330.0, 290.0])
+    for n in range(1, heldout.MIN_DOCUMENTS):
+        assert heldout.bootstrap_ci(nll[:n], tokens[:n]) == (None, None)
+    low, high = heldout.bootstrap_ci(nll[:5], tokens[:5])
+    assert low < high
+
+
+def test_a_wrong_data_root_is_a_one_line_error_not_an_empty_table(tiny_run, tmp_path, capsys):
+    """Defect 4: `--data /does/not/exist` or a mixture directory printed an empty table and exited 0."""
+    from evals.cli import main
+
+    (tmp_path / "mix").mkdir()
+    (tmp_path / "mix" / "mixture.json").write_text("{}")
+    for data, says in ((tmp_path / "does-not-exist", "no such directory"), (tmp_path / "mix", "not a mixture")):
+        assert main(["heldout", "--checkpoint", tiny_run["run"], "--data", str(data)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert says in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert main(["heldout", "--checkpoint", tiny_run["run"], "--data", tiny_run["tokens"], "--sources", "nope"]) == 2
+    assert "no source 'nope'" in capsys.readouterr().err
+
+
 def test_heldout_loss_per_source_matches_a_direct_computation(tiny_run, loaded):
     engine = Engine(loaded.cfg, loaded.params, loaded.tokenizer.eos_id, loaded.tokenizer.pad_id, batch_size=8)
     assert heldout.heldout_sources(tiny_run["tokens"]) == ["code", "text"]
     results = heldout.evaluate(engine, tiny_run["tokens"])
     assert [r.source for r in results] == ["code", "text"]
     for r in results:
-        assert r.documents == 3 and r.ci_low <= r.loss <= r.ci_high and 0 < r.loss < 10
+        assert r.documents == 3 and r.ci_low is None and r.ci_high is None and 0 < r.loss < 10   # too few for a CI
     docs = heldout.heldout_documents(tiny_run["tokens"], "text", max_tokens=1)
     assert len(docs) == 1
     doc = docs[0][:40]                                              # one window: check against the logits

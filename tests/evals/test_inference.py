@@ -98,3 +98,21 @@ def test_score_sums_continuation_logprobs_and_flags_greedy(loaded):
     batch = engine.score([(context, continuation)] * 3 + [([], [5, 6]), (list(range(3, 200)), [9])])
     assert [r[0] for r in batch[:3]] == pytest.approx([logprob] * 3, abs=1e-4)   # batching changes nothing
     assert all(np.isfinite(r[0]) and r[0] < 0 for r in batch)
+
+
+def test_generation_keeps_the_whole_prompt_and_shortens_the_budget_instead(loaded):
+    """Defect 2: a 50-token prompt with 256 new tokens asked for, at seq_len 64, used to keep 1 prompt token."""
+    engine = _engine(loaded)
+    limit = loaded.cfg.seq_len
+    rng = np.random.default_rng(3)
+    prompt = [int(x) for x in rng.integers(4, loaded.cfg.vocab_size, 50)]
+    asked = engine.generate([prompt], GenerationConfig(max_new_tokens=256))[0]
+    fitted = engine.generate([prompt], GenerationConfig(max_new_tokens=limit - 50))[0]
+    assert asked == fitted and len(asked) <= limit - 50
+    assert engine.fit(50, 256) == (50, limit - 50)
+    assert engine.fit(10, 8) == (10, 8)
+    assert engine.fit(limit + 5, 8) == (limit - 1, 1)                   # only a prompt that alone overflows is cut
+    # A short prompt batched with a long one keeps its own, longer budget (batch-independent).
+    short = prompt[:5]
+    alone = engine.generate([short], GenerationConfig(max_new_tokens=40))[0]
+    assert engine.generate([prompt, short], GenerationConfig(max_new_tokens=40))[1] == alone

@@ -66,6 +66,10 @@ def test_results_csv_table_and_plot(tmp_path):
     assert by["code-0"]["nl_reasoning_avg"][:2] == pytest.approx((0.35, 0.0707107), abs=1e-6)   # mean, std
     assert by["balanced-to-text"]["code_pass@1"] is None
     assert "code-0 | 0.0 | 2 | 0.3500 ± 0.0707" in lines[0]
+    # Defect 5: one seed has no spread; it is said, not shown as ± 0.0000.
+    [one_seed] = [line for line in lines[0].splitlines() if line.startswith("code-50 |")]
+    assert by["code-50"]["nl_reasoning_avg"][1] is None and "±" not in one_seed
+    assert "0.5000 (1 seed, no spread)" in lines[0] and any("1 seed" in line for line in lines[1:])
     png = open(result["plot"], "rb").read()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and os.path.getsize(result["plot"]) > 20_000
 
@@ -84,7 +88,10 @@ def test_sweep_trains_evaluates_and_resumes(tiny_run, tmp_path):
     assert [(r["recipe"], r["code_share"]) for r in rows] == [("code-0", 0.0), ("code-100", 100.0)]
     for r in rows:
         assert r["step"] == 12 and r["humaneval_problems"] == 2 and 0 <= r["nl_reasoning_avg"] <= 1
-        assert r["heldout_code_ci_low"] <= r["heldout_code"] <= r["heldout_code_ci_high"]
+        if r["heldout_code_documents"] >= 5:
+            assert r["heldout_code_ci_low"] <= r["heldout_code"] <= r["heldout_code_ci_high"]
+        else:
+            assert r["heldout_code_ci_low"] is None
     assert rows[0]["heldout_text"] < rows[1]["heldout_text"]     # text-only training fits text better
     marker = out / "runs" / "code-0" / "seed-0" / "result.json"
     before = marker.stat().st_mtime_ns

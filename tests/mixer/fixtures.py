@@ -1,4 +1,4 @@
-"""Fixture data for mixer tests: contract manifests (no shards) and a tiny real tokenized corpus."""
+"""Fixture data for mixer tests: contract manifests (empty shard files) and a tiny real tokenized corpus."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +13,7 @@ SHA = hashlib.sha256(b"mixer-test-tokenizer").hexdigest()
 
 def write_manifest(root: str, source: str, documents: int, tokens: int, sha: str = SHA, vocab: int = 512,
                    shards: int = 2) -> str:
-    """TOKENS/<source>/manifest.json in the contract schema (shards listed, not written)."""
+    """TOKENS/<source>/manifest.json in the contract schema (shards listed, written empty)."""
     out = os.path.join(root, source)
     os.makedirs(out, exist_ok=True)
     docs = [documents // shards + (i < documents % shards) for i in range(shards)]
@@ -25,6 +25,8 @@ def write_manifest(root: str, source: str, documents: int, tokens: int, sha: str
             "documents": documents, "tokens": tokens,
             "length_histogram": {"min": 1, "median": tokens // max(documents, 1), "p99": 4000, "max": 9000},
             "config_hash": "test", "code_version": "test", "created_by": "tests/mixer"}
+    for shard in body["shards"]:   # empty stand-ins: the mixer checks a manifest covers its shards
+        open(os.path.join(out, shard["path"]), "ab").close()
     path = os.path.join(out, "manifest.json")
     with open(path, "w") as f:
         json.dump(body, f)

@@ -28,8 +28,12 @@ def test_build_code_25_synth_10(tmp_path, tokens):
     text = mixture["sources"]["text"]
     assert text["available_tokens"] == SMALL["text"][1] and text["documents"] == SMALL["text"][0]
     assert text["epochs"] == pytest.approx(150_000 / 600_000)
-    assert text["manifest"] == os.path.join(tokens, "text", "manifest.json")
-    assert text["shards"] == [os.path.join(tokens, "text", f"part-0000{i}-of-00002.array_record") for i in (0, 1)]
+    assert text["manifest"] == os.path.join("..", "TOKENS", "text", "manifest.json")     # relative to the file
+    assert text["shards"] == [os.path.join("..", "TOKENS", "text", f"part-0000{i}-of-00002.array_record")
+                              for i in (0, 1)]
+    loaded = load_mixture(str(out / "mixture.json"), check_shards=False)["sources"]["text"]   # resolved
+    assert loaded["manifest"] == os.path.join(tokens, "text", "manifest.json")
+    assert loaded["shards"] == [os.path.join(tokens, "text", f"part-0000{i}-of-00002.array_record") for i in (0, 1)]
     assert mixture["command"].startswith("python -m mixer build --code 25 --synth 10")
     assert mixture["max_epochs"] == 4 and mixture["warnings"] == []
     maxtext = json.loads((out / "maxtext_mixture.json").read_text())

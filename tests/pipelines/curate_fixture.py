@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.document import Document
-from pipelines.filters import FilterConfig, filters_for
+from pipelines.filters import FilterConfig
+from pipelines.sources import filters_for
 
 # Language ID off: the fixture's checks must not hinge on fastText scores of docstrings.
 FIXTURE_FILTERS = FilterConfig(use_langid=False)

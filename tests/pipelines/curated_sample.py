@@ -64,7 +64,20 @@ def write_curated(root: str, per_source: int = 25, shards: int = 2) -> dict[str,
             part = rows[s::shards]
             table = pa.table({k: pa.array([r[k] for r in part], pa.string()) for k in ("id", "source", "text", "meta")})
             pq.write_table(table, os.path.join(directory, f"part-{s:05d}-of-{shards:05d}.parquet"))
+    publish_completion(root)
     return docs
+
+
+def publish_completion(root: str) -> dict:
+    """CURATED/_COMPLETE.json listing every kept shard under `root`, as a finished curate run writes it."""
+    from tokens import completion
+    files = {}
+    for source in sorted(os.listdir(os.path.join(root, "kept"))):
+        for name in sorted(os.listdir(os.path.join(root, "kept", source))):
+            if name.endswith(".parquet"):
+                files[f"kept/{source}/{name}"] = pq.read_metadata(os.path.join(root, "kept", source, name)).num_rows
+    return completion.write_record(root, "curate", files, {"sources": sorted(os.listdir(os.path.join(root, "kept"))),
+                                                           "ok": True})
 
 
 def train_tokenizer(docs: dict, vocab: int = 700) -> bytes:

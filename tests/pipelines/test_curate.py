@@ -8,6 +8,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import curate
+from pipelines.sources import FAMILIES
 from tests.pipelines import curate_fixture
 
 
@@ -127,16 +128,18 @@ def test_dataflow_dry_run_translates_with_readable_labels():
     runner = DataflowRunner()
     p = beam.Pipeline(runner=runner, options=options)
     sources = curate.build_pipeline(p, "gs://bucket-name/raw", "gs://bucket-name/curated",
-                                    list(curate.FAMILY_SOURCES), curate.CurateConfig())
+                                    list(FAMILIES), curate.CurateConfig())
     result = p.run()
     assert result.job is not None
     names = {t.unique_name for t in runner.proto_pipeline.components.transforms.values()}
     top = {n for n in names if "/" not in n}
-    expected = {"Read stack", "Count stack input", "Filter stack", "Verify synthetic", "Decontaminate stack",
+    expected = {"Read stack", "Count stack input", "Filter stack", "Redact stack", "Redact commits",
+                "Verify synthetic", "Decontaminate stack",
                 "Merge families", "Exact dedup", "Near dedup", "Write kept code", "Write rejected code",
                 "Write kept markup", "Write kept text", "Write rejected synthetic"}
     assert expected <= top, expected - top
-    assert {f"Read {f}" for f in curate.FAMILY_SOURCES} <= top
+    assert {f"Read {f}" for f in FAMILIES} <= top
+    assert not {"Redact slimpajama", "Redact synthetic", "Redact math"} & top   # off by default (pipelines/redact)
     assert "Near dedup/Connected components/Min label round 10" in names
     assert len(sources) == 9
 
@@ -147,7 +150,7 @@ SAMPLE = pathlib.Path(__file__).resolve().parents[2] / "data" / "sample"
 @pytest.mark.slow
 @pytest.mark.skipif(not (SAMPLE / "DEFECTS.json").exists(), reason="data/sample not generated")
 def test_sample_planted_duplicates_and_leaks_removed(tmp_path):
-    from pipelines.sources import FAMILIES, parse_file
+    from pipelines.sources import parse_file
     defects = json.loads((SAMPLE / "DEFECTS.json").read_text())
     families = sorted({loc["family"] for locs in defects.values() for loc in locs} & set(FAMILIES))
     report = curate.run(_argv(SAMPLE, tmp_path) + ["--sources", ",".join(families)])
@@ -159,7 +162,7 @@ def test_sample_planted_duplicates_and_leaks_removed(tmp_path):
 
     records = {}   # (file, row or line) -> Document, through the real readers
     for family in families:
-        for pattern in FAMILIES[family].PATTERNS:
+        for pattern in FAMILIES[family].reader.PATTERNS:
             for path in sorted((SAMPLE / family).glob(pattern)):
                 for rec in parse_file(family, str(path), root=str(SAMPLE)):
                     loc = rec.meta.get("row", rec.meta.get("line"))
@@ -204,7 +207,7 @@ def test_report_records_the_sandbox_layers(curated):
 
 
 def test_strict_sandbox_refuses_without_a_layer_and_best_effort_warns(tmp_path, monkeypatch, caplog):
-    from pipelines.verify import sandbox
+    from sandbox import execution as sandbox
     raw = tmp_path / "raw" / "synthetic"
     raw.mkdir(parents=True)
     (raw / "s.jsonl").write_text(json.dumps({"id": "a", "prompt": "Write inc(x).", "solution": "def inc(x):\n"

@@ -48,24 +48,55 @@ def tokenized(corpus):
     return tokenize.run(_args(root, root / "tokens"))
 
 
-def _heldout_ids(rows, cfg=tokenize.TokenizeConfig("", "", 0, 0, 0)):
+def _heldout_ids(rows, cfg=tokenize.TokenizeConfig("", "", 0, 0, 0), oversample=1):
     """The held-out rule computed without Beam: id-hash fraction, or among the k smallest keys."""
     keys = {row["id"]: shards.heldout_key(row["id"]) for row in rows}
-    threshold = tokenize.heldout_threshold(sorted(keys.values())[:cfg.heldout_min_documents], len(rows),
-                                           cfg.heldout_min_documents)
+    wide = cfg.heldout_min_documents * oversample
+    threshold = tokenize.heldout_threshold(sorted(keys.values())[:wide], len(rows), wide, 0.1 * oversample)
     return {i for i in keys if tokenize.split_of(i, cfg.heldout_fraction, threshold) == tokenize.HELDOUT}
 
 
-def _expected_shards(root, docs, count, where):
-    """The placement spec computed without Beam: held-out split by id hash, shard_of for placement (one
-    held-out shard at this size), order_key inside."""
+def _without_overlap(encoded, held, limit=0.01):
+    """Held-out candidates whose distinct 32-token windows occur in another document beyond `limit` train."""
+    from pipelines.heldout_overlap import window_hashes
+
+    windows = {key: set(window_hashes(ids).tolist()) for key, ids in encoded.items()}
+    keep = set()
+    for key in held:
+        mine = windows[key]
+        elsewhere = set().union(*(w for other, w in windows.items() if other != key))
+        if not mine or len(mine & elsewhere) / len(mine) <= limit:
+            keep.add(key)
+    return keep
+
+
+def _kept_heldout(root, docs):
+    """(token ids per (source, id), the (source, id)s that stay held out)."""
     tok = Tokenizer.load(str(root / "tok" / "tokenizer.model"))
+    encoded = {(source, row["id"]): np.array(tok.encode(row["text"]) + [tok.eos_id])
+               for source, rows in docs.items() for row in rows}
+    cfg = tokenize.TokenizeConfig("", "", 0, 0, 0)
+    candidates = {(source, i) for source, rows in docs.items() for i in _heldout_ids(rows, oversample=4)}
+    survivors = _without_overlap(encoded, candidates)
+    assert survivors < candidates                                  # the hard cases every source shares move
+    kept = set()
+    for source, rows in docs.items():
+        k = min(cfg.heldout_min_documents, len(rows) // 10)
+        mine = sorted((shards.heldout_key(i), i) for s, i in survivors if s == source)
+        kept |= {(source, i) for n, (key, i) in enumerate(mine) if n < k or key < cfg.heldout_fraction * 2 ** 64}
+    return encoded, kept
+
+
+def _expected_shards(root, docs, count, where):
+    """The placement spec computed without Beam: held-out split by id hash minus candidates whose content
+    another document holds, shard_of for placement (one held-out shard at this size), order_key inside."""
+    encoded, kept = _kept_heldout(root, docs)
     digests = {}
     for source, rows in docs.items():
         per = collections.defaultdict(list)
-        held = _heldout_ids(rows)
+        held = {i for s, i in kept if s == source}
         for row in rows:
-            ids = tok.encode(row["text"]) + [tok.eos_id]
+            ids = [int(x) for x in encoded[(source, row["id"])]]
             place = ("heldout", 0) if row["id"] in held else ("part", shards.shard_of(row["id"], count))
             per[place].append(
                 (shards.order_key(row["id"]), row["id"], records.encode_example(ids, source), len(ids)))
@@ -156,7 +187,7 @@ def test_every_document_decodes_back_to_its_text(corpus, tokenized):
                 assert ids[-1] == tok.eos_id and int(ids.max()) < 700
                 texts[split].append(tok.decode(ids[:-1]))
         assert sorted(texts["train"] + texts["heldout"]) == sorted(r["text"] for r in docs[source])
-        want = _heldout_ids(docs[source])
+        want = {i for s, i in _kept_heldout(root, docs)[1] if s == source}
         assert sorted(texts["heldout"]) == sorted(r["text"] for r in docs[source] if r["id"] in want)
 
 

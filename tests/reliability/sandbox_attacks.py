@@ -71,7 +71,7 @@ for obj in gc.get_objects():
 import ctypes, os
 os.setsid()
 open('/tmp/hook-@MARK@', 'w').write('x')
-""", ("sandbox_violation",), hook=True),
+""", ("sandbox_violation", "tests_failed"), hook=True),   # the solution process's hook spares gc: Landlock stops it
     Attack("setsid_sigterm_orphan", _ORPHAN, ("tests_failed",)),
     Attack("inotify_watch_tmp", _LIBC + _try("inotify on /tmp", """
 fd = libc.inotify_init1(0)
@@ -134,7 +134,7 @@ s.sendall(b'@MARK@')
 a, b = socket.socketpair()
 a.connect('\\0@ABSTRACT@')
 """), ("tests_failed",)),
-    Attack("exit_os_exit_0", "import os\nos._exit(0)\n", ("no_report",)),
+    Attack("exit_os_exit_0", "import os\nos._exit(0)\n", ("solution_died",)),
     Attack("exit_atexit", "import atexit, os\natexit.register(os._exit, 0)\n", ("tests_failed",)),
     Attack("exit_main_guard", "import sys\ndef main():\n    return 0\n"
                               "if __name__ == '__main__':\n    sys.exit(main())\n", ("tests_failed",)),
@@ -148,7 +148,7 @@ for fd in range(0, 64):
         except OSError:
             pass
 os._exit(0)
-""", ("report_tampered", "no_report")),
+""", ("report_tampered", "no_report", "solution_died")),
     Attack("ctypes_syscalls", _LIBC + """
 import struct
 calls = {  # x86_64 numbers; each must fail
@@ -218,7 +218,7 @@ def forge():
         time.sleep(1)
 threading.Thread(target=forge).start()
 time.sleep(0.05)
-""", ("tests_failed", "report_tampered")),
+""", ("tests_failed", "report_tampered", "solution_died")),
     Attack("fd_inheritance", """
 import os
 for fd in list(range(3, 1024)) + [@FD@]:
@@ -226,7 +226,7 @@ for fd in list(range(3, 1024)) + [@FD@]:
         os.write(fd, b'ESCAPED: wrote to an inherited fd @MARK@\\n')
     except OSError:
         pass
-""", ("tests_failed", "report_tampered")),
+""", ("tests_failed", "report_tampered", "solution_died")),
     Attack("huge_stdout", "import sys\nchunk = 'x' * (1 << 20)\nwhile True:\n    sys.stdout.write(chunk)\n",
            ("output_limit",)),
     Attack("disk_exhaustion", """

@@ -161,9 +161,9 @@ time.sleep(0.3)
 def test_setsid_sigterm_ignoring_grandchild_is_gone_when_curate_exits(tmp_path):
     """The issue's orphan: a grandchild that called setsid and ignores SIGTERM. The kernel layers alone (no
     audit hook, which would refuse the fork) must end it before the job's verdict and exit."""
-    from pipelines.verify.sandbox import SandboxConfig
+    from sandbox.execution import SandboxConfig
     from pipelines.verify.synthetic import VerifyConfig
-    from tests.pipelines.verify.helpers import processes_with
+    from tests.sandbox.helpers import processes_with
     mark = "curate-orphan-" + secrets.token_hex(6)
     raw = tmp_path / "raw" / "synthetic"
     raw.mkdir(parents=True)

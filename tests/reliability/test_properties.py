@@ -19,8 +19,10 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.document import SOURCES, Document, Rejected
-from pipelines.filters import FilterConfig, filters_for
+from pipelines.document import Document, Rejected
+from pipelines.filters import FilterConfig
+from pipelines.sources import filters_for
+from tokens import sources as source_tags
 from pipelines.sources import ReadLimits, parse_stream
 
 LIMITS = ReadLimits(max_file_bytes=1 << 20, max_line_bytes=1 << 16, max_doc_chars=1 << 15,
@@ -153,7 +155,7 @@ META_KEYS = ("path", "language", "lang", "redpajama_set_name", "ext", "licenses"
                             max_size=len(META_KEYS)))
 def test_every_check_takes_any_meta_types(text, meta):
     from pipelines.verify.synthetic import program_for
-    for source in SOURCES:      # every source's checks see the same hostile meta
+    for source in source_tags.names():      # every source's checks see the same hostile meta
         doc = Document("i", source, text, meta)
         for _, fn in filters_for(source, FilterConfig(use_langid=False)):
             reason = fn(doc)

@@ -16,8 +16,8 @@ import tempfile
 
 import pytest
 
-from pipelines.verify.sandbox import SandboxConfig, run_tests
-from tests.pipelines.verify.helpers import NOBODY, UserWorker, processes_with
+from sandbox.execution import SandboxConfig, SandboxMode, run_tests
+from tests.sandbox.helpers import NOBODY, UserWorker, processes_with
 from tests.reliability.sandbox_attacks import ATTACKS, TESTS, WRONG, Attack
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -168,10 +168,10 @@ def test_an_attack_cannot_change_the_next_verdict(user, world, verifiers):
                                   "symlink_escape", "shm_open", "ctypes_syscalls"])
 def test_escape_checks_see_an_unconfined_run(name, world, monkeypatch):
     """The checks above can fail: with Landlock, seccomp and namespaces taken away, these attacks escape."""
-    from pipelines.verify import sandbox
+    from sandbox import execution as sandbox
     monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
     monkeypatch.setattr(sandbox, "_seccomp_hex", lambda allow_signals: (None, "switched off by the test"))
-    monkeypatch.setattr(sys.modules[__name__], "CFG", dataclasses.replace(CFG, mode="best-effort", namespaces=False))
+    monkeypatch.setattr(sys.modules[__name__], "CFG", dataclasses.replace(CFG, mode=SandboxMode.BEST_EFFORT, namespaces=False))
     _clean(world)
     verdict, mark = attack_run(next(a for a in ATTACKS if a.name == name), world, lambda fn, *a, **k: fn(*a, **k))
     assert escapes(verdict, mark, world), name

@@ -67,12 +67,13 @@ def test_memory_terms_scale_with_micro_batch_and_sharding():
 
 
 def test_cost_puts_the_papers_figure_beside_ours():
-    from trainer.flops import PAPER_CHIP_HOURS, chip_hours, cost
+    from trainer.configs import PRESETS
+    from trainer.flops import chip_hours, cost
 
     cfg = get_config("470m").model
     c = cost("470m", cfg, 200e9, 0.4)
     peak_hours = 4736 * 3600 * PEAK_FLOPS["tpu-v5e"]
-    assert c["paper_chip_hours"] == PAPER_CHIP_HOURS["470m"] == 4736
+    assert c["paper_chip_hours"] == PRESETS["470m"].paper_chip_hours == 4736
     assert c["paper_mfu"] == pytest.approx(flops_per_token(cfg) * 200e9 / peak_hours)           # 21.5%
     assert c["paper_mfu_6nd"] == pytest.approx(6 * 470e6 * 200e9 / peak_hours)                 # 16.8%
     assert c["chip_hours"] == pytest.approx(chip_hours(flops_per_token(cfg) * 200e9, 0.4))

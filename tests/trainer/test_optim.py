@@ -7,7 +7,7 @@ import pytest
 from trainer.configs import OptimConfig
 from trainer.optim import decay_mask, make_optimizer, make_schedule
 
-CFG = OptimConfig(lr=1e-3, warmup_steps=10, min_lr_ratio=0.1, weight_decay=0.1, clip_norm=1.0)
+CFG = OptimConfig(lr=1e-3, min_lr_ratio=0.1, weight_decay=0.1, clip_norm=1.0)
 
 
 def test_cosine_schedule_values():
@@ -22,9 +22,15 @@ def test_cosine_schedule_values():
     assert (np.diff(values) <= 1e-12).all()
 
 
-def test_schedule_warmup_defaults_to_config_and_mixture_overrides_it():
-    assert float(make_schedule(CFG, 100)(4)) == pytest.approx(5e-4)
+def test_schedule_comes_from_the_mixture_and_missing_keys_from_the_recipe():
+    """One owner: the mixture's schedule; a key it lacks takes mixer/presets.py's value (1325 warmup, 1e-6)."""
+    from mixer.presets import COOLDOWN_FINAL_LR, WARMUP_STEPS
+
+    assert float(make_schedule(CFG, 100, {"kind": "cosine", "warmup_steps": 10})(4)) == pytest.approx(5e-4)
     assert float(make_schedule(CFG, 100, {"kind": "cosine", "warmup_steps": 5})(4)) == pytest.approx(1e-3)
+    assert float(make_schedule(CFG, 10_000, {"kind": "cosine"})(4)) == pytest.approx(1e-3 * 5 / WARMUP_STEPS)
+    assert float(make_schedule(CFG, 50, {"kind": "linear"})(49)) == pytest.approx(COOLDOWN_FINAL_LR, rel=1e-4)
+    assert not {"warmup_steps", "final_lr"} & set(OptimConfig.__dataclass_fields__)
 
 
 def test_linear_cooldown_ends_at_1e_6():

@@ -38,9 +38,12 @@ def counting_batch(seed: int, batch: int = B, length: int = L, vocab: int = V) -
     return out
 
 
+WARMUP = {"kind": "cosine", "warmup_steps": 2}   # the schedule a mixture would carry
+
+
 def tiny_config(**overrides):
     base = {"model.vocab_size": str(V), "model.seq_len": str(L), "global_batch": str(B),
-            "optim.warmup_steps": "2", "optim.lr": "3e-3"}
+            "optim.lr": "3e-3"}
     return get_config("tiny", **{**base, **overrides})
 
 
@@ -63,7 +66,7 @@ def test_loss_is_mean_over_unmasked_tokens_and_sources_add_up():
 
 def _run(cfg, steps, batches=None):
     mesh = make_mesh(cfg.mesh, jax.devices()[:1])
-    schedule = make_schedule(cfg.optim, steps)
+    schedule = make_schedule(cfg.optim, steps, WARMUP)
     optimizer = make_optimizer(cfg.optim, schedule)
     state, shardings = init_state(cfg, jax.random.key(cfg.seed), mesh, optimizer)
     step = make_train_step(cfg, mesh=mesh, state_shardings=shardings, num_sources=2, optimizer=optimizer,
@@ -99,7 +102,7 @@ def test_gradient_accumulation_matches_one_shot_update():
         np.testing.assert_allclose(a["source_loss_sum"], b["source_loss_sum"], rtol=1e-5)
     cfg = tiny_config()
     init, _ = init_state(cfg, jax.random.key(cfg.seed), make_mesh(cfg.mesh, jax.devices()[:1]),
-                         make_optimizer(cfg.optim, make_schedule(cfg.optim, 2)))
+                         make_optimizer(cfg.optim, make_schedule(cfg.optim, 2, WARMUP)))
     for x, y, x0 in zip(jax.tree.leaves(one.params), jax.tree.leaves(acc.params), jax.tree.leaves(init.params)):
         # Summation order differs (4 micro-batches vs one), and Adam divides by sqrt(v) + eps, so a parameter
         # whose gradient is ~eps moves by a step-sized amount on 1e-9 noise: compare against the update size.
@@ -121,7 +124,7 @@ assert jax.device_count() == 8, jax.devices()
 def run(mesh_cfg, devices, **overrides):
     cfg = dataclasses.replace(tiny_config(**overrides), mesh=mesh_cfg)
     mesh = make_mesh(cfg.mesh, devices)
-    schedule = make_schedule(cfg.optim, 4)
+    schedule = make_schedule(cfg.optim, 4, {"kind": "cosine", "warmup_steps": 2})
     optimizer = make_optimizer(cfg.optim, schedule)
     state, shardings = init_state(cfg, jax.random.key(0), mesh, optimizer)
     step = make_train_step(cfg, mesh=mesh, state_shardings=shardings, num_sources=2, optimizer=optimizer,

@@ -65,17 +65,18 @@ def test_short_prose_is_not_judged():
 def test_notebook_judges_markdown_only():
     # English markdown with lots of code: code must not drag the score down.
     nb = "# Loading the data\n\n" + EN + "\n\n" + CODE
-    assert langid_reason(doc(nb, "notebooks")) is None
+    assert langid_reason(doc(nb, "notebooks"), prose=strip_code) is None
     # French markdown with the same code is rejected.
-    assert langid_reason(doc("# Chargement\n\n" + FR + "\n\n" + CODE, "notebooks")).startswith("non_english: fr")
+    assert langid_reason(doc("# Chargement\n\n" + FR + "\n\n" + CODE, "notebooks"),
+                         prose=strip_code).startswith("non_english: fr")
     # Code only: nothing to judge.
-    assert langid_reason(doc(CODE, "notebooks")) is None
+    assert langid_reason(doc(CODE, "notebooks"), prose=strip_code) is None
 
 
 def test_stackexchange_strips_indented_and_fenced_code():
     thread = EN + "\n\n    for i in range(10):\n        print(i)\n\n" + CODE
     assert "print(i)" not in strip_code(thread) and "x_3" not in strip_code(thread)
-    assert langid_reason(doc(thread, "stackexchange")) is None
+    assert langid_reason(doc(thread, "stackexchange"), prose=strip_code) is None
 
 
 def test_filter_pickles_without_model():
@@ -90,6 +91,7 @@ def test_filter_pickles_without_model():
 @settings(max_examples=100, deadline=None)
 @given(text=st.text(max_size=500), source=st.sampled_from(["text", "notebooks", "stackexchange"]))
 def test_never_raises(text, source):
-    reason = langid_reason(Document("i", source, text, {}), LangIdConfig(min_chars=1))
+    reason = langid_reason(Document("i", source, text, {}), LangIdConfig(min_chars=1),
+                           prose=strip_code if source != "text" else None)
     assert reason is None or reason.startswith("non_english: ")
     assert 0.0 <= english_score(text) <= 1.0

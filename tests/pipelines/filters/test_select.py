@@ -1,11 +1,15 @@
-"""filters_for: every source tag gets a picklable ordered list of named filters."""
+"""filters_for: every source tag gets a picklable ordered list of named filters (from its family's registry line)."""
 import pickle
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pipelines.document import SOURCES, Document
-from pipelines.filters import FilterConfig, commit_diff_reason, filters_for, length_reason
+from pipelines.document import Document
+from pipelines.filters import FilterConfig, commit_diff_reason, length_reason
+from pipelines.sources import filters_for
+from tokens.sources import names
+
+SOURCES = names()
 
 PROSE = ("The committee met on Tuesday to discuss the new budget for the public library. "
          "Members agreed that the reading room needs better lighting and more seats. ") * 4

@@ -5,12 +5,13 @@ import pytest
 
 from pipelines.report import funnel
 from pipelines.report import chart
+from tokens import sources as source_tags
 
 
 def _report(n_sources=9):
     counters = {}
     for i in range(n_sources):
-        s = sorted(funnel.SOURCES)[i % len(funnel.SOURCES)]
+        s = sorted(source_tags.names())[i % len(source_tags.names())]
         counters.update({f"{s}/in": 1000 + i, f"{s}/rejected/max_line_length": 50 + i, f"{s}/rejected/langid": 30,
                          f"{s}/rejected/auto_generated": 5, f"{s}/rejected/data_file": 2, f"{s}/rejected/long_tail": 1,
                          f"{s}/exact_duplicates": 100, f"{s}/near_duplicates": 40, f"{s}/errors": 2})
@@ -30,7 +31,7 @@ def test_png_is_valid_and_sized_for_every_source():
 
 def test_rows_follow_the_funnel_and_sum_to_in():
     rows = chart.chart_rows(_report(9))
-    assert len(rows) == len(funnel.SOURCES)
+    assert len(rows) == len(source_tags.names())
     for row in rows:
         labels = [s.label for s in row.segments]
         assert labels[:3] == ["max_line_length", "langid", "auto_generated"]   # top reasons, most frequent first

@@ -4,6 +4,7 @@ import io
 import pytest
 import zstandard
 
+from pipelines.document import Document
 from pipelines.sources import ReadLimits, open_decompressed, parse_stream
 from pipelines.sources.limits import ReadError, iter_lines, text_problem
 
@@ -34,15 +35,16 @@ def test_bomb_through_parse_stream_is_one_reject_after_valid_records():
     assert out[-1].reason.startswith("decompression_limit: more than 1048576 bytes")
 
 
-def test_corrupt_gzip_is_one_reject():
+def test_truncated_gzip_keeps_the_lines_before_the_cut_and_is_one_reject():
     packed = gzip.compress(b'{"text": "a"}\n' * 1000)
     out = list(parse_stream("slimpajama", io.BytesIO(packed[: len(packed) // 2]), "slimpajama/x.jsonl.gz"))
-    assert len(out) == 1 and out[0].reason_key == "corrupt_compressed"
+    assert [r.reason_key for r in out if not isinstance(r, Document)] == ["truncated_stream"]
+    assert out[-1].reason_key == "truncated_stream"   # tests/pipelines/sources/test_streams.py: line counts
 
 
 def test_corrupt_zst_is_one_reject():
     out = list(parse_stream("math", io.BytesIO(b"\x28\xb5\x2f\xfd" + b"garbage" * 10), "math/x.jsonl.zst"))
-    assert len(out) == 1 and out[0].reason_key == "corrupt_compressed"
+    assert len(out) == 1 and out[0].reason_key == "truncated_stream"
 
 
 def test_iter_lines_skips_overlong_line_without_buffering_it():

@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.document import Document, Rejected
 from pipelines.sources import synthetic
-from pipelines.verify.sandbox import SandboxConfig, run_tests
+from sandbox.execution import SandboxConfig, run_tests
 from pipelines.verify.synthetic import VerifyConfig, spec_for, verification_reason
 
 CFG = VerifyConfig(sandbox=SandboxConfig(cpu_seconds=2, wall_seconds=10, memory_bytes=512 << 20))

@@ -6,7 +6,7 @@ import pickle
 from hypothesis import given, settings, strategies as st
 
 from pipelines.document import Document
-from pipelines.verify.sandbox import SandboxConfig
+from sandbox.execution import SandboxConfig
 from pipelines.verify.synthetic import VerifyConfig, program_for, verification_reason
 
 CFG = VerifyConfig(sandbox=SandboxConfig(cpu_seconds=1, wall_seconds=3, memory_bytes=256 * 1024 * 1024))

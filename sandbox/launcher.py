@@ -37,7 +37,7 @@ _RLIMITS = (("cpu", "RLIMIT_CPU"), ("memory", "RLIMIT_AS"), ("file_size", "RLIMI
 if __name__.startswith("_sandbox_"):   # shipped into the sandbox next to syscalls.py (sandbox.BOOT)
     import _sandbox_syscalls as syscalls
 else:
-    from pipelines.verify import syscalls
+    from sandbox import syscalls
 _prctl_fn, _unshare, _mount, _capset = (syscalls.function(n) for n in ("prctl", "unshare", "mount", "capset"))
 
 
@@ -116,17 +116,40 @@ def _set_rlimits(limits):
         resource.setrlimit(res, (soft, hard))
 
 
+def _tasks_of(uid):
+    """Threads of every process owned by `uid` (what RLIMIT_NPROC counts)."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat("/proc/" + entry).st_uid == uid:
+                    count += len(os.listdir("/proc/%s/task" % entry))
+            except OSError:
+                continue
+    return count
+
+
 def _runner(p, landlock, harness, namespaces, stub_pid):
     """Child side: every layer, then the harness. Runs only trusted code until harness.run."""
     os.setsid()   # its own session and process group: kill(0) and killpg reach only the run
     layers, work, uid = [], p["work_dir"], p.get("uid")
+    group = p.get("cgroup")
+    if group:   # before anything else: every later process of the run is born inside (the supervisor is not)
+        for d in group["dirs"]:
+            _write_file(os.path.join(d, "cgroup.procs"), "0")
+        layers.append(group["layer"])
     tmpfs = p.get("tmpfs")
     if tmpfs and "mountns" in namespaces:
         owner = uid if uid is not None else os.geteuid()
         _mount_tmpfs(work, tmpfs["bytes"], tmpfs["inodes"], owner, owner if uid is not None else os.getegid())
         layers.append("tmpfs %d MiB/%d inodes" % (tmpfs["bytes"] >> 20, tmpfs["inodes"]))
     os.chdir(work)
-    _set_rlimits(p["limits"])
+    limits = p["limits"]
+    if uid is None and "userns" not in namespaces and not group and limits.get("processes") is not None:
+        # RLIMIT_NPROC counts every task of this uid, the verifier's own threads included: the run's budget
+        # comes on top of what the uid already runs (root runs drop to 65534; user namespaces count apart)
+        limits = dict(limits, processes=limits["processes"] + _tasks_of(os.geteuid()))
+    _set_rlimits(limits)
     layers.append("rlimits")
     if uid is not None:
         os.setgroups([])

@@ -16,7 +16,7 @@ import stat
 import subprocess
 import sys
 
-from pipelines.verify import landlock
+from sandbox import landlock
 
 _FALLBACK_PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3")
 _SYSTEM_FILES = (("/etc/ld.so.cache", landlock.READ_FILE), ("/dev/null", landlock.READ_FILE | landlock.WRITE_FILE),

@@ -20,23 +20,24 @@ A pass needs `PASS <nonce>` from the harness on its report pipe (harness.py); ex
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
+import enum
 import functools
 import importlib.util
 import logging
 import marshal
 import os
 import secrets
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
-from pipelines.verify import harness, landlock, launcher, syscalls
-from pipelines.verify.interpreter import SandboxUnavailable, interpreter
+from sandbox import bridge, cgroup, collect, harness, landlock, launcher, proxy, rundir, solution as solution_side
+from sandbox import syscalls
+from sandbox.interpreter import SandboxUnavailable, interpreter
 
-__all__ = ["SandboxConfig", "SandboxUnavailable", "Verdict", "available_layers", "interpreter", "log_best_effort",
+__all__ = ["SandboxConfig", "SandboxMode", "SandboxUnavailable", "Verdict", "available_layers", "interpreter", "log_best_effort",
            "require_layers", "run_python", "run_tests"]
 
 MiB = 1024 * 1024
@@ -50,7 +51,7 @@ import marshal, sys
 def _boot():
     payload = marshal.loads(sys.stdin.buffer.read())
     mods = {}
-    for name in ("syscalls", "landlock", "harness", "launcher"):
+    for name in ("syscalls", "landlock", "bridge", "proxy", "harness", "launcher"):
         code = payload["modules"].pop(name)
         mod = type(sys)("_sandbox_" + name)
         exec(compile(code, "<sandbox %s>" % name, "exec") if isinstance(code, str) else marshal.loads(code),
@@ -59,6 +60,12 @@ def _boot():
     return mods["launcher"].main(payload, mods["landlock"], mods["harness"])
 import os; os._exit(_boot())   # no interpreter teardown: the result is already written
 '''
+
+
+class SandboxMode(enum.Enum):
+    """STRICT: no run without seccomp and Landlock; BEST_EFFORT: run with what this kernel offers (and say so)."""
+    STRICT = "strict"
+    BEST_EFFORT = "best-effort"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,8 +86,13 @@ class SandboxConfig:
     sandbox_uid: int = 65534             # nobody
     namespaces: bool = True              # PID/net/mount/IPC/UTS (+ user when not root) where the kernel allows
     audit_hook: bool = True              # the diagnostics hook (clear reasons); off to test the kernel layers
-    mode: str = "strict"                 # strict: no run without seccomp and Landlock; best-effort: run anyway
+    mode: SandboxMode = SandboxMode.STRICT
     tmp_root: str | None = None          # parent of the run dirs (default: the system temp dir)
+    cgroup: bool = True                  # a per-run cgroup (memory, pids, CPU) where this process may make one
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.mode, SandboxMode):   # a typo must not silently run best-effort
+            raise TypeError(f"SandboxConfig.mode must be a SandboxMode, not {self.mode!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +105,8 @@ class Verdict:
     wall_seconds: float
     layers: tuple[str, ...] = ()         # what was in force, e.g. ("pidns", "seccomp", "landlock abi 7", ...)
     run_id: str = ""                     # in the argv of every process of the run
+    asserts_run: int = 0                 # assertions the tests executed (a pass needs >= 1)
+    solution_calls: int = 0              # calls from the tests into the solution process (a pass needs >= 1)
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,7 +118,7 @@ def landlock_abi() -> int:
 def _modules(magic: str) -> dict[str, str | bytes]:
     """The launcher's modules: marshalled code when `magic` (the interpreter's bytecode) is ours."""
     out: dict[str, str | bytes] = {}
-    for module in (syscalls, landlock, harness, launcher):
+    for module in (syscalls, landlock, bridge, proxy, harness, launcher, solution_side):
         name = module.__name__.rsplit(".", 1)[1]
         with open(module.__file__, encoding="utf-8") as f:
             source = f.read()
@@ -114,7 +128,7 @@ def _modules(magic: str) -> dict[str, str | bytes]:
 
 
 def _seccomp_hex(allow_signals: bool) -> tuple[str | None, str | None]:
-    from pipelines.verify import seccomp
+    from sandbox import seccomp
     try:
         return seccomp.filter_bpf(allow_signals).hex(), None
     except seccomp.SeccompUnavailable as exc:
@@ -139,42 +153,34 @@ def available_layers(cfg: SandboxConfig) -> tuple[tuple[str, ...], list[str]]:
 
 def require_layers(cfg: SandboxConfig) -> tuple[str, ...]:
     """Layers of a real probe run; raises SandboxUnavailable naming what strict mode misses."""
-    verdict = run_tests("assert 1 + 1 == 2\n", "", cfg)
+    verdict = run_python("assert 1 + 1 == 2\n", cfg)
     if not verdict.ok:
         raise SandboxUnavailable(f"the sandbox cannot run a trivial program: {verdict.reason}")
     return verdict.layers
 
 
-def _make_run_dir(cfg: SandboxConfig, uid: int | None) -> tuple[str, str]:
-    """(outer, work): outer is ours (0700, or 0711 when another uid must traverse it); work has a random
-    name inside, owned by the sandbox uid; nothing is ever reused."""
-    outer = tempfile.mkdtemp(prefix="sandbox-", dir=cfg.tmp_root)
-    work = os.path.join(outer, secrets.token_hex(8))
-    os.mkdir(work, 0o700)
-    if uid is not None:
-        os.chown(work, uid, uid)
-        os.chmod(outer, 0o711)   # traverse only: the random name of `work` cannot be listed
-    return outer, work
-
-
-def _remove_tree(path: str) -> None:
-    def retry(func, failed, _exc):
-        try:
-            os.chmod(os.path.dirname(failed), 0o700)
-            os.chmod(failed, 0o700)
-        except OSError:
-            pass
-        try:
-            func(failed)
-        except OSError:
-            pass
-    shutil.rmtree(path, onerror=retry)
+def _tests_spec(tests: str, entry_point: object, magic: str) -> tuple[dict | None, str | None]:
+    """The tests' part of the harness spec (instrumented, compiled here when the bytecode matches), or a reason."""
+    plan, reason = collect.plan(tests, entry_point)
+    if reason:
+        return None, reason
+    if plan is None:   # a syntax error: the harness reports it with its line
+        return {"tests": tests, "tests_source": tests, "entry_point": None}, None
+    same = magic == importlib.util.MAGIC_NUMBER.hex()
+    code = marshal.dumps(compile(plan.tree, "tests.py", "exec", dont_inherit=True)) if same else ast.unparse(plan.tree)
+    return {"tests": code, "tests_source": tests, "entry_point": plan.call_check}, None
 
 
 def run_tests(solution: str, tests: str, cfg: SandboxConfig = SandboxConfig(), *, entry_point: str | None = None,
               setup: str = "") -> Verdict:
-    """Run `solution` as module `solution`, then `setup` and `tests` in its namespace, then
-    `check(<entry_point>)` if given; ok only when the harness reports that the last test passed."""
+    """The verdict on `solution` by `tests` (any schema collect.py reads; `check(<entry_point>)` for
+    HumanEval's), run in two sandboxed processes: ok only when at least one assertion ran, the tests called
+    the solution, and every collected test passed (harness.py)."""
+    return _run(solution, tests, cfg, entry_point=entry_point, setup=setup, script=False)
+
+
+def _run(solution: str, tests: str, cfg: SandboxConfig, *, entry_point: object, setup: str,
+         script: bool) -> Verdict:
     run_id = secrets.token_hex(8)
     root = os.geteuid() == 0
     uid = cfg.sandbox_uid if (root and cfg.drop_privileges) else None
@@ -187,12 +193,22 @@ def run_tests(solution: str, tests: str, cfg: SandboxConfig = SandboxConfig(), *
         return fail(f"sandbox_unavailable: {exc}")
     version = landlock_abi()
     bpf, _ = _seccomp_hex(version >= 6)
-    required = list(REQUIRED) if cfg.mode == "strict" else []
+    required = list(REQUIRED) if cfg.mode is SandboxMode.STRICT else []
     missing = [name for name, have in (("seccomp", bpf), ("landlock", version)) if not have and name in required]
     if missing:
         return fail(f"sandbox_unavailable: missing layer {', '.join(missing)} (run with --sandbox best-effort "
                     "to verify without it)")
-    outer, work = _make_run_dir(cfg, uid)
+    spec = {"mode": "script", "solution": solution, "paths": list(interp.packages), "audit": cfg.audit_hook}
+    if not script:
+        tests_spec, reason = _tests_spec(tests, entry_point, interp.magic)
+        if reason:
+            return fail(reason)
+        modules = _modules(interp.magic)
+        spec.update(tests_spec, mode="tests", setup=setup, argv=[MARK, run_id], server_boot=solution_side.SERVER_BOOT,
+                    server_modules={k: modules[k] for k in ("bridge", "solution", "harness")})
+    rundir.sweep_once(cfg.tmp_root)
+    outer, work = rundir.make(cfg.tmp_root, uid)
+    group = cgroup.create(run_id, cfg.memory_bytes, cfg.max_processes) if cfg.cgroup else None
     nonce = secrets.token_hex(16)
     payload = {
         "modules": dict(_modules(interp.magic)), "nonce": nonce, "work_dir": work, "uid": uid,
@@ -200,11 +216,14 @@ def run_tests(solution: str, tests: str, cfg: SandboxConfig = SandboxConfig(), *
         "tmpfs": {"bytes": cfg.disk_bytes, "inodes": cfg.max_files}, "required": required, "seccomp": bpf,
         "landlock": {"abi": version, "rules": list(interp.rules) + [(work, landlock.WRITE_TREE)]} if version else None,
         "limits": {"cpu": cfg.cpu_seconds, "memory": cfg.memory_bytes, "file_size": cfg.file_size_bytes,
-                   "processes": cfg.max_processes, "open_files": cfg.max_open_files, "core": 0},
+                   # with a pids cgroup the run's own count decides; RLIMIT_NPROC (per uid, shared by
+                   # concurrent runs as 65534) is then only a generous backstop
+                   "processes": cfg.max_processes if group is None else max(cfg.max_processes, 4096),
+                   "open_files": cfg.max_open_files, "core": 0},
+        "cgroup": {"dirs": list(group.dirs), "layer": group.layer()} if group else None,
         "wall_seconds": cfg.wall_seconds, "max_output_bytes": cfg.output_limit_bytes,
         "tail_bytes": cfg.max_output_bytes,
-        "spec": {"solution": solution, "tests": tests, "setup": setup, "entry_point": entry_point,
-                 "paths": list(interp.packages), "audit": cfg.audit_hook},
+        "spec": spec,
     }
     try:
         data = marshal.dumps(payload)
@@ -225,13 +244,22 @@ def run_tests(solution: str, tests: str, cfg: SandboxConfig = SandboxConfig(), *
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         return fail(f"sandbox_error: {exc!r}")
     finally:
-        _remove_tree(outer)
-    return _verdict(result, nonce, cfg, run_id)
+        removed = rundir.remove(outer)
+        oom = group.oom_killed() if group else False
+        if group:
+            group.remove()
+    verdict = _verdict(result, nonce, cfg, run_id)
+    if oom:   # a process of the run was OOM-killed: the run broke its limit, whatever the tests said
+        verdict = dataclasses.replace(verdict, ok=False,
+                                      reason=f"memory_limit: {cfg.memory_bytes} bytes (the run's cgroup)")
+    if not removed:   # never silent: the run's files are still on disk
+        logging.getLogger("sandbox").error("run dir %s could not be removed", outer)
+    return verdict
 
 
 def run_python(code: str, cfg: SandboxConfig = SandboxConfig()) -> Verdict:
-    """A script that must run to its end: run_tests with the whole program as the solution."""
-    return run_tests(code, "", cfg)
+    """A script that must run to its end (one process, no tests: ok when it ends without an exception)."""
+    return _run(code, "", cfg, entry_point=None, setup="", script=True)
 
 
 def _last_line(text: str) -> str:
@@ -249,6 +277,18 @@ def _failure_reason(detail: str, cfg: SandboxConfig) -> str:
     return f"tests_failed: {detail}"
 
 
+def _rejection(detail: str, stderr: str, cfg: SandboxConfig) -> str:
+    """The reason for a harness REJECT; the solution process's death is named by its cause where known."""
+    if detail.startswith(("solution_died", "exit_called")) and harness.VIOLATION_MARK in stderr:
+        return "sandbox_violation: " + stderr.rsplit(harness.VIOLATION_MARK, 1)[1].strip().splitlines()[0][:200]
+    if detail.startswith("solution_died") and f"(signal {int(signal.SIGXCPU)})" in detail:
+        return f"cpu_limit: {cfg.cpu_seconds}s (the solution process)"
+    for sig in _CRASH_SIGNALS:
+        if detail.startswith("solution_died") and f"(signal {int(sig)})" in detail:
+            return f"crash: signal {int(sig)} ({sig.name}) in the solution process"
+    return detail
+
+
 def _verdict(result: dict, nonce: str, cfg: SandboxConfig, run_id: str) -> Verdict:
     try:
         setup = marshal.loads(result.get("setup") or marshal.dumps({}))
@@ -261,8 +301,8 @@ def _verdict(result: dict, nonce: str, cfg: SandboxConfig, run_id: str) -> Verdi
     status = result["status"]
     rc = -status["signal"] if "signal" in status else status["exit"]
     stdout, stderr = result.get("stdout", ""), result.get("stderr", "")
-    made = lambda reason: Verdict(reason is None, reason, rc, stdout, stderr, result.get("wall", 0.0),  # noqa: E731
-                                  layers, run_id)
+    made = lambda reason, asserts=0, calls=0: Verdict(  # noqa: E731
+        reason is None, reason, rc, stdout, stderr, result.get("wall", 0.0), layers, run_id, asserts, calls)
     if setup.get("error") or not setup:
         return made(f"sandbox_error: {setup.get('error') or 'the runner did not start'}")
     if not result.get("swept", False):
@@ -278,7 +318,10 @@ def _verdict(result: dict, nonce: str, cfg: SandboxConfig, run_id: str) -> Verdi
     if valid:
         kind, detail = valid[0][0], (valid[0][2] if len(valid[0]) > 2 else "")
         if kind == "PASS" and len(valid) == 1 and rc == 0:
-            return made(None)
+            counts = dict(part.partition("=")[::2] for part in detail.split())
+            return made(None, int(counts.get("asserts", 0)), int(counts.get("calls", 0)))
+        if kind == "REJECT":
+            return made(_rejection(detail, stderr, cfg))
         if kind == "FAIL":
             return made(_failure_reason(detail, cfg))
         if kind == "EXIT":
@@ -300,7 +343,7 @@ def _verdict(result: dict, nonce: str, cfg: SandboxConfig, run_id: str) -> Verdi
 
 def log_best_effort(cfg: SandboxConfig, logger: logging.Logger) -> None:
     """The warning best-effort mode owes every run: which layers are missing here."""
-    if cfg.mode != "strict":
+    if cfg.mode is not SandboxMode.STRICT:
         layers, problems = available_layers(cfg)
         logger.warning("sandbox in best-effort mode: layers %s%s", ", ".join(layers) or "none",
                        f"; MISSING {'; '.join(problems)}" if problems else "")

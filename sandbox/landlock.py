@@ -11,7 +11,7 @@ import os
 if __name__.startswith("_sandbox_"):   # shipped into the sandbox next to syscalls.py (sandbox.BOOT)
     import _sandbox_syscalls as syscalls
 else:
-    from pipelines.verify import syscalls
+    from sandbox import syscalls
 
 # x86_64, aarch64 and every other architecture share these numbers (unified syscall table).
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446

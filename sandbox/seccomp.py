@@ -4,13 +4,14 @@ The program is exported as raw BPF and installed by the launcher inside the sand
 (the sandbox interpreter runs `-I -S` and cannot import pyseccomp). Default allow, deny-list with
 EPERM: CPython needs too wide a set of syscalls for an allow-list to stay maintainable, and files,
 TCP and signals are already confined by Landlock; this filter takes away the kernel interfaces that
-Landlock does not cover (sockets of any family, ptrace, namespaces, mounts, bpf, keyrings, io_uring,
+Landlock does not cover (sockets of any family, datagram socketpairs, listmount/statmount, ptrace, namespaces, mounts, bpf, keyrings, io_uring,
 SysV/POSIX IPC, inotify, memfd, perf, module loading ...). Other architectures' syscalls are killed.
 """
 from __future__ import annotations
 
 import errno
 import functools
+import platform
 import socket
 import tempfile
 
@@ -34,6 +35,13 @@ SIGNALS = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "p
 _NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000,
                     0x40000000, 0x00000080)   # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
 _TIOCSTI, _TIOCLINUX = 0x5412, 0x541C
+# listmount/statmount (Linux 6.8): the host's mount table, the run dir's random path included. By number:
+# libseccomp < 2.6 does not know their names. x86_64 and aarch64 share them (the unified table).
+_MOUNT_QUERIES = {"x86_64": (457, 458), "aarch64": (457, 458)}
+_SOCK_TYPE_MASK, _SOCK_STREAM, _SOCK_SEQPACKET = 0xF, 1, 5
+# Signal routes that bypass kill(): a fd's owner receives SIGIO (or any F_SETSIG signal) when it is ready.
+_F_SETOWN, _F_SETSIG, _F_SETOWN_EX = 8, 10, 15
+_FIOSETOWN, _SIOCSPGRP = 0x8901, 0x8902
 
 
 class SeccompUnavailable(RuntimeError):
@@ -50,8 +58,20 @@ def filter_bpf(allow_signals: bool) -> bytes:
         f.set_attr(sc.Attr.CTL_NNP, 0)   # the launcher sets no_new_privs itself, before Landlock
         for name in DENIED + (() if allow_signals else SIGNALS):
             _add(f, deny, name)
-        # socketpair() is safe (both ends stay inside); asyncio's event loop needs it.
+        # A stream socketpair() is safe (both ends stay inside); asyncio's event loop needs it. A datagram
+        # one is not: sendto() with an address reaches any pathname socket the uid may write (/dev/log),
+        # and Landlock does not cover pathname Unix sockets. Only SOCK_STREAM and SOCK_SEQPACKET pairs.
         f.add_rule(deny, "socketpair", sc.Arg(0, sc.NE, socket.AF_UNIX))
+        for sock_type in range(16):
+            if sock_type not in (_SOCK_STREAM, _SOCK_SEQPACKET):
+                f.add_rule(deny, "socketpair", sc.Arg(1, sc.MASKED_EQ, _SOCK_TYPE_MASK, sock_type))
+        for number in _MOUNT_QUERIES.get(platform.machine(), ()):
+            _add(f, deny, number)
+        if not allow_signals:
+            for command in (_F_SETOWN, _F_SETSIG, _F_SETOWN_EX):
+                f.add_rule(deny, "fcntl", sc.Arg(1, sc.EQ, command))
+            for request in (_FIOSETOWN, _SIOCSPGRP):
+                f.add_rule(deny, "ioctl", sc.Arg(1, sc.EQ, request))
         for flag in _NAMESPACE_FLAGS:
             f.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
         f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")   # flags live in memory: glibc falls back to clone
@@ -68,7 +88,7 @@ def filter_bpf(allow_signals: bool) -> bytes:
     return program
 
 
-def _add(f, action, name: str) -> None:
+def _add(f, action, name: str | int) -> None:
     try:
         f.add_rule(action, name)
     except (OSError, RuntimeError, ValueError):

@@ -30,8 +30,8 @@ def processes_with(*needles: str) -> list[int]:
 def _warm_up() -> None:
     """Import and build in this (root) process what the child needs: CI's interpreter lives under /root,
     which uid 65534 cannot read, so nothing may be imported lazily after the drop."""
-    import pipelines.verify.sandbox as sandbox
-    from pipelines.verify import seccomp
+    import sandbox.execution as sandbox
+    from sandbox import seccomp
     for allow_signals in (True, False):
         try:
             seccomp.filter_bpf(allow_signals)

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from pipelines.verify import sandbox
-from pipelines.verify.sandbox import SandboxConfig, run_python, run_tests
-from tests.pipelines.verify.helpers import processes_with
+from sandbox import execution as sandbox
+from sandbox.execution import SandboxConfig, SandboxMode, run_python, run_tests
+from tests.sandbox.helpers import processes_with
 
 FAST = SandboxConfig(cpu_seconds=1, wall_seconds=3, memory_bytes=256 * 1024 * 1024, max_processes=8)
 ROOT = os.geteuid() == 0
@@ -168,27 +168,36 @@ WRONG_ADD = "def add(a, b):\n    return a - b\n"
 
 
 @pytest.mark.parametrize("trick, reason", [
-    ("import os\nos._exit(0)\n", "no_report: exit code 0 before the tests finished"),
+    ("import os\nos._exit(0)\n", "solution_died: the solution process ended before it was ready (exit 0)"),
     ("import atexit, os\natexit.register(os._exit, 0)\n", "tests_failed: AssertionError: add is wrong"),
     ("import sys\ndef main():\n    return 0\nif __name__ == '__main__':\n    sys.exit(main())\n",
      "tests_failed: AssertionError: add is wrong"),
-    ("raise SystemExit(0)\n", "exit_called: SystemExit(0) during the tests"),
-    ("import sys\ndef add(a, b):\n    sys.exit(0)\n", "exit_called: SystemExit(0) during the tests"),
+    ("raise SystemExit(0)\n", "exit_called: SystemExit(0) while the solution was imported"),
+    ("import sys\ndef add(a, b):\n    sys.exit(0)\n", "exit_called: SystemExit(0) in the solution"),
 ])
 def test_exit_zero_tricks_are_rejected(trick, reason):
     result = run_tests(WRONG_ADD + trick, FAILING, FAST)
     assert result.reason == reason and not result.ok
 
 
-def test_report_without_the_nonce_is_rejected():
+def test_report_pipe_is_out_of_the_solutions_reach():
+    """The solution process holds no fd of the test process: a forged line reaches no report."""
     forge = ("import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'PASS 0123 \\n')\n"
              "    except OSError:\n        pass\nos._exit(0)\n")
     result = run_tests(WRONG_ADD + forge, FAILING, FAST)
+    assert not result.ok and key(result) == "solution_died"
+
+
+def test_report_without_the_nonce_is_rejected():
+    """The tests (the test process) write a line without the nonce: the report is tampered."""
+    forge = "import os\nos.write(3, b'PASS 0123 \\n')\nassert add(1, 1) == 2\nos._exit(0)\n"
+    result = run_tests("def add(a, b):\n    return a + b\n", forge, BARE)
     assert key(result) == "report_tampered"
 
 
 def test_solution_is_a_module_not_main():
-    result = run_tests("print(__name__)\nNAME = __name__\n", "assert NAME == 'solution'\n", FAST)
+    result = run_tests("print(__name__)\nNAME = __name__\ndef name():\n    return NAME\n",
+                       "assert NAME == 'solution' and name() == 'solution'\n", FAST)
     assert result.ok and result.stdout_tail.strip() == "solution"
 
 
@@ -196,7 +205,7 @@ def test_humaneval_check_is_called_with_the_entry_point():
     tests = "def check(candidate):\n    assert candidate(2, 2) == 4\n"
     assert run_tests("def add(a, b):\n    return a + b\n", tests, FAST, entry_point="add").ok
     assert key(run_tests(WRONG_ADD, tests, FAST, entry_point="add")) == "tests_failed"
-    assert key(run_tests("x = 1\n", tests, FAST, entry_point="add")) == "tests_failed"   # no such function
+    assert key(run_tests("x = 1\n", tests, FAST, entry_point="add")) == "bad_entry_point"   # no such function
 
 
 def test_setup_code_runs_before_the_tests():
@@ -214,7 +223,9 @@ def test_unittest_cases_run_whatever_the_tests_call(body, ok, runner):
 
 
 def test_crash_and_syntax_are_distinct_reasons():
-    assert run_tests("import ctypes\nctypes.string_at(0)\n", "", BARE).reason == "crash: signal 11 (SIGSEGV)"
+    assert run_python("import ctypes\nctypes.string_at(0)\n", BARE).reason == "crash: signal 11 (SIGSEGV)"
+    assert run_tests("import ctypes\ndef add(a, b):\n    ctypes.string_at(0)\n", "assert add(1, 2) == 3\n",
+                     BARE).reason == "crash: signal 11 (SIGSEGV) in the solution process"
     assert key(run_tests("x = 1\n", "assert (\n", FAST)) == "syntax_error"
 
 
@@ -230,7 +241,7 @@ def test_layers_are_recorded():
 def test_strict_mode_refuses_without_a_layer_best_effort_runs(monkeypatch):
     monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
     assert run_python("pass", FAST).reason.startswith("sandbox_unavailable: missing layer landlock")
-    result = run_python("pass", dataclasses.replace(FAST, mode="best-effort"))
+    result = run_python("pass", dataclasses.replace(FAST, mode=SandboxMode.BEST_EFFORT))
     assert result.ok and "seccomp" in result.layers and not any(x.startswith("landlock") for x in result.layers)
 
 
@@ -254,7 +265,7 @@ def test_no_descendant_outlives_the_verdict():
 
 
 def test_cli_prints_the_layers_and_fails_without_one(capsys, monkeypatch):
-    from pipelines.verify.__main__ import main
+    from sandbox.__main__ import main
     assert main([]) == 0 and "seccomp" in capsys.readouterr().out
     monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
     assert main([]) == 1 and "missing layer landlock" in capsys.readouterr().out
@@ -267,3 +278,19 @@ def test_launcher_runs_from_source_when_the_interpreter_bytecode_differs(monkeyp
     assert all(isinstance(v, str) for v in sandbox._modules("x").values())
     result = run_tests("def add(a, b):\n    return a + b\n", "assert add(2, 2) == 4\n", FAST)
     assert result.ok and "seccomp" in result.layers
+
+
+@pytest.mark.parametrize("mode", ["strict", "best-effort", "best_effort", None])
+def test_mode_must_be_the_enum(mode):
+    """A mistyped or string mode is refused at construction: it used to run best-effort silently."""
+    with pytest.raises(TypeError):
+        SandboxConfig(mode=mode)
+    assert SandboxConfig(mode=SandboxMode("best-effort")).mode is SandboxMode.BEST_EFFORT
+
+
+@pytest.mark.parametrize("end, ok", [("sys.exit(0)", True), ("sys.exit()", True), ("sys.exit(1)", False)])
+def test_a_test_script_may_end_with_sys_exit(end, ok):
+    """sys.exit in the tests (the test process) ends the script; only a non-zero status fails it. In the
+    solution it is always exit_called."""
+    result = run_tests("def add(a, b):\n    return a + b\n", f"import sys\nassert add(1, 2) == 3\n{end}\n", FAST)
+    assert result.ok is ok, result.reason
