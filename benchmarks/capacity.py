@@ -4,7 +4,7 @@
 
 Every per-core rate comes from `benchmarks/results.json`, which the benchmarks write next
 to `benchmarks/RESULTS.md` (the same numbers, with the command and machine that measured
-them). Corpus sizes are the paper's (PAPER.md, section 2.1); the assumptions that turn
+them). Corpus sizes are the paper's (docs/paper.md, "Sources and sizes"); the assumptions that turn
 tokens into documents are stated in the output.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-# Tokens after filtering, from the paper (Q in PAPER.md).
+# Tokens after filtering, from the paper (docs/paper.md, "Sources and sizes").
 CORPUS_TOKENS = {"text": 503e9, "code": 139e9, "markup": 180e9, "adjacent": 21.4e9, "synthetic": 3.2e9}
 # Assumed mean tokens per document (ours): SlimPajama is 627B tokens in ~590M documents;
 # The Stack's permissive files average ~1.2k tokens; adjacent threads/commits ~700; synthetic ~300.
@@ -107,7 +107,7 @@ def plan(results: dict, mfu: float) -> str:
         "",
         "| quantity | value | from |",
         "|---|---:|---|",
-        f"| kept tokens (paper) | {kept_tokens / 1e9:,.1f}B | PAPER.md 2.1 |",
+        f"| kept tokens (paper) | {kept_tokens / 1e9:,.1f}B | docs/paper.md, sources |",
         f"| kept documents | {kept_docs / 1e6:,.0f}M | tokens / assumed tokens per document |",
         f"| raw documents read by curate | {raw_docs / 1e6:,.0f}M | kept x {RAW_OVER_KEPT} (assumed) |",
         f"| curate throughput | {results[curate_key]:,.0f} docs/s/core | results.json {curate_key} |",

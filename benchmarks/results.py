@@ -92,13 +92,6 @@ def merge_results(values: dict, path: str = RESULTS_JSON) -> dict:
     return merged
 
 
-def read_results(path: str = RESULTS_JSON) -> dict:
-    if not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 @dataclasses.dataclass(frozen=True)
 class Size:
     """One size flag of a benchmark CLI: 0 (the default) means the mode's own value."""

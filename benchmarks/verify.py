@@ -31,7 +31,7 @@ import types
 
 from benchmarks import results
 
-BASELINE = "00f01f7"   # main before the kernel-enforced sandbox (pipelines/sandbox.py)
+BASELINE = "00f01f7"   # main before the kernel-enforced sandbox (pipelines/sandbox.py at 00f01f7)
 MAIN = "17a5377"       # main before the two-process verdict (pipelines/verify/)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(REPO, "data", "sample", "synthetic")

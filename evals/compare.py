@@ -8,7 +8,7 @@ joined by a line (the paper's Figure 2-4 style); other recipes (Table 2) are lab
 from __future__ import annotations
 
 import csv
-import io as _io
+import io
 from collections import defaultdict
 
 import numpy as np
@@ -20,10 +20,10 @@ TITLES = {"nl_reasoning_avg": "NL reasoning (avg acc)", "knowledge_avg": "World 
 
 
 def read_rows(output: str) -> list[dict]:
-    from tokens import paths as io
+    from tokens import paths
 
-    with io.open_read(io.join(output, "results.csv")) as f:
-        rows = list(csv.DictReader(_io.StringIO(f.read().decode("utf-8"))))
+    with paths.open_read(paths.join(output, "results.csv")) as f:
+        rows = list(csv.DictReader(io.StringIO(f.read().decode("utf-8"))))
     for row in rows:
         for key, value in row.items():
             try:
@@ -74,7 +74,7 @@ def plot(entries: list[dict], names: list[str], path: str, title: str = "") -> s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tokens import paths as io
+    from tokens import paths
 
     panels = [n for n in names if not n.startswith("task_")]
     cols = 3
@@ -101,17 +101,17 @@ def plot(entries: list[dict], names: list[str], path: str, title: str = "") -> s
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    buffer = _io.BytesIO()
+    buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    io.write_atomic(path, buffer.getvalue())
+    paths.write_atomic(path, buffer.getvalue())
     return path
 
 
 def compare(output: str, say=print) -> dict:
     """Table and plots of EXP; results.csv is first rebuilt from the runs' result.json files, so an EXP whose
     runs were evaluated elsewhere (TPU hosts writing result.json to gs://) compares the same way."""
-    from tokens import paths as io
+    from tokens import paths
 
     from evals.sweep import collect, write_csv
 
@@ -125,7 +125,7 @@ def compare(output: str, say=print) -> dict:
     entries = aggregate(rows, names)
     say(table(entries, names))
     seeds = sorted({int(r["seed"]) for r in rows})
-    path = plot(entries, names, io.join(output, "compare.png"),
+    path = plot(entries, names, paths.join(output, "compare.png"),
                 f"{output}: {len(rows)} runs, seeds {seeds}; error bars = ±1 std over seeds")
     if any(v is not None and v[1] is None for e in entries for v in (e.get(n) for n in names)):
         say("note: a value marked '1 seed' has no spread to show; run more seeds (--seeds) for an error bar")

@@ -9,7 +9,7 @@ directory, not the YAML). Three kinds, each the harness's own output type and me
 
 `SUITES` are the sets shipped in evals/tasks/ (hand-written, small, public-domain facts and everyday
 reasoning): enough to exercise every request type on the sample corpus, far too small and too easy to stand
-in for the paper's benchmarks (PAPER.md Table 1), which the same commands run where their data is reachable.
+in for the paper's benchmarks (docs/paper.md, "Evaluation"), which the same commands run where their data is reachable.
 """
 from __future__ import annotations
 

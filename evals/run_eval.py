@@ -10,7 +10,7 @@ import json
 import time
 from typing import Sequence
 
-# Task -> the paper's category (PAPER.md Table 1; harness task names), and our shipped local stand-ins.
+# Task -> the paper's category (docs/paper.md, "Evaluation"; harness task names), and our shipped local stand-ins.
 REASONING_TASKS = ("boolq", "piqa", "sciq", "social_iqa", "quac", "cb", "copa", "storycloze_2016", "hellaswag",
                    "winogrande", "arc_easy", "cm_local_reasoning")
 KNOWLEDGE_TASKS = ("triviaqa", "nq_open", "cm_local_knowledge")

@@ -41,9 +41,9 @@ class SweepOptions:
 
 
 def run_dir(opts: SweepOptions, recipe: str, seed: int) -> str:
-    from tokens import paths as io
+    from tokens import paths
 
-    return io.join(opts.output, "runs", recipe, f"seed-{seed}")
+    return paths.join(opts.output, "runs", recipe, f"seed-{seed}")
 
 
 def seq_len(opts: SweepOptions) -> int:
@@ -55,9 +55,9 @@ def seq_len(opts: SweepOptions) -> int:
 
 
 def mix_dir(opts: SweepOptions, recipe: str, seed: int) -> str:
-    from tokens import paths as io
+    from tokens import paths
 
-    return io.join(run_dir(opts, recipe, seed), "mix")
+    return paths.join(run_dir(opts, recipe, seed), "mix")
 
 
 def mixer_argv(opts: SweepOptions, recipe: str, seed: int) -> list[str]:
@@ -132,15 +132,15 @@ def run_one(opts: SweepOptions, recipe: str, seed: int, say: Callable) -> dict:
 
 def launch_lines(opts: SweepOptions, recipe: str, seed: int, tpu: str = "$TPU", zone: str = "$ZONE") -> list[str]:
     """The commands that run one (recipe, seed) on a TPU v5e slice (trainer/README.md), then evaluate it."""
-    from tokens import paths as io
+    from tokens import paths
 
     lines = [f"python -m mixer {shlex.join(mixer_argv(opts, recipe, seed))}"]
     directory = run_dir(opts, recipe, seed)
     sets = " ".join(f"--set {k}={v}" for k, v in (*opts.overrides, ("seed", str(seed))))
     plan = stage_names(recipe)
     for name in plan:
-        mixture = io.join(directory, "mix", *([name] if len(plan) > 1 else []), "mixture.json")
-        workdir = io.join(directory, "train", name)
+        mixture = paths.join(directory, "mix", *([name] if len(plan) > 1 else []), "mixture.json")
+        workdir = paths.join(directory, "train", name)
         steps = f" --steps {opts.steps}" if opts.steps else ""
         lines.append(f'gcloud compute tpus tpu-vm ssh {tpu} --zone {zone} --worker=all --command "cd code-mixtures '
                      f'&& python -m trainer train --mixture {mixture} --config {opts.config} --workdir {workdir}'
@@ -149,8 +149,8 @@ def launch_lines(opts: SweepOptions, recipe: str, seed: int, tpu: str = "$TPU", 
     extra = (f" --humaneval-limit {ev.humaneval_limit}" if ev.humaneval_limit is not None else "") + \
         (f" --mbpp {ev.mbpp}" if ev.mbpp else "") + (f" --tasks {','.join(ev.tasks)}" if ev.tasks else "")
     lines.append(f'gcloud compute tpus tpu-vm ssh {tpu} --zone {zone} --worker=0 --command "cd code-mixtures && '
-                 f'python -m evals evaluate --checkpoint {io.join(directory, "train", plan[-1])} --data {opts.data} '
-                 f'--recipe {recipe} --seed {seed} --output {io.join(directory, "result.json")}{extra}"')
+                 f'python -m evals evaluate --checkpoint {paths.join(directory, "train", plan[-1])} --data {opts.data} '
+                 f'--recipe {recipe} --seed {seed} --output {paths.join(directory, "result.json")}{extra}"')
     return lines
 
 
@@ -164,34 +164,34 @@ def stage_names(recipe: str) -> list[str]:
 
 def collect(output: str) -> list[dict]:
     """Every finished run's result.json under EXP/runs, sorted by (recipe order of appearance, seed)."""
-    from tokens import paths as io
+    from tokens import paths
 
     rows = []
-    runs = io.join(output, "runs")
-    for recipe in io.list_dir(runs):
-        for seed in io.list_dir(io.join(runs, recipe)):
-            path = io.join(runs, recipe, seed, "result.json")
-            if seed.startswith("seed-") and io.exists(path):
-                rows.append(json.loads(io.read_bytes(path)))
+    runs = paths.join(output, "runs")
+    for recipe in paths.list_dir(runs):
+        for seed in paths.list_dir(paths.join(runs, recipe)):
+            path = paths.join(runs, recipe, seed, "result.json")
+            if seed.startswith("seed-") and paths.exists(path):
+                rows.append(json.loads(paths.read_bytes(path)))
     return sorted(rows, key=lambda r: (float(r.get("code_share") or 0), r["recipe"], int(r["seed"])))
 
 
 def write_csv(output: str, rows: list[dict]) -> str:
     """EXP/results.csv (atomic): the union of every row's columns, identity columns first."""
     import csv
-    import io as _io
+    import io
 
-    from tokens import paths as io
+    from tokens import paths
 
     first = ["recipe", "seed", "code_share", "tokens", "stages", "step"]
     columns = first + sorted({k for r in rows for k in r} - set(first))
-    buffer = _io.StringIO()
+    buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    path = io.join(output, RESULTS)
-    io.write_atomic(path, buffer.getvalue().encode("utf-8"))
+    path = paths.join(output, RESULTS)
+    paths.write_atomic(path, buffer.getvalue().encode("utf-8"))
     return path
 
 

@@ -26,7 +26,7 @@ def _build_parser(sub) -> None:
                        "multi-stage presets) and MaxText's maxtext_mixture.json. Shares are token shares.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--preset", choices=sorted(PRESETS),
-                      help="a PAPER.md Table 2 recipe: " + "; ".join(
+                      help="a recipe from the paper's Table 2 (docs/paper.md, \"Recipes\"): " + "; ".join(
                           f"{k}: {v.description}" for k, v in sorted(PRESETS.items())).replace("%", "%%"))
     what.add_argument("--code", type=finite_float, metavar="P", help="percent of the token budget that is code (0-100); "
                       "text gets the rest")

@@ -1,4 +1,4 @@
-"""PAPER.md Table 2 as whole recipes: ordered stages, each a budget and a mix.
+"""The paper's Table 2 (docs/paper.md, "Recipes") as whole recipes: ordered stages, each a budget and a mix.
 
 Budgets are the paper's (470M runs). `--tokens T` with a preset scales every stage by the
 same factor so the recipe totals T (largest-remainder rounding keeps the sum exact), so a

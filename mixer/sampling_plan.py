@@ -45,21 +45,14 @@ class EpochPermutation:
         self._right_mask = (1 << narrow) - 1
         self._flat = tuple(v for pair in self.rounds for v in pair)   # (k0, m0, k1, m1, ...) for the unrolled walk
 
-    def _round_trip(self, x: int) -> int:
-        left, right = x >> self.right_bits, x & self._right_mask
-        for key, mask in self.rounds:     # round function: multiply-xorshift-multiply hash, high bits
-            z = ((right ^ key) * 0x9E3779B97F4A7C15) & _M64
-            z = ((z ^ (z >> 32)) * 0xBF58476D1CE4E5B9) & _M64
-            left, right = right, left ^ ((z >> 32) & mask)
-        return (left << self.right_bits) | right
-
     def __call__(self, i: int) -> int:
         if not 0 <= i < self.n:
             raise IndexError(f"index {i} outside [0, {self.n})")
         return self._walk(i)
 
     def _walk(self, y: int) -> int:
-        """_round_trip with cycle walking, the 4 rounds unrolled (the plan calls this once per document)."""
+        """The 4-round Feistel network (round function: multiply-xorshift-multiply hash, high bits), unrolled,
+        with cycle walking until the value falls below n (the plan calls this once per document)."""
         n, bits, right_mask = self.n, self.right_bits, self._right_mask
         k0, m0, k1, m1, k2, m2, k3, m3 = self._flat
         while True:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import functools
 import logging
 import shlex
 import sys
@@ -32,21 +31,19 @@ from collections.abc import Sequence
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.pvalue import TaggedOutput
 
-from pipelines import dry_run, io, redact, sinks
+from pipelines import beam_files, dry_run, redact, sinks
 from pipelines.curate_outputs import finish_report, remove_spill, remove_stale_shards
 from pipelines.options import split_args
 from pipelines.report import funnel
 from pipelines.filters import decontaminate
 from pipelines.filters.decontaminate import DecontamConfig
-from pipelines.document import Document, Rejected
 from pipelines.filters import FilterConfig
 from pipelines.dedup.minhash import MinHashConfig
 from pipelines.report.progress import show_progress
 from pipelines.sources import FAMILIES, ReadLimits, family_tags
 from pipelines.sources.fields import FieldMap
-from pipelines.steps import NAMESPACE, REJECTED, is_error
+from pipelines.steps import NAMESPACE
 from pipelines.verify.synthetic import VerifyConfig
 from sandbox.execution import SandboxMode
 from tokens import run_lock
@@ -78,57 +75,6 @@ class CurateConfig:
     read_limits: ReadLimits = ReadLimits()   # decompressed bytes / characters caps per file and doc
     fields: FieldMap = FieldMap()            # --field/--fields: reader field -> export column, per family
     pii: redact.PiiConfig = redact.PiiConfig()   # --pii: e-mails, IPs, keys, passwords (pipelines/redact)
-
-
-# ---------------------------------------------------------------- check factories (run on workers)
-
-def decontam_checks(cfg: DecontamConfig, source: str):
-    """[contamination check] for any source; the n-gram index is built once per worker process."""
-    from pipelines.filters.decontaminate import cached_index, contamination_reason
-    return [functools.partial(contamination_reason, index=cached_index(cfg))]
-
-
-def filter_checks(cfg: FilterConfig, chains: dict, source: str):
-    """The filter chain the source's family declares (pipelines/sources/__init__.py); `chains` is taken from
-    the registry when the pipeline is built, so workers need no registry of their own."""
-    return chains[source](cfg)
-
-
-# ---------------------------------------------------------------- small DoFns
-
-class _CountInputFn(beam.DoFn):
-    """Count every record a reader produced; split Documents from read-stage Rejected."""
-
-    def __init__(self, family: str):
-        self.family, self.sources = family, family_tags(family)
-
-    def process(self, record):
-        if not isinstance(record, (Document, Rejected)) or record.source not in self.sources:
-            got = getattr(record, "source", type(record).__name__)
-            rec_id = getattr(record, "id", "unknown")
-            record = Rejected(rec_id, self.sources[0], getattr(record, "text", "")[:1024],
-                              {"unexpected_source": str(got)},
-                              f"error: UnexpectedSource: {self.family} reader produced {got!r}", "read")
-        size = len(record.text.encode("utf-8", "replace"))
-        Metrics.counter(NAMESPACE, f"{record.source}/in").inc()
-        Metrics.counter(NAMESPACE, f"{record.source}/in_bytes").inc(size)
-        if isinstance(record, Document):
-            yield record
-            return
-        key = "errors" if is_error(record) else f"rejected/{record.reason_key}"
-        Metrics.counter(NAMESPACE, f"{record.source}/{key}").inc()
-        yield TaggedOutput(REJECTED, record)
-
-
-def _safe_row(record: Document | Rejected) -> dict:
-    """Parquet row; text that is not valid UTF-8 (lone surrogates) is repaired, not a crash."""
-    row = record.to_row()
-    for key in ("text", "meta"):
-        try:
-            row[key].encode("utf-8")
-        except UnicodeEncodeError:
-            row[key] = row[key].encode("utf-8", "replace").decode("utf-8")
-    return row
 
 
 # ---------------------------------------------------------------- the pipeline
@@ -220,7 +166,7 @@ def present_families(input_root: str, families: Sequence[str] | None = None) -> 
     from pipelines.sources import discover
     present = []
     for family in sorted(families if families is not None else FAMILIES):
-        listing = discover.list_family(input_root, family)
+        listing = discover.list_family(input_root, family, FAMILIES[family].reader.PATTERNS)
         if listing.problem():
             raise SystemExit(f"curate: {listing.problem()}")
         if listing.files:
@@ -323,7 +269,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     """Run the job, write the report, print the funnel; raises InvariantError if a record leaked.
 
     On a dry run (--dry_run=True) returns dry_run.summary() instead and writes nothing."""
-    io.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
+    beam_files.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
     args, beam_args = parse_args(argv)
     cfg = config_from_args(args)
     options = PipelineOptions(beam_args)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipelines import io
+from tokens import paths
 from pipelines.report import funnel
 from pipelines.steps import NAMESPACE
 from tokens import completion
@@ -41,21 +41,21 @@ def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
     exists without being listed is someone else's file: SystemExit naming it, nothing deleted."""
     previous = completion.read_record_or_none(output_root)
     listed = set(previous["files"]) if previous and previous.get("job") == JOB else set()
-    foreign = [name for name in REPORT_FILES if name not in listed and io.exists(io.join(output_root, name))]
+    foreign = [name for name in REPORT_FILES if name not in listed and paths.exists(paths.join(output_root, name))]
     if foreign:
-        raise SystemExit(f"curate: {', '.join(io.join(output_root, n) for n in foreign)} already exist(s) and no "
+        raise SystemExit(f"curate: {', '.join(paths.join(output_root, n) for n in foreign)} already exist(s) and no "
                          f"earlier curate run's {completion.RECORD_NAME} lists them: curate would overwrite them. "
                          "Move them away or choose another --output")
     completion.retract(output_root)   # from here on the folder is not a finished run's output
     for name in REPORT_FILES:
         if name in listed:
-            io.delete(io.join(output_root, name))
+            paths.delete(paths.join(output_root, name))
     for kind in ("kept", "rejected"):
         for source in sources:
-            folder = io.join(output_root, kind, source)
-            for name in io.list_dir(folder):
+            folder = paths.join(output_root, kind, source)
+            for name in paths.list_dir(folder):
                 if _SHARD_NAME.match(name) or _SHARD_TEMP.match(name):
-                    io.delete(io.join(folder, name))
+                    paths.delete(paths.join(folder, name))
                 elif _BEAM_TEMP.match(name) and "://" not in folder:
                     shutil.rmtree(os.path.join(folder, name))   # gs:// temporaries are renamed away per file
     remove_spill(output_root)   # a crashed run's pass-1 spills
@@ -64,12 +64,12 @@ def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
 def remove_spill(output_root: str) -> None:
     """Delete OUTPUT/.curate-spill/ (pass 1's per-item files, pipelines/spill.py), by literal names."""
     from pipelines.spill import SPILL_FOLDER
-    folder = io.join(output_root, SPILL_FOLDER)
+    folder = paths.join(output_root, SPILL_FOLDER)
     if "://" not in folder:
         shutil.rmtree(folder, ignore_errors=True)
         return
-    for name in io.list_dir(folder):
-        io.delete(io.join(folder, name))
+    for name in paths.list_dir(folder):
+        paths.delete(paths.join(folder, name))
 
 
 def shard_rows(output_root: str, sources: Sequence[str]) -> dict[str, int]:
@@ -78,10 +78,10 @@ def shard_rows(output_root: str, sources: Sequence[str]) -> dict[str, int]:
     out = {}
     for source in sources:
         for kind in ("kept", "rejected"):
-            folder = io.join(output_root, kind, source)
-            for name in io.list_dir(folder):
+            folder = paths.join(output_root, kind, source)
+            for name in paths.list_dir(folder):
                 if _SHARD_NAME.match(name):
-                    with io.open_read(io.join(folder, name)) as f:
+                    with paths.open_read(paths.join(folder, name)) as f:
                         out[f"{kind}/{source}/{name}"] = pq.read_metadata(f).num_rows
     return out
 
@@ -127,14 +127,14 @@ def finish_report(result, output_root: str, sources: Sequence[str], extra: dict)
     report = funnel.build_report(funnel.counters_from_metrics(metrics), sources, extra)
     shards = shard_rows(output_root, sources)
     report["written_mismatch"] = reconcile_written(report, rows_written(output_root, sources, shards))
-    io.write_atomic(io.join(output_root, "report.json"), funnel.to_json(report))
+    paths.write_atomic(paths.join(output_root, "report.json"), funnel.to_json(report))
     picture = None
     if report["invariant_ok"]:
         picture = CHART_NAME
-        io.write_atomic(io.join(output_root, picture), chart.render_png(report))
+        paths.write_atomic(paths.join(output_root, picture), chart.render_png(report))
     else:
-        io.delete(io.join(output_root, CHART_NAME))   # an earlier run's picture would not match this report
-    io.write_atomic(io.join(output_root, "report.md"), funnel.render_markdown(report, picture).encode("utf-8"))
+        paths.delete(paths.join(output_root, CHART_NAME))   # an earlier run's picture would not match this report
+    paths.write_atomic(paths.join(output_root, "report.md"), funnel.render_markdown(report, picture).encode("utf-8"))
     # Last: the record that makes the folder a finished run's output (ok: false when the invariant broke).
     listed = {**shards, "report.json": None, "report.md": None, **({picture: None} if picture else {})}
     completion.write_record(output_root, JOB, listed, {

@@ -22,29 +22,81 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
-from pipelines import decisions, io, spill
+from pipelines import beam_files, decisions, spill
+from tokens import paths
 from pipelines.dedup import minhash
 from pipelines.document import MAX_REJECTED_TEXT_CHARS, Document, Rejected, rejected_input
-from pipelines.steps import NAMESPACE
+from pipelines.steps import NAMESPACE, REJECTED, is_error
 
 SHARD_NAME = "part-%05d-of-%05d.parquet"
 SIGN_BATCH = 256   # documents per minhash.signatures call
 ITEMS, ARRAYS, USER_IDS = "items", "arrays", "user_ids"
 
 
+# ---------------------------------------------------------------- per-document steps of pass 1 (run on workers)
+
+def decontam_checks(cfg: "DecontamConfig", source: str):
+    """[contamination check] for any source; the n-gram index is built once per worker process."""
+    from pipelines.filters.decontaminate import cached_index, contamination_reason
+    return [functools.partial(contamination_reason, index=cached_index(cfg))]
+
+
+def filter_checks(cfg: "FilterConfig", chains: dict, source: str):
+    """The filter chain the source's family declares (pipelines/sources/__init__.py); `chains` is taken from
+    the registry when the pipeline is built, so workers need no registry of their own."""
+    return chains[source](cfg)
+
+
+# ---------------------------------------------------------------- small DoFns
+
+class _CountInputFn(beam.DoFn):
+    """Count every record a reader produced; split Documents from read-stage Rejected."""
+
+    def __init__(self, family: str):
+        from pipelines.sources import family_tags
+        self.family, self.sources = family, family_tags(family)
+
+    def process(self, record):
+        if not isinstance(record, (Document, Rejected)) or record.source not in self.sources:
+            got = getattr(record, "source", type(record).__name__)
+            rec_id = getattr(record, "id", "unknown")
+            record = Rejected(rec_id, self.sources[0], getattr(record, "text", "")[:1024],
+                              {"unexpected_source": str(got)},
+                              f"error: UnexpectedSource: {self.family} reader produced {got!r}", "read")
+        size = len(record.text.encode("utf-8", "replace"))
+        Metrics.counter(NAMESPACE, f"{record.source}/in").inc()
+        Metrics.counter(NAMESPACE, f"{record.source}/in_bytes").inc(size)
+        if isinstance(record, Document):
+            yield record
+            return
+        key = "errors" if is_error(record) else f"rejected/{record.reason_key}"
+        Metrics.counter(NAMESPACE, f"{record.source}/{key}").inc()
+        yield TaggedOutput(REJECTED, record)
+
+
+def _safe_row(record: Document | Rejected) -> dict:
+    """Parquet row; text that is not valid UTF-8 (lone surrogates) is repaired, not a crash."""
+    row = record.to_row()
+    for key in ("text", "meta"):
+        try:
+            row[key].encode("utf-8")
+        except UnicodeEncodeError:
+            row[key] = row[key].encode("utf-8", "replace").decode("utf-8")
+    return row
+
+
 def _stages(chains: Mapping, verify, cfg) -> list:
     """A family's per-document steps, in order, as curate's DoFns (their counters and reasons): filter
     [-> redact] [-> verify] -> decontaminate; `chains` and `verify` come from the family registry
     (pipelines/sources/__init__.py), redaction from --pii (pipelines/redact)."""
-    from pipelines import curate
     from pipelines.redact.step import _RedactFn
     from pipelines.steps import _ApplyChecksFn
-    stages = [_ApplyChecksFn("filter", functools.partial(curate.filter_checks, cfg.filters, dict(chains)))]
+    stages = [_ApplyChecksFn("filter", functools.partial(filter_checks, cfg.filters, dict(chains)))]
     if any(cfg.pii.applies_to(s) for s in chains):   # before verify, decontamination and dedup
         stages.append(_RedactFn(cfg.pii))
     if verify is not None:
         stages.append(_ApplyChecksFn("verify", functools.partial(verify, cfg.verify)))
-    stages.append(_ApplyChecksFn("decontaminate", functools.partial(curate.decontam_checks, cfg.decontam)))
+    stages.append(_ApplyChecksFn("decontaminate", functools.partial(decontam_checks, cfg.decontam)))
     for stage in stages:
         stage.setup()
     return stages
@@ -63,10 +115,9 @@ class _SignItemFn(beam.DoFn):
         self.mh = __import__("dataclasses").replace(cfg.minhash, bands=bands, rows=rows)
 
     def setup(self):
-        from pipelines import curate
-        io.configure_gcs_emulator()
-        self.count = curate._CountInputFn(self.family)
-        self.safe_row = curate._safe_row
+        beam_files.configure_gcs_emulator()
+        self.count = _CountInputFn(self.family)
+        self.safe_row = _safe_row
         self.stages = _stages(self.chains, self.verify, self.cfg)
 
     def _records(self, item) -> Iterator[Document | Rejected]:
@@ -168,7 +219,7 @@ class _ApplyFn(beam.DoFn):
         self.output_root, self.family_sources = output_root, dict(family_sources)
 
     def setup(self):
-        io.configure_gcs_emulator()
+        beam_files.configure_gcs_emulator()
         self._index_of: dict = {}
 
     def _rank(self, all_items, family: str, key: str) -> tuple[int, int]:
@@ -197,8 +248,8 @@ class _ApplyFn(beam.DoFn):
         finals = {}
         for source in self.family_sources[family]:
             name = SHARD_NAME % (index, count)
-            finals[f"kept/{source}"] = (io.join(self.output_root, "kept", source, name), kept_schema)
-            finals[f"rejected/{source}"] = (io.join(self.output_root, "rejected", source, name), rejected_schema)
+            finals[f"kept/{source}"] = (paths.join(self.output_root, "kept", source, name), kept_schema)
+            finals[f"rejected/{source}"] = (paths.join(self.output_root, "rejected", source, name), rejected_schema)
         cand_path, rej_path = spill.spill_paths(self.output_root, ref)
         writers = spill.ShardWriters(finals)
         try:

@@ -1,7 +1,7 @@
 """The one record every reader yields and every stage passes on.
 
 A `Document` is kept data; a `Rejected` is the same record plus why and where it
-was dropped, so nothing leaves the pipeline without a trace (DESIGN.md, stage 1).
+was dropped, so nothing leaves the pipeline without a trace (the curate stage, README.md).
 """
 from __future__ import annotations
 
@@ -57,12 +57,6 @@ class Document:
         return {"id": self.id, "source": self.source, "text": self.text,
                 "meta": meta_json(self.meta)}
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Document":
-        meta = row.get("meta") or "{}"
-        return cls(row["id"], row["source"], row["text"],
-                   json.loads(meta) if isinstance(meta, str) else dict(meta))
-
     def reject(self, reason: str, stage: str) -> "Rejected":
         return Rejected(self.id, self.source, self.text[:MAX_REJECTED_TEXT_CHARS],
                         self.meta, reason, stage)
@@ -86,11 +80,6 @@ class Rejected:
         return {"id": self.id, "source": self.source, "text": self.text[:MAX_REJECTED_TEXT_CHARS],
                 "meta": meta_json(self.meta, default=str),
                 "reason": self.reason, "stage": self.stage}
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Rejected":
-        return cls(row["id"], row["source"], row["text"], json.loads(row.get("meta") or "{}"),
-                   row["reason"], row["stage"])
 
 
 def rejected_input(source: str, path: str, locator: str, reason: str, raw: bytes | str = b"",

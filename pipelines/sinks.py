@@ -31,7 +31,8 @@ from apache_beam.io import parquetio, textio
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import io
+from pipelines import beam_files
+from tokens import paths
 
 _LOG = logging.getLogger(__name__)
 
@@ -59,9 +60,8 @@ class _LiteralFinalize:
             raise self._write_error(e) from e
 
     def _write_error(self, error: OSError) -> OSError:
-        from tokens.paths import write_error
         shards = "-*" if self.shard_name_format else ""
-        return write_error(error, f"{self.file_path_prefix.get()}{shards}{self.file_name_suffix.get()}")
+        return paths.write_error(error, f"{self.file_path_prefix.get()}{shards}{self.file_name_suffix.get()}")
 
     def final_name(self, shard: int, num_shards: int) -> str:
         return "".join([self.file_path_prefix.get(),
@@ -73,7 +73,7 @@ class _LiteralFinalize:
         """Remove an earlier run's files under exactly the names this write is about to publish."""
         count = len(list(writer_results))
         for shard in range(count):
-            io.delete(self.final_name(shard, count))
+            paths.delete(self.final_name(shard, count))
 
     def finalize_write(self, init_result, writer_results, unused_pre_finalize_results):
         """Rename each writer's temporary to its final name (idempotent on retry); yield the names."""
@@ -168,7 +168,7 @@ def write_parquet(path: str, schema, rows: Iterable[dict]) -> int:
                 writer.write_table(pa.Table.from_pylist(group, schema))
                 written += len(group)
 
-    io.publish(path, write)
+    beam_files.publish_stream(path, write)
     return written
 
 
@@ -181,7 +181,7 @@ class _WriteShardFn(beam.DoFn):
     def process(self, element):
         index, rows = element
         rows = sorted((r for r in rows if r is not None), key=row_order)
-        path = io.join(self.folder, SHARD_NAME % (index, self.count))
+        path = paths.join(self.folder, SHARD_NAME % (index, self.count))
         written = write_parquet(path, self.schema, rows)
         if written != len(rows):
             raise RuntimeError(f"{path}: wrote {written} rows of {len(rows)}")

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines import io
+from pipelines import beam_files
+from tokens import paths
 
 SPILL_FOLDER = ".curate-spill"
 SPILL_GROUP_ROWS = 1024            # candidate rows per row group (random access unit)
@@ -33,8 +34,8 @@ def schemas():
 
 
 def spill_paths(output_root: str, ref: str) -> tuple[str, str]:
-    folder = io.join(output_root, SPILL_FOLDER)
-    return io.join(folder, f"{ref}.cand.parquet"), io.join(folder, f"{ref}.rej.parquet")
+    folder = paths.join(output_root, SPILL_FOLDER)
+    return paths.join(folder, f"{ref}.cand.parquet"), paths.join(folder, f"{ref}.rej.parquet")
 
 
 class _Buffered:
@@ -86,16 +87,16 @@ def write_spills(output_root: str, ref: str, records: Iterable[tuple[str, dict]]
             cand.close()
             rej.close()
             count = cand.written
-        io.publish(rej_path, write_rej)
+        beam_files.publish_stream(rej_path, write_rej)
 
-    io.publish(cand_path, write_both)
+    beam_files.publish_stream(cand_path, write_both)
     return count
 
 
 def read_rows(path: str, columns: list[str] | None = None) -> Iterator[dict]:
     """Rows of a spill file in order, one batch of READ_BATCH_ROWS in memory at a time."""
     import pyarrow.parquet as pq
-    with io.open_read(path) as f:
+    with paths.open_read(path) as f:
         pf = pq.ParquetFile(f)
         for batch in pf.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
             yield from batch.to_pylist()
@@ -108,7 +109,7 @@ def read_positions(path: str, positions: Iterable[int], columns: list[str]) -> d
     for pos in sorted(set(positions)):
         wanted.setdefault(pos // SPILL_GROUP_ROWS, []).append(pos)
     out = {}
-    with io.open_read(path) as f:
+    with paths.open_read(path) as f:
         pf = pq.ParquetFile(f)
         for group, members in wanted.items():
             rows = pf.read_row_group(group, columns=columns).to_pylist()
@@ -119,7 +120,7 @@ def read_positions(path: str, positions: Iterable[int], columns: list[str]) -> d
 
 def temp_shard_name(final: str) -> str:
     """Hidden sibling of a final shard (curate_outputs' _SHARD_TEMP pattern: cleaned up by the next run)."""
-    return io.join(io.dirname(final), f".{io.basename(final)}.tmp-{uuid.uuid4().hex}")
+    return paths.join(paths.dirname(final), f".{paths.basename(final)}.tmp-{uuid.uuid4().hex}")
 
 
 class ShardWriters:
@@ -130,7 +131,7 @@ class ShardWriters:
         self.finals = finals
         try:
             for key, (final, schema) in finals.items():
-                io.makedirs(io.dirname(final))
+                paths.makedirs(paths.dirname(final))
                 tmp = temp_shard_name(final)
                 self.files[key] = (tmp, FileSystems.create(tmp))
                 self.writers[key] = _Buffered(self.files[key][1], schema, None)
@@ -165,6 +166,6 @@ class ShardWriters:
             except Exception:  # noqa: BLE001 - cleanup after the real error
                 pass
             try:
-                io.delete(tmp)
+                paths.delete(tmp)
             except Exception:  # noqa: BLE001
                 pass

@@ -1,7 +1,7 @@
 """The one generic Beam step that applies `(doc) -> None | reason` checks and counts what they drop.
 
 Used for the source filters, synthetic verification and decontamination alike
-(STYLE.md: pure per-document functions, one DoFn around them). Documents that
+(pure per-document functions, one DoFn around them). Documents that
 pass every check leave on the main output `kept`; the first failing check turns
 a document into a `Rejected(stage=...)` on the tagged output "rejected". A check
 that raises never stops the job: the document becomes Rejected with reason

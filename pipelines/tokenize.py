@@ -36,7 +36,8 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import dry_run, io
+from pipelines import beam_files, dry_run
+from tokens import paths
 from tokens import checksums, records, run_lock
 from tokens.lengths import encode as encode_lengths
 from tokens import shards
@@ -140,7 +141,7 @@ class WriteShard(beam.DoFn):
         (source, split, index, count), docs = element
         docs = sorted((d for d in docs if d is not None), key=lambda d: (d[0], d[1], d[3]))
         name = (shards.heldout_name if split == HELDOUT else shards.shard_name)(index, count)
-        path = io.join(self.output, source, name)
+        path = paths.join(self.output, source, name)
         written = shards.write_shard(path, (d[3] for d in docs))
         if written.records != len(docs):
             raise RuntimeError(f"{path}: wrote {written.records} records of {len(docs)}")
@@ -166,10 +167,10 @@ class WriteManifest(beam.DoFn):
     def process(self, element):
         source, summaries = element
         summaries = sorted(summaries, key=lambda s: s["path"])
-        directory = io.join(self.output, source)
+        directory = paths.join(self.output, source)
         listed = None if self.listed is None else self.listed.get(source, [])
         for path in shards.stale_files(directory, keep=[s["path"] for s in summaries], listed=listed):
-            io.delete(path)
+            paths.delete(path)
         held = [s for s in summaries if s["split"] == HELDOUT]
         summaries = [s for s in summaries if s["split"] == TRAIN]
         lengths: Counter = Counter()
@@ -292,8 +293,8 @@ def code_version() -> str:
 def check_previous(output: str, sources: list[str], sha256: str, overwrite: bool) -> None:
     """Refuse to mix tokenizers in one TOKENS dir; then retract old manifests before rewriting."""
     for source in sources:
-        path = io.join(output, source, MANIFEST_NAME)
-        if not io.exists(path):
+        path = paths.join(output, source, MANIFEST_NAME)
+        if not paths.exists(path):
             continue
         try:
             previous = load_manifest(path).tokenizer_sha256
@@ -303,11 +304,11 @@ def check_previous(output: str, sources: list[str], sha256: str, overwrite: bool
             raise SystemExit(f"tokenize: {path} was written with tokenizer "
                              f"{(previous or 'unreadable')[:12]}, not {sha256[:12]}; "
                              f"pass --overwrite to replace it or choose another --output")
-        io.delete(path)   # a half-rewritten source must never look complete
+        paths.delete(path)   # a half-rewritten source must never look complete
 
 
 def run(argv: list[str] | None = None) -> dict[str, Manifest]:
-    io.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
+    beam_files.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
     parser = StrictArgumentParser(prog="python -m pipelines.tokenize", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="curated root (kept/<source>/*.parquet); local or gs://")
@@ -364,11 +365,11 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
     sources = resolve_sources(args.input, args.sources.split(",") if args.sources else None)
     with run_lock.hold(args.output, "tokenize", created_by):   # a second run into TOKENS refuses, naming this one
         check_previous(args.output, sources, tok.sha256, args.overwrite)
-        listed = {s: shards.stale_files(io.join(args.output, s), keep=()) for s in sources}   # before any write
-        listed = {s: [io.basename(path) for path in found] for s, found in listed.items()}
+        listed = {s: shards.stale_files(paths.join(args.output, s), keep=()) for s in sources}   # before any write
+        listed = {s: [paths.basename(path) for path in found] for s, found in listed.items()}
         with beam.Pipeline(options=options) as p:
             build(p, args.input, sources, args.output, config, code_version(), created_by, listed=listed)
-    manifests = {s: load_manifest(io.join(args.output, s, MANIFEST_NAME)) for s in sources}
+    manifests = {s: load_manifest(paths.join(args.output, s, MANIFEST_NAME)) for s in sources}
     print(f"{'source':<16}{'documents':>12}{'tokens':>14}{'shards':>8}{'median len':>12}{'share':>8}"
           f"{'held-out docs':>15}{'tokens':>10}")
     total = sum(m.tokens for m in manifests.values()) or 1

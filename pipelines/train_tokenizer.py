@@ -27,7 +27,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import dry_run, io, sinks, tokenizer_budget
+from pipelines import beam_files, dry_run, sinks, tokenizer_budget
+from tokens import paths
 from pipelines.options import split_args
 from pipelines.sources.curated import ReadCurated, resolve_sources
 from tokens.flags import StrictArgumentParser
@@ -107,7 +108,7 @@ def train(sample_path: str, config: TokenizerConfig) -> bytes:
     so its SHA-256 depends only on the sample and the settings that shape the model:
     not on temporary paths or the thread count SentencePiece records in its spec.
     """
-    import io as _io
+    import io
 
     import sentencepiece as spm
 
@@ -117,7 +118,7 @@ def train(sample_path: str, config: TokenizerConfig) -> bytes:
                 yield line[:-1] if line.endswith("\n") else line
 
     spm.set_random_generator_seed(config.seed)
-    writer = _io.BytesIO()
+    writer = io.BytesIO()
     spm.SentencePieceTrainer.train(sentence_iterator=lines(), model_writer=writer, **config.spm_args())
     return canonical_model(writer.getvalue())
 
@@ -207,20 +208,20 @@ def build_sample(p, curated: str, sources: list[str], out_dir: str,
              | "keep rates" >> beam.Map(keep_rates, config, weights))
     (rows
      | "sample by id hash" >> beam.ParDo(KeepSampled(), beam.pvalue.AsSingleton(rates))
-     | "write sample" >> sinks.WriteToText(io.join(out_dir, "part"), file_name_suffix=".jsonl"))
+     | "write sample" >> sinks.WriteToText(paths.join(out_dir, "part"), file_name_suffix=".jsonl"))
     (rates
      | "rates json" >> beam.Map(lambda r: json.dumps(r, sort_keys=True, allow_nan=False))
-     | "write rates" >> sinks.WriteToText(io.join(out_dir, "rates"), file_name_suffix=".json",
+     | "write rates" >> sinks.WriteToText(paths.join(out_dir, "rates"), file_name_suffix=".json",
                                             shard_name_template=""))
 
 
 def write_training_text(sample_dir: str, path: str, max_bytes: int) -> dict[str, int]:
     """Sampled docs in id-hash order, one training line per text line; docs per source."""
     docs = []
-    for name in io.list_dir(sample_dir):   # literal: `--output 'tok[1]'` never reads tok1's sample
+    for name in paths.list_dir(sample_dir):   # literal: `--output 'tok[1]'` never reads tok1's sample
         if not _SAMPLE_SHARD.match(name):
             continue
-        with io.open_read(io.join(sample_dir, name)) as f:
+        with paths.open_read(paths.join(sample_dir, name)) as f:
             docs.extend(json.loads(line) for line in f.read().decode("utf-8").splitlines() if line)
     docs.sort(key=lambda d: (d["key"], d["id"]))
     counts: dict[str, int] = {}
@@ -234,9 +235,9 @@ def write_training_text(sample_dir: str, path: str, max_bytes: int) -> dict[str,
 
 def remove_sample(sample_dir: str) -> None:
     """Delete the sample job's own files (literal listing, its own names only) from SAMPLE_DIR."""
-    for name in io.list_dir(sample_dir):
+    for name in paths.list_dir(sample_dir):
         if _SAMPLE_OWN.match(name):
-            io.delete(io.join(sample_dir, name))
+            paths.delete(paths.join(sample_dir, name))
 
 
 def loaded_bytes(path: str, input_sentence_size: int) -> int:
@@ -275,7 +276,7 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
 
 
 def run(argv: list[str] | None = None) -> dict:
-    io.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
+    beam_files.configure_gcs_emulator()   # tests' local GCS: anonymous Beam client (no-op otherwise)
     parser = StrictArgumentParser(prog="python -m pipelines.train_tokenizer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="curated root (holds kept/<source>/*.parquet); local or gs://")
@@ -308,7 +309,7 @@ def run(argv: list[str] | None = None) -> dict:
         print(tokenizer_budget.check(tokenizer_budget.effective_sample_bytes(
             config.sample_bytes, config.input_sentence_size), config.vocab_size, args.memory_limit))
     weights = parse_weights(args.weights)
-    sample_dir = io.join(args.output, SAMPLE_DIR)
+    sample_dir = paths.join(args.output, SAMPLE_DIR)
     options = PipelineOptions(beam_args)
     if dry_run.is_dry_run(options):   # translate the sampling job only; no listing, no training
         dry_run.require_sources("train_tokenizer", args.sources)
@@ -324,7 +325,7 @@ def run(argv: list[str] | None = None) -> dict:
     with beam.Pipeline(options=options) as p:
         build_sample(p, args.input, sources, sample_dir, config, weights)
 
-    with io.open_read(io.join(sample_dir, "rates.json")) as f:
+    with paths.open_read(paths.join(sample_dir, "rates.json")) as f:
         rates = json.loads(f.read())
     with tempfile.TemporaryDirectory(prefix="train_tokenizer-") as tmp:
         text_path = os.path.join(tmp, "sample.txt")
@@ -342,8 +343,8 @@ def run(argv: list[str] | None = None) -> dict:
                 "sources": counts,
                 "created_by": " ".join(shlex.quote(a) for a in ["python", "-m", "pipelines.train_tokenizer",
                                                                  *(argv if argv is not None else sys.argv[1:])])}
-    io.write_atomic(io.join(args.output, "tokenizer.model"), model)
-    io.write_atomic(io.join(args.output, "tokenizer.json"),
+    paths.write_atomic(paths.join(args.output, "tokenizer.model"), model)
+    paths.write_atomic(paths.join(args.output, "tokenizer.json"),
                     (json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
     remove_sample(sample_dir)
     if "://" not in sample_dir and os.path.isdir(sample_dir) and not os.listdir(sample_dir):

@@ -30,10 +30,17 @@ def test_wheel_carries_every_package_and_no_tests(wheel):
 def test_wheel_declares_the_pinned_dependencies(wheel):
     (meta,) = [n for n in wheel.namelist() if n.endswith("METADATA")]
     text = wheel.read(meta).decode()
-    for dep in ("apache-beam[gcp]>=", "datasketch>=", "fasttext-numpy2>=", "sentencepiece>=",
-                "array-record>=", "pyarrow>=", "google-cloud-storage>="):
+    for dep in ("apache-beam[gcp]>=", "fasttext-numpy2>=", "sentencepiece>=",
+                "array-record>=", "pyarrow>=", "google-cloud-storage>=", "google-crc32c>="):
         assert f"Requires-Dist: {dep}" in text, dep
     assert "jax>=" in text and 'extra == "train"' in text
+    runtime = [line for line in text.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    names = [line.split()[1].split(">")[0].split("[")[0].split("<")[0] for line in runtime]
+    assert len(names) == len(set(names)), f"a runtime dependency is listed twice: {names}"
+    # Only tests and benchmarks compare against datasketch: workers do not install it.
+    assert not [n for n in names if n == "datasketch"]
+    assert any(line.startswith("Requires-Dist: datasketch>=") and 'extra == "test"' in line
+               for line in text.splitlines())
 
 
 @pytest.mark.slow

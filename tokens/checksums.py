@@ -11,14 +11,10 @@ Written as 8 lowercase hex digits (big-endian), e.g. "e3069283" for b"123456789"
 """
 from __future__ import annotations
 
-import re
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import google_crc32c
 
-from tokens import paths
-
-HEX = re.compile(r"^[0-9a-f]{8}$")
 CHUNK = 16 << 20
 
 
@@ -45,13 +41,19 @@ def of_bytes(data: bytes) -> Digest:
     return Digest(len(data), google_crc32c.Checksum(data).hexdigest().decode("ascii"))
 
 
-def of_file(path: str) -> Digest:
-    """Size and CRC32C of a local or gs:// file, read in 16 MiB chunks."""
+def of_stream(stream: BinaryIO) -> Digest:
+    """Size and CRC32C of everything left in a binary stream, read in 16 MiB chunks (a gs:// object:
+    `of_stream(tokens.paths.open_read(path))`; this module imports no file API, so tokens.paths can use it)."""
     running = Running()
-    with paths.open_read(path) as f:
-        while chunk := f.read(CHUNK):
-            running.update(chunk)
+    while chunk := stream.read(CHUNK):
+        running.update(chunk)
     return running.digest()
+
+
+def of_file(path: str) -> Digest:
+    """Size and CRC32C of a local file (the publish temporary, a cached shard)."""
+    with open(path, "rb") as f:
+        return of_stream(f)
 
 
 def mismatch(where: str, what: str, have: Digest, size: int | None, crc32c: str | None) -> str | None:

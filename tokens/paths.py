@@ -1,18 +1,19 @@
-"""One path abstraction for everything outside the Beam jobs: local files and gs:// objects.
+"""The project's one file API, for every stage: local files and gs:// objects.
 
 Local paths use the os module directly; gs:// goes through `etils.epath` (the layer Orbax
-already uses for checkpoints) on gcsfs. The Beam jobs keep Beam's FileSystems
-(pipelines/io.py); the mixer, the trainer and the token format read and write through
-here, so none of them imports Beam.
+already uses for checkpoints) on gcsfs. The Beam jobs use it too and keep Beam's FileSystems
+only for what needs it (globs, recursive object listing, streamed shard writes:
+pipelines/beam_files.py); the mixer, the trainer and the token format import no Beam.
 
 Paths are literal: nothing here expands glob characters (`[`, `*`, `?`), and listing a
 directory returns the names it holds, which callers filter by their own naming pattern.
 Writes are atomic: a local file appears under its final name only complete (temporary
 sibling + rename); a gs:// object becomes visible only when its upload completes.
 
-Local GCS emulator (tests, `gcp-storage-emulator`): when STORAGE_EMULATOR_HOST is set,
-gcsfs sends requests there; `_remote` then also makes the client anonymous and skips
-the bucket-layout probe the emulator does not implement. Nothing happens at import.
+gcsfs runs without its listing cache (see `_gcsfs_settings`). Local GCS emulator (tests,
+`gcp-storage-emulator`): when STORAGE_EMULATOR_HOST is set, gcsfs sends requests there; the client
+is then anonymous and skips the bucket-layout probe the emulator does not implement. Nothing happens
+at import.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from typing import BinaryIO
+
+from tokens import checksums
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 
@@ -64,20 +67,27 @@ def basename(path: str) -> str:
     return posixpath.basename(path.rstrip("/")) if is_remote(path) else os.path.basename(path)
 
 
-def _emulator_settings() -> None:
-    """Under STORAGE_EMULATOR_HOST: anonymous gcsfs, no bucket-layout probe (the emulator has no such API).
-    Must precede the first gcsfs import."""
+def _gcsfs_settings() -> None:
+    """gcsfs without its listing cache, and under STORAGE_EMULATOR_HOST anonymous with no bucket-layout probe
+    (the emulator has no such API). Must precede the first gcsfs filesystem of the process.
+
+    The listing cache answers exists/size/list_dir (and the size an open reads to) from an earlier listing;
+    objects written meanwhile by another client (Beam's FileSystems in the same job, another worker) would
+    be missing or stale: a rerun of train_tokenizer listed its old sample, Beam wrote the new one, and the
+    second listing still showed the old names. Every call here reads the store instead."""
+    import fsspec.config
+
+    for protocol in ("gs", "gcs"):
+        fsspec.config.conf.setdefault(protocol, {})["use_listings_cache"] = False
     if os.environ.get(EMULATOR_ENV):
         os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-        import fsspec.config
-
         for protocol in ("gs", "gcs"):
             fsspec.config.conf.setdefault(protocol, {}).setdefault("token", "anon")
 
 
 def _remote(path: str):
     """epath.Path for a gs:// (or other fsspec) path; emulator settings applied first."""
-    _emulator_settings()
+    _gcsfs_settings()
     from etils import epath
 
     return epath.Path(path)
@@ -93,7 +103,7 @@ def download(path: str, local: str) -> None:
     if not is_remote(path):
         shutil.copyfile(path, local)
         return
-    _emulator_settings()
+    _gcsfs_settings()
     import fsspec
 
     fsspec.filesystem(path.split("://", 1)[0]).get_file(path, local)
@@ -123,7 +133,7 @@ def object_info(path: str) -> dict:
     crc32c (base64, as GCS reports it) are None where the store has none. FileNotFoundError when missing."""
     if not is_remote(path):
         return {"size": os.path.getsize(path), "generation": None, "crc32c": None}
-    _emulator_settings()
+    _gcsfs_settings()
     import fsspec
 
     protocol = path.split("://", 1)[0]
@@ -153,14 +163,19 @@ def makedirs(path: str) -> None:
 
 
 def delete(path: str) -> None:
-    """Delete one file; a missing file is not an error (idempotent cleanup)."""
+    """Delete one file, the name taken literally; a missing file is not an error (idempotent cleanup).
+
+    gs://: one object DELETE (fsspec's rm, which epath's unlink calls, expands glob characters:
+    deleting `gs://b/tok[1]/x` would delete `gs://b/tok1/x`). A bucket is never deleted."""
     if is_remote(path):
-        _emulator_settings()
+        _gcsfs_settings()
         import fsspec
 
-        fs = fsspec.filesystem(path.split("://", 1)[0])
+        protocol, rest = path.split("://", 1)
+        if "/" not in rest.strip("/"):
+            raise ValueError(f"refusing to delete {path}: not an object path")
         try:
-            fs.rm_file(path)   # one object, the name taken literally (epath's unlink expands `[1]` as a glob)
+            fsspec.filesystem(protocol).rm_file(path)
         except FileNotFoundError:
             pass
     else:
@@ -170,9 +185,9 @@ def delete(path: str) -> None:
             pass
 
 
-def publish(path: str, write: Callable[[str], None]):
+def publish(path: str, write: Callable[[str], None]) -> checksums.Digest:
     """`write(local_temporary_path)`, then move the result to `path` atomically; returns the published
-    bytes' tokens.checksums.Digest (size, CRC32C), computed from the temporary before it moves.
+    bytes' checksums.Digest (size, CRC32C), computed from the temporary before it moves.
 
     Local: the temporary is a hidden sibling, renamed into place. Remote: the temporary is a
     local file streamed to the final object name (visible only once the upload completes).
@@ -219,8 +234,6 @@ def _bytes_writer(data: bytes) -> Callable[[str], None]:
 
 def _stage(path: str, write: Callable[[str], None]):
     """(local temporary holding the new bytes, their Digest); nothing is left behind on failure."""
-    from tokens import checksums
-
     tmp = None
     try:
         if is_remote(path):

@@ -1,42 +1,13 @@
 """Trainer configuration: frozen dataclasses, named presets, `get_config(name, **overrides)`.
 
-Every knob has a documented default. The paper (arXiv 2408.10914, section 2.3) fixes only the parameter
-counts (470M, 2.8B), the 256,000-token BPE vocabulary, parallel attention + SwiGLU blocks without biases,
-AdamW, batch 512 x 8192 and 1325 warmup steps; widths, depths, learning rate, betas, weight decay and
-clipping are ours (marked "ours" below).
+Every knob has a documented default. What the paper fixes (sizes, vocabulary, block type, AdamW, batch
+512 x 8192, 1325 warmup steps) is listed in docs/paper.md, "Models and training"; the shapes and
+optimiser values that are ours, and why, in docs/decisions.md, "Trainer". trainer/README.md has the
+parameter count per preset (checked by count_params in trainer/model.py) and the per-chip memory
+arithmetic behind each preset's sharding (trainer/flops.py::memory_per_device).
 
-Parameter count of one model (no biases anywhere; count_params in trainer/model.py checks it):
-    embeddings      V*D                       (tied: the output projection reuses it; untied adds D*V)
-    per layer       D                         (the one shared pre-RMSNorm of the parallel block)
-                  + D*H*hd + 2*D*K*hd + H*hd*D (q, k, v, o; K = kv heads, hd = D/H)
-                  + 3*D*F                     (SwiGLU: gate, up, down)
-    final norm      D
-
-"470m" (tied, V=256000, D=1024, 16 layers, H=K=16, hd=64, F=2816 ~ 8/3*D rounded to 256):
-    embeddings 256000*1024                     = 262,144,000
-    per layer 1024 + 4*1024^2 + 3*1024*2816    =  12,846,080  x16 = 205,537,280
-    final norm                                 =       1,024
-    total                                      = 467,682,304  (-0.49% of 470M)
-"2.8b" (tied, V=256000, D=2560, 24 layers, H=K=20, hd=128, F=8192):
-    embeddings 256000*2560                     = 655,360,000
-    per layer 2560 + 4*2560^2 + 3*2560*8192    =  89,131,520  x24 = 2,139,156,480
-    final norm                                 =       2,560
-    total                                      = 2,794,519,040 (-0.20% of 2.8B)
-Tied embeddings are our choice (the paper does not say): at 256k vocabulary an untied output layer would add
-262M / 655M parameters, i.e. the names would no longer describe the models. `tie_embeddings=False` is an
-override away (the test checks the difference is exactly V*D).
-
-vocab_size=0 (the "tiny" preset) means "take it from the mixture's tokenizer": the training CLI calls
-`resolve_vocab(cfg, mixture["vocab_size"])`. A preset with a fixed vocabulary (256000) accepts any tokenizer
-whose vocabulary is not larger (the extra rows are never looked up) and refuses a larger one.
-
-Sharding defaults target TPU v5e (16 GiB HBM, 197 TFLOP/s bf16 per chip); see trainer/README.md for the
-memory arithmetic (trainer/flops.py::memory_per_device):
-    470m: v5litepod-64 as fsdp=16 x tensor=4, grad_accum 16 -> 2 sequences (16384 tokens) per fsdp rank per
-          micro step, ~11.6 GiB per chip. Pure FSDP (fsdp=64) does not fit: one 8192-token row of fp32 logits
-          over the whole 256k vocabulary, plus its gradient, is 15.6 GiB; tensor=4 splits the vocabulary.
-    2.8b: v5litepod-256 as fsdp=64 x tensor=4, grad_accum 8 -> 1 sequence per fsdp rank per micro step,
-          ~7.3 GiB per chip (grad_accum 4 would need ~14 GiB: over the 85% margin).
+vocab_size=0 (the "tiny" preset) means "take it from the mixture's tokenizer" (`resolve_vocab`); a preset
+with a fixed vocabulary accepts any tokenizer whose vocabulary is not larger and refuses a larger one.
 """
 from __future__ import annotations
 

@@ -18,8 +18,11 @@ import dataclasses
 import os
 from typing import Any, Iterator
 
+import grain.python as gp
 import numpy as np
+from grain import experimental as gx
 
+from mixer.sampling_plan import SamplingPlan
 from trainer import host_slices
 from trainer.packing import Carry, PackBuffer, empty_row, pack_row
 
@@ -224,133 +227,113 @@ def tokens_from_counts(plan, plan_mixture: dict, counts: dict[str, int],
 # ----------------------------------------------------------------------------------------------- Grain
 
 
-def _grain():
-    import grain.python as gp
-    from grain import experimental as gx
-    return gp, gx
+class _PackedBatchIterator(gp.DatasetIterator):
+    """Infinite stream of packed host batches following this host's sampling plan.
+
+    Rows are packed straight into one reused [host_batch, seq_len + 1] PackBuffer. The state is the one
+    a row iterator under Grain's .batch() had (Grain's batch state is its parent's), so checkpoints of
+    either restore in the other; on several hosts it also names the host's shard slices."""
+
+    def __init__(self, mixture: dict, cfg: DataConfig, mixture_dir: str | None):
+        super().__init__()
+        self._cfg, self._hosts = cfg, cfg.process_count
+        self._readers = SourceReaders(mixture, mixture_dir)
+        try:
+            plan_mixture = training_mixture(mixture, cfg.eval_documents, split_sources(self._readers))
+            host = host_slices.host_data(plan_mixture, self._readers, cfg.seed, cfg.process_index,
+                                         cfg.process_count)
+        except ValueError as e:
+            raise DataError(str(e)) from None
+        self._plan_mixture, self._fingerprint = host.mixture, host.fingerprint
+        lengths = self._lengths = host.lengths
+        self._plan = SamplingPlan(self._plan_mixture, seed=host.seed,
+                                  doc_tokens=lambda source, index: lengths[source][index])
+        if list(self._plan.sources) != self._readers.names:
+            raise DataError(f"plan sources {self._plan.sources} != mixture sources {self._readers.names}")
+        self._sid = {name: i for i, name in enumerate(self._readers.names)}
+        self._global = [None if name not in host.slices or host.slices[name].mode in ("all", "replicated")
+                        else host.slices[name].global_index for name in self._readers.names]
+        self._sources = [self._readers.source(sid) if name in host.slices else None
+                         for sid, name in enumerate(self._readers.names)]
+        self._carry: Carry | None = None
+        self._rows = 0
+        self._buffer = PackBuffer(cfg.host_batch, cfg.seq_len, cfg.pad_id)
+        self._last: tuple[int, int, np.ndarray] | None = None  # last document read (a split one's rest)
+        self._reading: tuple[int, int] = (-1, -1)              # what a failing read was reading
+
+    def _read(self, sid: int, index: int) -> np.ndarray:
+        """Read through a one-document cache: a document split over k rows is read and decoded once,
+        not k times (long documents dominated the loader's CPU time without it; benchmarks/loader.py)."""
+        last = self._last
+        if last is not None and last[0] == sid and last[1] == index:
+            return last[2]
+        self._reading = (sid, index)
+        doc = self._sources[sid][index]          # TokenizedSource: checked ids; errors wrapped in __next__
+        self._last = (sid, index, doc)
+        return doc
+
+    def _next_document(self):
+        name, index = self._plan.next()
+        sid = self._sid[name]
+        to_global = self._global[sid]
+        if to_global is not None:       # the plan counts this host's slice; reads and ids are global
+            index = to_global(index)
+        self._reading = (sid, index)
+        doc = self._sources[sid][index]
+        self._last = (sid, index, doc)
+        return sid, index, doc
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        fill_row, next_document, read = self._buffer.fill_row, self._next_document, self._read
+        try:
+            for r in range(self._buffer.rows):  # state advances row by row, as under Grain's .batch()
+                _, self._carry = fill_row(r, next_document, read, self._carry)
+                self._rows += 1
+        except DataError:
+            raise
+        except Exception as e:  # corrupt record, missing shard: keep the reader's words, add the context
+            sid, index = self._reading
+            raise DataError(f"source {self._readers.names[sid]!r} document {index}: "
+                            f"{type(e).__name__}: {e}") from e
+        return self._buffer.arrays()
+
+    def get_state(self) -> dict[str, Any]:
+        carry = None if self._carry is None else [int(x) for x in self._carry]
+        state = {"plan": self._plan.get_state(), "carry": carry, "rows": self._rows}  # plan state: fresh dicts
+        if self._hosts > 1:
+            state["slices"] = self._fingerprint
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        want = self._fingerprint if self._hosts > 1 else None
+        if state.get("slices") != want:
+            raise DataError(f"data state for shard slices {state.get('slices')!r}, this host reads {want!r} "
+                            "(another host count, host, or changed manifests): the run cannot resume exactly")
+        plan_state = copy.deepcopy(state["plan"])
+        if "tokens" not in plan_state:   # saved before token feedback: its tokens follow from the counts
+            plan_state["tokens"] = tokens_from_counts(self._plan, self._plan_mixture,
+                                                      plan_state.get("counts") or {},
+                                                      {k: np.asarray(v) for k, v in self._lengths.items()})
+        self._plan.set_state(plan_state)
+        self._carry = None if state["carry"] is None else tuple(int(x) for x in state["carry"])
+        self._rows = int(state["rows"])
+        self._last = None
 
 
-def _iterator_class():
-    gp, _ = _grain()
+class PackedBatchIterDataset(gp.IterDataset):
+    """Grain IterDataset of packed host batches over a mixture (one per host)."""
 
-    class _PackedBatchIterator(gp.DatasetIterator):
-        """Infinite stream of packed host batches following this host's sampling plan.
+    def __init__(self, mixture: dict, cfg: DataConfig, mixture_dir: str | None = None):
+        super().__init__()
+        self._mixture, self._cfg, self._dir = mixture, cfg, mixture_dir
 
-        Rows are packed straight into one reused [host_batch, seq_len + 1] PackBuffer. The state is the one
-        a row iterator under Grain's .batch() had (Grain's batch state is its parent's), so checkpoints of
-        either restore in the other; on several hosts it also names the host's shard slices."""
-
-        def __init__(self, mixture: dict, cfg: DataConfig, mixture_dir: str | None):
-            super().__init__()
-            from mixer.sampling_plan import SamplingPlan
-
-            self._cfg, self._hosts = cfg, cfg.process_count
-            self._readers = SourceReaders(mixture, mixture_dir)
-            try:
-                plan_mixture = training_mixture(mixture, cfg.eval_documents, split_sources(self._readers))
-                host = host_slices.host_data(plan_mixture, self._readers, cfg.seed, cfg.process_index,
-                                             cfg.process_count)
-            except ValueError as e:
-                raise DataError(str(e)) from None
-            self._plan_mixture, self._fingerprint = host.mixture, host.fingerprint
-            lengths = self._lengths = host.lengths
-            self._plan = SamplingPlan(self._plan_mixture, seed=host.seed,
-                                      doc_tokens=lambda source, index: lengths[source][index])
-            if list(self._plan.sources) != self._readers.names:
-                raise DataError(f"plan sources {self._plan.sources} != mixture sources {self._readers.names}")
-            self._sid = {name: i for i, name in enumerate(self._readers.names)}
-            self._global = [None if name not in host.slices or host.slices[name].mode in ("all", "replicated")
-                            else host.slices[name].global_index for name in self._readers.names]
-            self._sources = [self._readers.source(sid) if name in host.slices else None
-                             for sid, name in enumerate(self._readers.names)]
-            self._carry: Carry | None = None
-            self._rows = 0
-            self._buffer = PackBuffer(cfg.host_batch, cfg.seq_len, cfg.pad_id)
-            self._last: tuple[int, int, np.ndarray] | None = None  # last document read (a split one's rest)
-            self._reading: tuple[int, int] = (-1, -1)              # what a failing read was reading
-
-        def _read(self, sid: int, index: int) -> np.ndarray:
-            """Read through a one-document cache: a document split over k rows is read and decoded once,
-            not k times (long documents dominated the loader's CPU time without it; benchmarks/loader.py)."""
-            last = self._last
-            if last is not None and last[0] == sid and last[1] == index:
-                return last[2]
-            self._reading = (sid, index)
-            doc = self._sources[sid][index]          # TokenizedSource: checked ids; errors wrapped in __next__
-            self._last = (sid, index, doc)
-            return doc
-
-        def _next_document(self):
-            name, index = self._plan.next()
-            sid = self._sid[name]
-            to_global = self._global[sid]
-            if to_global is not None:       # the plan counts this host's slice; reads and ids are global
-                index = to_global(index)
-            self._reading = (sid, index)
-            doc = self._sources[sid][index]
-            self._last = (sid, index, doc)
-            return sid, index, doc
-
-        def __next__(self) -> dict[str, np.ndarray]:
-            fill_row, next_document, read = self._buffer.fill_row, self._next_document, self._read
-            try:
-                for r in range(self._buffer.rows):  # state advances row by row, as under Grain's .batch()
-                    _, self._carry = fill_row(r, next_document, read, self._carry)
-                    self._rows += 1
-            except DataError:
-                raise
-            except Exception as e:  # corrupt record, missing shard: keep the reader's words, add the context
-                sid, index = self._reading
-                raise DataError(f"source {self._readers.names[sid]!r} document {index}: "
-                                f"{type(e).__name__}: {e}") from e
-            return self._buffer.arrays()
-
-        def get_state(self) -> dict[str, Any]:
-            carry = None if self._carry is None else [int(x) for x in self._carry]
-            state = {"plan": self._plan.get_state(), "carry": carry, "rows": self._rows}  # plan state: fresh dicts
-            if self._hosts > 1:
-                state["slices"] = self._fingerprint
-            return state
-
-        def set_state(self, state: dict[str, Any]) -> None:
-            want = self._fingerprint if self._hosts > 1 else None
-            if state.get("slices") != want:
-                raise DataError(f"data state for shard slices {state.get('slices')!r}, this host reads {want!r} "
-                                "(another host count, host, or changed manifests): the run cannot resume exactly")
-            plan_state = copy.deepcopy(state["plan"])
-            if "tokens" not in plan_state:   # saved before token feedback: its tokens follow from the counts
-                plan_state["tokens"] = tokens_from_counts(self._plan, self._plan_mixture,
-                                                          plan_state.get("counts") or {},
-                                                          {k: np.asarray(v) for k, v in self._lengths.items()})
-            self._plan.set_state(plan_state)
-            self._carry = None if state["carry"] is None else tuple(int(x) for x in state["carry"])
-            self._rows = int(state["rows"])
-            self._last = None
-
-    return _PackedBatchIterator
-
-
-def _dataset_class():
-    gp, _ = _grain()
-    iterator_cls = _iterator_class()
-
-    class PackedBatchIterDataset(gp.IterDataset):
-        """Grain IterDataset of packed host batches over a mixture (one per host)."""
-
-        def __init__(self, mixture: dict, cfg: DataConfig, mixture_dir: str | None = None):
-            super().__init__()
-            self._mixture, self._cfg, self._dir = mixture, cfg, mixture_dir
-
-        def __iter__(self):
-            return iterator_cls(self._mixture, self._cfg, self._dir)
-
-    return PackedBatchIterDataset
+    def __iter__(self):
+        return _PackedBatchIterator(self._mixture, self._cfg, self._dir)
 
 
 def make_train_iterator(mixture: dict, cfg: DataConfig, mixture_dir: str | None = None):
     """Grain iterator of host batches {key: [host_batch, seq_len]}; get_state()/set_state() restore exactly."""
-    _, gx = _grain()
-    ds = _dataset_class()(mixture, cfg, mixture_dir)
+    ds = PackedBatchIterDataset(mixture, cfg, mixture_dir)
     if cfg.prefetch > 0:
         ds = gx.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=cfg.prefetch)
     return iter(ds)

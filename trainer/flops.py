@@ -10,7 +10,7 @@ Remat recomputation is not counted (MFU counts useful FLOPs only; that is the co
 
 Chip-hours are computed here and only here (`cost`): --dry-run, benchmarks/capacity.py (docs/capacity.md) and
 trainer/README.md print the same figures, each with the paper's own chip-hours beside it and the MFU those
-imply both by this count and by plain 6ND with the paper's nominal N (the "~17%" in PAPER.md).
+imply both by this count and by plain 6ND with the paper's nominal N (the "~17%" in docs/paper.md, "Compute").
 """
 from __future__ import annotations
 

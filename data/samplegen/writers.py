@@ -1,7 +1,6 @@
 """Deterministic file writers: same rows in, same bytes out (no timestamps)."""
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -31,13 +30,6 @@ def jsonl_bytes(lines: Iterable[Any]) -> bytes:
 def zstd_bytes(data: bytes) -> bytes:
     import zstandard
     return zstandard.ZstdCompressor(level=19, write_content_size=True).compress(data)
-
-
-def gzip_bytes(data: bytes) -> bytes:
-    out = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as f:
-        f.write(data)
-    return out.getvalue()
 
 
 def parquet_bytes(table) -> bytes:

@@ -17,7 +17,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from pipelines import decisions, io, spill
+from pipelines import beam_files, decisions, spill
 from pipelines.dedup import minhash
 from pipelines.dedup.transforms import ConnectedComponents
 from pipelines.steps import NAMESPACE
@@ -47,7 +47,7 @@ class _FetchFn(beam.DoFn):
         self.output_root, self.cfg, self.across = output_root, cfg, across_sources
 
     def setup(self):
-        io.configure_gcs_emulator()
+        beam_files.configure_gcs_emulator()
 
     def process(self, element):
         ref, positions = element

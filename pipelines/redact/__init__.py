@@ -4,7 +4,7 @@ Runs in curate after each family's filters and before verification, decontaminat
 dedup (pipelines/curate.py), so two documents that differ only in a key are exact duplicates after it,
 and before tokenize. Kinds and placeholders: e-mail -> `<EMAIL>`, public IPv4/IPv6 -> `10.0.0.1` /
 `fd00::1`, keys and tokens -> `<KEY>`, passwords -> `<PASSWORD>` (pipelines/redact/spans.py); what is
-kept on purpose is listed in pipelines/redact/pii.py and pipelines/redact/secrets.py. A document
+kept on purpose is listed in pipelines/redact/pii.py and pipelines/redact/credentials.py. A document
 with findings gets meta["pii"] = {kind: count}; one without is returned unchanged (the same object).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import dataclasses
 from pipelines.document import Document
 from pipelines.redact import spans as _spans
 from pipelines.redact.pii import find_emails, find_ips
-from pipelines.redact.secrets import find_secrets
+from pipelines.redact.credentials import find_secrets
 from pipelines.redact.spans import KINDS, Span
 
 MODES = ("off", "redact", "reject")

@@ -1,6 +1,6 @@
 """Found spans and how they are replaced: one placeholder per kind, the rest of the text untouched.
 
-Detectors (pipelines/redact/pii.py, pipelines/redact/secrets.py) return `Span`s over the original
+Detectors (pipelines/redact/pii.py, pipelines/redact/credentials.py) return `Span`s over the original
 text; `resolve` keeps one span where several overlap (a URL password beats the e-mail-looking
 `pass@host` inside it), and `apply` splices the placeholders in. Text outside the spans is copied
 byte for byte, so a document without findings comes out as the very same string.

@@ -124,7 +124,7 @@ def filters_for(source: str, cfg: filters.FilterConfig = filters.FilterConfig())
 def family_files(family: str, root: str) -> list[str]:
     """Every file of `family` under ROOT (local or gs://), found recursively, ROOT taken literally."""
     from pipelines.sources import discover
-    return list(discover.list_family(root, family).files)
+    return list(discover.list_family(root, family, FAMILIES[family].reader.PATTERNS).files)
 
 
 def relative_name(path: str, root: str) -> str:

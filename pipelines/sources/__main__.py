@@ -17,8 +17,8 @@ from tokens.flags import StrictArgumentParser
 
 
 def summarize(root: str, families: list[str], limits: ReadLimits, fields: FieldMap = FieldMap()) -> list[dict]:
-    from pipelines import io  # imports Beam's filesystems: only when there is work to do
-    io.configure_gcs_emulator()
+    from pipelines import beam_files  # imports Beam's filesystems: only when there is work to do
+    beam_files.configure_gcs_emulator()
     rows = []
     for family in families:
         paths = family_files(family, root)

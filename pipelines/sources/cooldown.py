@@ -1,4 +1,4 @@
-"""Cooldown-only families: `math` and `instruct` jsonl (DESIGN.md, cooldown stage).
+"""Cooldown-only families: `math` and `instruct` jsonl (docs/paper.md, "Cooldown").
 
 math:     {"id"?, "text"} or {"id"?, "problem", "solution"}
 instruct: {"messages": [{"role", "content"}, ...]} or {"prompt", "response"} or

@@ -12,7 +12,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines import io
+from tokens import paths
 from tokens import completion
 
 COLUMNS = ["id", "source", "text"]
@@ -27,14 +27,14 @@ def tag_source(row: dict, source: str) -> dict:
 
 
 def kept_dir(curated: str, source: str) -> str:
-    return io.join(curated, "kept", source)
+    return paths.join(curated, "kept", source)
 
 
 def kept_shards(curated: str) -> dict[str, list[str]]:
     """{source: [kept shard paths]} from the curate run's completion record; IncompleteInput when the folder
     is not a finished run's output (no record, a listed shard missing or resized, a broken invariant)."""
-    if completion.read_record(curated) is None and not io.list_dir(io.join(curated, "kept")):
-        raise FileNotFoundError(f"no kept Parquet shards under {io.join(curated, 'kept')}/<source>/ "
+    if completion.read_record(curated) is None and not paths.list_dir(paths.join(curated, "kept")):
+        raise FileNotFoundError(f"no kept Parquet shards under {paths.join(curated, 'kept')}/<source>/ "
                                 "(not a curate output folder)")
     record = completion.require_complete(curated, "curate", under=("kept/",))
     if record.get("ok") is False:
@@ -45,11 +45,11 @@ def kept_shards(curated: str) -> dict[str, list[str]]:
     for rel in sorted(record["files"]):
         parts = rel.split("/")
         if len(parts) == 3 and parts[0] == "kept" and parts[2].endswith(".parquet"):
-            out.setdefault(parts[1], []).append(io.join(curated, *parts))
+            out.setdefault(parts[1], []).append(paths.join(curated, *parts))
     # The readers glob kept/<source>/*.parquet: a Parquet file there that the record does not list
     # (copied in, or written by a run that did not finish) would be read as if curate had kept it.
-    extra = [io.join(kept_dir(curated, source), name) for source in out for name in io.list_dir(kept_dir(curated, source))
-             if name.endswith(".parquet") and io.join(kept_dir(curated, source), name) not in out[source]]
+    extra = [paths.join(kept_dir(curated, source), name) for source in out for name in paths.list_dir(kept_dir(curated, source))
+             if name.endswith(".parquet") and paths.join(kept_dir(curated, source), name) not in out[source]]
     if extra:
         more = f" and {len(extra) - 3} more" if len(extra) > 3 else ""
         raise completion.IncompleteInput(
@@ -67,12 +67,12 @@ def resolve_sources(curated: str, wanted: list[str] | None) -> list[str]:
     """The sources to process: all found, or `wanted` (each must exist: a typo is an error)."""
     found = list_sources(curated)
     if not found:
-        raise FileNotFoundError(f"no kept Parquet shards under {io.join(curated, 'kept')}/<source>/")
+        raise FileNotFoundError(f"no kept Parquet shards under {paths.join(curated, 'kept')}/<source>/")
     if not wanted:
         return found
     missing = sorted(set(wanted) - set(found))
     if missing:
-        raise FileNotFoundError(f"no kept shards for {missing} under {io.join(curated, 'kept')} "
+        raise FileNotFoundError(f"no kept shards for {missing} under {paths.join(curated, 'kept')} "
                                 f"(found {found})")
     return sorted(set(wanted))
 
@@ -87,7 +87,7 @@ class ReadCurated(beam.PTransform):
     def expand(self, pbegin):
         reads = [
             pbegin | f"read kept {source}" >> beam.io.ReadFromParquet(
-                io.join(kept_dir(self.curated, source), "*.parquet"), columns=COLUMNS,
+                paths.join(kept_dir(self.curated, source), "*.parquet"), columns=COLUMNS,
                 validate=self.validate)
             | f"tag {source}" >> beam.Map(tag_source, source)
             for source in self.sources

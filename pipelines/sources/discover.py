@@ -116,16 +116,18 @@ def _walk_local(folder: str, real_root: str) -> Iterator[tuple[str, bool]]:
                 yield path, False
 
 
-def list_family(root: str, family: str, patterns: Sequence[str] | None = None) -> Listing:
-    """The files of `family` under ROOT (local path or gs://), per the rules in the module docstring."""
-    from pipelines import io
-    from pipelines.sources import FAMILIES
-    patterns = tuple(patterns if patterns is not None else FAMILIES[family].reader.PATTERNS)
-    folder = io.join(root, family)
+def list_family(root: str, family: str, patterns: Sequence[str]) -> Listing:
+    """The files of `family` under ROOT (local path or gs://) that match the reader's `patterns`, per the
+    rules in the module docstring. (The caller passes the patterns: this module is imported by the family
+    registry, pipelines.sources, so it must not import it back.)"""
+    from pipelines import beam_files
+    from tokens import paths
+    patterns = tuple(patterns)
+    folder = paths.join(root, family)
     files, unmatched = [], 0
     if "://" in root:
         prefix = folder.rstrip("/") + "/"
-        for path in io.list_files(folder):
+        for path in beam_files.list_files(folder):
             relative = path[len(prefix):]
             if _hidden(relative):
                 continue
@@ -151,10 +153,10 @@ def open_input(path: str, root: str | None) -> BinaryIO:
     """A binary stream of an input file; raises InputRefused for links out of ROOT and non-regular files.
 
     Local paths are checked before opening (realpath inside ROOT), opened without blocking (a FIFO
-    cannot hang the worker), and checked again on the descriptor itself. gs:// goes through Beam."""
+    cannot hang the worker), and checked again on the descriptor itself. gs:// goes through tokens.paths."""
     if "://" in path:
-        from pipelines import io   # Beam's filesystems: only for object stores
-        return io.open_read(path)
+        from tokens import paths   # gcsfs: only for object stores
+        return paths.open_read(path)
     if root is not None and not _inside(os.path.realpath(path), os.path.realpath(root)):
         raise InputRefused(OUTSIDE_INPUT)
     try:

@@ -81,8 +81,8 @@ def build(specs: Iterable[str] = (), yaml_path: str | None = None) -> FieldMap:
     """The FieldMap of a run: the YAML file first, then each --field (a later one overrides)."""
     entries: dict[tuple[str, str], str] = {}
     if yaml_path:
-        from pipelines import io
-        with io.open_read(yaml_path) as f:
+        from tokens import paths
+        with paths.open_read(yaml_path) as f:
             for family, name, column in load_yaml(f.read().decode("utf-8"), f"--fields {yaml_path}"):
                 entries[(family, name)] = column
     for spec in specs:

@@ -1,6 +1,6 @@
 """Which Stack languages become `code`, which become `markup`, and which licences count as permissive.
 
-The paper keeps "the top 25 languages by document count" of The Stack (PAPER.md, Q) but
+The paper keeps "the top 25 languages by document count" of The Stack (docs/paper.md, "Sources and sizes": stated) but
 does not list them (?). CODE_LANGUAGES is our reading of the per-language file counts in
 the bigcode/the-stack-dedup (v1.2) dataset card: the 25 largest *programming* languages,
 after setting aside markup and data formats (Markdown, HTML, CSS go to `markup`; JSON,

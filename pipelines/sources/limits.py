@@ -13,6 +13,8 @@ import re
 import zlib
 from typing import BinaryIO, Iterator
 
+from pipelines.sources.streams import ReadError   # defined with the stream that raises it; re-exported
+
 MiB = 1 << 20
 GiB = 1 << 30
 
@@ -46,14 +48,6 @@ class ReadLimits:
     max_xml_bytes: int = 1 * GiB
     # Notebook text outputs up to this many characters are kept as a "# output:" comment.
     max_notebook_output_chars: int = 1024
-
-
-class ReadError(Exception):
-    """The whole file cannot be read further; `reason` becomes one Rejected for the file."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _decompression_errors() -> tuple[type[BaseException], ...]:

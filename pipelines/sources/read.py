@@ -15,7 +15,7 @@ from typing import Mapping
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines import io
+from pipelines import beam_files
 from pipelines.document import Document, Rejected, rejected_input
 from pipelines.sources import FAMILIES, ReadLimits, family_files, parse_file, relative_name, work_items
 
@@ -28,7 +28,7 @@ class _ListFiles(beam.DoFn):
         self._files = Metrics.counter(NAMESPACE, f"{family}/files")
 
     def setup(self):
-        io.configure_gcs_emulator()
+        beam_files.configure_gcs_emulator()
 
     def process(self, family: str):
         for path in family_files(family, self._root):
@@ -44,7 +44,7 @@ class _SplitFiles(beam.DoFn):
         self._items = Metrics.counter(NAMESPACE, f"{family}/work_items")
 
     def setup(self):
-        io.configure_gcs_emulator()
+        beam_files.configure_gcs_emulator()
 
     def process(self, path: str):
         try:
@@ -65,7 +65,7 @@ class _ParseFiles(beam.DoFn):
         self._errors = Metrics.counter(NAMESPACE, f"{family}/errors")
 
     def setup(self):
-        io.configure_gcs_emulator()
+        beam_files.configure_gcs_emulator()
 
     def process(self, item: tuple[str, int | None]):
         path, part = item

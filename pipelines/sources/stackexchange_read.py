@@ -29,7 +29,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsDict, TaggedOutput
 
-from pipelines import io
+from pipelines import beam_files
 from pipelines.document import Rejected, rejected_input
 from pipelines.sources import relative_name
 from pipelines.sources.discover import InputRefused, open_input
@@ -61,7 +61,7 @@ class _SplitFile(beam.DoFn):
         self._root, self._range_bytes = root, range_bytes
 
     def setup(self):
-        io.configure_gcs_emulator()
+        beam_files.configure_gcs_emulator()
 
     def process(self, path: str):
         name = relative_name(path, self._root)
@@ -100,7 +100,7 @@ class _ParseRange(beam.DoFn):
         self._in, self._refused = _rows_counter("in"), _rows_counter("in_refused_files")
 
     def setup(self):
-        io.configure_gcs_emulator()
+        beam_files.configure_gcs_emulator()
 
     def process(self, rng):
         path, name, start, end, body_start, root = rng

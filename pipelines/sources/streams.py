@@ -18,7 +18,14 @@ import io
 import zlib
 from typing import BinaryIO
 
-from pipelines.sources.limits import ReadError
+
+class ReadError(Exception):
+    """The whole file cannot be read further; `reason` becomes one Rejected for the file."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
 
 STEP = 64 << 10
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

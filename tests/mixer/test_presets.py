@@ -1,4 +1,4 @@
-"""Every preset against PAPER.md Table 2 (token counts per stage), built from manifests."""
+"""Every preset against the paper's Table 2 (docs/paper.md, "Recipes") (token counts per stage), built from manifests."""
 import json
 import os
 
@@ -11,7 +11,7 @@ from tests.mixer.fixtures import run_mixer, write_manifests
 B = 10**9
 COOLDOWN = {"text": 20 * B, "math": 6 * B, "instruct": 6 * B, "code": 8 * B}   # +32B "text" side, +8B code
 CONTINUE = {"text": 180 * B, "code": 20 * B}
-TABLE_2 = {   # stage -> per-source target tokens (PAPER.md Table 2 and sections 3.1-3.5)
+TABLE_2 = {   # stage -> per-source target tokens (docs/paper.md, "Recipes")
     "text-only": [{"text": 400 * B}, COOLDOWN],
     "balanced-only": [{"text": 200 * B, "code": 200 * B}, COOLDOWN],
     "balanced-to-text": [{"text": 100 * B, "code": 100 * B}, CONTINUE, COOLDOWN],

@@ -207,7 +207,7 @@ def test_gcs_output_with_glob_characters(colliding, gcs_emulator):
     """Spills, temporaries and the publish rename all work on gs://, names taken literally."""
     import uuid
 
-    from pipelines import io
+    from tokens import paths
     tmp, _ = colliding
     base = f"gs://{gcs_emulator}/two-pass-{uuid.uuid4().hex[:8]}"
     local = _run(tmp / "raw", tmp / "out")
@@ -215,9 +215,9 @@ def test_gcs_output_with_glob_characters(colliding, gcs_emulator):
                          "--no-langid"])
     assert remote["sources"] == local["sources"] and remote["invariant_ok"]
     for kind in ("kept", "rejected"):
-        names = io.list_dir(f"{base}/out[1]/{kind}/text")
+        names = paths.list_dir(f"{base}/out[1]/{kind}/text")
         assert names == ["part-00000-of-00002.parquet", "part-00001-of-00002.parquet"]
         for name in names:
-            with io.open_read(f"{base}/out[1]/{kind}/text/{name}") as f:
+            with paths.open_read(f"{base}/out[1]/{kind}/text/{name}") as f:
                 assert f.read() == (tmp / "out" / kind / "text" / name).read_bytes()
-    assert io.list_dir(f"{base}/out[1]/.curate-spill") == [] and io.list_dir(f"{base}/out1") == []
+    assert paths.list_dir(f"{base}/out[1]/.curate-spill") == [] and paths.list_dir(f"{base}/out1") == []

@@ -165,18 +165,18 @@ def test_parquet_shards_on_gcs_with_glob_characters(gcs_emulator, tmp_path):
     shards equal a local write byte for byte and no temporary object is left."""
     import uuid
 
-    from pipelines import io
+    from tokens import paths
 
     base = f"gs://{gcs_emulator}/shards-{uuid.uuid4().hex[:8]}"
     sibling = {f"{base}/out1/part-0000{i}-of-00002.parquet": f"sibling {i}".encode() for i in range(2)}
     for path, data in sibling.items():
-        io.write_atomic(path, data)
+        paths.write_atomic(path, data)
     rows = _rejected_rows()
     _write_shards(f"{base}/out[1]", rows, 2)
     _write_shards(tmp_path / "local", rows, 2)
-    assert {p: io.open_read(p).read() for p in sibling} == sibling
-    names = io.list_dir(f"{base}/out[1]")
+    assert {p: paths.open_read(p).read() for p in sibling} == sibling
+    names = paths.list_dir(f"{base}/out[1]")
     assert names == ["part-00000-of-00002.parquet", "part-00001-of-00002.parquet"]
     for name in names:
-        with io.open_read(f"{base}/out[1]/{name}") as f:
+        with paths.open_read(f"{base}/out[1]/{name}") as f:
             assert f.read() == (tmp_path / "local" / name).read_bytes(), name

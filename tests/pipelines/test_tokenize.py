@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from array_record.python.array_record_module import ArrayRecordReader
 
-from pipelines import io, tokenize
+from pipelines import tokenize
+from tokens import paths
 from tokens.tokenizer import Tokenizer
 from tokens import records
 from tokens.source import TokenizedSource
@@ -308,8 +309,8 @@ def test_gcs_end_to_end(corpus, tokenized, gcs_emulator):
     for dirpath, _, files in os.walk(root / "curated"):
         for name in files:
             rel = os.path.relpath(os.path.join(dirpath, name), root / "curated")
-            io.write_atomic(f"{base}/curated/{rel}", open(os.path.join(dirpath, name), "rb").read())
-    io.write_atomic(f"{base}/tok/tokenizer.model", (root / "tok" / "tokenizer.model").read_bytes())
+            paths.write_atomic(f"{base}/curated/{rel}", open(os.path.join(dirpath, name), "rb").read())
+    paths.write_atomic(f"{base}/tok/tokenizer.model", (root / "tok" / "tokenizer.model").read_bytes())
     manifests = tokenize.run(["--input", f"{base}/curated", "--tokenizer", f"{base}/tok/tokenizer.model",
                               "--output", f"{base}/tokens", "--num-shards", "3"])
     assert {s: m.tokens for s, m in manifests.items()} == {s: m.tokens for s, m in tokenized.items()}
@@ -319,6 +320,6 @@ def test_gcs_end_to_end(corpus, tokenized, gcs_emulator):
         local = TokenizedSource.open(str(root / "tokens" / "code"))
         assert [x.tolist() for x in src.iter_source()] == [x.tolist() for x in local.iter_source()]
     for shard in tokenized["code"].shards:
-        with io.open_read(f"{base}/tokens/code/{shard.path}") as f:
+        with paths.open_read(f"{base}/tokens/code/{shard.path}") as f:
             remote = hashlib.sha256(f.read()).hexdigest()
         assert remote == _sha(str(root / "tokens" / "code" / shard.path))

@@ -150,7 +150,8 @@ def test_bad_weights_and_missing_input_are_refused(tmp_path):
 def test_gcs_input_and_output_give_the_same_model(trained, gcs_emulator):
     import uuid
 
-    from pipelines import io
+    from pipelines import beam_files
+    from tokens import paths
 
     root, _, meta, _ = trained
     base = f"gs://{gcs_emulator}/train-tok-{uuid.uuid4().hex[:8]}"
@@ -158,10 +159,10 @@ def test_gcs_input_and_output_give_the_same_model(trained, gcs_emulator):
         for name in files:
             rel = os.path.relpath(os.path.join(dirpath, name), root / "curated")
             with open(os.path.join(dirpath, name), "rb") as f:
-                io.write_atomic(f"{base}/curated/{rel}", f.read())
+                paths.write_atomic(f"{base}/curated/{rel}", f.read())
     remote = train_tokenizer.run(["--input", f"{base}/curated", "--output", f"{base}/tok", "--vocab-size",
                                   str(VOCAB), "--sample-bytes", "150000", "--num-threads", "2"])
     assert remote["sha256"] == meta["sha256"]
-    with io.open_read(f"{base}/tok/tokenizer.model") as f:
+    with paths.open_read(f"{base}/tok/tokenizer.model") as f:
         assert hashlib.sha256(f.read()).hexdigest() == meta["sha256"]
-    assert io.match(f"{base}/tok/{train_tokenizer.SAMPLE_DIR}/*") == []
+    assert beam_files.match(f"{base}/tok/{train_tokenizer.SAMPLE_DIR}/*") == []

@@ -31,12 +31,13 @@ def published_sources(tokens: str) -> dict[str, str]:
     A published manifest must load (schema, totals, relative paths) and every shard it names must
     exist and hold exactly the documents it claims: a reader may use it the moment it exists.
     """
-    from pipelines import io
+    from pipelines import beam_files
+    from tokens import paths
     from tokens.source import TokenizedSource
 
     out = {}
-    for path in io.match(io.join(tokens, "*", "manifest.json")):
-        source = io.basename(io.dirname(path))
+    for path in beam_files.match(paths.join(tokens, "*", "manifest.json")):
+        source = paths.basename(paths.dirname(path))
         try:
             manifest = load_manifest(path)
             src = TokenizedSource.open(path, verify=True)

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.document import Document, Rejected
-from pipelines.sources import ReadLimits, discover, parse_stream
+from pipelines.sources import FAMILIES, ReadLimits, discover, parse_stream
 from pipelines.sources.read import ReadFamily
 from pipelines.steps import NAMESPACE
 from tests.pipelines.sources.corpus import POSTS, STACK_SCHEMA, stack_row
@@ -98,7 +98,7 @@ def test_posts_xml_directly_in_the_family_folder_is_read(tmp_path):
     family = tmp_path / "stackexchange"
     family.mkdir()
     (family / "Posts.xml").write_bytes(POSTS)
-    listing = discover.list_family(str(tmp_path), "stackexchange")
+    listing = discover.list_family(str(tmp_path), "stackexchange", FAMILIES["stackexchange"].reader.PATTERNS)
     assert listing.problem() is None and [os.path.basename(f) for f in listing.files] == ["Posts.xml"]
     def check(out):
         assert sorted(site for kind, _, site in out if kind == "Document") == ["stackexchange"] * 2, out

@@ -155,14 +155,14 @@ def test_manifest_without_checksums_is_accepted_with_a_warning(corpus, tmp_path,
 
 @pytest.mark.gcs
 def test_gcs_shard_is_verified_when_fetched_into_the_cache(corpus, gcs_emulator, tmp_path):
-    from pipelines import io
+    from tokens import paths
 
     base = f"gs://{gcs_emulator}/crc-{uuid.uuid4().hex[:8]}/code"
     for path in sorted((corpus / "tokens" / "code").iterdir()):
         blob = path.read_bytes()
         if path.name == "part-00000-of-00002.array_record":
             blob = blob[:100] + bytes([blob[100] ^ 0x01]) + blob[101:]     # same size, other bytes
-        io.write_atomic(f"{base}/{path.name}", blob)
+        paths.write_atomic(f"{base}/{path.name}", blob)
     cache = tmp_path / "cache"
     with pytest.raises(ManifestError, match="crc32c") as err:
         TokenizedSource.open(f"{base}/manifest.json", verify=True, cache_dir=str(cache))

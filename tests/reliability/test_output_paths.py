@@ -16,7 +16,8 @@ import uuid
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import curate, io, tokenize
+from pipelines import curate, tokenize
+from tokens import paths
 from pipelines.report import funnel
 from tests.reliability.stages import curated_and_tokenizer, tokenize_args
 
@@ -184,7 +185,7 @@ def test_tokenize_to_gcs_with_glob_characters(corpus, gcs_emulator):
 
     base = f"gs://{gcs_emulator}/lit-{uuid.uuid4().hex[:8]}"
     for path in sorted(p for p in (corpus / "curated").rglob("*") if p.is_file()):
-        io.write_atomic(f"{base}/curated/{path.relative_to(corpus / 'curated').as_posix()}", path.read_bytes())
+        paths.write_atomic(f"{base}/curated/{path.relative_to(corpus / 'curated').as_posix()}", path.read_bytes())
     args = ["--input", f"{base}/curated", "--tokenizer", str(corpus / "tok" / "tokenizer.model")]
     tokenize.run(args + ["--output", f"{base}/tok1", "--num-shards", "3"])
     bucket = storage.Client.create_anonymous_client().bucket(gcs_emulator)

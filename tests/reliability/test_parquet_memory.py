@@ -28,7 +28,7 @@ _MEASURE = r"""
 import json, sys
 from pipelines.sources import parse_file
 from pipelines.sources.limits import ReadLimits
-import pyarrow.parquet, pipelines.io, pipelines.sources.stack  # imported before the baseline (as on a worker)
+import pyarrow.parquet, pipelines.beam_files, pipelines.sources.stack  # imported before the baseline (as on a worker)
 
 def status(key):
     with open("/proc/self/status") as f:
@@ -105,7 +105,7 @@ def write_stack_file(path, target_bytes: int, group_bytes: int = 64 * MiB, row_b
 _MEASURE_PARTS = r"""
 import json, sys
 from pipelines.sources import parse_file, work_items
-import pyarrow.parquet, pipelines.io, pipelines.sources.stack
+import pyarrow.parquet, pipelines.beam_files, pipelines.sources.stack
 
 def status(key):
     with open("/proc/self/status") as f:

@@ -2,7 +2,7 @@
 file, manifests are validated by every consumer before use, and an interrupted gs:// write never
 leaves a manifest pointing at a missing shard.
 
-tests/pipelines/test_manifest.py covers parse_manifest itself; here the same bad manifests go
+tests/tokens/test_manifest.py covers parse_manifest itself; here the same bad manifests go
 through the consumers (mixer build, the trainer's loader), and names taken from files or flags
 (tokenize --sources, a mixture's init_from) try to leave their root.
 """
@@ -14,7 +14,8 @@ import uuid
 
 import pytest
 
-from pipelines import io, tokenize
+from pipelines import beam_files, tokenize
+from tokens import paths
 from tests.reliability.stages import curated_and_tokenizer, published_sources, tokenize_args
 
 
@@ -106,7 +107,7 @@ def test_mixture_init_from_must_be_a_stage_name(tokens, tmp_path, init_from):
 
 def _upload_tree(local, remote):
     for path in sorted(p for p in local.rglob("*") if p.is_file()):
-        io.write_atomic(f"{remote}/{path.relative_to(local).as_posix()}", path.read_bytes())
+        paths.write_atomic(f"{remote}/{path.relative_to(local).as_posix()}", path.read_bytes())
 
 
 @pytest.mark.gcs
@@ -114,17 +115,17 @@ def test_failed_gcs_rename_leaves_neither_file_nor_temporary(gcs_emulator, monke
     from apache_beam.io.filesystems import FileSystems
 
     base = f"gs://{gcs_emulator}/rename-{uuid.uuid4().hex[:8]}"
-    io.write_atomic(f"{base}/manifest.json", b"old")
+    paths.write_atomic(f"{base}/manifest.json", b"old")
 
     def broken_rename(*args, **kwargs):
         raise OSError("injected: rename failed")
 
     monkeypatch.setattr(FileSystems, "rename", broken_rename)
     with pytest.raises(OSError, match="injected"):
-        io.write_atomic(f"{base}/manifest.json", b"new")
+        beam_files.publish_stream(f"{base}/manifest.json", lambda f: f.write(b"new"))
     monkeypatch.undo()
-    assert io.open_read(f"{base}/manifest.json").read() == b"old"        # the old object is untouched
-    assert io.match(f"{base}/*") == [f"{base}/manifest.json"]             # no temporary left behind
+    assert paths.open_read(f"{base}/manifest.json").read() == b"old"        # the old object is untouched
+    assert beam_files.match(f"{base}/*") == [f"{base}/manifest.json"]             # no temporary left behind
 
 
 @pytest.mark.gcs
@@ -135,7 +136,7 @@ def test_tokenize_to_gcs_interrupted_mid_upload_publishes_no_broken_manifest(tok
 
     base = f"gs://{gcs_emulator}/interrupt-{uuid.uuid4().hex[:8]}"
     _upload_tree(tokens / "curated", f"{base}/curated")
-    io.write_atomic(f"{base}/tok/tokenizer.model", (tokens / "tok" / "tokenizer.model").read_bytes())
+    paths.write_atomic(f"{base}/tok/tokenizer.model", (tokens / "tok" / "tokenizer.model").read_bytes())
     args = ["--input", f"{base}/curated", "--tokenizer", f"{base}/tok/tokenizer.model", "--output", f"{base}/tokens"]
     tokenize.run(args + ["--num-shards", "2"])
     assert published_sources(f"{base}/tokens") and not any(published_sources(f"{base}/tokens").values())

@@ -4,8 +4,9 @@ import uuid
 
 import pytest
 
-from pipelines import io
-from pipelines.sources import discover, parse_file
+from pipelines import beam_files
+from tokens import paths
+from pipelines.sources import FAMILIES, discover, parse_file
 
 
 @pytest.mark.parametrize("relative,patterns,expected", [
@@ -33,7 +34,7 @@ def test_listing_is_recursive_sorted_and_skips_hidden_names(tmp_path):
     for rel in ["math/b.jsonl", "math/a/z.jsonl", "math/a/notes.txt", "math/.cache/x.jsonl", "math/.hidden.jsonl",
                 "math/deep/er/still.jsonl.gz"]:
         _touch(os.path.join(root, rel))
-    listing = discover.list_family(root, "math")
+    listing = discover.list_family(root, "math", FAMILIES["math"].reader.PATTERNS)
     assert [os.path.relpath(p, root) for p in listing.files] == [
         "math/a/z.jsonl", "math/b.jsonl", "math/deep/er/still.jsonl.gz"]
     assert listing.unmatched == 1 and listing.problem() is None
@@ -42,16 +43,16 @@ def test_listing_is_recursive_sorted_and_skips_hidden_names(tmp_path):
 def test_a_folder_with_files_but_no_match_names_itself_and_the_patterns(tmp_path):
     _touch(str(tmp_path / "stack" / "data" / "train.csv"))
     _touch(str(tmp_path / "stack" / "data" / "README.md"))
-    problem = discover.list_family(str(tmp_path), "stack").problem()
+    problem = discover.list_family(str(tmp_path), "stack", FAMILIES["stack"].reader.PATTERNS).problem()
     assert str(tmp_path / "stack") in problem and "2 files" in problem and "*.parquet" in problem
-    assert discover.list_family(str(tmp_path), "math").problem() is None        # no folder: nothing to say
+    assert discover.list_family(str(tmp_path), "math", FAMILIES["math"].reader.PATTERNS).problem() is None        # no folder: nothing to say
 
 
 def test_folder_aliases_and_loops_are_walked_once(tmp_path):
     _touch(str(tmp_path / "math" / "real" / "a.jsonl"))
     os.symlink(tmp_path / "math" / "real", tmp_path / "math" / "alias")       # same folder twice
     os.symlink(tmp_path / "math", tmp_path / "math" / "real" / "loop")        # a cycle
-    listing = discover.list_family(str(tmp_path), "math")
+    listing = discover.list_family(str(tmp_path), "math", FAMILIES["math"].reader.PATTERNS)
     assert len(listing.files) == 1
 
 
@@ -59,7 +60,7 @@ def test_fifo_and_broken_link_are_rejected_without_blocking(tmp_path):
     os.makedirs(tmp_path / "math")
     os.mkfifo(tmp_path / "math" / "pipe.jsonl")
     os.symlink(tmp_path / "math" / "gone.jsonl", tmp_path / "math" / "broken.jsonl")
-    listing = discover.list_family(str(tmp_path), "math")
+    listing = discover.list_family(str(tmp_path), "math", FAMILIES["math"].reader.PATTERNS)
     reasons = {os.path.basename(p): [r.reason for r in parse_file("math", p, root=str(tmp_path))]
                for p in listing.files}
     assert reasons == {"pipe.jsonl": ["not_a_regular_file"], "broken.jsonl": ["broken_symlink"]}
@@ -71,7 +72,7 @@ def test_link_swapped_after_listing_is_still_refused(tmp_path):
     _touch(str(tmp_path / "outside.jsonl"), b'{"text": "outside secret"}\n')
     link = tmp_path / "root" / "math" / "link.jsonl"
     os.symlink(tmp_path / "root" / "math" / "real.jsonl", link)
-    listing = discover.list_family(str(tmp_path / "root"), "math")
+    listing = discover.list_family(str(tmp_path / "root"), "math", FAMILIES["math"].reader.PATTERNS)
     assert str(link) in listing.files
     link.unlink()
     os.symlink(tmp_path / "outside.jsonl", link)
@@ -83,7 +84,7 @@ def test_family_folder_linked_from_outside_is_one_reject(tmp_path):
     _touch(str(tmp_path / "elsewhere" / "a.jsonl"))
     os.makedirs(tmp_path / "root")
     os.symlink(tmp_path / "elsewhere", tmp_path / "root" / "math")
-    listing = discover.list_family(str(tmp_path / "root"), "math")
+    listing = discover.list_family(str(tmp_path / "root"), "math", FAMILIES["math"].reader.PATTERNS)
     records = [r for p in listing.files for r in parse_file("math", p, root=str(tmp_path / "root"))]
     assert [(r.reason, r.meta["path"]) for r in records] == [("symlink_outside_input", "math")]
 
@@ -91,9 +92,9 @@ def test_family_folder_linked_from_outside_is_one_reject(tmp_path):
 def test_escape_glob_is_literal_for_beam_match(tmp_path):
     for name in ["cur[1]", "cur1", "c*r", "cXr"]:
         _touch(str(tmp_path / name / "f.jsonl"))
-    assert io.match(io.escape_glob(str(tmp_path / "cur[1]" / "f.jsonl"))) == [str(tmp_path / "cur[1]" / "f.jsonl")]
-    assert io.match(io.escape_glob(str(tmp_path / "c*r")) + "/*") == [str(tmp_path / "c*r" / "f.jsonl")]
-    assert io.size(str(tmp_path / "cur[1]" / "f.jsonl")) == 3
+    assert beam_files.match(beam_files.escape_glob(str(tmp_path / "cur[1]" / "f.jsonl"))) == [str(tmp_path / "cur[1]" / "f.jsonl")]
+    assert beam_files.match(beam_files.escape_glob(str(tmp_path / "c*r")) + "/*") == [str(tmp_path / "c*r" / "f.jsonl")]
+    assert paths.size(str(tmp_path / "cur[1]" / "f.jsonl")) == 3
 
 
 @pytest.mark.gcs
@@ -101,15 +102,16 @@ def test_gcs_listing_is_recursive_and_literal(gcs_emulator):
     base = f"gs://{gcs_emulator}/disc-{uuid.uuid4().hex[:8]}"
     for rel in ["cur[1]/stack/data/python/a.parquet", "cur[1]/stack/data/.cache/b.parquet",
                 "cur[1]/stack/notes.txt", "cur1/stack/c.parquet"]:
-        io.write_atomic(f"{base}/{rel}", b"x")
-    listing = discover.list_family(f"{base}/cur[1]", "stack")
+        paths.write_atomic(f"{base}/{rel}", b"x")
+    listing = discover.list_family(f"{base}/cur[1]", "stack", FAMILIES["stack"].reader.PATTERNS)
     assert listing.files == (f"{base}/cur[1]/stack/data/python/a.parquet",)
     assert listing.unmatched == 1
 
 
 _AS_NOBODY = r"""
 import json, os, sys
-from pipelines import io
+from pipelines import beam_files
+from tokens import paths
 from pipelines.sources import family_files, parse_file
 root = sys.argv[1]
 os.setgid(65534); os.setuid(65534)   # as in production, a non-root user (imports done: the venv may sit under /root)

@@ -5,7 +5,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import io
+from tokens import paths
 from pipelines.sources import FAMILIES, family_files, parse_file
 from pipelines.sources.read import ReadFamily
 from tests.pipelines.sources import corpus
@@ -19,7 +19,7 @@ def roots(gcs_emulator, tmp_path_factory):
     remote = f"gs://{gcs_emulator}/raw-{uuid.uuid4().hex[:8]}"
     for per_family in corpus.files().values():
         for rel, data in per_family.items():
-            io.write_atomic(io.join(remote, rel), data)
+            paths.write_atomic(paths.join(remote, rel), data)
     return local, remote
 
 

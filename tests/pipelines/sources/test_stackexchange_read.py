@@ -7,7 +7,8 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines import io as pio
+from pipelines import beam_files
+from tokens import paths
 from pipelines.document import Rejected
 from pipelines.sources import ReadLimits, stackexchange
 from pipelines.sources.read import ReadFamily
@@ -57,8 +58,8 @@ def root(tmp_path_factory):
 
 def _run(root, range_bytes, limits=ReadLimits()):
     p = beam.Pipeline()
-    paths = p | beam.Create(sorted(pio.match(pio.join(root, "stackexchange", "*", "Posts.xml"))))
-    out = paths | ReadPosts(root, limits, range_bytes)
+    files = p | beam.Create(sorted(beam_files.match(paths.join(root, "stackexchange", "*", "Posts.xml"))))
+    out = files | ReadPosts(root, limits, range_bytes)
     return p, out
 
 
@@ -103,7 +104,7 @@ def test_a_range_that_fails_becomes_an_error_record_and_the_job_goes_on(root):
 def test_ranges_over_gcs(gcs_emulator):
     remote = f"gs://{gcs_emulator}/se-{uuid.uuid4().hex[:8]}"
     for rel, (data, _, _) in FILES.items():
-        pio.write_atomic(pio.join(remote, rel), data)
+        paths.write_atomic(paths.join(remote, rel), data)
     p, out = _run(remote, 29)
     assert_that(out | beam.Map(_key), equal_to(_expected()))
     p.run().wait_until_finish()

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from pipelines.redact import find, redact_text
-from pipelines.redact.secrets import find_secrets
+from pipelines.redact.credentials import find_secrets
 
 # Built at run time from pieces so no scanner mistakes this file for a leak.
 B = "Zq7Xk2Lm9Np4Rt6Vw8Yb"
@@ -112,7 +112,7 @@ def test_long_minified_line_is_scanned_in_windows():
 
 
 def test_dense_assignments_on_one_huge_line_are_all_found_in_bounded_windows():
-    from pipelines.redact.secrets import MAX_WINDOW, _lower, _windows
+    from pipelines.redact.credentials import MAX_WINDOW, _lower, _windows
     text = "password = 'Xy7pq9Lm' " * 3000   # one 66 kB line, a keyword every 22 characters
     windows = list(_windows(text, _lower(text)))
     assert len(windows) > 1 and all(hi - lo <= MAX_WINDOW for lo, hi, _ in windows)
