@@ -35,10 +35,10 @@ TRAIN = [
 ]
 EVAL = [
     "lm-eval>=0.4.13,<0.5",        # lm-evaluation-harness: evals/harness.py registers the model `code-mixtures`
+    "safetensors>=0.4",            # python -m evals export writes model.safetensors (numpy only, no torch)
 ]
-HF = [                             # python -m evals export and its checks (tests/evals/test_export.py, slow)
+HF = [                             # loading an export with transformers/lm_eval hf (tests/evals/test_export.py, slow)
     "transformers>=5.0",
-    "safetensors>=0.4",
     "torch>=2.4",                  # CPU is enough; the PyPI wheel pulls CUDA libraries
     "accelerate>=1.0",             # imported by lm_eval --model hf
     "tokenizers>=0.20",

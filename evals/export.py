@@ -121,7 +121,11 @@ def cohere_weights(params, cfg) -> dict[str, np.ndarray]:
 def export(workdir: str, output: str, step: int | None = None, tokenizer: str | None = None,
            overwrite: bool = False, say=print) -> dict:
     """Write OUTPUT (local or gs://) from RUN's checkpoint; returns the export record (export.json)."""
-    from safetensors.numpy import save as save_safetensors
+    try:
+        from safetensors.numpy import save as save_safetensors
+    except ImportError as err:
+        from evals.errors import InputError
+        raise InputError("evals export needs safetensors: pip install 'code-mixtures[eval]'") from err
 
     from evals import hf_tokenizer
     from evals.checkpoint import CheckpointError, load
