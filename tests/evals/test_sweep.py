@@ -79,15 +79,17 @@ def test_sweep_trains_evaluates_and_resumes(tiny_run, tmp_path):
     """Two recipes x one seed on the tiny corpus, then the same command again: nothing is redone."""
     from tests.evals.tiny_run import OVERRIDES
 
+    STEPS = 60      # enough for the text-only model to fit text measurably better (12 steps did not, 6.42 vs 6.36)
+
     out = tmp_path / "exp"
     opts = sweep.SweepOptions(recipes=("code-0", "code-100"), data=tiny_run["tokens"], config="tiny",
-                              tokens=4 * 64 * 12, seeds=(0,), output=str(out), overrides=OVERRIDES,
+                              tokens=4 * 64 * STEPS, seeds=(0,), output=str(out), overrides=OVERRIDES,
                               evaluation=EvalOptions(data=tiny_run["tokens"], humaneval_limit=2, max_new_tokens=8,
                                                      heldout_tokens=500))
     rows = sweep.sweep(opts, say=lambda *_: None)
     assert [(r["recipe"], r["code_share"]) for r in rows] == [("code-0", 0.0), ("code-100", 100.0)]
     for r in rows:
-        assert r["step"] == 12 and r["humaneval_problems"] == 2 and 0 <= r["nl_reasoning_avg"] <= 1
+        assert r["step"] == STEPS and r["humaneval_problems"] == 2 and 0 <= r["nl_reasoning_avg"] <= 1
         if r["heldout_code_documents"] >= 5:
             assert r["heldout_code_ci_low"] <= r["heldout_code"] <= r["heldout_code_ci_high"]
         else:
