@@ -42,7 +42,7 @@ def unique_corpus(folder: str, n: int, shards: int) -> None:
                 words = d["text"].split()
                 random.Random(i).shuffle(words)
                 d["text"] = " ".join(words)
-                out.write(json.dumps(d).encode("utf-8") + b"\n")
+                out.write(json.dumps(d, allow_nan=False).encode("utf-8") + b"\n")
 
 
 def curate(checkout: str, raw: str, out: str, langid: bool) -> dict:

@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         by_step[label] = by_step.get(label, 0) + sizes.get(i, 0)
     total = sum(by_step.values())
     print(json.dumps({"documents": docs, "shuffle_bytes": total, "bytes_per_doc": total / max(1, docs),
-                      "by_step": {k: v for k, v in sorted(by_step.items(), key=lambda kv: -kv[1]) if v}}))
+                      "by_step": {k: v for k, v in sorted(by_step.items(), key=lambda kv: -kv[1]) if v}}, allow_nan=False))
     return 0
 
 
