@@ -38,8 +38,8 @@ class _Size(beam.DoFn):
         return []
 
 
-def probe(p) -> list[str]:
-    """Attach a size probe to every GroupByKey input and side input; returns their labels by index."""
+def shuffle_inputs(p) -> list[tuple[str, object]]:
+    """(label, PCollection) for the input of every GroupByKey and every side input of the graph."""
     from apache_beam.pipeline import PipelineVisitor
     from apache_beam.transforms.core import GroupByKey
     targets = []
@@ -54,6 +54,12 @@ def probe(p) -> list[str]:
         enter_composite_transform = visit_transform
 
     p.visit(Visitor())
+    return targets
+
+
+def probe(p) -> list[str]:
+    """Attach a size probe to every GroupByKey input and side input; returns their labels by index."""
+    targets = shuffle_inputs(p)
     for i, (_, pcoll) in enumerate(targets):
         _ = pcoll | f"Shuffle probe {i}" >> beam.ParDo(_Size(i))
     return [label for label, _ in targets]

@@ -130,20 +130,9 @@ class _NoText(beam.DoFn):
 
 def _probe_shuffles(p) -> int:
     """Attach a _NoText probe to the input of every GroupByKey and every side input of the graph."""
-    from apache_beam.pipeline import PipelineVisitor
-    from apache_beam.transforms.core import GroupByKey
-    targets = []
+    from benchmarks.shuffle_probe import shuffle_inputs
 
-    class Visitor(PipelineVisitor):
-        def visit_transform(self, node):
-            if isinstance(node.transform, GroupByKey):
-                targets.append((node.full_label, node.inputs[0]))
-            for side in node.side_inputs:
-                targets.append((node.full_label + " (side input)", side.pvalue))
-
-        enter_composite_transform = visit_transform
-
-    p.visit(Visitor())
+    targets = shuffle_inputs(p)
     for i, (label, pcoll) in enumerate(targets):
         _ = pcoll | f"Probe {i}" >> beam.ParDo(_NoText(label))
     return len(targets)
