@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import keyword
+import threading
 
 COUNTER = "__verdict_assert__"
 
@@ -73,11 +74,18 @@ class _Counter(ast.NodeTransformer):
         return node
 
 
+# CPython 3.11 keeps the AST converter's recursion depth in shared state: two threads converting at once
+# raise "SystemError: AST constructor recursion depth mismatch" (evals code verifies in a thread pool,
+# Beam's DirectRunner may run DoFns in threads). Every AST <-> object conversion here holds this lock.
+AST_LOCK = threading.Lock()
+
+
 def plan(tests: str, entry_point: object) -> tuple[TestPlan | None, str | None]:
     """(plan, None), or (None, reason) for tests that cannot prove anything; (None, None) when the tests do
     not parse (the harness reports the syntax error with its line)."""
     try:
-        tree = ast.parse(tests, "tests.py")
+        with AST_LOCK:
+            tree = ast.parse(tests, "tests.py")
     except (SyntaxError, ValueError):
         return None, None
     assertions = _assertions(tree)

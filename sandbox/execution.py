@@ -167,7 +167,11 @@ def _tests_spec(tests: str, entry_point: object, magic: str) -> tuple[dict | Non
     if plan is None:   # a syntax error: the harness reports it with its line
         return {"tests": tests, "tests_source": tests, "entry_point": None}, None
     same = magic == importlib.util.MAGIC_NUMBER.hex()
-    code = marshal.dumps(compile(plan.tree, "tests.py", "exec", dont_inherit=True)) if same else ast.unparse(plan.tree)
+    if same:
+        with collect.AST_LOCK:
+            code = marshal.dumps(compile(plan.tree, "tests.py", "exec", dont_inherit=True))
+    else:
+        code = ast.unparse(plan.tree)
     return {"tests": code, "tests_source": tests, "entry_point": plan.call_check}, None
 
 

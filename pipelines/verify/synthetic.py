@@ -15,6 +15,7 @@ import ast
 import dataclasses
 
 from pipelines.document import Document
+from sandbox.collect import AST_LOCK
 from sandbox.execution import SandboxConfig, run_tests
 
 
@@ -42,7 +43,8 @@ class TestSpec:
 
 def _parses(source: str) -> bool:
     try:
-        ast.parse(source)
+        with AST_LOCK:      # CPython 3.11: AST conversion is not thread-safe (see sandbox.collect)
+            ast.parse(source)
         return True
     except (SyntaxError, ValueError):
         return False
