@@ -90,48 +90,40 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
             return value, at
 
 
-def piece_types(model_proto: bytes) -> list[int]:
-    """The type of every piece, read from the protobuf wire format (ModelProto field 1 = pieces, each with
-    field 3 = type, default NORMAL = 1). Read by hand: sentencepiece's generated _pb2 needs a newer
-    protobuf runtime than the one this project pins."""
-    types, at = [], 0
-    while at < len(model_proto):
-        key, at = _varint(model_proto, at)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            _, at = _varint(model_proto, at)
-        elif wire == 1:
-            at += 8
-        elif wire == 5:
-            at += 4
-        elif wire == 2:
-            length, at = _varint(model_proto, at)
-            if field == 1:
-                types.append(_piece_type(model_proto[at:at + length]))
-            at += length
-        else:
-            raise ValueError(f"not a SentencePiece model (wire type {wire})")
-    return types
-
-
-def _piece_type(message: bytes) -> int:
-    kind, at = 1, 0
+def _fields(message: bytes, what: str):
+    """(field, value) for each field of a protobuf message: an int for varints, the bytes for
+    length-delimited fields, None for fixed-width ones (skipped)."""
+    at = 0
     while at < len(message):
         key, at = _varint(message, at)
         field, wire = key >> 3, key & 7
         if wire == 0:
             value, at = _varint(message, at)
-            if field == 3:
-                kind = value
-        elif wire == 5:
-            at += 4
         elif wire == 1:
-            at += 8
+            value, at = None, at + 8
+        elif wire == 5:
+            value, at = None, at + 4
         elif wire == 2:
             length, at = _varint(message, at)
-            at += length
+            value, at = message[at:at + length], at + length
         else:
-            raise ValueError(f"not a SentencePiece piece (wire type {wire})")
+            raise ValueError(f"not a SentencePiece {what} (wire type {wire})")
+        yield field, value
+
+
+def piece_types(model_proto: bytes) -> list[int]:
+    """The type of every piece, read from the protobuf wire format (ModelProto field 1 = pieces, each with
+    field 3 = type, default NORMAL = 1). Read by hand: sentencepiece's generated _pb2 needs a newer
+    protobuf runtime than the one this project pins."""
+    return [_piece_type(value) for field, value in _fields(model_proto, "model")
+            if field == 1 and isinstance(value, bytes)]
+
+
+def _piece_type(message: bytes) -> int:
+    kind = 1
+    for field, value in _fields(message, "piece"):
+        if field == 3 and isinstance(value, int):
+            kind = value
     return kind
 
 
