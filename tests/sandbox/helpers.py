@@ -5,6 +5,8 @@ import os
 import pickle
 import traceback
 
+from sandbox.bridge import _exactly   # read exactly n bytes or EOFError
+
 NOBODY = 65534
 
 
@@ -48,16 +50,7 @@ def _send(fd: int, obj) -> None:
 
 
 def _receive(fd: int):
-    def exactly(n: int) -> bytes:
-        chunks = []
-        while n:
-            chunk = os.read(fd, min(n, 1 << 20))
-            if not chunk:
-                raise EOFError("the worker ended")
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
-    return pickle.loads(exactly(int.from_bytes(exactly(8), "little")))
+    return pickle.loads(_exactly(fd, int.from_bytes(_exactly(fd, 8), "little")))
 
 
 class UserWorker:
