@@ -7,7 +7,8 @@ and kind, the arrays as raw uint64 bytes indexed by candidate pos. Steps:
   read back from its spills -> members gathered per group -> full check:
   equal text digest (exact), or star edges to the smallest node (as NearDedup) whose estimated Jaccard
   reaches the threshold, both signatures read from the items' keys files (near) -> connected components
-  (pipelines.dedup.transforms) over near edges.
+  over near edges: union-find in one worker (default) or label-propagation rounds
+  (pipelines.dedup.transforms.ConnectedComponents, --components rounds).
 Output: (ref, (pos, kind, reason)) for every losing document; exact wins over near in pass 2.
 On a corpus without duplicates only the arrays (8 bytes per document and kind) cross a shuffle; on a
 duplicate-heavy one, ids, group names and edges (node names), never a text or a signature.
@@ -26,6 +27,12 @@ from pipelines.dedup.transforms import ConnectedComponents
 from pipelines.steps import NAMESPACE
 
 EXACT_KEY = "x"
+# Near-duplicate components: "union-find" (exact, in one worker holding every near-duplicate node's
+# name once: ~0.2 KB per node) or "rounds" (max_rounds unrolled GroupByKey rounds of min-label
+# propagation over all workers, for graphs larger than one worker's memory; counter
+# dedup/cc_not_converged when more rounds were needed). Both give the same components once converged.
+UNION_FIND, ROUNDS = "union-find", "rounds"
+COMPONENTS = (UNION_FIND, ROUNDS)
 EDGE_BATCH = 4096   # candidate edges per signature lookup (their files opened once per batch)
 
 
@@ -141,6 +148,42 @@ class _CheckEdgesFn(beam.DoFn):
                 self.below.inc()
 
 
+class _UnionFindFn(beam.DoFn):
+    """(None, [batches of edges]) -> (node, component's smallest node) for every node that is not its
+    component's smallest: exact components by union-find (union by the smaller root, path halving),
+    in one worker that holds each near-duplicate node's name once."""
+
+    def __init__(self):
+        self.components = Metrics.counter(NAMESPACE, "dedup/near_components")
+
+    def process(self, element):
+        _, batches = element
+        parent: dict[str, str] = {}
+
+        def find(x: str) -> str:
+            while True:
+                p = parent.get(x, x)
+                if p == x:
+                    return x
+                gp = parent.get(p, p)
+                parent[x] = gp
+                x = gp
+
+        for batch in batches:
+            for u, v in batch:
+                ru, rv = find(u), find(v)
+                if ru != rv:
+                    parent[max(ru, rv)] = min(ru, rv)
+        roots = 0
+        for node in sorted(parent):
+            root = find(node)
+            if root == node:
+                roots += 1
+            else:
+                yield node, root
+        self.components.inc(roots)
+
+
 def _near_loser(element):
     node, label = element
     if label < node:
@@ -152,10 +195,12 @@ class DedupRecords(beam.PTransform):
     """Fingerprint arrays -> (ref, (pos, kind, reason)) losers; reads candidate rows from the spills."""
 
     def __init__(self, output_root: str, cfg: minhash.MinHashConfig, across_sources: bool, max_rounds: int,
-                 verify_edges: bool, label: str | None = None):
+                 verify_edges: bool, components: str = UNION_FIND, label: str | None = None):
         super().__init__(label)
+        if components not in COMPONENTS:
+            raise ValueError(f"components must be one of {COMPONENTS}, got {components!r}")
         self.output_root, self.cfg, self.across = output_root, cfg, across_sources
-        self.max_rounds, self.verify_edges = max_rounds, verify_edges
+        self.max_rounds, self.verify_edges, self.components = max_rounds, verify_edges, components
 
     def expand(self, arrays):
         resolved = (arrays
@@ -167,8 +212,16 @@ class DedupRecords(beam.PTransform):
                     | "Check groups" >> beam.ParDo(_ResolveFn()).with_outputs("edges", main="exact"))
         near = (resolved.edges
                 | "Batch edges" >> beam.BatchElements(min_batch_size=64, max_batch_size=EDGE_BATCH)
-                | "Check edges" >> beam.ParDo(_CheckEdgesFn(self.output_root, self.cfg, self.verify_edges))
-                | "Distinct edges" >> beam.Distinct()
-                | "Connected components" >> ConnectedComponents(self.max_rounds)
-                | "Near losers" >> beam.FlatMap(_near_loser))
+                | "Check edges" >> beam.ParDo(_CheckEdgesFn(self.output_root, self.cfg, self.verify_edges)))
+        if self.components == UNION_FIND:
+            labels = (near
+                      | "Pack edges" >> beam.BatchElements(min_batch_size=EDGE_BATCH, max_batch_size=EDGE_BATCH)
+                      | "One graph" >> beam.Map(lambda batch: (None, batch))
+                      | "Gather graph" >> beam.GroupByKey()
+                      | "Union-find" >> beam.ParDo(_UnionFindFn()))
+        else:
+            labels = (near
+                      | "Distinct edges" >> beam.Distinct()
+                      | "Connected components" >> ConnectedComponents(self.max_rounds))
+        near = labels | "Near losers" >> beam.FlatMap(_near_loser)
         return (resolved.exact, near) | "All losers" >> beam.Flatten()
