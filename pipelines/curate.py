@@ -90,8 +90,7 @@ def _work_items(p, family: str, input_root: str, cfg: CurateConfig):
     if FAMILIES[family].read_transform:
         import importlib
         module = importlib.import_module(FAMILIES[family].read_transform.partition(":")[0])
-        return files | f"{family} work items" >> module.WorkItems(input_root, cfg.read_limits,
-                                                                   num_shards=cfg.num_shards)
+        return files | f"Read {family}" >> module.WorkItems(input_root, cfg.read_limits, num_shards=cfg.num_shards)
     files = files | f"Reshuffle {family} files" >> beam.Reshuffle()
     if hasattr(FAMILIES[family].reader, "parts"):
         return (files
