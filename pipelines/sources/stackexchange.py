@@ -13,8 +13,9 @@ Comments.xml, ... (only Posts.xml is read); stackoverflow.com is split per table
 works the same after uploading the extracted file (7z archives are not splittable: extract first).
 
 Any size: the Beam job (stackexchange_read.py) reads a Posts.xml as byte ranges across workers
-(posts_xml.py), parses each row alone with a hardened expat parser, and groups answers with
-their question by (file, question Id) in a GroupByKey; this module holds the pure parts, so
+(posts_xml.py), parses each row alone with a hardened expat parser, groups each row's place in
+the file by (file, bucket of its question Id) and reads every bucket's rows back to assemble its
+threads (posts_buckets.py); this module holds the pure parts, so
 `parse` below (the in-memory reader for previews and tests, capped at `max_xml_bytes`) and the
 Beam job produce the same records.
 
