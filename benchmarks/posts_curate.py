@@ -6,7 +6,8 @@ benchmarks/process_tree.py (peak RSS of the largest process, CPU of the whole tr
 a run whose RSS passes --max-rss-gib (reported as killed, not as a figure). --peer CHECKOUT runs the
 same command with PYTHONPATH=CHECKOUT (e.g. main before the change, `git worktree add /tmp/peer REV`)
 on --peer-sizes, in the same invocation, so the two are measured under the same load. Files come
-from benchmarks/posts_corpus.py (deterministic; answers 200 threads after their question).
+from benchmarks/posts_corpus.py (deterministic; answers 200 threads after their question; by default
+--mutate 0.3, so few threads are near duplicates, as in a real dump).
 
     python -m benchmarks.posts_curate --sizes 200M,2G --peer /tmp/peer --peer-sizes 200M --work /tmp/pc --record
 """
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer", default=None, metavar="CHECKOUT", help="another checkout to run the same command with")
     ap.add_argument("--peer-sizes", default="200M", help="sizes for --peer (same syntax as --sizes)")
     ap.add_argument("--work", default="/tmp/posts_curate", help="folder for the generated files and outputs")
+    ap.add_argument("--mutate", type=float, default=0.3,
+                    help="posts_corpus --mutate: share of words replaced per thread (0-1); 0.3 makes near "
+                         "duplicates rare as in a real dump, 0 keeps same-base threads near duplicates")
     ap.add_argument("--max-rss-gib", type=float, default=6.0,
                     help="watchdog: kill a run once one of its processes passes this RSS (GiB)")
     ap.add_argument("--peer-max-rss-gib", type=float, default=12.0,
@@ -67,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         runs = [(os.path.abspath(args.peer), s) for s in args.peer_sizes.split(",") if s] + runs
     rows = []
     for checkout, size in runs:
-        raw = os.path.join(args.work, size, "raw")
+        folder = os.path.join(args.work, size if not args.mutate else f"{size}-mutate{args.mutate:g}")
+        raw = os.path.join(folder, "raw")
         posts = os.path.join(raw, "stackexchange", "site.example.com", "Posts.xml")
         if not os.path.exists(posts):
-            write_posts(posts, parse_size(size))
+            write_posts(posts, parse_size(size), mutate=args.mutate)
         tag = "peer" if checkout != REPO else "this"
-        out = os.path.join(args.work, size, f"curated-{tag}")
+        out = os.path.join(folder, f"curated-{tag}")
         limit = args.max_rss_gib if tag == "this" else args.peer_max_rss_gib
         m = curate_once(checkout, raw, out, int(limit * 2**30), out + ".log")
         row = {"checkout": tag, "commit": _commit(checkout), "size": size, "bytes": os.path.getsize(posts),
