@@ -90,3 +90,14 @@ def test_bucket_count_follows_the_file_size_unless_set():
     assert posts_buckets.bucket_count(2 << 30) == 32
     assert posts_buckets.bucket_count(2 << 30, num_shards=3) == 3
     assert posts_buckets.bucket_count(10, bucket_bytes=3) == 4
+
+
+def test_a_thread_past_its_cap_stops_being_held():
+    """The rows of a thread are dropped the moment its HTML passes 4 x max_doc_chars; only the row count
+    and the question's title stay (the document_too_long record needs nothing else)."""
+    thread = posts_buckets._Thread()
+    thread.add((10, {"PostTypeId": "1", "Title": "T", "Body": "x" * 30}), bound=40)
+    assert thread.rows is not None and thread.size == 31
+    thread.add((20, {"PostTypeId": "2", "Body": "y" * 30}), bound=40)
+    thread.add((30, {"PostTypeId": "2", "Body": "z" * 10**6}), bound=40)
+    assert thread.rows is None and thread.count == 3 and thread.title == "T"
