@@ -158,16 +158,21 @@ class _SignItemFn(beam.DoFn):
         exact, bands, user_ids = [], [], collections.Counter()
         batch: list[tuple[str, str]] = []
         across = self.cfg.across_sources
+        keys_out = None
 
         def sign() -> None:
             if batch:
                 sigs = minhash.signatures([t for t, _ in batch], self.mh)
                 scopes = [s for _, s in batch]
                 bands.append(decisions.band_fingerprints(sigs, scopes, self.mh))
-                exact.extend(decisions.exact_fingerprint(decisions.exact_digest(s, t)) for t, s in batch)
+                digests = [decisions.exact_digest(s, t) for t, s in batch]
+                exact.extend(decisions.exact_fingerprint(d) for d in digests)
+                keys_out.write(b"".join(spill.key_row(d, sig) for d, sig in zip(digests, sigs)))
                 batch.clear()
 
-        def rows():
+        def rows(keys_stream):
+            nonlocal keys_out
+            keys_out = keys_stream
             for ordinal, record in enumerate(self._records(item)):
                 original = record.meta.get("original_id") if isinstance(record.meta, dict) else None
                 if original not in (None, ""):
@@ -184,7 +189,7 @@ class _SignItemFn(beam.DoFn):
                     sign()
             sign()
 
-        count = spill.write_spills(self.output_root, ref, rows())
+        count = spill.write_spills(self.output_root, ref, rows)
         yield TaggedOutput(ITEMS, (ref, (self.family, key)))
         exact_arr = np.asarray(exact, dtype=np.uint64)
         band_arr = (np.concatenate(bands) if bands
