@@ -64,5 +64,8 @@ def run_measured(cmd: list[str], cwd: str | None = None, env: dict | None = None
         raise RuntimeError(f"{' '.join(cmd[:4])} ... failed ({proc.returncode}):\n{stderr[-4000:]}")
     waited = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"wall_s": wall, "cpu_s": max(waited, sum(seen.values())),
-            "peak_rss_bytes": max([after.ru_maxrss * 1024, *rss.values()]),
+            # ru_maxrss of RUSAGE_CHILDREN is a max over every child ever waited for: it speaks for this
+            # command only if it grew during it (else an earlier, larger run would be reported again).
+            "peak_rss_bytes": max([after.ru_maxrss * 1024 if after.ru_maxrss > before.ru_maxrss else 0,
+                                   *rss.values()]),
             "tree_rss_bytes": sum(rss.values()), "stdout": stdout}
