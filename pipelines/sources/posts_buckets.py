@@ -53,6 +53,12 @@ def bucket_of(what: str, buckets: int) -> int:
     return int.from_bytes(digest[:8], "big") % buckets
 
 
+def file_id(path: str) -> int:
+    """63-bit id of a Posts.xml path: what a span's key carries instead of the path (~8 bytes, not ~70)."""
+    digest = hashlib.sha256(b"posts-file\x00" + path.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
 Count = Callable[[str, int], None]   # (row counter: "in_threads" | "rejected", n)
 
 

@@ -3,7 +3,7 @@
     paths -> Split <file> into ranges (prolog and tail checked; a refused file ends here as one reject)
           -> Reshuffle ranges (spread over workers)
           -> Scan ranges (posts_xml: one record at a time, each row parsed alone, then dropped)
-               per row a 25-byte span keyed (file, bucket of its question Id) -> GroupByKey
+               per row a 25-byte span keyed (file id, bucket of its question Id) -> GroupByKey
                DTD markup found mid-file -> one per file -> the file's reject + a side input
                                                             that drops the file's spans
           -> work items ((file, bucket), (spans, small rejects))
@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.pvalue import AsDict, TaggedOutput
+from apache_beam.pvalue import AsDict, AsMultiMap, TaggedOutput
 
 from pipelines import beam_files
 from pipelines.document import Rejected, rejected_input
@@ -44,7 +44,7 @@ from pipelines.steps import NAMESPACE
 
 # Bytes of Posts.xml per work item: stackoverflow.com's ~100 GB is ~1,600 ranges.
 RANGE_BYTES = 64 * MiB
-_FORBIDDEN, _DONE = "forbidden", "done"
+_FORBIDDEN, _DONE, _FILES = "forbidden", "done", "files"
 _ROW_START = re.compile(r"<row[\s/>]")
 _DECLARED = re.compile(rb"""<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
@@ -58,7 +58,8 @@ def _rows_counter(what: str):
 
 
 class _SplitFile(beam.DoFn):
-    """path -> (path, name, start, end, body_start, root, buckets) ranges, or ((path, 0), the file's Rejected)."""
+    """path -> (path, name, start, end, body_start, root, buckets) ranges, ((file id, 0), the file's Rejected),
+    and (file id, path) for the work items."""
 
     def __init__(self, root: str, range_bytes: int, num_shards: int = 0,
                  bucket_bytes: int = posts_buckets.BUCKET_BYTES):
@@ -70,6 +71,8 @@ class _SplitFile(beam.DoFn):
 
     def process(self, path: str):
         name = relative_name(path, self._root)
+        fid = posts_buckets.file_id(path)
+        yield TaggedOutput(_FILES, (fid, path))   # keys carry this id; the work item gets the path back
         try:
             with open_input(path, self._root) as stream:   # links out of --input refused unread
                 stream.seek(0, os.SEEK_END)   # the size from the open file: `path` is never a glob
@@ -80,17 +83,17 @@ class _SplitFile(beam.DoFn):
                     rows = count_rows(stream)
                     _rows_counter("in").inc(rows)
                     _rows_counter("in_refused_files").inc(rows)
-                    yield TaggedOutput(_DONE, ((path, 0), prolog))
+                    yield TaggedOutput(_DONE, ((fid, 0), prolog))
                     return
                 truncated = tail_problem(stream, size, prolog)
         except InputRefused as e:
-            yield TaggedOutput(_DONE, ((path, 0), rejected_input(SOURCE, name, "file", e.reason)))
+            yield TaggedOutput(_DONE, ((fid, 0), rejected_input(SOURCE, name, "file", e.reason)))
             return
         except Exception as e:  # noqa: BLE001 - one unreadable file never fails the job
-            yield TaggedOutput(_DONE, ((path, 0), _error(name, "file", e)))
+            yield TaggedOutput(_DONE, ((fid, 0), _error(name, "file", e)))
             return
         if truncated:
-            yield TaggedOutput(_DONE, ((path, 0), rejected_input(SOURCE, name, "end of file", truncated)))
+            yield TaggedOutput(_DONE, ((fid, 0), rejected_input(SOURCE, name, "end of file", truncated)))
         if prolog.body_start is None:
             return
         buckets = posts_buckets.bucket_count(size - prolog.body_start, self._num_shards, self._bucket_bytes)
@@ -100,7 +103,7 @@ class _SplitFile(beam.DoFn):
 
 
 class _ScanRange(beam.DoFn):
-    """One byte range -> ((path, bucket), span) per row | (path, (offset, reason, name)) forbidden | error.
+    """One byte range -> ((file id, bucket), span) per row | (path, (offset, reason, name)) forbidden | error.
 
     Each row is parsed (to learn its question Id, or that it is a reject) and dropped: only its span
     (posts_buckets.span, 25 bytes) goes on, to the bucket of its thread (or of its own offset)."""
@@ -114,6 +117,7 @@ class _ScanRange(beam.DoFn):
 
     def process(self, rng):
         path, name, start, end, body_start, root, buckets = rng
+        fid = posts_buckets.file_id(path)
         try:
             with open_input(path, self._input_root) as stream:
                 for record in iter_records(stream, start, end, body_start, self._limits.max_line_bytes):
@@ -125,26 +129,30 @@ class _ScanRange(beam.DoFn):
                             continue
                         out = classify(name, item)
                         what = f"@{item.offset}" if isinstance(out, Rejected) else f"q{out[0]}"
-                        yield ((path, posts_buckets.bucket_of(what, buckets)),
+                        yield ((fid, posts_buckets.bucket_of(what, buckets)),
                                posts_buckets.span(record.offset, len(record.data), index, record.too_long))
         except Exception as e:  # noqa: BLE001 - the rows read so far stand; the error names the range
-            yield TaggedOutput(_DONE, ((path, 0), _error(name, f"bytes {start}-{end}", e)))
+            yield TaggedOutput(_DONE, ((fid, 0), _error(name, f"bytes {start}-{end}", e)))
 
 
 class _BucketItems(beam.DoFn):
-    """((path, bucket), spans and small rejects) -> the work item, without the spans of a refused file."""
+    """((file id, bucket), spans and small rejects) -> ((path, bucket), (spans, rejects)), the work item,
+    without the spans of a refused file."""
 
     def __init__(self):
         self._refused = _rows_counter("in_refused_files")
 
-    def process(self, group, refused: dict):
-        key, values = group
+    def process(self, group, refused: dict, files):
+        (fid, bucket), values = group
+        paths = sorted(set(files[fid]))   # a MultiMap: [] for an unknown id
+        if len(paths) != 1:   # 2^-63 per pair of files; never a silent mix-up of two files' rows
+            raise RuntimeError(f"Posts.xml file id {fid} names {len(paths)} files: {paths[:2]}")
         spans, rejects = posts_buckets.sorted_spans(values)
-        if key[0] in refused:
+        if paths[0] in refused:
             self._refused.inc(len(spans))
             spans = []
         if spans or rejects:
-            yield key, (spans, rejects)
+            yield (paths[0], bucket), (spans, rejects)
 
 
 class _ReadItem(beam.DoFn):
@@ -184,18 +192,18 @@ class WorkItems(beam.PTransform):
     def expand(self, paths):
         split = paths | "Split Posts.xml into byte ranges" >> beam.ParDo(
             _SplitFile(self.root, self.range_bytes, self.num_shards, self.bucket_bytes)).with_outputs(
-                _DONE, main="ranges")
+                _DONE, _FILES, main="ranges")
         scanned = (split.ranges
                    | "Reshuffle Posts.xml ranges" >> beam.Reshuffle()
                    | "Scan Posts.xml rows" >> beam.ParDo(_ScanRange(self.limits, self.root)).with_outputs(
                        _FORBIDDEN, _DONE, main="spans"))
         forbidden = scanned[_FORBIDDEN] | "First DTD markup per file" >> beam.CombinePerKey(min)
         file_rejects = forbidden | "Refuse files with DTD markup" >> beam.MapTuple(
-            lambda path, first: ((path, 0), file_reject(first[2], first[1])))
+            lambda path, first: ((posts_buckets.file_id(path), 0), file_reject(first[2], first[1])))
         return ((split[_DONE], scanned[_DONE], file_rejects, scanned.spans)
                 | "Merge Stack Exchange spans" >> beam.Flatten()
                 | "Group spans by bucket" >> beam.GroupByKey()
-                | "Bucket work items" >> beam.ParDo(_BucketItems(), AsDict(forbidden)))
+                | "Bucket work items" >> beam.ParDo(_BucketItems(), AsDict(forbidden), AsMultiMap(split[_FILES])))
 
 
 class ReadPosts(beam.PTransform):
