@@ -6,8 +6,9 @@ document's text crosses no shuffle (pipelines/curate_passes.py):
                      candidates and the rejects stream into the item's spill files (pipelines/spill.py);
                      out come only small records: the item's name and its exact and per-band MinHash
                      fingerprint arrays (pipelines/decisions.py);
-  dedup:             exact and near dedup on the fingerprints; candidate rows are read back from their
-                     spills for the full check (pipelines/dedup/records.py) -> losers per item;
+  dedup:             exact and near dedup on the fingerprints; candidates' ids, exact digests and MinHash
+                     signatures are read back from their items' spills for the full check, components by
+                     union-find (pipelines/dedup/records.py) -> losers per item;
   pass 2, per item:  the spills stream into kept/<source>/ and rejected/<source>/ with the item's
                      decisions applied, rows in input order; every file is renamed into place only
                      after every item was written.

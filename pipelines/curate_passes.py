@@ -216,7 +216,7 @@ class SignItems(beam.PTransform):
 
 
 class _ApplyFn(beam.DoFn):
-    """Pass 2 of one item: (ref, {"item": [(family, key)], "losers": [(pos, kind, reason)]}) -> (tmp, final)."""
+    """Pass 2 of one item: (ref, {"item": [(family, key)], "losers": [packed [(pos, kind, reason)]]}) -> (tmp, final)."""
 
     def __init__(self, output_root: str, family_sources: Mapping[str, tuple[str, ...]]):
         self.output_root, self.family_sources = output_root, dict(family_sources)
@@ -243,7 +243,7 @@ class _ApplyFn(beam.DoFn):
             raise RuntimeError(f"pass 2: work item {ref} seen {len(infos)} times (expected once)")
         family, key = infos[0]
         losers: dict[int, tuple[str, str]] = {}
-        for pos, kind, reason in grouped["losers"]:
+        for pos, kind, reason in (loser for blob in grouped["losers"] for loser in decisions.unpack(blob)):
             if pos not in losers or (kind == decisions.EXACT and losers[pos][0] != decisions.EXACT):
                 losers[pos] = (kind, reason)
         index, count = self._rank(all_items, family, key)
@@ -293,7 +293,7 @@ def _publish(pairs: list[tuple[str, str]]) -> list[str]:
 
 
 class ApplyDecisions(beam.PTransform):
-    """{"item": (ref, (family, key)), "losers": (ref, (pos, kind, reason))} -> published shard paths."""
+    """{"item": (ref, (family, key)), "losers": (ref, packed [(pos, kind, reason)])} -> published shard paths."""
 
     def __init__(self, output_root: str, family_sources: Mapping[str, tuple[str, ...]], label: str | None = None):
         super().__init__(label)

@@ -127,19 +127,26 @@ def resolve_exact(members: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
     return losers
 
 
-def star_candidates(members: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """[(node, scope)] sharing a band fingerprint (64 bits over the band's rows and the scope: a false
-    match has probability 2^-64 per pair) -> candidate star edges (member -> smallest node) per scope,
-    as pipelines.dedup.transforms.NearDedup forms them per LSH bucket; linear, never all pairs. The
-    caller checks each edge's estimated Jaccard on the two signatures (pipelines/dedup/records.py)."""
-    buckets: dict[str, set[str]] = {}
-    for node, scope in members:
-        buckets.setdefault(scope, set()).add(node)
-    edges = []
-    for nodes in buckets.values():
-        nodes = sorted(nodes)
-        edges += [(node, nodes[0]) for node in nodes[1:]]
-    return edges
+def star_candidates(nodes: Iterable[str]) -> list[tuple[str, str]]:
+    """Nodes sharing a band fingerprint of one scope (64 bits over the band's rows and the scope: a false
+    match has probability 2^-64 per pair) -> candidate star edges (member -> smallest node), as
+    pipelines.dedup.transforms.NearDedup forms them per LSH bucket; linear, never all pairs. The caller
+    checks each edge's estimated Jaccard on the two signatures (pipelines/dedup/records.py)."""
+    members = sorted(set(nodes))
+    return [(node, members[0]) for node in members[1:]]
+
+
+def pack(records: list) -> bytes:
+    """Many small records as one bytes value: the DirectRunner holds a shuffle's values as Python objects
+    (~0.3 KB per tuple of strings), one bytes value costs its length."""
+    import pickle
+    return pickle.dumps(records, protocol=4)
+
+
+def unpack(blob: bytes) -> list:
+    """pack()'s records (written by this job's own workers, never read from input files)."""
+    import pickle
+    return pickle.loads(blob)
 
 
 def apply(candidates: Iterable[dict], rejects: Iterable[dict],

@@ -9,7 +9,8 @@ and kind, the arrays as raw uint64 bytes indexed by candidate pos. Steps:
   reaches the threshold, both signatures read from the items' keys files (near) -> connected components
   over near edges: union-find in one worker (default) or label-propagation rounds
   (pipelines.dedup.transforms.ConnectedComponents, --components rounds).
-Output: (ref, (pos, kind, reason)) for every losing document; exact wins over near in pass 2.
+Output: (ref, packed [(pos, kind, reason)]) for losing documents (decisions.pack); exact wins over near
+in pass 2.
 On a corpus without duplicates only the arrays (8 bytes per document and kind) cross a shuffle; on a
 duplicate-heavy one, ids, group names and edges (node names), never a text or a signature.
 """
@@ -64,7 +65,9 @@ def _candidate_groups(element):
 class _MembersFn(beam.DoFn):
     """(ref, [(positions, group ids)] of every kind) -> (group id, member) once per candidate and group:
     the members' ids from the item's candidate spill (id and source columns only), exact digests from
-    its keys file. A member is (node, scope, digest) in an exact group, (node, scope) in a near one."""
+    its keys file. A group is keyed by its name and the members' scope (a fingerprint already covers the
+scope: this only guards against a 64-bit collision across scopes); a member is (node, digest) in an
+exact group, the node alone in a near one."""
 
     def __init__(self, output_root: str, cfg: minhash.MinHashConfig, across_sources: bool):
         self.output_root, self.cfg, self.across = output_root, cfg, across_sources
@@ -90,8 +93,8 @@ class _MembersFn(beam.DoFn):
         for pos, gid in sorted(pairs):
             row = rows[pos]
             node = decisions.node_name(row["id"], ref, pos)
-            scope = decisions.scope_of(row["source"], self.across)
-            yield gid, ((node, scope, spill.split_key_row(keys[pos])[0]) if gid[:1] == b"x" else (node, scope))
+            group = gid + decisions.scope_of(row["source"], self.across).encode("utf-8", "surrogatepass")
+            yield group, ((node, spill.split_key_row(keys[pos])[0]) if gid[:1] == b"x" else node)
 
 
 class _ResolveFn(beam.DoFn):
@@ -102,11 +105,13 @@ class _ResolveFn(beam.DoFn):
 
     def process(self, element):
         gid, members = element
-        members = list(members)
         if gid[:1] == b"x":
-            for node, reason in decisions.resolve_exact([(n, d) for n, _, d in members]):
+            losers: dict[str, list] = {}
+            for node, reason in decisions.resolve_exact(list(members)):
                 _, ref, pos = decisions.parse_node(node)
-                yield ref, (pos, decisions.EXACT, reason)
+                losers.setdefault(ref, []).append((pos, decisions.EXACT, reason))
+            for ref in sorted(losers):
+                yield ref, decisions.pack(losers[ref])
             return
         edges = decisions.star_candidates(members)
         self.edges.inc(len(edges))
@@ -115,8 +120,9 @@ class _ResolveFn(beam.DoFn):
 
 
 class _CheckEdgesFn(beam.DoFn):
-    """A batch of candidate edges -> those whose estimated Jaccard reaches the threshold. Both ends'
-    signatures are read from their items' keys files (one seek per node), so no signature is shuffled."""
+    """A batch of candidate edges -> those whose estimated Jaccard reaches the threshold, distinct and
+    packed (decisions.pack) as one value. Both ends' signatures are read from their items' keys files
+    (one seek per node), so no signature is shuffled."""
 
     def __init__(self, output_root: str, cfg: minhash.MinHashConfig, verify_edges: bool):
         self.output_root, self.cfg, self.verify = output_root, cfg, verify_edges
@@ -126,6 +132,9 @@ class _CheckEdgesFn(beam.DoFn):
         beam_files.configure_gcs_emulator()
 
     def process(self, batch):
+        yield decisions.pack(sorted(set(self._verified(batch))))
+
+    def _verified(self, batch):
         if not self.verify:
             yield from batch
             return
@@ -149,8 +158,8 @@ class _CheckEdgesFn(beam.DoFn):
 
 
 class _UnionFindFn(beam.DoFn):
-    """(None, [batches of edges]) -> (node, component's smallest node) for every node that is not its
-    component's smallest: exact components by union-find (union by the smaller root, path halving),
+    """(None, [packed batches of edges]) -> (ref, packed [(pos, NEAR, reason)]) for every node that is not
+    its component's smallest: exact components by union-find (union by the smaller root, path halving),
     in one worker that holds each near-duplicate node's name once."""
 
     def __init__(self):
@@ -169,30 +178,38 @@ class _UnionFindFn(beam.DoFn):
                 parent[x] = gp
                 x = gp
 
-        for batch in batches:
-            for u, v in batch:
+        for blob in batches:
+            for u, v in decisions.unpack(blob):
                 ru, rv = find(u), find(v)
                 if ru != rv:
                     parent[max(ru, rv)] = min(ru, rv)
-        roots = 0
+        roots, losers = 0, {}
         for node in sorted(parent):
             root = find(node)
             if root == node:
                 roots += 1
             else:
-                yield node, root
+                _, ref, pos = decisions.parse_node(node)
+                losers.setdefault(ref, []).append((pos, decisions.NEAR, _near_reason(root)))
         self.components.inc(roots)
+        for ref in sorted(losers):
+            yield ref, decisions.pack(losers[ref])
+
+
+def _near_reason(label: str) -> str:
+    return f"near_duplicate: {decisions.parse_node(label)[0]}"
 
 
 def _near_loser(element):
+    """(node, label) of label propagation -> (ref, packed [(pos, NEAR, reason)]) when the label is smaller."""
     node, label = element
     if label < node:
         _, ref, pos = decisions.parse_node(node)
-        yield ref, (pos, decisions.NEAR, f"near_duplicate: {decisions.parse_node(label)[0]}")
+        yield ref, decisions.pack([(pos, decisions.NEAR, _near_reason(label))])
 
 
 class DedupRecords(beam.PTransform):
-    """Fingerprint arrays -> (ref, (pos, kind, reason)) losers; reads candidate rows from the spills."""
+    """Fingerprint arrays -> (ref, packed [(pos, kind, reason)]) losers; reads ids and keys from the spills."""
 
     def __init__(self, output_root: str, cfg: minhash.MinHashConfig, across_sources: bool, max_rounds: int,
                  verify_edges: bool, components: str = UNION_FIND, label: str | None = None):
@@ -214,14 +231,14 @@ class DedupRecords(beam.PTransform):
                 | "Batch edges" >> beam.BatchElements(min_batch_size=64, max_batch_size=EDGE_BATCH)
                 | "Check edges" >> beam.ParDo(_CheckEdgesFn(self.output_root, self.cfg, self.verify_edges)))
         if self.components == UNION_FIND:
-            labels = (near
-                      | "Pack edges" >> beam.BatchElements(min_batch_size=EDGE_BATCH, max_batch_size=EDGE_BATCH)
-                      | "One graph" >> beam.Map(lambda batch: (None, batch))
-                      | "Gather graph" >> beam.GroupByKey()
-                      | "Union-find" >> beam.ParDo(_UnionFindFn()))
+            near = (near
+                    | "One graph" >> beam.Map(lambda blob: (None, blob))
+                    | "Gather graph" >> beam.GroupByKey()
+                    | "Union-find" >> beam.ParDo(_UnionFindFn()))
         else:
-            labels = (near
-                      | "Distinct edges" >> beam.Distinct()
-                      | "Connected components" >> ConnectedComponents(self.max_rounds))
-        near = labels | "Near losers" >> beam.FlatMap(_near_loser)
+            near = (near
+                    | "Unpack edges" >> beam.FlatMap(decisions.unpack)
+                    | "Distinct edges" >> beam.Distinct()
+                    | "Connected components" >> ConnectedComponents(self.max_rounds)
+                    | "Near losers" >> beam.FlatMap(_near_loser))
         return (resolved.exact, near) | "All losers" >> beam.Flatten()
