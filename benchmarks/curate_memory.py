@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-max", type=int, default=100_000, help="largest N the peer runs (documents)")
     ap.add_argument("--shuffle-documents", type=int, default=20_000, help="N of the shuffle-bytes runs (0: skip)")
     ap.add_argument("--no-langid", action="store_true", help="curate without language ID")
-    ap.add_argument("--scratch", default=None, help="folder for corpora and outputs (default: a temporary one)")
+    ap.add_argument("--scratch", default=None,
+                    help="folder for corpora and outputs, kept afterwards: a later run reuses its corpora "
+                         "(default: a temporary folder, removed)")
     ap.add_argument("--record", action="store_true", help="append the tables to benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
     langid = not args.no_langid
@@ -94,10 +96,14 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(os.path.dirname(raw), ignore_errors=True)
         for n in [int(x) for x in args.documents.split(",") if x]:
             raw = os.path.join(scratch, f"raw{n}")
-            if args.corpus == "unique":
-                unique_corpus(os.path.join(raw, "slimpajama"), n, args.shards)
-            else:
-                corpus.write_corpus(os.path.join(raw, "slimpajama"), n, shards=args.shards)
+            done = os.path.join(scratch, f"raw{n}.{args.corpus}.{args.shards}.complete")
+            if not os.path.exists(done):   # a --scratch corpus is reused (same N, kind, shards: same bytes)
+                shutil.rmtree(raw, ignore_errors=True)
+                if args.corpus == "unique":
+                    unique_corpus(os.path.join(raw, "slimpajama"), n, args.shards)
+                else:
+                    corpus.write_corpus(os.path.join(raw, "slimpajama"), n, shards=args.shards)
+                open(done, "w").close()
             for name, checkout in peers:
                 if name == "peer" and n > args.peer_max:
                     continue
@@ -110,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"curate {name:>13} {n:>8,} docs: wall {m['wall_s']:8.1f} s, CPU {m['cpu_s']:8.1f} s "
                       f"({row['docs_per_cpu_s']:6.1f} docs/CPU-s), peak RSS {m['peak_rss_bytes'] / 2**30:5.2f} GiB "
                       f"({m['peak_rss_bytes'] / n / 1024:6.2f} KiB/doc)", flush=True)
-            shutil.rmtree(raw, ignore_errors=True)
+            if not args.scratch:
+                shutil.rmtree(raw, ignore_errors=True)
     finally:
         if not args.scratch:
             shutil.rmtree(scratch, ignore_errors=True)
