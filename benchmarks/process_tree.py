@@ -12,8 +12,14 @@ import subprocess
 import time
 
 
-def run_measured(cmd: list[str], cwd: str | None = None, env: dict | None = None) -> dict:
-    """{"wall_s", "cpu_s", "peak_rss_bytes" (largest process), "tree_rss_bytes", "stdout"}; raises on failure."""
+class OverLimit(RuntimeError):
+    """The process tree passed `max_rss_bytes` and was killed."""
+
+
+def run_measured(cmd: list[str], cwd: str | None = None, env: dict | None = None,
+                 max_rss_bytes: int | None = None) -> dict:
+    """{"wall_s", "cpu_s", "peak_rss_bytes" (largest process), "tree_rss_bytes", "stdout"}; raises on failure,
+    and OverLimit after killing the tree when its summed RSS passes `max_rss_bytes` (a shared machine)."""
     import psutil
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -26,13 +32,25 @@ def run_measured(cmd: list[str], cwd: str | None = None, env: dict | None = None
             tree = [proc] + proc.children(recursive=True)
         except psutil.Error:
             tree = []
+        now = 0
         for p in tree:
             try:
                 t = p.cpu_times()
                 seen[p.pid] = t.user + t.system
-                rss[p.pid] = max(rss.get(p.pid, 0), p.memory_info().rss)
+                current = p.memory_info().rss
+                rss[p.pid] = max(rss.get(p.pid, 0), current)
+                now += current
             except psutil.Error:
                 pass
+        if max_rss_bytes and now > max_rss_bytes:
+            for p in reversed(tree):
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
+            proc.communicate()
+            raise OverLimit(f"process tree RSS {now / 2**30:.2f} GiB > {max_rss_bytes / 2**30:.2f} GiB "
+                            f"after {time.perf_counter() - start:.0f} s")
         time.sleep(0.1)
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - start
