@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import uuid
 from collections import Counter
 
@@ -303,85 +302,50 @@ def plan_shards(grouped, held: dict, split_counts) -> list:
     return tasks
 
 
-def _stage(final: str, write) -> tuple[str, checksums.Digest]:
-    """`write(local path)`, then place the bytes under a hidden temporary next to `final` (shards.TEMP_PREFIX:
-    a later run removes it); returns (temporary, digest). gs://: written locally, then uploaded."""
-    name = f"{shards.TEMP_PREFIX}{uuid.uuid4().hex}-{paths.basename(final)}"
-    staged = paths.join(paths.dirname(final), name)
-    if not paths.is_remote(final):
-        paths.makedirs(paths.dirname(final))
-        try:
-            write(staged)
-            return staged, checksums.of_file(staged)
-        except BaseException as e:
-            paths.delete(staged)
-            if isinstance(e, OSError):
-                raise paths.write_error(e, final) from e
-            raise
-    fd, local = tempfile.mkstemp(prefix=".stage-")
-    os.close(fd)
-    try:
-        write(local)
-        digest = checksums.of_file(local)
-        with open(local, "rb") as src, FileSystems.create(staged, compression_type=CompressionTypes.UNCOMPRESSED) as dst:
-            while chunk := src.read(16 << 20):
-                dst.write(chunk)
-        return staged, digest
-    finally:
-        os.unlink(local)
+def staged_name(final: str) -> str:
+    """Hidden sibling a shard is written under until `publish` (shards.TEMP_PREFIX: a later run removes it)."""
+    return paths.join(paths.dirname(final), f"{shards.TEMP_PREFIX}{uuid.uuid4().hex}-{paths.basename(final)}")
 
 
 class WriteShard(beam.DoFn):
     """Pass B: ((source, split, index, count), segments) -> (source, summary): the shard and its sidecar,
-    staged under hidden names (published by `publish`)."""
+    written (shards.write_shard / write_lengths: atomic, gs:// too) under a hidden staged name that
+    `publish` renames."""
 
     def __init__(self, output: str, vocab_size: int, batch: int = 256):
         self.output, self.dtype, self.batch = output, token_dtype(vocab_size), batch
 
     def process(self, element):
-        from array_record.python.array_record_module import ArrayRecordWriter
         beam_files.configure_gcs_emulator()
         (source, split, index, count), segments = element
         name = (shards.heldout_name if split == HELDOUT else shards.shard_name)(index, count)
         final = paths.join(self.output, source, name)
+        staged = staged_name(final)
         doc_lengths: list[int] = []
-
-        def write(local: str) -> None:
-            writer = ArrayRecordWriter(local, shards.WRITER_OPTIONS)
-            try:
-                pending = []
-                for path, offsets, lengths in segments:
-                    for doc in read_docs(path, lengths, self.dtype, offsets):
-                        pending.append(doc.astype(np.int32))
-                        if len(pending) >= self.batch:
-                            self._flush(writer, pending, source, doc_lengths)
-                self._flush(writer, pending, source, doc_lengths)
-                writer.close()
-            except RuntimeError as e:   # riegeli's status (a full disk): an I/O error naming the shard
-                raise OSError(str(e)) from e
-
-        staged, digest = _stage(final, write)
-        sidecar_bytes = encode_lengths(doc_lengths)
-
-        def write_sidecar(local: str) -> None:
-            with open(local, "wb") as f:
-                f.write(sidecar_bytes)
-
-        sidecar_final = shards.lengths_name(final)
-        sidecar, _ = _stage(sidecar_final, write_sidecar)
+        written = shards.write_shard(staged, self._records(segments, source, doc_lengths))
+        if written.records != len(doc_lengths):
+            raise RuntimeError(f"{final}: wrote {written.records} records of {len(doc_lengths)}")
+        sidecar = shards.write_lengths(staged, doc_lengths)
         Metrics.counter("tokenize", f"{source}/shards").inc()
         yield source, {"split": split, "path": name, "lengths_path": shards.lengths_name(name),
-                       "documents": len(doc_lengths), "tokens": int(sum(doc_lengths)),
-                       "lengths": dict(Counter(doc_lengths)), "bytes": digest.size, "crc32c": digest.crc32c,
-                       "lengths_crc32c": checksums.of_bytes(sidecar_bytes).crc32c,
-                       "staged": [(staged, final), (sidecar, sidecar_final)]}
+                       "documents": written.records, "tokens": int(sum(doc_lengths)),
+                       "lengths": dict(Counter(doc_lengths)), "bytes": written.bytes, "crc32c": written.crc32c,
+                       "lengths_crc32c": checksums.of_bytes(encode_lengths(doc_lengths)).crc32c,
+                       "staged": [(staged, final), (sidecar, shards.lengths_name(final))]}
 
-    @staticmethod
-    def _flush(writer, pending: list, source: str, doc_lengths: list[int]) -> None:
-        for record in records.encode_examples(pending, [source] * len(pending)):
-            writer.write(record)
-        doc_lengths.extend(d.size for d in pending)
-        pending.clear()
+    def _records(self, segments, source: str, doc_lengths: list[int]):
+        """The shard's records in order, serialized a batch at a time; their token counts into doc_lengths."""
+        pending = []
+        for path, offsets, lengths in segments:
+            for doc in read_docs(path, lengths, self.dtype, offsets):
+                pending.append(doc.astype(np.int32))
+                if len(pending) >= self.batch:
+                    yield from records.encode_examples(pending, [source] * len(pending))
+                    doc_lengths.extend(d.size for d in pending)
+                    pending = []
+        if pending:
+            yield from records.encode_examples(pending, [source] * len(pending))
+            doc_lengths.extend(d.size for d in pending)
 
 
 def publish(summaries: list) -> list:
