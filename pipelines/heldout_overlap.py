@@ -58,9 +58,10 @@ class WindowIndex:
                   else np.zeros(0, np.uint64))
         owners = np.repeat(np.arange(len(candidates), dtype=np.int32), counts)
         order = np.argsort(hashes, kind="stable")
-        self.hashes, self.owner, self.counts = hashes[order], owners[order], counts
-        self.unique, first = np.unique(self.hashes, return_index=True)
-        self.starts = np.append(first, len(self.hashes)).astype(np.int64)
+        hashes = hashes[order]
+        self.owner, self.counts = owners[order], counts
+        self.unique, first = np.unique(hashes, return_index=True)   # kept: 8 B per distinct hash + 4 per entry
+        self.starts = np.append(first, len(hashes)).astype(np.int32 if len(hashes) < 2**31 else np.int64)
         by_key: dict = {}
         for i, key in enumerate(keys):
             by_key.setdefault(key, []).append(i)
@@ -68,7 +69,7 @@ class WindowIndex:
 
     @property
     def entries(self) -> int:
-        return len(self.hashes)
+        return len(self.owner)
 
     def mark(self, hit: np.ndarray, key, hashes: np.ndarray) -> None:
         """Set hit[e] for every entry whose hash is in `hashes` (one document's windows) and whose candidate
@@ -81,7 +82,7 @@ class WindowIndex:
         us = idx[self.unique[idx] == hashes[inside]]
         if not len(us):
             return
-        lo, hi = self.starts[us], self.starts[us + 1]
+        lo, hi = self.starts[us].astype(np.int64), self.starts[us + 1].astype(np.int64)
         lens = hi - lo
         ents = np.repeat(lo, lens) + (np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens))
         own = self.by_key.get(key)
