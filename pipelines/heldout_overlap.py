@@ -10,9 +10,11 @@ rule order-free: moving a candidate to training cannot raise another remaining c
 was measured. The cost is fewer held-out documents, biased towards documents with unique content: the manifest
 records how many candidates moved (`heldout_rule.moved_to_train`).
 
-Windows are 64-bit polynomial hashes of the ids (collisions ~n^2 / 2^64). The index of held-out windows is a
-side input: its size is the held-out token count x 8 bytes, fine for the held-out shares evals reads (tens of
-thousands of tokens per source), not for a 1% split of a trillion tokens.
+Windows are 64-bit polynomial hashes of the ids (collisions ~n^2 / 2^64). The tokenize job gathers the
+candidates' distinct windows into a WindowIndex (a side input: 16 bytes per candidate window, fine for the
+held-out shares evals reads, not for a 1% split of a trillion tokens), every document's windows are looked
+up in it where the document's tokens lie (pipelines/tokenize_passes.py), and only a bitmap of the candidate
+windows found elsewhere (one bit per window) is combined, so no document's tokens cross a shuffle.
 
 `python -m pipelines.heldout_overlap TOKENS` measures a tokenized root: per source, the share of its held-out
 documents' windows found in the training shards of every source.

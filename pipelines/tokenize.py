@@ -1,14 +1,16 @@
 """`python -m pipelines.tokenize`: curated Parquet -> ArrayRecord token shards + manifest per source.
 
 Per document: SentencePiece ids + EOS, serialized as a tf.train.Example (tokens.records).
-Placement is by id hash (shard = hash % shards, order inside a shard by another
-hash), so a rerun writes byte-identical shards. Each shard, and then its lengths
-sidecar part-NNNNN-of-MMMMM.lengths (uint32 LE tokens per record, record order: the
-trainer samples by token counts without reading records), is written to a hidden
-temporary and renamed; a source's manifest.json (which names both per shard) is
-written last, after all of its shards, and stale temporaries, shards or sidecars
-of another shard count are removed first.
-A rerun after a crash therefore converges to the same bytes as a clean run.
+The job runs in passes over work items (a row group of a kept Parquet file; pipelines/tokenize_passes.py):
+each document is encoded once, its tokens go to a per-item spill under OUTPUT/.tokenize-spill and from there
+straight into its shard; only ids' held-out keys, token counts and held-out candidates' window hashes cross
+a shuffle or side input. Placement keeps input order (items by file name and row group, rows in order): a
+split's documents are cut into `count` contiguous runs of about equal tokens, so a rerun writes
+byte-identical shards. Each shard and its lengths sidecar part-NNNNN-of-MMMMM.lengths (uint32 LE tokens per
+record, record order: the trainer samples by token counts without reading records) are written under hidden
+temporary names and renamed only once every shard of the job is written (a failure publishes nothing); a
+source's manifest.json (which names both per shard) is written last, after stale temporaries, shards and
+sidecars of another shard count are removed. A rerun after a crash converges to the same bytes as a clean run.
 
 Held-out split (evals/): a document is held out when its held-out key (sha256 of "heldout\\0" + id, its
 own hash domain) falls in the lowest `--heldout-fraction` of the key space, or is among the source's
