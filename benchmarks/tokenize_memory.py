@@ -5,7 +5,9 @@ output (CURATED/kept/slimpajama/part-NNNNN-of-MMMMM.parquet, --shards files, row
 rows like curate's 16 MB ones, and _COMPLETE.json: tokens/completion.py), then the tokenize job runs in a
 child process (DirectRunner) for this checkout and, up to --peer-max documents, for --peer on the same files:
 wall, CPU seconds, peak RSS of the largest process (benchmarks/process_tree.py), tokens written (manifests).
-A run whose process tree passes --max-rss-gib is killed and reported as such (shared machines).
+A run whose process tree passes --max-rss-gib is killed and reported as such (shared machines). Bytes entering
+every shuffle and side input per document (benchmarks/tokenize_shuffle_probe.py) are measured at
+--shuffle-documents for both checkouts.
 
     python -m benchmarks.tokenize_memory --documents 100000,1000000 --peer /tmp/main-checkout \\
         --tokenizer demo_out/tokenizer/tokenizer.model [--record]
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -64,6 +67,14 @@ def tokenize(checkout: str, curated: str, tokenizer: str, out: str, max_rss: int
     return {**m, "tokens": tokens}
 
 
+def shuffle(checkout: str, curated: str, tokenizer: str, out: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": checkout}
+    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "tokenize_shuffle_probe.py"), "--input", curated,
+           "--tokenizer", tokenizer, "--output", out]
+    done = subprocess.run(cmd, env=env, cwd=checkout, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.tokenize_memory", description=__doc__.split("\n\n")[0])
     ap.add_argument("--documents", default="100000,1000000", help="comma list of corpus sizes N (documents)")
@@ -74,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="rows per Parquet row group (documents; 3,500 x 4.5 KB ~ curate's 16 MB row groups)")
     ap.add_argument("--peer", default=None, help="another checkout to run on the same files (e.g. main's)")
     ap.add_argument("--peer-max", type=int, default=100_000, help="largest N the peer runs (documents)")
+    ap.add_argument("--shuffle-documents", type=int, default=20_000,
+                    help="N of the shuffle-bytes runs (documents; 0: skip)")
     ap.add_argument("--max-rss-gib", type=float, default=6.0,
                     help="kill a run whose process tree passes this RSS (GiB; protects a shared machine)")
     ap.add_argument("--scratch", default=None, help="folder for corpora and outputs (default: a temporary one)")
@@ -81,8 +94,21 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     scratch = args.scratch or tempfile.mkdtemp(prefix="bench-tokenize-memory-")
     peers = [("this checkout", REPO)] + ([("peer", os.path.abspath(args.peer))] if args.peer else [])
-    rows = []
+    rows, shuffles = [], []
+    tokenizer = os.path.abspath(args.tokenizer)
     try:
+        if args.shuffle_documents:
+            curated = os.path.join(scratch, "shuffle-curated")
+            write_curated(curated, args.shuffle_documents, args.shards, args.row_group_rows)
+            for name, checkout in peers:
+                s = shuffle(checkout, curated, tokenizer, os.path.join(scratch, "shuffle-out"))
+                shutil.rmtree(os.path.join(scratch, "shuffle-out"), ignore_errors=True)
+                shuffles.append({"checkout": name, **s})
+                windows = sum(v for k, v in s["by_step"].items() if "candidate" in k)
+                print(f"shuffle {name:>13}: {s['bytes_per_doc']:9,.0f} bytes/doc over {s['documents']:,} docs, "
+                      f"{(s['shuffle_bytes'] - windows) / max(1, s['documents']):,.0f} without held-out candidates' "
+                      f"steps; top: {list(s['by_step'].items())[:3]}", flush=True)
+            shutil.rmtree(curated, ignore_errors=True)
         for n in [int(x) for x in args.documents.split(",") if x]:
             curated = os.path.join(scratch, f"curated{n}")
             write_curated(curated, n, args.shards, args.row_group_rows)
@@ -91,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 out = os.path.join(scratch, f"tokens{n}")
                 try:
-                    m = tokenize(checkout, curated, os.path.abspath(args.tokenizer), out,
+                    m = tokenize(checkout, curated, tokenizer, out,
                                  int(args.max_rss_gib * 2**30))
                 except process_tree.OverLimit as e:
                     print(f"tokenize {name:>13} {n:>9,} docs: killed, {e}", flush=True)
@@ -122,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['checkout']} | {r['documents']:,} | killed: {r['killed']} | | | | |" if "killed" in r else
             f"| {r['checkout']} | {r['documents']:,} | {r['tokens']:,} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | "
             f"{r['tokens_per_cpu_s']:,.0f} | {r['peak_rss_bytes'] / 2**30:.2f} |" for r in rows)
+        stable = "\n".join(f"| {s['checkout']} | {s['documents']:,} | {s['bytes_per_doc']:,.0f} | "
+                            f"{next(iter(s['by_step']), '')} |" for s in shuffles)
         results.append_section(f"""## Tokenize on one machine: peak RSS, tokens per CPU-second (benchmarks/tokenize_memory.py) — {results.today()}
 
 Command: `{cmd}`. Machine: {results.machine()}, {results.load_avg()} (shared with other work: wall times are
@@ -132,6 +160,13 @@ written as curate's kept output ({args.shards} files, {args.row_group_rows:,}-ro
 | checkout | documents | tokens | wall s | CPU s | tokens / CPU-s | peak RSS GiB |
 |---|---:|---:|---:|---:|---:|---:|
 {table}
+
+Bytes entering every GroupByKey and side input at {args.shuffle_documents:,} documents
+(benchmarks/tokenize_shuffle_probe.py, Beam's default coder):
+
+| checkout | documents | bytes / document | largest |
+|---|---:|---:|---|
+{stable}
 """)
     return 0
 
