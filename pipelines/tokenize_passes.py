@@ -16,6 +16,7 @@ once every shard of every source is written, so a failing item or shard publishe
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import uuid
@@ -169,9 +170,20 @@ class EncodeItem(beam.DoFn):
         cut = self.fraction * 2.0 ** 64
         eos = np.array([self.tok.eos_id], dtype=np.int32)
         lengths: list[int] = []
-        invalid = mismatched = 0
         path = spill_path(self.output, source, item)
         paths.makedirs(paths.dirname(path))
+        try:
+            yield from self._encode(source, item, path, threshold, cut, eos, lengths)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):   # a full disk names the spill
+                raise paths.write_error(e, path) from e
+            raise
+        Metrics.counter("tokenize", f"{source}/documents").inc(len(lengths))
+        Metrics.counter("tokenize", f"{source}/tokens").inc(int(sum(lengths)))
+        yield source, (item, path, np.asarray(lengths, dtype=np.uint32))
+
+    def _encode(self, source, item, path, threshold, cut, eos, lengths):
+        invalid = mismatched = 0
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as spill:
             for batch in read_batches(item[0], item[1], ["id", "source", "text"], self.config.batch_size):
                 valid = valid_mask(batch)
@@ -192,9 +204,6 @@ class EncodeItem(beam.DoFn):
             Metrics.counter("tokenize", f"{source}/invalid_rows").inc(invalid)
         if mismatched:   # the directory decides the source (pipelines/sources/curated.py)
             Metrics.counter("curated_input", f"{source}/source_column_mismatch").inc(mismatched)
-        Metrics.counter("tokenize", f"{source}/documents").inc(len(lengths))
-        Metrics.counter("tokenize", f"{source}/tokens").inc(int(sum(lengths)))
-        yield source, (item, path, np.asarray(lengths, dtype=np.uint32))
 
 
 def read_docs(path: str, lengths: np.ndarray, dtype, offsets: np.ndarray | None = None):
@@ -322,10 +331,16 @@ class WriteShard(beam.DoFn):
         final = paths.join(self.output, source, name)
         staged = staged_name(final)
         doc_lengths: list[int] = []
-        written = shards.write_shard(staged, self._records(segments, source, doc_lengths))
-        if written.records != len(doc_lengths):
-            raise RuntimeError(f"{final}: wrote {written.records} records of {len(doc_lengths)}")
-        sidecar = shards.write_lengths(staged, doc_lengths)
+        try:
+            written = shards.write_shard(staged, self._records(segments, source, doc_lengths))
+            if written.records != len(doc_lengths):
+                raise RuntimeError(f"{final}: wrote {written.records} records of {len(doc_lengths)}")
+            sidecar = shards.write_lengths(staged, doc_lengths)
+        except OSError as e:   # a full disk names the shard or sidecar the user will look for
+            named = OSError(str(e).replace(staged, final).replace(shards.lengths_name(staged),
+                                                                  shards.lengths_name(final)))
+            named.errno = e.errno
+            raise named from e
         Metrics.counter("tokenize", f"{source}/shards").inc()
         yield source, {"split": split, "path": name, "lengths_path": shards.lengths_name(name),
                        "documents": written.records, "tokens": int(sum(doc_lengths)),
