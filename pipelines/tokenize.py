@@ -144,7 +144,7 @@ def _shard_entry(summary: dict) -> Shard:
 def _thresholds(element, wide: int, share: float):
     """(source, per-item (documents, smallest keys)) -> (source, (documents, minimum-count threshold))."""
     source, grouped = element
-    documents, smallest = passes.merge_keys(grouped, wide)
+    documents, smallest = passes.merge_keys(grouped, max(1, wide))
     return source, (documents, heldout_threshold(smallest, documents, wide, share))
 
 
@@ -182,14 +182,14 @@ def build(p, curated: str, sources: list[str], output: str, config: TokenizeConf
     shards.stale_files). `validate` is kept for the dry run: nothing is listed while the graph is built."""
     heldout = config.heldout_fraction > 0 or config.heldout_min_documents > 0
     rule = heldout and config.heldout_max_overlap < 1
-    wide = max(1, config.heldout_min_documents * (OVERSAMPLE if rule else 1))
+    wide = config.heldout_min_documents * (OVERSAMPLE if rule else 1)
     share = 0.1 * (OVERSAMPLE if rule else 1)
     items = (p
              | "sources" >> beam.Create(sorted(sources))
              | "list work items" >> beam.ParDo(passes.ListItems(curated))
              | "spread work items" >> beam.Reshuffle())
     stats = (items
-             | "held-out keys per item" >> beam.ParDo(passes.ItemKeys(wide))
+             | "held-out keys per item" >> beam.ParDo(passes.ItemKeys(max(1, wide)))
              | "held-out keys per source" >> beam.GroupByKey()
              | "held-out thresholds" >> beam.Map(_thresholds, wide, share if heldout else 0.0))
     encoded = (items

@@ -212,3 +212,17 @@ def test_invalid_rows_are_counted_and_the_rest_keeps_input_order(tmp_path):
     want = [r["text"] for i, r in enumerate(table) if i not in (3, 7)]
     held_texts = {tok.decode(ids[:-1]) for ids in held.iter_source()}
     assert texts == [t for t in want if t not in held_texts] and len(texts) + len(held_texts) == 18
+
+
+@pytest.mark.parametrize("extra", [["--heldout-min-documents", "0"], ["--heldout-fraction", "0",
+                                                                      "--heldout-min-documents", "0"]])
+def test_heldout_minimum_zero_holds_out_by_fraction_only(tmp_path, extra):
+    """--heldout-min-documents 0: only ids under the fraction are held out (none at 0: no held-out shards)."""
+    rows, model = _curated(str(tmp_path), files=1, per_file=40)
+    manifests = tokenize.run(["--input", str(tmp_path / "curated"), "--tokenizer", model, "--output",
+                              str(tmp_path / "tokens"), "--num-shards", "1", *extra])
+    fraction = 0.0 if "--heldout-fraction" in extra else 0.01
+    want = sum(shards.heldout_key(r["id"]) < fraction * 2 ** 64 for r in rows)
+    manifest = manifests["text"]
+    assert manifest.heldout_manifest().documents == want and manifest.documents == len(rows) - want
+    assert bool(manifest.heldout) == (fraction > 0)
