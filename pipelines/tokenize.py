@@ -214,7 +214,9 @@ def build(p, curated: str, sources: list[str], output: str, config: TokenizeConf
             return shards.shard_count(tokens, config.target_shard_tokens) if heldout else 0
         return shards.shard_count(tokens, config.target_shard_tokens, config.num_shards)
 
-    return (done
+    every_source = p | "every source" >> beam.Create([(s, None) for s in sorted(sources)])   # empty ones too
+    return ((done, every_source)
+            | "items and sources" >> beam.Flatten()
             | "items per source" >> beam.GroupByKey()
             | "plan shards" >> beam.FlatMap(passes.plan_shards, beam.pvalue.AsSingleton(held), split_counts)
             | "spread shards" >> beam.Reshuffle()

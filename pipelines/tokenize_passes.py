@@ -281,7 +281,7 @@ def plan_shards(grouped, held: dict, split_counts) -> list:
     // (the split's tokens), so shards are contiguous runs of about equal tokens. Every shard is listed,
     empty ones included."""
     source, items = grouped
-    items = sorted(items, key=lambda it: item_order(it[0]))
+    items = sorted((it for it in items if it is not None), key=lambda it: item_order(it[0]))
     parts = {TRAIN: [], HELDOUT: []}
     for item, path, lengths in items:
         lengths = np.asarray(lengths, dtype=np.int64)

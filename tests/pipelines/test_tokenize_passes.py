@@ -226,3 +226,18 @@ def test_heldout_minimum_zero_holds_out_by_fraction_only(tmp_path, extra):
     manifest = manifests["text"]
     assert manifest.heldout_manifest().documents == want and manifest.documents == len(rows) - want
     assert bool(manifest.heldout) == (fraction > 0)
+
+
+def test_a_source_whose_kept_files_hold_no_rows_gets_an_empty_manifest(tmp_path):
+    """curate writes a kept shard per work item even when it kept nothing (no row group at all)."""
+    rows, model = _curated(str(tmp_path), files=1, per_file=20)
+    folder = tmp_path / "curated" / "kept" / "empty"
+    folder.mkdir()
+    schema = pq.read_schema(tmp_path / "curated" / "kept" / "text" / "part-00000-of-00001.parquet")
+    pq.ParquetWriter(str(folder / "part-00000-of-00001.parquet"), schema).close()
+    assert pq.ParquetFile(folder / "part-00000-of-00001.parquet").metadata.num_row_groups == 0
+    publish_completion(str(tmp_path / "curated"))
+    manifests = tokenize.run(["--input", str(tmp_path / "curated"), "--tokenizer", model, "--output",
+                              str(tmp_path / "tokens"), "--num-shards", "2"])
+    assert manifests["empty"].documents == 0 and len(manifests["empty"].shards) == 2
+    assert manifests["text"].documents + manifests["text"].heldout_manifest().documents == len(rows)
