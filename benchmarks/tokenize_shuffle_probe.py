@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tokenizer", required=True, help="tokenizer.model")
     ap.add_argument("--output", required=True, help="scratch TOKENS folder (written)")
     args = ap.parse_args(argv)
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # Everything below comes from the checkout PYTHONPATH names (the peer's own benchmarks/shuffle_probe.py).
     from benchmarks.shuffle_probe import probe
     from pipelines import tokenize
     from pipelines.sources.curated import resolve_sources
