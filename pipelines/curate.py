@@ -69,7 +69,8 @@ class CurateConfig:
     verify: VerifyConfig = VerifyConfig()         # sandbox limits for synthetic solutions
     minhash: MinHashConfig = MinHashConfig()
     across_sources: bool = False     # dedup over all sources at once instead of within each
-    cc_rounds: int = 10              # unrolled label-propagation rounds of near dedup
+    components: str = "union-find"   # near-dup components: union-find (one worker) or label-propagation "rounds"
+    cc_rounds: int = 10              # unrolled label-propagation rounds of near dedup (components="rounds")
     verify_edges: bool = True        # drop LSH candidate edges whose estimated Jaccard < threshold
     num_shards: int = 1              # Stack Exchange work items (thread buckets by id hash); others: one per file/row group
     read_limits: ReadLimits = ReadLimits()   # decompressed bytes / characters caps per file and doc
@@ -140,7 +141,8 @@ def build_pipeline(p, input_root: str, output_root: str, families: Sequence[str]
     mh = dataclasses.replace(cfg.minhash, bands=bands, rows=rows)
     losers = (tuple(arrays)
               | "Merge fingerprints" >> beam.Flatten()
-              | "Dedup" >> DedupRecords(output_root, mh, cfg.across_sources, cfg.cc_rounds, cfg.verify_edges))
+              | "Dedup" >> DedupRecords(output_root, mh, cfg.across_sources, cfg.cc_rounds, cfg.verify_edges,
+                                           cfg.components))
     all_items = tuple(items) | "Merge items" >> beam.Flatten()
     _ = ({"item": all_items, "losers": losers}
          | "Pass 2" >> ApplyDecisions(output_root, {f: family_tags(f) for f in families}))
@@ -201,8 +203,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
                     help="near-duplicate Jaccard similarity of word 5-gram sets (0-1)")
     ap.add_argument("--num-perm", type=int, default=m.num_perm, help="MinHash permutations (signature length)")
     ap.add_argument("--ngram", type=int, default=m.ngram, help="words per MinHash shingle")
+    ap.add_argument("--components", choices=("union-find", "rounds"), default=d["components"].default,
+                    help="near-duplicate connected components: union-find in one worker (exact; holds every "
+                         "near-duplicate document's id once, ~0.2 KB each) or label-propagation rounds spread "
+                         "over all workers, for duplicate graphs larger than one worker's memory")
     ap.add_argument("--cc-rounds", type=int, default=d["cc_rounds"].default,
-                    help="label-propagation rounds for near-dup connected components (count)")
+                    help="label-propagation rounds with --components rounds (count)")
     ap.add_argument("--no-verify-edges", action="store_true",
                     help="merge every LSH candidate pair without checking its estimated Jaccard")
     ap.add_argument("--no-langid", action="store_true", help="skip fastText English filtering on every source")
@@ -242,7 +248,7 @@ def config_from_args(args: argparse.Namespace) -> CurateConfig:
     verify = dataclasses.replace(verify, sandbox=dataclasses.replace(
         verify.sandbox, python=args.verify_python, mode=SandboxMode(args.sandbox)))
     return CurateConfig(filters=filters, decontam=decontaminate.config_from_args(args), verify=verify, minhash=mh,
-                        across_sources=args.across_sources, cc_rounds=args.cc_rounds,
+                        across_sources=args.across_sources, cc_rounds=args.cc_rounds, components=args.components,
                         verify_edges=not args.no_verify_edges, num_shards=args.num_shards, read_limits=limits,
                         fields=field_map, pii=redact.config_from_args(args))
 

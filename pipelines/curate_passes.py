@@ -160,16 +160,21 @@ class _SignItemFn(beam.DoFn):
         exact, bands, user_ids = [], [], collections.Counter()
         batch: list[tuple[str, str]] = []
         across = self.cfg.across_sources
+        keys_out = None
 
         def sign() -> None:
             if batch:
                 sigs = minhash.signatures([t for t, _ in batch], self.mh)
                 scopes = [s for _, s in batch]
                 bands.append(decisions.band_fingerprints(sigs, scopes, self.mh))
-                exact.extend(decisions.exact_fingerprint(decisions.exact_digest(s, t)) for t, s in batch)
+                digests = [decisions.exact_digest(s, t) for t, s in batch]
+                exact.extend(decisions.exact_fingerprint(d) for d in digests)
+                keys_out.write(b"".join(spill.key_row(d, sig) for d, sig in zip(digests, sigs)))
                 batch.clear()
 
-        def rows():
+        def rows(keys_stream):
+            nonlocal keys_out
+            keys_out = keys_stream
             for ordinal, record in enumerate(self._records(item)):
                 original = record.meta.get("original_id") if isinstance(record.meta, dict) else None
                 if original not in (None, ""):
@@ -186,7 +191,7 @@ class _SignItemFn(beam.DoFn):
                     sign()
             sign()
 
-        count = spill.write_spills(self.output_root, ref, rows())
+        count = spill.write_spills(self.output_root, ref, rows)
         yield TaggedOutput(ITEMS, (ref, (self.family, key)))
         exact_arr = np.asarray(exact, dtype=np.uint64)
         band_arr = (np.concatenate(bands) if bands
@@ -213,7 +218,7 @@ class SignItems(beam.PTransform):
 
 
 class _ApplyFn(beam.DoFn):
-    """Pass 2 of one item: (ref, {"item": [(family, key)], "losers": [(pos, kind, reason)]}) -> (tmp, final)."""
+    """Pass 2 of one item: (ref, {"item": [(family, key)], "losers": [packed [(pos, kind, reason)]]}) -> (tmp, final)."""
 
     def __init__(self, output_root: str, family_sources: Mapping[str, tuple[str, ...]]):
         self.output_root, self.family_sources = output_root, dict(family_sources)
@@ -240,7 +245,7 @@ class _ApplyFn(beam.DoFn):
             raise RuntimeError(f"pass 2: work item {ref} seen {len(infos)} times (expected once)")
         family, key = infos[0]
         losers: dict[int, tuple[str, str]] = {}
-        for pos, kind, reason in grouped["losers"]:
+        for pos, kind, reason in (loser for blob in grouped["losers"] for loser in decisions.unpack(blob)):
             if pos not in losers or (kind == decisions.EXACT and losers[pos][0] != decisions.EXACT):
                 losers[pos] = (kind, reason)
         index, count = self._rank(all_items, family, key)
@@ -290,7 +295,7 @@ def _publish(pairs: list[tuple[str, str]]) -> list[str]:
 
 
 class ApplyDecisions(beam.PTransform):
-    """{"item": (ref, (family, key)), "losers": (ref, (pos, kind, reason))} -> published shard paths."""
+    """{"item": (ref, (family, key)), "losers": (ref, packed [(pos, kind, reason)])} -> published shard paths."""
 
     def __init__(self, output_root: str, family_sources: Mapping[str, tuple[str, ...]], label: str | None = None):
         super().__init__(label)

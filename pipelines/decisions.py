@@ -127,35 +127,26 @@ def resolve_exact(members: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
     return losers
 
 
-def transport_signature(sig: np.ndarray) -> bytes:
-    """The signature as sent to a candidate group: the low 32 bits of each permutation (half the bytes;
-    a false per-position match has probability 2^-32, so the Jaccard estimate is unchanged in practice)."""
-    return np.ascontiguousarray(sig, dtype=np.uint64).astype(np.uint32).tobytes()
+def star_candidates(nodes: Iterable[str]) -> list[tuple[str, str]]:
+    """Nodes sharing a band fingerprint of one scope (64 bits over the band's rows and the scope: a false
+    match has probability 2^-64 per pair) -> candidate star edges (member -> smallest node), as
+    pipelines.dedup.transforms.NearDedup forms them per LSH bucket; linear, never all pairs. The caller
+    checks each edge's estimated Jaccard on the two signatures (pipelines/dedup/records.py)."""
+    members = sorted(set(nodes))
+    return [(node, members[0]) for node in members[1:]]
 
 
-def near_edges(members: list[tuple[str, str, np.ndarray]], cfg: minhash.MinHashConfig,
-               verify: bool) -> tuple[list[tuple[str, str]], int, int]:
-    """[(node, scope, signature)] sharing a band fingerprint (64 bits over the band's rows and the scope: a
-    false match has probability 2^-64 per pair) -> star edges (member -> smallest node) per scope, checked
-    by estimated Jaccard when `verify`, as pipelines.dedup.transforms.NearDedup does per LSH bucket.
+def pack(records: list) -> bytes:
+    """Many small records as one bytes value: the DirectRunner holds a shuffle's values as Python objects
+    (~0.3 KB per tuple of strings), one bytes value costs its length."""
+    import pickle
+    return pickle.dumps(records, protocol=4)
 
-    Returns (edges, candidate edges, edges below threshold)."""
-    buckets: dict[str, dict[str, np.ndarray]] = {}
-    for node, scope, sig in members:
-        buckets.setdefault(scope, {})[node] = sig
-    edges, candidates, below = [], 0, 0
-    for group in buckets.values():
-        group = sorted(group.items())
-        if len(group) < 2:
-            continue
-        root, root_sig = group[0]
-        for node, sig in group[1:]:
-            candidates += 1
-            if verify and minhash.estimate_jaccard(sig, root_sig) < cfg.threshold:
-                below += 1
-                continue
-            edges.append((node, root))
-    return edges, candidates, below
+
+def unpack(blob: bytes) -> list:
+    """pack()'s records (written by this job's own workers, never read from input files)."""
+    import pickle
+    return pickle.loads(blob)
 
 
 def apply(candidates: Iterable[dict], rejects: Iterable[dict],

@@ -1,16 +1,20 @@
 """Per-work-item spill files between curate's two passes, and the shard writers of pass 2.
 
-Pass 1 streams each work item's records into two Parquet files under OUTPUT/.curate-spill/: the
-dedup candidates (`<ref>.cand.parquet`: id, source, text, meta, ordinal) and the records it rejected
+Pass 1 streams each work item's records into three files under OUTPUT/.curate-spill/: the dedup
+candidates (`<ref>.cand.parquet`: id, source, text, meta, ordinal), the records it rejected
 (`<ref>.rej.parquet`: + reason, stage), both in input order, `ordinal` being the record's place in
-the item. Pass 2 reads them back in row groups, so a text crosses no shuffle: reader -> spill ->
+the item, and the candidates' dedup keys (`<ref>.keys.bin`: per candidate `pos`, a fixed-width row
+of its 32-byte exact digest and its MinHash signature as uint32, so row `pos` is one seek away).
+Pass 2 reads the Parquet files back in row groups, so a text crosses no shuffle: reader -> spill ->
 kept/ or rejected/ shard. Candidates are written in row groups of SPILL_GROUP_ROWS rows so the
-dedup check can read the rows it needs (candidate `pos` = row index) without the whole file.
+dedup check can read the ids it needs (candidate `pos` = row index) without the whole file; the
+signatures it compares are read from the keys file, never sent through a shuffle.
 """
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -36,6 +40,47 @@ def schemas():
 def spill_paths(output_root: str, ref: str) -> tuple[str, str]:
     folder = paths.join(output_root, SPILL_FOLDER)
     return paths.join(folder, f"{ref}.cand.parquet"), paths.join(folder, f"{ref}.rej.parquet")
+
+
+def keys_path(output_root: str, ref: str) -> str:
+    return paths.join(output_root, SPILL_FOLDER, f"{ref}.keys.bin")
+
+
+DIGEST_BYTES = 32
+
+
+def key_row_bytes(num_perm: int) -> int:
+    """Bytes of one keys-file row: the exact digest, then num_perm uint32 signature values."""
+    return DIGEST_BYTES + 4 * num_perm
+
+
+def key_row(digest: bytes, signature) -> bytes:
+    """One keys-file row; the signature keeps the low 32 bits of each permutation (a false per-position
+    match has probability 2^-32, so the Jaccard estimate is unchanged in practice)."""
+    import numpy as np
+    if len(digest) != DIGEST_BYTES:
+        raise ValueError(f"exact digest of {len(digest)} bytes, expected {DIGEST_BYTES}")
+    return digest + np.ascontiguousarray(signature, dtype=np.uint64).astype("<u4").tobytes()
+
+
+def split_key_row(row: bytes):
+    """(digest, uint32 signature) of a keys-file row."""
+    import numpy as np
+    return row[:DIGEST_BYTES], np.frombuffer(row, dtype="<u4", offset=DIGEST_BYTES)
+
+
+def read_keys(path: str, positions: Iterable[int], row_bytes: int) -> dict[int, bytes]:
+    """{pos: keys-file row} for `positions`, one seek each in file order; a short row (a truncated
+    file) is an error, never a guess."""
+    out = {}
+    with paths.open_read(path) as f:
+        for pos in sorted(set(positions)):
+            f.seek(pos * row_bytes)
+            row = f.read(row_bytes)
+            if len(row) != row_bytes:
+                raise RuntimeError(f"{path}: row {pos} is {len(row)} bytes, expected {row_bytes} (truncated spill)")
+            out[pos] = row
+    return out
 
 
 class _Buffered:
@@ -67,29 +112,30 @@ class _Buffered:
         self.writer.close()
 
 
-def write_spills(output_root: str, ref: str, records: Iterable[tuple[str, dict]]) -> int:
-    """Stream ("cand" | "rej", row) pairs into the item's two spill files (published atomically).
+def write_spills(output_root: str, ref: str, records: Callable[[BinaryIO], Iterable[tuple[str, dict]]]) -> int:
+    """Stream ("cand" | "rej", row) pairs into the item's spill files (each published atomically).
 
-    Returns the number of candidate rows; the caller's iterator does its work while this writes."""
+    `records(keys_stream)` returns the pairs; the caller writes each candidate's key_row() to
+    `keys_stream` in candidate order while it yields. Returns the number of candidate rows."""
     cand_schema, rej_schema, _, _ = schemas()
     cand_path, rej_path = spill_paths(output_root, ref)
     count = 0
 
-    def write_both(cand_stream) -> None:
-        nonlocal count
+    def write_all(keys_stream) -> None:
+        def write_both(cand_stream) -> None:
+            def write_rej(rej_stream) -> None:
+                nonlocal count
+                cand = _Buffered(cand_stream, cand_schema, SPILL_GROUP_ROWS)
+                rej = _Buffered(rej_stream, rej_schema, SPILL_GROUP_ROWS)
+                for kind, row in records(keys_stream):
+                    (cand if kind == "cand" else rej).add(row)
+                cand.close()
+                rej.close()
+                count = cand.written
+            beam_files.publish_stream(rej_path, write_rej)
+        beam_files.publish_stream(cand_path, write_both)
 
-        def write_rej(rej_stream) -> None:
-            nonlocal count
-            cand = _Buffered(cand_stream, cand_schema, SPILL_GROUP_ROWS)
-            rej = _Buffered(rej_stream, rej_schema, SPILL_GROUP_ROWS)
-            for kind, row in records:
-                (cand if kind == "cand" else rej).add(row)
-            cand.close()
-            rej.close()
-            count = cand.written
-        beam_files.publish_stream(rej_path, write_rej)
-
-    beam_files.publish_stream(cand_path, write_both)
+    beam_files.publish_stream(keys_path(output_root, ref), write_all)
     return count
 
 

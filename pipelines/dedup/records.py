@@ -3,11 +3,16 @@
 Input: ("x", (ref, exact fingerprints)) and (band, (ref, band fingerprints)) elements, one per work item
 and kind, the arrays as raw uint64 bytes indexed by candidate pos. Steps:
   group each kind (26 keys: exact + one per band) -> fingerprints equal across the corpus -> candidate
-  groups -> the candidates' rows read back from their items' spills (only those rows' row groups) ->
-  full check: equal text digest (exact) or equal band rows + estimated Jaccard (near, star edges to the
-  smallest node as NearDedup) -> connected components (pipelines.dedup.transforms) over near edges.
-Output: (ref, (pos, kind, reason)) for every losing document; exact wins over near in pass 2.
-On a corpus without duplicates only the arrays (8 bytes per document and kind) cross a shuffle.
+  groups, as (positions, group ids) arrays per item -> per item, the candidates' ids and exact digests
+  read back from its spills -> members gathered per group -> full check:
+  equal text digest (exact), or star edges to the smallest node (as NearDedup) whose estimated Jaccard
+  reaches the threshold, both signatures read from the items' keys files (near) -> connected components
+  over near edges: union-find in one worker (default) or label-propagation rounds
+  (pipelines.dedup.transforms.ConnectedComponents, --components rounds).
+Output: (ref, packed [(pos, kind, reason)]) for losing documents (decisions.pack); exact wins over near
+in pass 2.
+On a corpus without duplicates only the arrays (8 bytes per document and kind) cross a shuffle; on a
+duplicate-heavy one, ids, group names and edges (node names), never a text or a signature.
 """
 from __future__ import annotations
 
@@ -23,25 +28,46 @@ from pipelines.dedup.transforms import ConnectedComponents
 from pipelines.steps import NAMESPACE
 
 EXACT_KEY = "x"
+# Near-duplicate components: "union-find" (exact, in one worker holding every near-duplicate node's
+# name once: ~0.2 KB per node) or "rounds" (max_rounds unrolled GroupByKey rounds of min-label
+# propagation over all workers, for graphs larger than one worker's memory; counter
+# dedup/cc_not_converged when more rounds were needed). Both give the same components once converged.
+UNION_FIND, ROUNDS = "union-find", "rounds"
+COMPONENTS = (UNION_FIND, ROUNDS)
+EDGE_BATCH = 4096   # candidate edges per signature lookup (their files opened once per batch)
+
+
+def _group_id(kind: bytes, members: list[tuple[str, int]]) -> bytes:
+    """A candidate group's 9-byte name: its kind (b"x" exact, b"n" near) and a hash of its members, so
+    bands that make the same set of near candidates make one group."""
+    return kind + hashlib.sha1(kind + repr(members).encode()).digest()[:8]
 
 
 def _candidate_groups(element):
-    """One kind's arrays -> ((ref, pos), group id) per member of each set of equal fingerprints. A near
-    group is named by its members, so bands that make the same set make one group."""
+    """One kind's arrays -> (ref, (positions, group ids)) per item with members in a set of equal
+    fingerprints: two arrays per item and kind, never a record per document."""
     key, parts = element
     arrays = [(ref, np.frombuffer(raw, dtype=np.uint64)) for ref, raw in parts]
     skip = None if key == EXACT_KEY else int(decisions.NO_BAND)
+    kind = b"x" if key == EXACT_KEY else b"n"
+    per_item: dict[str, tuple[list[int], list[bytes]]] = {}
     for members in decisions.colliding(arrays, skip=skip):
-        if key == EXACT_KEY:
-            gid = f"{EXACT_KEY}\x00{members[0][0]}\x00{members[0][1]}"
-        else:
-            gid = "n\x00" + hashlib.sha1(repr(sorted(members)).encode()).hexdigest()
+        gid = _group_id(kind, sorted(members))
         for ref, pos in members:
-            yield (ref, pos), gid
+            positions, gids = per_item.setdefault(ref, ([], []))
+            positions.append(pos)
+            gids.append(gid)
+    for ref in sorted(per_item):
+        positions, gids = per_item[ref]
+        yield ref, (np.asarray(positions, dtype=np.int64).tobytes(), b"".join(gids))
 
 
-class _FetchFn(beam.DoFn):
-    """(ref, [pos]) -> ((ref, pos), (id, scope, exact digest, signature)) read from the item's spill."""
+class _MembersFn(beam.DoFn):
+    """(ref, [(positions, group ids)] of every kind) -> (group id, member) once per candidate and group:
+    the members' ids from the item's candidate spill (id and source columns only), exact digests from
+    its keys file. A group is keyed by its name and the members' scope (a fingerprint already covers the
+scope: this only guards against a 64-bit collision across scopes); a member is (node, digest) in an
+exact group, the node alone in a near one."""
 
     def __init__(self, output_root: str, cfg: minhash.MinHashConfig, across_sources: bool):
         self.output_root, self.cfg, self.across = output_root, cfg, across_sources
@@ -50,86 +76,169 @@ class _FetchFn(beam.DoFn):
         beam_files.configure_gcs_emulator()
 
     def process(self, element):
-        ref, positions = element
+        ref, parts = element
+        pairs = set()
+        for positions, gids in parts:
+            pos = np.frombuffer(positions, dtype=np.int64)
+            pairs.update(zip(pos.tolist(), (gids[i:i + 9] for i in range(0, len(gids), 9))))
+        wanted = sorted({pos for pos, _ in pairs})
         cand_path, _ = spill.spill_paths(self.output_root, ref)
-        rows = spill.read_positions(cand_path, positions, ["id", "source", "text"])
-        order = sorted(rows)
-        sigs = minhash.signatures([rows[p]["text"] for p in order], self.cfg) if order else []
-        for pos, sig in zip(order, sigs):
+        rows = spill.read_positions(cand_path, wanted, ["id", "source"])
+        missing = [pos for pos in wanted if pos not in rows]
+        if missing:   # a spill lost a row: fail loudly, never decide blind
+            raise RuntimeError(f"dedup: candidate {ref}/{missing[0]} not found in its spill")
+        needs_digest = sorted({pos for pos, gid in pairs if gid[:1] == b"x"})
+        keys = spill.read_keys(spill.keys_path(self.output_root, ref), needs_digest,
+                               spill.key_row_bytes(self.cfg.num_perm))
+        for pos, gid in sorted(pairs):
             row = rows[pos]
-            scope = decisions.scope_of(row["source"], self.across)
-            yield (ref, pos), (row["id"], scope, decisions.exact_digest(scope, row["text"]),
-                               decisions.transport_signature(sig))
-
-
-def _by_group(element):
-    (ref, pos), grouped = element
-    infos = list(grouped["info"])
-    if not infos:   # a spill lost a row: fail loudly, never decide blind
-        raise RuntimeError(f"dedup: candidate {ref}/{pos} not found in its spill")
-    doc_id, scope, digest, sig = infos[0]
-    node = decisions.node_name(doc_id, ref, pos)
-    for gid in sorted(set(grouped["gid"])):   # exact groups need the digest, near groups the signature
-        yield gid, ((node, scope, digest) if gid.startswith(EXACT_KEY) else (node, scope, sig))
+            node = decisions.node_name(row["id"], ref, pos)
+            group = gid + decisions.scope_of(row["source"], self.across).encode("utf-8", "surrogatepass")
+            yield group, ((node, spill.split_key_row(keys[pos])[0]) if gid[:1] == b"x" else node)
 
 
 class _ResolveFn(beam.DoFn):
-    """One candidate group -> exact losers (main output) or near edges (tagged "edges")."""
+    """One candidate group -> exact losers (main output) or candidate star edges (tagged "edges")."""
 
-    def __init__(self, cfg: minhash.MinHashConfig, verify_edges: bool):
-        self.cfg, self.verify = cfg, verify_edges
+    def __init__(self):
         self.edges = Metrics.counter(NAMESPACE, "dedup/candidate_edges")
-        self.below = Metrics.counter(NAMESPACE, "dedup/edges_below_threshold")
 
     def process(self, element):
         gid, members = element
-        kind = gid.split("\x00", 1)[0]
-        members = list(members)
-        if kind == EXACT_KEY:
-            for node, reason in decisions.resolve_exact([(n, d) for n, _, d in members]):
+        if gid[:1] == b"x":
+            losers: dict[str, list] = {}
+            for node, reason in decisions.resolve_exact(list(members)):
                 _, ref, pos = decisions.parse_node(node)
-                yield ref, (pos, decisions.EXACT, reason)
+                losers.setdefault(ref, []).append((pos, decisions.EXACT, reason))
+            for ref in sorted(losers):
+                yield ref, decisions.pack(losers[ref])
             return
-        sigs = [(n, scope, np.frombuffer(s, dtype=np.uint32)) for n, scope, s in members]
-        edges, candidates, below = decisions.near_edges(sigs, self.cfg, self.verify)
-        self.edges.inc(candidates)
-        self.below.inc(below)
+        edges = decisions.star_candidates(members)
+        self.edges.inc(len(edges))
         for edge in edges:
             yield beam.pvalue.TaggedOutput("edges", edge)
 
 
+class _CheckEdgesFn(beam.DoFn):
+    """A batch of candidate edges -> those whose estimated Jaccard reaches the threshold, distinct and
+    packed (decisions.pack) as one value. Both ends' signatures are read from their items' keys files
+    (one seek per node), so no signature is shuffled."""
+
+    def __init__(self, output_root: str, cfg: minhash.MinHashConfig, verify_edges: bool):
+        self.output_root, self.cfg, self.verify = output_root, cfg, verify_edges
+        self.below = Metrics.counter(NAMESPACE, "dedup/edges_below_threshold")
+
+    def setup(self):
+        beam_files.configure_gcs_emulator()
+
+    def process(self, batch):
+        yield decisions.pack(sorted(set(self._verified(batch))))
+
+    def _verified(self, batch):
+        if not self.verify:
+            yield from batch
+            return
+        wanted: dict[str, set[int]] = {}
+        for edge in batch:
+            for node in edge:
+                _, ref, pos = decisions.parse_node(node)
+                wanted.setdefault(ref, set()).add(pos)
+        row_bytes = spill.key_row_bytes(self.cfg.num_perm)
+        sigs = {}
+        for ref in sorted(wanted):
+            for pos, row in spill.read_keys(spill.keys_path(self.output_root, ref), wanted[ref], row_bytes).items():
+                sigs[ref, pos] = spill.split_key_row(row)[1]
+        for u, v in batch:
+            _, ref_u, pos_u = decisions.parse_node(u)
+            _, ref_v, pos_v = decisions.parse_node(v)
+            if minhash.estimate_jaccard(sigs[ref_u, pos_u], sigs[ref_v, pos_v]) >= self.cfg.threshold:
+                yield u, v
+            else:
+                self.below.inc()
+
+
+class _UnionFindFn(beam.DoFn):
+    """(None, [packed batches of edges]) -> (ref, packed [(pos, NEAR, reason)]) for every node that is not
+    its component's smallest: exact components by union-find (union by the smaller root, path halving),
+    in one worker that holds each near-duplicate node's name once."""
+
+    def __init__(self):
+        self.components = Metrics.counter(NAMESPACE, "dedup/near_components")
+
+    def process(self, element):
+        _, batches = element
+        parent: dict[str, str] = {}
+
+        def find(x: str) -> str:
+            while True:
+                p = parent.get(x, x)
+                if p == x:
+                    return x
+                gp = parent.get(p, p)
+                parent[x] = gp
+                x = gp
+
+        for blob in batches:
+            for u, v in decisions.unpack(blob):
+                ru, rv = find(u), find(v)
+                if ru != rv:
+                    parent[max(ru, rv)] = min(ru, rv)
+        roots, losers = 0, {}
+        for node in sorted(parent):
+            root = find(node)
+            if root == node:
+                roots += 1
+            else:
+                _, ref, pos = decisions.parse_node(node)
+                losers.setdefault(ref, []).append((pos, decisions.NEAR, _near_reason(root)))
+        self.components.inc(roots)
+        for ref in sorted(losers):
+            yield ref, decisions.pack(losers[ref])
+
+
+def _near_reason(label: str) -> str:
+    return f"near_duplicate: {decisions.parse_node(label)[0]}"
+
+
 def _near_loser(element):
+    """(node, label) of label propagation -> (ref, packed [(pos, NEAR, reason)]) when the label is smaller."""
     node, label = element
     if label < node:
         _, ref, pos = decisions.parse_node(node)
-        yield ref, (pos, decisions.NEAR, f"near_duplicate: {decisions.parse_node(label)[0]}")
+        yield ref, decisions.pack([(pos, decisions.NEAR, _near_reason(label))])
 
 
 class DedupRecords(beam.PTransform):
-    """Fingerprint arrays -> (ref, (pos, kind, reason)) losers; reads candidate rows from the spills."""
+    """Fingerprint arrays -> (ref, packed [(pos, kind, reason)]) losers; reads ids and keys from the spills."""
 
     def __init__(self, output_root: str, cfg: minhash.MinHashConfig, across_sources: bool, max_rounds: int,
-                 verify_edges: bool, label: str | None = None):
+                 verify_edges: bool, components: str = UNION_FIND, label: str | None = None):
         super().__init__(label)
+        if components not in COMPONENTS:
+            raise ValueError(f"components must be one of {COMPONENTS}, got {components!r}")
         self.output_root, self.cfg, self.across = output_root, cfg, across_sources
-        self.max_rounds, self.verify_edges = max_rounds, verify_edges
+        self.max_rounds, self.verify_edges, self.components = max_rounds, verify_edges, components
 
     def expand(self, arrays):
-        membership = (arrays
-                      | "Group fingerprints" >> beam.GroupByKey()
-                      | "Candidate groups" >> beam.FlatMap(_candidate_groups))
-        info = (membership
-                | "Candidate places" >> beam.Map(lambda kv: kv[0])
-                | "Candidates per item" >> beam.GroupByKey()
-                | "Read candidates back" >> beam.ParDo(_FetchFn(self.output_root, self.cfg, self.across)))
-        resolved = ({"gid": membership, "info": info}
-                    | "Join candidates" >> beam.CoGroupByKey()
-                    | "Key by group" >> beam.FlatMap(_by_group)
+        resolved = (arrays
+                    | "Group fingerprints" >> beam.GroupByKey()
+                    | "Candidate groups" >> beam.FlatMap(_candidate_groups)
+                    | "Candidates per item" >> beam.GroupByKey()
+                    | "Read candidates back" >> beam.ParDo(_MembersFn(self.output_root, self.cfg, self.across))
                     | "Gather groups" >> beam.GroupByKey()
-                    | "Check groups" >> beam.ParDo(_ResolveFn(self.cfg, self.verify_edges)).with_outputs(
-                        "edges", main="exact"))
+                    | "Check groups" >> beam.ParDo(_ResolveFn()).with_outputs("edges", main="exact"))
         near = (resolved.edges
-                | "Distinct edges" >> beam.Distinct()
-                | "Connected components" >> ConnectedComponents(self.max_rounds)
-                | "Near losers" >> beam.FlatMap(_near_loser))
+                | "Batch edges" >> beam.BatchElements(min_batch_size=64, max_batch_size=EDGE_BATCH)
+                | "Check edges" >> beam.ParDo(_CheckEdgesFn(self.output_root, self.cfg, self.verify_edges)))
+        if self.components == UNION_FIND:
+            near = (near
+                    | "One graph" >> beam.Map(lambda blob: (None, blob))
+                    | "Gather graph" >> beam.GroupByKey()
+                    | "Union-find" >> beam.ParDo(_UnionFindFn()))
+        else:
+            near = (near
+                    | "Unpack edges" >> beam.FlatMap(decisions.unpack)
+                    | "Distinct edges" >> beam.Distinct()
+                    | "Connected components" >> ConnectedComponents(self.max_rounds)
+                    | "Near losers" >> beam.FlatMap(_near_loser))
         return (resolved.exact, near) | "All losers" >> beam.Flatten()

@@ -123,6 +123,20 @@ def test_unknown_family_is_refused(tmp_path):
         curate.build_pipeline(beam.Pipeline(), str(tmp_path), str(tmp_path / "o"), ["nope"], curate.CurateConfig())
 
 
+def test_dataflow_dry_run_translates_label_propagation_components():
+    from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
+    options = PipelineOptions(["--runner", "DataflowRunner", "--project", "test-project", "--region", "us-central1",
+                               "--temp_location", "gs://bucket-name/tmp", "--dry_run=True", "--no_auth",
+                               "--sdk_location=container"])
+    runner = DataflowRunner()
+    p = beam.Pipeline(runner=runner, options=options)
+    curate.build_pipeline(p, "gs://bucket-name/raw", "gs://bucket-name/curated", ["slimpajama"],
+                          curate.CurateConfig(components="rounds", cc_rounds=3))
+    assert p.run().job is not None
+    names = {t.unique_name for t in runner.proto_pipeline.components.transforms.values()}
+    assert "Dedup/Connected components/Min label round 3" in names and "Dedup/Union-find" not in names
+
+
 def test_dataflow_dry_run_translates_with_readable_labels():
     from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
     options = PipelineOptions(["--runner", "DataflowRunner", "--project", "test-project", "--region", "us-central1",
@@ -140,7 +154,7 @@ def test_dataflow_dry_run_translates_with_readable_labels():
                 "Dedup", "Merge items", "Pass 2", "Records per user id"}
     assert expected <= top, expected - top
     assert {f"Pass 1 {f}" for f in FAMILIES} <= top
-    assert "Dedup/Connected components/Min label round 10" in names
+    assert "Dedup/Union-find" in names and not any("Min label round" in n for n in names)
     assert {"Pass 2/Publish shards", "Dedup/Read candidates back"} <= names
     from pipelines.curate_passes import _stages
     from pipelines.redact.step import _RedactFn

@@ -210,3 +210,32 @@ def test_gcs_output_with_glob_characters(colliding, gcs_emulator):
             with paths.open_read(f"{base}/out[1]/{kind}/text/{name}") as f:
                 assert f.read() == (tmp / "out" / kind / "text" / name).read_bytes()
     assert paths.list_dir(f"{base}/out[1]/.curate-spill") == [] and paths.list_dir(f"{base}/out1") == []
+
+
+def test_union_find_and_label_rounds_agree_on_a_chain_of_near_duplicates(colliding, tmp_path):
+    """Windows of one word sequence shifted by 35 words: each overlaps the next (Jaccard ~0.84) while the
+    first and last are far apart (~0.58), so the component is a chain. Both component modes keep only its
+    smallest id and name it in every reason."""
+    words = " ".join(curate_fixture._prose(3)).split()[:520]
+    chain = [" ".join(words[s:s + 400]) for s in (0, 35, 70, 105)]
+    raw = tmp_path / "chain" / "slimpajama"
+    _write(raw, "a.jsonl", chain)
+    got = {}
+    for mode in ("union-find", "rounds"):
+        out = tmp_path / f"out-{mode}"
+        curate.run(["--input", str(raw.parent), "--output", str(out), "--sources", "slimpajama", "--no-langid",
+                    "--components", mode])
+        got[mode] = ([r["id"] for r in _rows(out, "kept")], [(r["id"], r["reason"]) for r in _rows(out, "rejected")])
+    assert got["union-find"] == got["rounds"]
+    assert got["union-find"] == (["id0"], [("id1", "near_duplicate: id0"), ("id2", "near_duplicate: id0"),
+                                           ("id3", "near_duplicate: id0")])
+
+
+def test_a_truncated_keys_file_is_an_error_not_a_guess(tmp_path):
+    from pipelines import spill
+    path = tmp_path / "x.keys.bin"
+    row = spill.key_row(b"d" * 32, [7] * 4)
+    path.write_bytes(row * 2 + row[:-1])
+    assert spill.read_keys(str(path), [1, 0], len(row)) == {0: row, 1: row}
+    with pytest.raises(RuntimeError, match="truncated"):
+        spill.read_keys(str(path), [2], len(row))
