@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     m = tokenize(checkout, curated, tokenizer, out,
                                  int(args.max_rss_gib * 2**30))
-                except process_tree.OverLimit as e:
+                except RuntimeError as e:
+                    if "killed by the watchdog" not in str(e):
+                        raise
                     print(f"tokenize {name:>13} {n:>9,} docs: killed, {e}", flush=True)
                     rows.append({"checkout": name, "documents": n, "killed": str(e)})
                     continue

@@ -1,13 +1,14 @@
 """`python -m pipelines.curate`: raw families -> filtered, verified, decontaminated, deduplicated Parquet.
 
-Two passes over work items (a file, a Parquet row group, or a bucket of Stack Exchange threads), so a
+Two passes over work items (a file, a Parquet row group, or a bucket of one Posts.xml's threads), so a
 document's text crosses no shuffle (pipelines/curate_passes.py):
   pass 1, per item:  read -> count input -> filter [-> redact] [-> verify] -> decontaminate, in order; the
                      candidates and the rejects stream into the item's spill files (pipelines/spill.py);
                      out come only small records: the item's name and its exact and per-band MinHash
                      fingerprint arrays (pipelines/decisions.py);
-  dedup:             exact and near dedup on the fingerprints; candidate rows are read back from their
-                     spills for the full check (pipelines/dedup/records.py) -> losers per item;
+  dedup:             exact and near dedup on the fingerprints; candidates' ids, exact digests and MinHash
+                     signatures are read back from their items' spills for the full check, components by
+                     union-find (pipelines/dedup/records.py) -> losers per item;
   pass 2, per item:  the spills stream into kept/<source>/ and rejected/<source>/ with the item's
                      decisions applied, rows in input order; every file is renamed into place only
                      after every item was written.
@@ -32,7 +33,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import beam_files, dry_run, redact, sinks
+from pipelines import beam_files, dry_run, redact
 from pipelines.curate_outputs import finish_report, remove_spill, remove_stale_shards
 from pipelines.options import split_args
 from pipelines.report import funnel
@@ -72,7 +73,7 @@ class CurateConfig:
     components: str = "union-find"   # near-dup components: union-find (one worker) or label-propagation "rounds"
     cc_rounds: int = 10              # unrolled label-propagation rounds of near dedup (components="rounds")
     verify_edges: bool = True        # drop LSH candidate edges whose estimated Jaccard < threshold
-    num_shards: int = 1              # Stack Exchange work items (thread buckets by id hash); others: one per file/row group
+    num_shards: int = 0              # Stack Exchange buckets per Posts.xml (0: one per 64 MiB); others: one item per file/row group
     read_limits: ReadLimits = ReadLimits()   # decompressed bytes / characters caps per file and doc
     fields: FieldMap = FieldMap()            # --field/--fields: reader field -> export column, per family
     pii: redact.PiiConfig = redact.PiiConfig()   # --pii: e-mails, IPs, keys, passwords (pipelines/redact)
@@ -80,32 +81,19 @@ class CurateConfig:
 
 # ---------------------------------------------------------------- the pipeline
 
-class _BucketFn(beam.DoFn):
-    """Stack Exchange documents -> (bucket, record): threads come out of the reader's GroupByKey, so
-    their work items are `buckets` fixed groups by id hash (empty ones too, via None markers)."""
-
-    def __init__(self, buckets: int):
-        self.buckets = buckets
-
-    def process(self, record):
-        yield sinks.shard_of(record.id, self.buckets), record
-
-
 def _work_items(p, family: str, input_root: str, cfg: CurateConfig):
-    """The family's work items: (path, part) per file or Parquet row group (small records), or
-    (bucket, threads) for Stack Exchange, whose reader groups rows into threads itself."""
-    from pipelines.sources.read import ReadFamily, _ListFiles, _SplitFiles
-    if FAMILIES[family].read_transform:
-        buckets = max(1, cfg.num_shards)
-        docs = p | f"Read {family}" >> ReadFamily(family, input_root, cfg.read_limits, cfg.fields.for_family(family))
-        markers = p | f"Buckets {family}" >> beam.Create([(b, None) for b in range(buckets)])
-        return ((docs | f"Bucket {family}" >> beam.ParDo(_BucketFn(buckets)), markers)
-                | f"Merge buckets {family}" >> beam.Flatten()
-                | f"Group buckets {family}" >> beam.GroupByKey())
+    """The family's work items: (path, part) per file or Parquet row group, or for a family with its own
+    read transform (Stack Exchange) that module's `WorkItems`: ((path, bucket), (row spans, small rejects)).
+    Each is a small record; its texts are read by pass 1."""
+    from pipelines.sources.read import _ListFiles, _SplitFiles
     files = (p
              | f"Family {family}" >> beam.Create([family])
-             | f"List {family} files" >> beam.ParDo(_ListFiles(family, input_root))
-             | f"Reshuffle {family} files" >> beam.Reshuffle())
+             | f"List {family} files" >> beam.ParDo(_ListFiles(family, input_root)))
+    if FAMILIES[family].read_transform:
+        import importlib
+        module = importlib.import_module(FAMILIES[family].read_transform.partition(":")[0])
+        return files | f"Read {family}" >> module.WorkItems(input_root, cfg.read_limits, num_shards=cfg.num_shards)
+    files = files | f"Reshuffle {family} files" >> beam.Reshuffle()
     if hasattr(FAMILIES[family].reader, "parts"):
         return (files
                 | f"Split {family} files into row groups" >> beam.ParDo(_SplitFiles(family, input_root, cfg.read_limits))
@@ -194,11 +182,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
     ap.add_argument("--across-sources", action="store_true",
                     help="dedup over all sources together (default: within each source)")
     ap.add_argument("--num-shards", type=int, default=d["num_shards"].default,
-                    help="Stack Exchange only: its threads are split into this many work items by id hash "
-                         "(count; 0 means 1), i.e. Parquet files in kept/stackexchange and rejected/stackexchange; "
-                         "a bucket's threads are held in one worker's memory. Every other family writes one "
-                         "kept/ and one rejected/ file per source and input file (or Parquet row group), rows "
-                         "in input order, byte-identical across runs")
+                    help="Stack Exchange only: each Posts.xml's threads are split into this many work items "
+                         "(buckets by question-Id hash; count), i.e. Parquet files in kept/stackexchange and "
+                         "rejected/stackexchange; a bucket's rows are held in one worker's memory. 0 (default): "
+                         "one bucket per 64 MiB of the file (pipelines/sources/posts_buckets.py). Every other "
+                         "family writes one kept/ and one rejected/ file per source and input file (or Parquet "
+                         "row group), rows in input order, byte-identical across runs")
     ap.add_argument("--threshold", type=finite_float, default=m.threshold,
                     help="near-duplicate Jaccard similarity of word 5-gram sets (0-1)")
     ap.add_argument("--num-perm", type=int, default=m.num_perm, help="MinHash permutations (signature length)")

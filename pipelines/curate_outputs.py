@@ -46,10 +46,10 @@ def remove_stale_shards(output_root: str, sources: Sequence[str]) -> None:
         raise SystemExit(f"curate: {', '.join(paths.join(output_root, n) for n in foreign)} already exist(s) and no "
                          f"earlier curate run's {completion.RECORD_NAME} lists them: curate would overwrite them. "
                          "Move them away or choose another --output")
-    completion.retract(output_root)   # from here on the folder is not a finished run's output
-    for name in REPORT_FILES:
+    for name in REPORT_FILES:   # before the record goes: a kill in between leaves them listed, never foreign
         if name in listed:
             paths.delete(paths.join(output_root, name))
+    completion.retract(output_root)   # from here on the folder is not a finished run's output
     for kind in ("kept", "rejected"):
         for source in sources:
             folder = paths.join(output_root, kind, source)

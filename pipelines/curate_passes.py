@@ -110,7 +110,7 @@ class _SignItemFn(beam.DoFn):
         self.family, self.root, self.output_root, self.cfg = family, root, output_root, cfg
         entry = FAMILIES[family]   # taken when the pipeline is built: workers need no registry
         self.chains, self.verify, self.reader_source = dict(entry.chains), entry.verify, entry.reader.SOURCE
-        self.grouped = bool(entry.read_transform)
+        self.grouped = entry.read_transform.partition(":")[0] if entry.read_transform else None
         bands, rows = cfg.minhash.band_rows   # resolved once here, not on every worker
         self.mh = __import__("dataclasses").replace(cfg.minhash, bands=bands, rows=rows)
 
@@ -122,9 +122,9 @@ class _SignItemFn(beam.DoFn):
 
     def _records(self, item) -> Iterator[Document | Rejected]:
         from pipelines.sources import parse_file, relative_name
-        if self.grouped:
-            _, records = item
-            yield from sorted((r for r in records if r is not None), key=lambda r: (r.id, r.text))
+        if self.grouped:   # e.g. a bucket of Posts.xml row spans (pipelines/sources/stackexchange_read.py)
+            import importlib
+            yield from importlib.import_module(self.grouped).read_item(item, self.root, self.cfg.read_limits)
             return
         path, part = item
         try:
@@ -149,9 +149,7 @@ class _SignItemFn(beam.DoFn):
 
     def _key(self, item) -> str:
         from pipelines.sources import relative_name
-        if self.grouped:
-            return decisions.item_key(self.family, "threads", item[0])
-        path, part = item
+        path, part = item[0] if self.grouped else item   # grouped: ((path, bucket), ...)
         return decisions.item_key(self.family, relative_name(path, self.root), part)
 
     def process(self, item):

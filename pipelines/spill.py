@@ -140,12 +140,19 @@ def write_spills(output_root: str, ref: str, records: Callable[[BinaryIO], Itera
 
 
 def read_rows(path: str, columns: list[str] | None = None) -> Iterator[dict]:
-    """Rows of a spill file in order, one batch of READ_BATCH_ROWS in memory at a time."""
+    """Rows of a spill file in order, one row group (SPILL_GROUP_ROWS rows) in memory at a time.
+
+    Row group by row group on purpose: ParquetFile.iter_batches over a whole file kept every row group it
+    had read alive until the end (measured: 38 groups, 218 MiB, on a 50,000-document work item), so pass 2
+    grew with the item."""
     import pyarrow.parquet as pq
     with paths.open_read(path) as f:
         pf = pq.ParquetFile(f)
-        for batch in pf.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
-            yield from batch.to_pylist()
+        for group in range(pf.num_row_groups):
+            table = pf.read_row_group(group, columns=columns, use_threads=False)
+            for batch in table.to_batches(max_chunksize=READ_BATCH_ROWS):
+                yield from batch.to_pylist()
+            del table
 
 
 def read_positions(path: str, positions: Iterable[int], columns: list[str]) -> dict[int, dict]:

@@ -49,7 +49,9 @@ class Family:
     chains: Mapping[str, Chain]    # source tag -> its filter chain; the keys are the tags the family produces
     verify: Verify | None = None   # execution check (pipelines/verify) for what the filters cannot judge
     # "module:Class" of a Beam PTransform (paths of the family's files -> records) that replaces the per-file
-    # read, for files one worker should not parse whole (a Posts.xml of any size); named, not imported: no Beam here
+    # read, for files one worker should not parse whole (a Posts.xml of any size); named, not imported: no Beam here.
+    # The module also gives curate its work items: `WorkItems` (paths -> small (key, item) records) and
+    # `read_item(item, root, limits)` (an item -> its records, texts read there: pass 1 of curate_passes.py)
     read_transform: str | None = None
     # Redact personal data and secrets (pipelines/redact) in every tag of the family unless --pii-sources says
     # otherwise: on where people type addresses and keys (code, commits, notebooks, Q&A), off for published

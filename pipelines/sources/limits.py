@@ -44,7 +44,7 @@ class ReadLimits:
     max_notebook_bytes: int = 32 * MiB
     # Bytes of one Posts.xml for the in-memory reader (stackexchange.parse: previews, parse_file),
     # which groups a site's threads in a dict. The curate job reads Posts.xml by byte ranges and
-    # groups threads in a shuffle: no cap there (stackexchange_read.py).
+    # buckets of row spans: no cap there (stackexchange_read.py, posts_buckets.py).
     max_xml_bytes: int = 1 * GiB
     # Notebook text outputs up to this many characters are kept as a "# output:" comment.
     max_notebook_output_chars: int = 1024

@@ -4,7 +4,8 @@ The family folder is listed recursively (discover.py: literal ROOT, links out of
 files are reshuffled so a Dataflow job spreads them over workers, and each file becomes one or
 more work items: a Parquet file is expanded into one item per row group (a 2 GB file is not one
 worker's job), then reshuffled again. Stack Exchange instead splits each Posts.xml into byte
-ranges and groups rows into threads (stackexchange_read.ReadPosts). Any unexpected exception
+ranges, buckets its rows' spans by question Id and reads each bucket's threads
+(stackexchange_read.ReadPosts). Any unexpected exception
 while parsing an item becomes a Rejected (reason "error: <ExcType>: <msg>", stage "read") so one
 poisoned file never kills the job; records the item yielded before the error stay.
 """

@@ -13,8 +13,9 @@ Comments.xml, ... (only Posts.xml is read); stackoverflow.com is split per table
 works the same after uploading the extracted file (7z archives are not splittable: extract first).
 
 Any size: the Beam job (stackexchange_read.py) reads a Posts.xml as byte ranges across workers
-(posts_xml.py), parses each row alone with a hardened expat parser, and groups answers with
-their question by (file, question Id) in a GroupByKey; this module holds the pure parts, so
+(posts_xml.py), parses each row alone with a hardened expat parser, groups each row's place in
+the file by (file, bucket of its question Id) and reads every bucket's rows back to assemble its
+threads (posts_buckets.py); this module holds the pure parts, so
 `parse` below (the in-memory reader for previews and tests, capped at `max_xml_bytes`) and the
 Beam job produce the same records.
 
@@ -133,10 +134,7 @@ def assemble(path: str, qid: int, rows: Iterable[Row], limits: ReadLimits = Read
             size += len(attrs.get("Title", "")) + len(attrs.get("Body", ""))
             held.append((offset, attrs))
     if size > bound:
-        title = (first_question or {}).get("Title", "").strip()
-        meta = {"site": site, "question_id": qid, "original_id": f"{site}/{qid}", "rows": count, "file": path}
-        yield (Document(doc_id(SOURCE, _key(path, qid)), SOURCE, title, meta).reject(
-            f"document_too_long: thread html > {bound} chars", "read"), THREAD, count)
+        yield too_long_thread(path, qid, (first_question or {}).get("Title", ""), count, limits), THREAD, count
         return
     held.sort(key=lambda row: row[0])
     questions = [r for r in held if r[1].get("PostTypeId") == "1"]
@@ -156,6 +154,14 @@ def assemble(path: str, qid: int, rows: Iterable[Row], limits: ReadLimits = Read
             yield _row_reject(path, row, f"orphan_answer: parent {qid}"), ROW, 1
         return
     yield _thread(site, path, qid, questions[0][1], [r[1] for r in replies], limits), THREAD, 1 + len(replies)
+
+
+def too_long_thread(path: str, qid: int, title: str, rows: int, limits: ReadLimits) -> Rejected:
+    """The one reject of a thread whose HTML exceeds the cap (4 x max_doc_chars); its bodies are never held."""
+    site, bound = site_of(path), 4 * limits.max_doc_chars
+    meta = {"site": site, "question_id": qid, "original_id": f"{site}/{qid}", "rows": rows, "file": path}
+    return Document(doc_id(SOURCE, _key(path, qid)), SOURCE, title.strip(), meta).reject(
+        f"document_too_long: thread html > {bound} chars", "read")
 
 
 def parse(stream: BinaryIO, path: str, limits: ReadLimits = ReadLimits()) -> Iterator[Document | Rejected]:

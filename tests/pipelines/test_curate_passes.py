@@ -3,6 +3,7 @@ publishes nothing, reruns are byte-identical, and no shuffle or side input ever 
 import dataclasses
 import json
 import pathlib
+import re
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -163,6 +164,69 @@ def test_no_shuffle_or_side_input_carries_a_text(tmp_path):
     counters = {c.key.metric.name: c.committed for c in
                 result.metrics().query(MetricsFilter().with_namespace("curate"))["counters"]}
     assert seen > 0 and counters.get("text/exact_duplicates") == 1 and counters.get("text/near_duplicates") == 1
+
+
+def _marked_posts(path: pathlib.Path, target_bytes: int) -> bytes:
+    """A generated Posts.xml (benchmarks/posts_corpus.py: real sample threads, answers far from their
+    question, same-base threads near duplicates) whose titles and bodies all carry MARKER."""
+    from benchmarks.posts_corpus import write_posts
+    write_posts(str(path), target_bytes)
+    data = path.read_bytes().replace(b"variant", MARKER.encode() + b" variant")
+    path.write_bytes(data)
+    return data
+
+
+def test_no_shuffle_or_side_input_carries_a_stackexchange_text(tmp_path):
+    """Stack Exchange: rows of one thread far apart in the file, row rejects (a wiki post, a malformed
+    row) and a file refused for DTD markup after its first rows all carry MARKER; none of it may enter a
+    GroupByKey or side input (only spans, file names, offsets and reasons do)."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    site = tmp_path / "raw" / "stackexchange" / "a.example.com" / "Posts.xml"
+    site.parent.mkdir(parents=True)
+    data = _marked_posts(site, 150_000)
+    first = next(line for line in data.split(b"\n") if b'PostTypeId="1"' in line)
+    copies = b"".join(re.sub(rb'Id="\d+"', b'Id="%d"' % i, first, count=1) + b"\n" for i in (999003, 999004))
+    extra = (f'  <row Id="999001" PostTypeId="5" Body="wiki {MARKER}" />\n'
+             f'  <row Id="999002" PostTypeId="1" Body="{MARKER} &undefined;" />\n').encode() + copies
+    site.write_bytes(data.replace(b"</posts>", extra + b"</posts>"))
+    refused = tmp_path / "raw" / "stackexchange" / "b.example.com" / "Posts.xml"
+    refused.parent.mkdir(parents=True)
+    lines = data.split(b"\n")
+    refused.write_bytes(b"\n".join(lines[:5] + [b'<!ENTITY x SYSTEM "file:///etc/passwd">'] + lines[5:]))
+    cfg = dataclasses.replace(curate.CurateConfig(), filters=curate_fixture.FIXTURE_FILTERS, num_shards=3)
+    p = beam.Pipeline(options=PipelineOptions(["--direct_num_workers=1"]))
+    curate.build_pipeline(p, str(tmp_path / "raw"), str(tmp_path / "out"), ["stackexchange"], cfg)
+    assert _probe_shuffles(p) >= 8
+    result = p.run()
+    result.wait_until_finish()
+    seen = sum(c.committed for c in result.metrics().query(MetricsFilter().with_namespace("probe"))["counters"])
+    counters: dict[str, int] = {}
+    for c in result.metrics().query(MetricsFilter().with_namespace("curate"))["counters"]:
+        counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed   # summed over steps
+    rows = {k.split("/rows/")[1]: v for k, v in counters.items() if "/rows/" in k}
+    assert seen > 0 and counters.get("stackexchange/exact_duplicates") == 1   # the two answerless copies
+    assert rows["rejected"] == 2 and rows["in_refused_files"] == data.count(b"<row ") + 1   # + the DTD
+    assert rows["in"] == rows["in_threads"] + rows["rejected"] + rows["in_refused_files"]
+
+
+def test_stackexchange_rerun_is_byte_identical(tmp_path):
+    """Thread buckets as work items: same Posts.xml and flags -> the same shard names and bytes, rows of a
+    thread far apart in the file (answers 200 threads after their question), 3 buckets."""
+    site = tmp_path / "raw" / "stackexchange" / "a.example.com" / "Posts.xml"
+    site.parent.mkdir(parents=True)
+    _marked_posts(site, 120_000)
+    outs = [tmp_path / "one", tmp_path / "two"]
+    for out in outs:
+        report = curate.run(["--input", str(tmp_path / "raw"), "--output", str(out), "--sources", "stackexchange",
+                             "--no-langid", "--num-shards", "3"])
+        assert report["invariant_ok"] and report["sources"]["stackexchange"]["kept"] > 100
+    names = sorted(str(p.relative_to(outs[0])) for p in outs[0].glob("*/stackexchange/part-*.parquet"))
+    assert names == sorted(str(p.relative_to(outs[1])) for p in outs[1].glob("*/stackexchange/part-*.parquet"))
+    assert [n for n in names if n.startswith("kept/")] == [f"kept/stackexchange/part-0000{i}-of-00003.parquet"
+                                                           for i in range(3)]
+    for name in names:
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
 
 
 def test_the_probe_catches_a_text_in_a_shuffle():

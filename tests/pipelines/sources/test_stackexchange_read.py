@@ -56,10 +56,10 @@ def root(tmp_path_factory):
     return str(base)
 
 
-def _run(root, range_bytes, limits=ReadLimits()):
+def _run(root, range_bytes, limits=ReadLimits(), num_shards=0):
     p = beam.Pipeline()
     files = p | beam.Create(sorted(beam_files.match(paths.join(root, "stackexchange", "*", "Posts.xml"))))
-    out = files | ReadPosts(root, limits, range_bytes)
+    out = files | ReadPosts(root, limits, range_bytes, num_shards)
     return p, out
 
 
@@ -81,6 +81,17 @@ def test_any_range_size_gives_the_in_memory_records(root, range_bytes):
     assert rows["in"] == sum(n for _, n, _ in FILES.values())
     assert rows["in_refused_files"] == sum(n for _, _, n in FILES.values())
     assert rows["in"] == rows["in_threads"] + rows["rejected"] + rows["in_refused_files"]
+
+
+def test_threads_split_into_many_buckets_per_file_give_the_same_records(root):
+    """Rows of one thread land in one bucket (file, question Id hash) whatever the bucket count."""
+    p, out = _run(root, 37, num_shards=7)
+    assert_that(out | beam.Map(_key), equal_to(_expected()))
+    result = p.run()
+    result.wait_until_finish()
+    rows = _rows_counters(result)
+    assert rows["in"] == rows["in_threads"] + rows["rejected"] + rows["in_refused_files"]
+    assert rows["in_refused_files"] == sum(n for _, _, n in FILES.values())
 
 
 def test_read_family_routes_stackexchange_through_ranges(root):
