@@ -10,9 +10,11 @@ rule order-free: moving a candidate to training cannot raise another remaining c
 was measured. The cost is fewer held-out documents, biased towards documents with unique content: the manifest
 records how many candidates moved (`heldout_rule.moved_to_train`).
 
-Windows are 64-bit polynomial hashes of the ids (collisions ~n^2 / 2^64). The index of held-out windows is a
-side input: its size is the held-out token count x 8 bytes, fine for the held-out shares evals reads (tens of
-thousands of tokens per source), not for a 1% split of a trillion tokens.
+Windows are 64-bit polynomial hashes of the ids (collisions ~n^2 / 2^64). The tokenize job gathers the
+candidates' distinct windows into a WindowIndex (a side input: 16 bytes per candidate window, fine for the
+held-out shares evals reads, not for a 1% split of a trillion tokens), every document's windows are looked
+up in it where the document's tokens lie (pipelines/tokenize_passes.py), and only a bitmap of the candidate
+windows found elsewhere (one bit per window) is combined, so no document's tokens cross a shuffle.
 
 `python -m pipelines.heldout_overlap TOKENS` measures a tokenized root: per source, the share of its held-out
 documents' windows found in the training shards of every source.
@@ -43,54 +45,58 @@ def window_hashes(ids: np.ndarray, window: int = WINDOW) -> np.ndarray:
     return np.unique(hashes)
 
 
-class _Index:
-    """Held-out windows: sorted hashes and, per hash, the documents holding it."""
+class WindowIndex:
+    """Every held-out candidate's distinct windows, flattened into entries (hash, candidate) sorted by hash.
 
-    def __init__(self, pairs):
-        owners: dict[int, list] = {}
-        for key, hashes in pairs:
-            for h in hashes.tolist():
-                owners.setdefault(h, []).append(key)
-        self.owners = owners
-        self.hashes = np.array(sorted(owners), dtype=np.uint64)
+    A hit is an entry whose hash occurs in a document with another key than the entry's candidate; hits are
+    marked in a boolean array over the entries (one bit per candidate window, packed when it crosses a
+    shuffle), so the overlap of every candidate is an OR of per-worker bitmaps and a count, and no token or
+    document crosses a shuffle. `candidates`: (key, windows) in a fixed order; key = (source, id)."""
 
+    def __init__(self, candidates):
+        keys = [key for key, _ in candidates]
+        counts = np.array([len(w) for _, w in candidates], dtype=np.int64)
+        hashes = (np.concatenate([np.asarray(w, np.uint64) for _, w in candidates]) if candidates
+                  else np.zeros(0, np.uint64))
+        owners = np.repeat(np.arange(len(candidates), dtype=np.int32), counts)
+        order = np.argsort(hashes, kind="stable")
+        hashes = hashes[order]
+        self.owner, self.counts = owners[order], counts
+        self.unique, first = np.unique(hashes, return_index=True)   # kept: 8 B per distinct hash + 4 per entry
+        self.starts = np.append(first, len(hashes)).astype(np.int32 if len(hashes) < 2**31 else np.int64)
+        by_key: dict = {}
+        for i, key in enumerate(keys):
+            by_key.setdefault(key, []).append(i)
+        self.by_key = {k: np.array(v, np.int32) for k, v in by_key.items()}
 
-def _hits(element, index: _Index, tokens_of):
-    """(held-out document, hash) for every window of this document that a *different* held-out document has."""
-    key, ids = tokens_of(element)
-    if not len(index.hashes):
-        return
-    hashes = window_hashes(ids)
-    for h in hashes[np.isin(hashes, index.hashes, assume_unique=True)].tolist():
-        for owner in index.owners[h]:
-            if owner != key:
-                yield owner, h
+    @property
+    def entries(self) -> int:
+        return len(self.owner)
 
+    def mark(self, hit: np.ndarray, key, hashes: np.ndarray) -> None:
+        """Set hit[e] for every entry whose hash is in `hashes` (one document's windows) and whose candidate
+        has a key other than this document's `key`."""
+        if not len(self.unique) or not len(hashes):
+            return
+        idx = np.searchsorted(self.unique, hashes)
+        inside = idx < len(self.unique)
+        idx = idx[inside]
+        us = idx[self.unique[idx] == hashes[inside]]
+        if not len(us):
+            return
+        lo, hi = self.starts[us].astype(np.int64), self.starts[us + 1].astype(np.int64)
+        lens = hi - lo
+        ents = np.repeat(lo, lens) + (np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens))
+        own = self.by_key.get(key)
+        if own is not None:
+            ents = ents[~np.isin(self.owner[ents], own)]
+        hit[ents] = True
 
-class HeldoutOverlap(beam.PTransform):
-    """candidates: (key, ids) of held-out candidates; expand(documents) -> {key: fraction of the candidate's
-    distinct windows found in another document}, as a PCollection of (key, fraction). `tokens_of(element)`
-    gives (key, ids) for an element of `documents` (every document, candidates included)."""
-
-    def __init__(self, candidates, tokens_of, label: str = "held-out overlap"):
-        super().__init__(label)
-        self.candidates, self.tokens_of = candidates, tokens_of
-
-    def expand(self, documents):
-        windows = self.candidates | "candidate windows" >> beam.Map(lambda kv: (kv[0], window_hashes(kv[1])))
-        index = (windows
-                 | "all candidate windows" >> beam.combiners.ToList()
-                 | "index candidate windows" >> beam.Map(_Index))
-        hits = (documents
-                | "windows found elsewhere" >> beam.FlatMap(_hits, beam.pvalue.AsSingleton(index), self.tokens_of)
-                | "distinct hits" >> beam.Distinct()
-                | "hit per candidate" >> beam.Map(lambda kv: (kv[0], 1))
-                | "hits per candidate" >> beam.CombinePerKey(sum))
-        return (windows
-                | "window count" >> beam.Map(lambda kv: (kv[0], len(kv[1])))
-                | "overlap fraction" >> beam.Map(
-                    lambda kv, found: (kv[0], found.get(kv[0], 0) / kv[1] if kv[1] else 0.0),
-                    beam.pvalue.AsDict(hits)))
+    def fractions(self, hit: np.ndarray | None) -> np.ndarray:
+        """Per candidate: distinct windows found in another document / its distinct windows (0 without any)."""
+        found = (np.bincount(self.owner[hit], minlength=len(self.counts)) if hit is not None and len(hit)
+                 else np.zeros(len(self.counts), np.int64))
+        return np.divide(found, self.counts, out=np.zeros(len(self.counts)), where=self.counts > 0)
 
 
 def survivor_threshold(smallest: list[int], documents: int, min_documents: int) -> int:
@@ -101,56 +107,28 @@ def survivor_threshold(smallest: list[int], documents: int, min_documents: int) 
     return -1 if k <= 0 or not ordered else ordered[min(k, len(ordered)) - 1]
 
 
-def _doc_tokens(element):
-    """((source, split), (order key, id, n, record)) -> ((source, id), token ids)."""
-    from tokens import records
+def final_heldout(candidates, fractions, documents: dict, limit: float, fraction: float, min_documents: int,
+                  rule: bool) -> tuple[list[bool], dict[str, int]]:
+    """Which candidates stay held out, and per source how many moved to training for their overlap.
 
-    (source, _), (_, doc_id, _, record) = element
-    return (source, doc_id), records.decode_tokens(record)
-
-
-def _final_split(element, overlap: dict, thresholds: dict, limit: float, fraction: float, names):
-    """A candidate stays held out when its overlap is within `limit` and the id-hash fraction or the
-    survivors' minimum count admits it; every other document trains."""
-    from apache_beam.metrics import Metrics
-
-    from tokens import shards
-
-    train, heldout = names
-    (source, split), doc = element
-    if split != heldout:
-        return element
-    if overlap.get((source, doc[1]), 0.0) > limit:
-        Metrics.counter("tokenize", f"{source}/heldout_moved_to_train").inc()
-        return (source, train), doc
-    key = shards.heldout_key(doc[1])
-    if key < fraction * 2.0 ** 64 or key <= thresholds.get(source, -1):
-        return element
-    return (source, train), doc   # a spare candidate: enough survivors have smaller keys
-
-
-def without_overlap(split, documents, limit: float, fraction: float, min_documents: int, names=("train", "heldout")):
-    """The tokenize job's split with the overlap rule applied. `split`: ((source, split name), doc) with
-    doc = (order key, id, n tokens, record); `documents`: (source, document count); `names`: the (train,
-    held-out) split names. Candidates whose windows the corpus holds elsewhere train; the minimum count is
-    then taken among the survivors (the job oversamples candidates for this)."""
-    from tokens import shards
-
-    heldout = names[1]
-    candidates = (split
-                  | "held-out candidates" >> beam.Filter(lambda kv: kv[0][1] == heldout)
-                  | "candidate tokens" >> beam.Map(_doc_tokens))
-    overlap = split | HeldoutOverlap(candidates, _doc_tokens)
-    survivors = (overlap
-                 | "within the overlap limit" >> beam.Filter(lambda kv: kv[1] <= limit)
-                 | "survivor key" >> beam.Map(lambda kv: (kv[0][0], shards.heldout_key(kv[0][1])))
-                 | "smallest survivor keys" >> beam.combiners.Top.SmallestPerKey(max(1, min_documents)))
-    thresholds = (documents
-                  | "survivor threshold" >> beam.Map(
-                      lambda kv, small: (kv[0], survivor_threshold(small.get(kv[0], []), kv[1], min_documents)),
-                      beam.pvalue.AsDict(survivors)))
-    return split | "held out: no overlap, within the count" >> beam.Map(
-        _final_split, beam.pvalue.AsDict(overlap), beam.pvalue.AsDict(thresholds), limit, fraction, names)
+    `candidates`: (source, held-out key) per candidate (key < fraction or within the oversampled minimum
+    count); `fractions`: their overlaps; `documents`: documents per source. Without the rule every candidate
+    is held out. With it, a candidate stays when its overlap is within `limit` and the id-hash fraction or the
+    survivors' minimum count (survivor_threshold) admits it; every other candidate trains."""
+    if not rule:
+        return [True] * len(candidates), {}
+    moved: dict[str, int] = {}
+    survivors: dict[str, list[int]] = {}
+    for (source, key), share in zip(candidates, fractions):
+        if share > limit:
+            moved[source] = moved.get(source, 0) + 1
+        else:
+            survivors.setdefault(source, []).append(key)
+    thresholds = {s: survivor_threshold(sorted(keys)[:max(1, min_documents)], documents.get(s, 0), min_documents)
+                  for s, keys in survivors.items()}
+    keep = [share <= limit and (key < fraction * 2.0 ** 64 or key <= thresholds.get(source, -1))
+            for (source, key), share in zip(candidates, fractions)]
+    return keep, moved
 
 
 def measure(tokens_root: str) -> dict[str, dict]:

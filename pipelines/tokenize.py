@@ -1,14 +1,16 @@
 """`python -m pipelines.tokenize`: curated Parquet -> ArrayRecord token shards + manifest per source.
 
 Per document: SentencePiece ids + EOS, serialized as a tf.train.Example (tokens.records).
-Placement is by id hash (shard = hash % shards, order inside a shard by another
-hash), so a rerun writes byte-identical shards. Each shard, and then its lengths
-sidecar part-NNNNN-of-MMMMM.lengths (uint32 LE tokens per record, record order: the
-trainer samples by token counts without reading records), is written to a hidden
-temporary and renamed; a source's manifest.json (which names both per shard) is
-written last, after all of its shards, and stale temporaries, shards or sidecars
-of another shard count are removed first.
-A rerun after a crash therefore converges to the same bytes as a clean run.
+The job runs in passes over work items (a row group of a kept Parquet file; pipelines/tokenize_passes.py):
+each document is encoded once, its tokens go to a per-item spill under OUTPUT/.tokenize-spill and from there
+straight into its shard; only ids' held-out keys, token counts and held-out candidates' window hashes cross
+a shuffle or side input. Placement keeps input order (items by file name and row group, rows in order): a
+split's documents are cut into `count` contiguous runs of about equal tokens, so a rerun writes
+byte-identical shards. Each shard and its lengths sidecar part-NNNNN-of-MMMMM.lengths (uint32 LE tokens per
+record, record order: the trainer samples by token counts without reading records) are written under hidden
+temporary names and renamed only once every shard of the job is written (a failure publishes nothing); a
+source's manifest.json (which names both per shard) is written last, after stale temporaries, shards and
+sidecars of another shard count are removed. A rerun after a crash converges to the same bytes as a clean run.
 
 Held-out split (evals/): a document is held out when its held-out key (sha256 of "heldout\\0" + id, its
 own hash domain) falls in the lowest `--heldout-fraction` of the key space, or is among the source's
@@ -37,16 +39,16 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import beam_files, dry_run
+from pipelines import tokenize_passes as passes
 from tokens import paths
-from tokens import checksums, records, run_lock
-from tokens.lengths import encode as encode_lengths
+from tokens import run_lock
 from tokens import shards
-from pipelines.heldout_overlap import without_overlap
+from pipelines.heldout_overlap import WindowIndex, final_heldout
 from pipelines.options import split_args
-from pipelines.sources.curated import ReadCurated, resolve_sources
+from pipelines.sources.curated import resolve_sources
 from tokens.flags import StrictArgumentParser
 from tokens.manifest import MANIFEST_NAME, Manifest, ManifestError, Shard, load_manifest, write_manifest
-from pipelines.report.progress import LogProgress, show_progress
+from pipelines.report.progress import show_progress
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,47 +71,10 @@ class TokenizeConfig:
         return shards.config_hash({
             "tokenizer_sha256": self.tokenizer_sha256, "num_shards": self.num_shards,
             "target_shard_tokens": self.target_shard_tokens if self.num_shards == 0 else None,
-            "append_eos": True, "record": "tf.train.Example{text:int64,source:bytes}",
+            "append_eos": True, "placement": "input order, contiguous token ranges", "record": "tf.train.Example{text:int64,source:bytes}",
             "heldout": [self.heldout_fraction, self.heldout_min_documents]
             + ([self.heldout_max_overlap] if self.heldout_max_overlap < 1 else []),
             "writer_options": shards.WRITER_OPTIONS})
-
-
-class EncodeDocs(beam.DoFn):
-    """Batch of rows -> (source, (order key, id, n_tokens, record bytes)); model loaded once per instance."""
-
-    def __init__(self, config: TokenizeConfig):
-        self.config = config
-
-    def setup(self):
-        from tokens.tokenizer import Tokenizer, default_num_threads
-
-        self.tok = Tokenizer.load(self.config.tokenizer, self.config.num_threads or default_num_threads())
-        if self.tok.sha256 != self.config.tokenizer_sha256:
-            raise RuntimeError(f"{self.config.tokenizer} changed during the job "
-                               f"({self.tok.sha256[:12]} != {self.config.tokenizer_sha256[:12]})")
-
-    def process(self, batch):
-        rows = [r for r in batch if self._valid(r)]
-        eos = np.array([self.tok.eos_id], dtype=np.int32)
-        ids = [np.concatenate((a, eos)) for a in self.tok.encode_arrays([r["text"] for r in rows])]
-        sources = [r["source"] for r in rows]
-        documents: Counter = Counter()
-        tokens: Counter = Counter()
-        for row, doc, source, record in zip(rows, ids, sources, records.encode_examples(ids, sources)):
-            documents[source] += 1
-            tokens[source] += doc.size
-            yield source, (shards.order_key(row["id"]), row["id"], doc.size, record)
-        for source, n in documents.items():   # once per batch: a counter object per document costs ~1 us
-            Metrics.counter("tokenize", f"{source}/documents").inc(n)
-            Metrics.counter("tokenize", f"{source}/tokens").inc(tokens[source])
-
-    @staticmethod
-    def _valid(row) -> bool:
-        if isinstance(row.get("text"), str) and isinstance(row.get("id"), str) and row["id"]:
-            return True
-        Metrics.counter("tokenize", f"{row.get('source')}/invalid_rows").inc()
-        return False
 
 
 TRAIN, HELDOUT = "train", "heldout"
@@ -128,31 +93,6 @@ def heldout_threshold(smallest: list[int], documents: int, min_documents: int, s
 def split_of(doc_id: str, fraction: float, threshold: int) -> str:
     key = shards.heldout_key(doc_id)
     return HELDOUT if key < fraction * 2.0 ** 64 or key <= threshold else TRAIN
-
-
-class WriteShard(beam.DoFn):
-    """((source, split, index, count), docs) -> (source, shard summary); docs ordered by id hash; shard +
-    sidecar."""
-
-    def __init__(self, output: str):
-        self.output = output
-
-    def process(self, element):
-        (source, split, index, count), docs = element
-        docs = sorted((d for d in docs if d is not None), key=lambda d: (d[0], d[1], d[3]))
-        name = (shards.heldout_name if split == HELDOUT else shards.shard_name)(index, count)
-        path = paths.join(self.output, source, name)
-        written = shards.write_shard(path, (d[3] for d in docs))
-        if written.records != len(docs):
-            raise RuntimeError(f"{path}: wrote {written.records} records of {len(docs)}")
-        doc_lengths = [d[2] for d in docs]
-        shards.write_lengths(path, doc_lengths)
-        sidecar = checksums.of_bytes(encode_lengths(doc_lengths))   # the bytes write_lengths published
-        Metrics.counter("tokenize", f"{source}/shards").inc()
-        yield source, {"split": split, "path": name, "lengths_path": shards.lengths_name(name),
-                       "documents": written.records, "tokens": sum(d[2] for d in docs),
-                       "lengths": dict(Counter(d[2] for d in docs)),
-                       "bytes": written.bytes, "crc32c": written.crc32c, "lengths_crc32c": sidecar.crc32c}
 
 
 class WriteManifest(beam.DoFn):
@@ -201,73 +141,88 @@ def _shard_entry(summary: dict) -> Shard:
                  summary["bytes"], summary["crc32c"], summary["lengths_crc32c"])
 
 
-def _assign(item, counts):
-    (source, split), doc = item
-    count = counts[(source, split)]
-    return (source, split, shards.shard_of(doc[1], count), count), doc
+def _thresholds(element, wide: int, share: float):
+    """(source, per-item (documents, smallest keys)) -> (source, (documents, minimum-count threshold))."""
+    source, grouped = element
+    documents, smallest = passes.merge_keys(grouped, max(1, wide))
+    return source, (documents, heldout_threshold(smallest, documents, wide, share))
 
 
-def _all_shard_keys(sources, counts):
-    for (source, split), count in sorted(counts.items()):
-        for index in range(count):
-            yield (source, split, index, count), None
+def _index(candidates) -> WindowIndex:
+    """Every held-out candidate (sorted: a fixed order) -> its windows indexed, its small fields kept in .meta."""
+    candidates = sorted(candidates, key=lambda c: (c[0], c[1], passes.item_order(c[3]), c[4]))
+    index = WindowIndex([((c[0], c[1]), c[6] if c[6] is not None else np.zeros(0, np.uint64)) for c in candidates])
+    index.meta = [c[:6] for c in candidates]   # (source, id, key, item, position, tokens)
+    return index
 
 
-def _split_keys(sources, heldout: bool) -> list[tuple[str, str]]:
-    return [(s, split) for s in sources for split in ((TRAIN, HELDOUT) if heldout else (TRAIN,))]
+def _decide(index: WindowIndex, stats: dict, bits, config: TokenizeConfig, rule: bool) -> dict:
+    """-> {(source, item): {position: tokens}} of the documents held out: the overlap rule applied to the
+    candidates' windows and the OR of pass H's bitmaps (heldout_overlap.final_heldout)."""
+    hit = None if bits is None else np.unpackbits(bits, count=index.entries).astype(bool)
+    fractions = index.fractions(hit).tolist()
+    keep, moved = final_heldout([(c[0], c[2]) for c in index.meta], fractions,
+                                {s: docs for s, (docs, _) in stats.items()}, config.heldout_max_overlap,
+                                config.heldout_fraction, config.heldout_min_documents, rule)
+    for source, n in moved.items():
+        Metrics.counter("tokenize", f"{source}/heldout_moved_to_train").inc(n)
+    held: dict = {}
+    for c, stays in zip(index.meta, keep):
+        if stays:
+            held.setdefault((c[0], c[3]), {})[c[4]] = c[5]
+    return held
 
 
 def build(p, curated: str, sources: list[str], output: str, config: TokenizeConfig,
           code_version: str, created_by: str, validate: bool = True,
           listed: dict[str, list[str]] | None = None):
-    """The Beam graph; returns the PCollection of written manifest paths. `listed`: each source folder's
-    names before the job (stale-file candidates; see shards.stale_files)."""
-    encoded = (p
-               | "read curated" >> ReadCurated(curated, sources, validate)
-               | "batch documents" >> beam.BatchElements(min_batch_size=8, max_batch_size=config.batch_size)
-               | "encode with sentencepiece" >> beam.ParDo(EncodeDocs(config))
-               | "progress" >> LogProgress("tokenize encoded"))
+    """The Beam graph (pipelines/tokenize_passes.py); returns the PCollection of written manifest paths.
+    Only item names, per-document token counts, held-out keys and candidates' window hashes cross a shuffle
+    or side input. `listed`: each source folder's names before the job (stale-file candidates;
+    shards.stale_files). `validate` is kept for the dry run: nothing is listed while the graph is built."""
     heldout = config.heldout_fraction > 0 or config.heldout_min_documents > 0
-    if heldout:
-        overlap_rule = config.heldout_max_overlap < 1
-        wide = config.heldout_min_documents * (OVERSAMPLE if overlap_rule else 1)
-        share = 0.1 * (OVERSAMPLE if overlap_rule else 1)
-        keys = encoded | "held-out key" >> beam.Map(lambda kv: (kv[0], shards.heldout_key(kv[1][1])))
-        smallest = keys | "smallest held-out keys" >> beam.combiners.Top.SmallestPerKey(max(1, wide))
-        documents = keys | "documents per source" >> beam.combiners.Count.PerKey()
-        thresholds = (p
-                      | "sources for thresholds" >> beam.Create([sources])
-                      | "held-out thresholds" >> beam.Map(
-                          lambda names, small, docs: {s: heldout_threshold(small.get(s, []), docs.get(s, 0),
-                                                                           wide, share)
-                                                      for s in names},
-                          beam.pvalue.AsDict(smallest), beam.pvalue.AsDict(documents)))
-        split = encoded | "split held-out by id hash" >> beam.Map(
-            lambda kv, thr: ((kv[0], split_of(kv[1][1], config.heldout_fraction, thr[kv[0]])), kv[1]),
-            beam.pvalue.AsSingleton(thresholds))
-        if overlap_rule:
-            split = without_overlap(split, documents, config.heldout_max_overlap, config.heldout_fraction,
-                                    config.heldout_min_documents, (TRAIN, HELDOUT))
-    else:
-        split = encoded | "everything trains" >> beam.Map(lambda kv: ((kv[0], TRAIN), kv[1]))
-    tokens = (split
-              | "tokens of doc" >> beam.Map(lambda kv: (kv[0], kv[1][2]))
-              | "tokens per source and split" >> beam.CombinePerKey(sum))
-    counts = (p
-              | "source list" >> beam.Create([_split_keys(sources, heldout)])
-              | "shard counts" >> beam.Map(
-                  lambda keys, totals: {k: shards.shard_count(totals.get(k, 0), config.target_shard_tokens,
-                                                              config.num_shards if k[1] == TRAIN else 0)
-                                        for k in keys},
-                  beam.pvalue.AsDict(tokens)))
-    keyed = split | "assign shard by id hash" >> beam.Map(_assign, beam.pvalue.AsSingleton(counts))
-    empty = (p
-             | "sources for shard keys" >> beam.Create([sources])
-             | "every shard key" >> beam.FlatMap(_all_shard_keys, beam.pvalue.AsSingleton(counts)))
-    return ((keyed, empty)
-            | "docs and shard keys" >> beam.Flatten()
-            | "group by shard" >> beam.GroupByKey()
-            | "write shard" >> beam.ParDo(WriteShard(output))
+    rule = heldout and config.heldout_max_overlap < 1
+    wide = config.heldout_min_documents * (OVERSAMPLE if rule else 1)
+    share = 0.1 * (OVERSAMPLE if rule else 1)
+    items = (p
+             | "sources" >> beam.Create(sorted(sources))
+             | "list work items" >> beam.ParDo(passes.ListItems(curated))
+             | "spread work items" >> beam.Reshuffle())
+    stats = (items
+             | "held-out keys per item" >> beam.ParDo(passes.ItemKeys(max(1, wide)))
+             | "held-out keys per source" >> beam.GroupByKey()
+             | "held-out thresholds" >> beam.Map(_thresholds, wide, share if heldout else 0.0))
+    encoded = (items
+               | "encode and spill" >> beam.ParDo(
+                   passes.EncodeItem(config, output, config.heldout_fraction if heldout else 0.0, rule),
+                   beam.pvalue.AsDict(stats)).with_outputs(passes.CANDIDATES, main="items"))
+    done = encoded["items"]
+    index = (encoded[passes.CANDIDATES]
+             | "all candidates" >> beam.combiners.ToList()
+             | "index candidate windows" >> beam.Map(_index))
+    bits = None
+    if rule:
+        bits = (done
+                | "candidate windows found elsewhere" >> beam.ParDo(passes.FindHits(config.vocab_size),
+                                                                    beam.pvalue.AsSingleton(index))
+                | "or of hit bitmaps" >> beam.CombineGlobally(passes.OrBits()))
+    held = index | "held-out documents" >> beam.Map(
+        _decide, beam.pvalue.AsDict(stats), beam.pvalue.AsSingleton(bits) if rule else None, config, rule)
+
+    def split_counts(split, tokens):
+        if split == passes.HELDOUT:
+            return shards.shard_count(tokens, config.target_shard_tokens) if heldout else 0
+        return shards.shard_count(tokens, config.target_shard_tokens, config.num_shards)
+
+    every_source = p | "every source" >> beam.Create([(s, None) for s in sorted(sources)])   # empty ones too
+    return ((done, every_source)
+            | "items and sources" >> beam.Flatten()
+            | "items per source" >> beam.GroupByKey()
+            | "plan shards" >> beam.FlatMap(passes.plan_shards, beam.pvalue.AsSingleton(held), split_counts)
+            | "spread shards" >> beam.Reshuffle()
+            | "write shard" >> beam.ParDo(passes.WriteShard(output, config.vocab_size, config.batch_size))
+            | "all shards written" >> beam.combiners.ToList()
+            | "publish shards" >> beam.FlatMap(passes.publish)
             | "group by source" >> beam.GroupByKey()
             | "write manifest" >> beam.ParDo(WriteManifest(output, config, code_version, created_by, listed)))
 
@@ -367,8 +322,16 @@ def run(argv: list[str] | None = None) -> dict[str, Manifest]:
         check_previous(args.output, sources, tok.sha256, args.overwrite)
         listed = {s: shards.stale_files(paths.join(args.output, s), keep=()) for s in sources}   # before any write
         listed = {s: [paths.basename(path) for path in found] for s, found in listed.items()}
-        with beam.Pipeline(options=options) as p:
-            build(p, args.input, sources, args.output, config, code_version(), created_by, listed=listed)
+        passes.remove_spill(args.output)   # a killed run's spill
+        try:
+            with beam.Pipeline(options=options) as p:
+                build(p, args.input, sources, args.output, config, code_version(), created_by, listed=listed)
+        finally:   # a failed run publishes nothing: its staged shards and its spill go (we hold the lock)
+            passes.remove_spill(args.output)
+            for s in sources:
+                for name in paths.list_dir(paths.join(args.output, s)):
+                    if name.startswith(shards.TEMP_PREFIX) and name not in listed[s]:
+                        paths.delete(paths.join(args.output, s, name))
     manifests = {s: load_manifest(paths.join(args.output, s, MANIFEST_NAME)) for s in sources}
     print(f"{'source':<16}{'documents':>12}{'tokens':>14}{'shards':>8}{'median len':>12}{'share':>8}"
           f"{'held-out docs':>15}{'tokens':>10}")

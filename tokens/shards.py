@@ -1,8 +1,8 @@
-"""Token shards on disk: names, deterministic placement, atomic ArrayRecord writes, stats.
+"""Token shards on disk: names, the held-out key, shard counts, atomic ArrayRecord writes, stats.
 
 No Beam import: the tokenize job calls these from its DoFns, tests and tools call
-them directly. Placement and order come from the document id alone, so the same
-curated input always yields the same shard bytes, on any runner and any rerun.
+them directly. The job places documents in input order (pipelines/tokenize_passes.py),
+so the same curated input always yields the same shard bytes, on any runner and any rerun.
 
 Next to each shard `part-NNNNN-of-MMMMM.array_record` lies its lengths sidecar
 `part-NNNNN-of-MMMMM.lengths` (tokens.lengths: one little-endian uint32 token count
@@ -41,17 +41,6 @@ def heldout_key(doc_id: str) -> int:
 def lengths_name(shard: str) -> str:
     """The lengths sidecar of a shard name or path (format: tokens.lengths)."""
     return lengths.sidecar_name(shard)
-
-
-def order_key(doc_id: str) -> bytes:
-    """Sort key inside a shard (a hash, so shards are not sorted by source-specific ids)."""
-    return hashlib.sha256(doc_id.encode("utf-8")).digest()
-
-
-def shard_of(doc_id: str, count: int) -> int:
-    """Which of `count` shards holds the document (uniform, stable across runs)."""
-    digest = hashlib.sha256(b"shard\x00" + doc_id.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % count
 
 
 def shard_count(tokens: int, target_shard_tokens: int, fixed: int = 0) -> int:

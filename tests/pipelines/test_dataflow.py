@@ -94,8 +94,8 @@ def test_tokenize_translates_with_a_local_tokenizer(config, local_tokenizer):
                                            "--output", "gs://bucket-name/tokens", "--sources", "code,markup",
                                            "--num-shards", "4", "--no_auth"])
     _check_options(info, "tokenize")
-    assert {"read curated", "encode with sentencepiece", "progress", "assign shard by id hash", "group by shard",
-            "write shard", "group by source", "write manifest"} <= set(info["steps"])
+    assert {"list work items", "held-out keys per item", "encode and spill", "candidate windows found elsewhere",
+            "held-out documents", "plan shards", "write shard", "publish shards", "write manifest"} <= set(info["steps"])
 
 
 @pytest.mark.parametrize("stage,args", [

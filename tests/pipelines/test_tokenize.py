@@ -87,28 +87,32 @@ def _kept_heldout(root, docs):
     return encoded, kept
 
 
-def _expected_shards(root, docs, count, where):
+def _expected_shards(root, docs, count, where, files=2):
     """The placement spec computed without Beam: held-out split by id hash minus candidates whose content
-    another document holds, shard_of for placement (one held-out shard at this size), order_key inside."""
+    another document holds; each split's documents in input order (kept files by name, rows in order: the
+    fixture's file s holds rows[s::files]), cut into `count` contiguous runs by tokens (shard = tokens of the
+    split before the document * count // the split's tokens); one held-out shard at this size."""
     encoded, kept = _kept_heldout(root, docs)
     digests = {}
     for source, rows in docs.items():
-        per = collections.defaultdict(list)
+        ordered = [row for s in range(files) for row in rows[s::files]]
         held = {i for s, i in kept if s == source}
-        for row in rows:
-            ids = [int(x) for x in encoded[(source, row["id"])]]
-            place = ("heldout", 0) if row["id"] in held else ("part", shards.shard_of(row["id"], count))
-            per[place].append(
-                (shards.order_key(row["id"]), row["id"], records.encode_example(ids, source), len(ids)))
-        for split, i in [("part", i) for i in range(count)] + [("heldout", 0)]:
-            name = shards.shard_name(i, count) if split == "part" else shards.heldout_name(0, 1)
-            path = os.path.join(where, source, name)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            placed = sorted(per[(split, i)])
-            shards.write_shard(path, [r[2] for r in placed])
-            shards.write_lengths(path, [r[3] for r in placed])
-            digests[f"{source}/{name}"] = _sha(path)
-            digests[f"{source}/{shards.lengths_name(name)}"] = _sha(shards.lengths_name(path))
+        for split, n_shards in (("part", count), ("heldout", 1)):
+            mine = [row for row in ordered if (row["id"] in held) == (split == "heldout")]
+            ids = [[int(x) for x in encoded[(source, row["id"])]] for row in mine]
+            total, before = sum(map(len, ids)), 0
+            per = collections.defaultdict(list)
+            for doc in ids:
+                per[before * n_shards // total].append(doc)
+                before += len(doc)
+            for i in range(n_shards):
+                name = shards.shard_name(i, count) if split == "part" else shards.heldout_name(0, 1)
+                path = os.path.join(where, source, name)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                shards.write_shard(path, [records.encode_example(d, source) for d in per[i]])
+                shards.write_lengths(path, [len(d) for d in per[i]])
+                digests[f"{source}/{name}"] = _sha(path)
+                digests[f"{source}/{shards.lengths_name(name)}"] = _sha(shards.lengths_name(path))
     return digests
 
 
