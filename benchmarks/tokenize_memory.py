@@ -48,7 +48,7 @@ def write_curated(root: str, n: int, shards: int, row_group_rows: int) -> None:
                 left -= len(rows)
                 writer.write_table(pa.table({"id": [r["id"] for r in rows], "source": ["slimpajama"] * len(rows),
                                              "text": [r["text"] for r in rows],
-                                             "meta": [json.dumps(r["meta"], sort_keys=True) for r in rows]}, schema))
+                                             "meta": [json.dumps(r["meta"], sort_keys=True, allow_nan=False) for r in rows]}, schema))
         files[f"kept/slimpajama/{name}"] = bounds[s + 1] - bounds[s]
     completion.write_record(root, "curate", files, {"sources": ["slimpajama"], "ok": True})
 
