@@ -123,13 +123,18 @@ def test_unknown_family_is_refused(tmp_path):
         curate.build_pipeline(beam.Pipeline(), str(tmp_path), str(tmp_path / "o"), ["nope"], curate.CurateConfig())
 
 
-def test_dataflow_dry_run_translates_label_propagation_components():
+def _dry_run_pipeline():
+    """(runner, pipeline) for DataflowRunner's offline translation (--dry_run: nothing is submitted)."""
     from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
     options = PipelineOptions(["--runner", "DataflowRunner", "--project", "test-project", "--region", "us-central1",
                                "--temp_location", "gs://bucket-name/tmp", "--dry_run=True", "--no_auth",
                                "--sdk_location=container"])
     runner = DataflowRunner()
-    p = beam.Pipeline(runner=runner, options=options)
+    return runner, beam.Pipeline(runner=runner, options=options)
+
+
+def test_dataflow_dry_run_translates_label_propagation_components():
+    runner, p = _dry_run_pipeline()
     curate.build_pipeline(p, "gs://bucket-name/raw", "gs://bucket-name/curated", ["slimpajama"],
                           curate.CurateConfig(components="rounds", cc_rounds=3))
     assert p.run().job is not None
@@ -138,12 +143,7 @@ def test_dataflow_dry_run_translates_label_propagation_components():
 
 
 def test_dataflow_dry_run_translates_with_readable_labels():
-    from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
-    options = PipelineOptions(["--runner", "DataflowRunner", "--project", "test-project", "--region", "us-central1",
-                               "--temp_location", "gs://bucket-name/tmp", "--dry_run=True", "--no_auth",
-                               "--sdk_location=container"])
-    runner = DataflowRunner()
-    p = beam.Pipeline(runner=runner, options=options)
+    runner, p = _dry_run_pipeline()
     sources = curate.build_pipeline(p, "gs://bucket-name/raw", "gs://bucket-name/curated",
                                     list(FAMILIES), curate.CurateConfig())
     result = p.run()
