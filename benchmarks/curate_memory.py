@@ -139,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
                           f"{r['peak_rss_bytes'] / r['documents'] / 1024:.2f} |" for r in rows)
         stable = "\n".join(f"| {s['corpus']} | {s['checkout']} | {s['documents']:,} | {s['bytes_per_doc']:,.0f} |"
                            for s in shuffles)
+        shuffle_section = f"""
+Bytes entering every GroupByKey and side input (benchmarks/shuffle_probe.py, Beam's default coder):
+
+| corpus | checkout | documents | bytes / document |
+|---|---|---:|---:|
+{stable}
+""" if shuffles else ""   # --shuffle-documents 0: no probe ran, no empty table
         results.append_section(f"""## Curate on one machine: memory, shuffle bytes, throughput (benchmarks/curate_memory.py) — {results.today()}
 
 Command: `{cmd}`. Machine: {results.machine()}, {results.load_avg()} (shared with other work: wall times are noisy;
@@ -150,13 +157,7 @@ benchmarks.corpus ({args.corpus}) in {args.shards} files, child process; "peer" 
 {table}
 
 Marginal peak RSS between the two largest sizes of this checkout: {'n/a' if marginal is None else f'{marginal / 1024:.2f} KiB per document'}.
-
-Bytes entering every GroupByKey and side input (benchmarks/shuffle_probe.py, Beam's default coder):
-
-| corpus | checkout | documents | bytes / document |
-|---|---|---:|---:|
-{stable}
-""")
+{shuffle_section}""")
     return 0
 
 

@@ -152,6 +152,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['tokens_per_cpu_s']:,.0f} | {r['peak_rss_bytes'] / 2**30:.2f} |" for r in rows)
         stable = "\n".join(f"| {s['checkout']} | {s['documents']:,} | {s['bytes_per_doc']:,.0f} | "
                             f"{next(iter(s['by_step']), '')} |" for s in shuffles)
+        shuffle_section = f"""
+Bytes entering every GroupByKey and side input at {args.shuffle_documents:,} documents
+(benchmarks/tokenize_shuffle_probe.py, Beam's default coder):
+
+| checkout | documents | bytes / document | largest |
+|---|---:|---:|---|
+{stable}
+""" if shuffles else ""   # --shuffle-documents 0: no probe ran, no empty table
         results.append_section(f"""## Tokenize on one machine: peak RSS, tokens per CPU-second (benchmarks/tokenize_memory.py) — {results.today()}
 
 Command: `{cmd}`. Machine: {results.machine()}, {results.load_avg()} (shared with other work: wall times are
@@ -162,14 +170,7 @@ written as curate's kept output ({args.shards} files, {args.row_group_rows:,}-ro
 | checkout | documents | tokens | wall s | CPU s | tokens / CPU-s | peak RSS GiB |
 |---|---:|---:|---:|---:|---:|---:|
 {table}
-
-Bytes entering every GroupByKey and side input at {args.shuffle_documents:,} documents
-(benchmarks/tokenize_shuffle_probe.py, Beam's default coder):
-
-| checkout | documents | bytes / document | largest |
-|---|---:|---:|---|
-{stable}
-""")
+{shuffle_section}""")
     return 0
 
 
