@@ -138,20 +138,18 @@ class _CheckEdgesFn(beam.DoFn):
         if not self.verify:
             yield from batch
             return
+        places = [tuple(decisions.parse_node(node)[1:] for node in edge) for edge in batch]   # (ref, pos) ends
         wanted: dict[str, set[int]] = {}
-        for edge in batch:
-            for node in edge:
-                _, ref, pos = decisions.parse_node(node)
+        for ends in places:
+            for ref, pos in ends:
                 wanted.setdefault(ref, set()).add(pos)
         row_bytes = spill.key_row_bytes(self.cfg.num_perm)
         sigs = {}
         for ref in sorted(wanted):
             for pos, row in spill.read_keys(spill.keys_path(self.output_root, ref), wanted[ref], row_bytes).items():
                 sigs[ref, pos] = spill.split_key_row(row)[1]
-        for u, v in batch:
-            _, ref_u, pos_u = decisions.parse_node(u)
-            _, ref_v, pos_v = decisions.parse_node(v)
-            if minhash.estimate_jaccard(sigs[ref_u, pos_u], sigs[ref_v, pos_v]) >= self.cfg.threshold:
+        for (u, v), (end_u, end_v) in zip(batch, places):
+            if minhash.estimate_jaccard(sigs[end_u], sigs[end_v]) >= self.cfg.threshold:
                 yield u, v
             else:
                 self.below.inc()
